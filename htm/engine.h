@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * htm/engine.h - the elision engine, shared by every front end: the elided
+ * lock (htm/elide.c), the GIL (gil/), pthread mode (gil/) and hg_run (STM).
+ *
+ * A front end describes its real lock with struct hg_target_ops and a
+ * subscription word; the engine decides per (lock, site) and per thread
+ * whether a section runs speculatively (RTM, or emulated HTM) or on the real
+ * lock, runs the retry loop, and keeps the counters.  Everything here runs
+ * outside transactions except the code between a successful begin and the
+ * return of hg_engine_enter() with HG_TIER_HTM.
+ */
+#ifndef HG_ENGINE_H
+#define HG_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "htmgil/htm.h"
+#include "htmgil/elide.h"
+#include "htmgil/prof.h"
+#include "htm/util.h"
+
+/*
+ * How the engine reaches a front end's real lock.  The subscription word is
+ * a 32-bit word that is 0 exactly when the real lock is free and is written
+ * by every real acquisition (hg_mutex.word, CPython's gil->locked, glibc's
+ * mutex __lock).
+ */
+struct hg_target_ops {
+	void (*lock)(void *target);
+	bool (*trylock)(void *target);  /* may be NULL: emulation then blocks in lock */
+	void (*unlock)(void *target);
+	/* Waits until the lock is seen free without taking it; NULL: spin, then yield. */
+	void (*wait_free)(void *target, unsigned spin_iters);
+	/*
+	 * Extra subscription test run inside the transaction after the word
+	 * check; returns an abort code (e.g. HG_ABORT_STM_BUSY) or 0.  May be NULL.
+	 */
+	unsigned (*subscribe_extra)(void *target);
+};
+
+/*
+ * Per-thread record of one (lock, site): its policy state and counters.
+ * Owned and written by one thread, outside transactions; read by the report.
+ */
+struct hg_site_rec {
+	uint32_t lock_id;
+	uint64_t site;
+	struct hg_site_stats st;  /* counters (st.abort_rate/tier_now/txlen mirror the fields below) */
+	/* policy state */
+	uint8_t tier;             /* enum hg_tier the site is on for this thread */
+	uint32_t skip;            /* acquisitions left on the lock after a no-RETRY abort */
+	uint32_t reprobe_left;    /* lock-tier acquisitions left before the next re-probe */
+	uint32_t reprobe_period;  /* current backoff period */
+	uint32_t samples;         /* attempts seen since the last tier change */
+	double rate;              /* decaying abort-rate estimate */
+	uint32_t txlen;           /* front-end owned (GIL: yield points per transaction) */
+	uint32_t txlen_aux;       /* front-end owned */
+	uint64_t cost[HG_TIER_COUNT]; /* decaying cycles per section, per tier (0 = unknown) */
+	struct hg_site_rec *next; /* hash chain within the thread's table */
+};
+
+/* The calling thread's record for (lock_id, site), created on first use. */
+HG_INTERNAL struct hg_site_rec *hg_site_rec_get(uint32_t lock_id, uint64_t site);
+
+/* The mode a lock runs in: its override, else the process mode. */
+HG_INTERNAL enum hg_htm_mode hg_mode_now(void);
+
+/*
+ * Enters a section.  Returns HG_TIER_HTM when the caller now runs inside a
+ * transaction (RTM, or an emulated one that holds the real lock), or
+ * HG_TIER_LOCK when it holds the real lock.  *rec receives the site record.
+ * Must be called outside any transaction.
+ */
+HG_INTERNAL enum hg_tier hg_engine_enter(void *target, const struct hg_target_ops *ops,
+    const uint32_t *sub_word, enum hg_htm_mode mode, struct hg_site_rec *rec);
+
+/* Leaves a section entered with hg_engine_enter (commit or unlock, then count). */
+HG_INTERNAL void hg_engine_exit(void *target, const struct hg_target_ops *ops,
+    enum hg_htm_mode mode, struct hg_site_rec *rec, enum hg_tier tier);
+
+/*
+ * One speculative attempt without the retry loop (tryacquire): returns
+ * HG_TIER_HTM when running speculatively, HG_TIER_LOCK when the real lock
+ * was taken by trylock, or -1 when busy.
+ */
+HG_INTERNAL int hg_engine_try(void *target, const struct hg_target_ops *ops,
+    const uint32_t *sub_word, enum hg_htm_mode mode, struct hg_site_rec *rec);
+
+/* Counting helpers for front ends that run their own loops (outside transactions). */
+HG_INTERNAL void hg_engine_note_abort(struct hg_site_rec *rec, uint32_t status);
+HG_INTERNAL void hg_engine_note_commit(struct hg_site_rec *rec, enum hg_tier tier);
+HG_INTERNAL void hg_engine_demote(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why);
+HG_INTERNAL void hg_engine_promote(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why);
+
+/* The policy in force (read-mostly; copied at init and by hg_policy_set). */
+extern struct hg_policy hg_policy_now;
+
+/* Registry of named locks: returns a fresh id (>= 1), names kept for reports. */
+HG_INTERNAL uint32_t hg_lock_register(const char *name);
+
+#endif /* HG_ENGINE_H */

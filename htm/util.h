@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * htm/util.h - assertions, branch hints, thread ids, cycle counter, futex.
+ */
+#ifndef HG_UTIL_H
+#define HG_UTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "htmgil/config.h"
+
+#define HG_LIKELY(x) __builtin_expect(!!(x), 1)
+#define HG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define HG_INTERNAL __attribute__((visibility("hidden")))
+#define HG_EXPORT __attribute__((visibility("default")))
+#define HG_CACHELINE 64
+
+/*
+ * Assertion levels (HTMGIL_DEBUG): hg_assert >= 1, hg_assert_internal >= 2,
+ * hg_assert_expensive >= 3.  Never used inside a transaction: the message
+ * would abort it.
+ */
+#define HG_ASSERT_AT(lvl, cond)                                                \
+	do {                                                                   \
+		if (HG_DEBUG >= (lvl) && HG_UNLIKELY(!(cond))) {               \
+			fprintf(stderr, "htmgil: assertion failed: %s (%s:%d)\n", \
+			    #cond, __FILE__, __LINE__);                        \
+			abort();                                               \
+		}                                                              \
+	} while (0)
+#define hg_assert(c) HG_ASSERT_AT(1, c)
+#define hg_assert_internal(c) HG_ASSERT_AT(2, c)
+#define hg_assert_expensive(c) HG_ASSERT_AT(3, c)
+
+/* Small per-process thread ordinal (1, 2, ...), cached in TLS; never 0. */
+HG_INTERNAL uint32_t hg_thread_id_slow(void);
+extern __thread uint32_t hg_thread_id_cache;
+static inline uint32_t hg_thread_id(void)
+{
+	uint32_t id = hg_thread_id_cache;
+	return HG_LIKELY(id != 0) ? id : hg_thread_id_slow();
+}
+
+/* Time-stamp counter: cheap cycle counts, read only outside transactions. */
+static inline uint64_t hg_cycles(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	return __builtin_ia32_rdtsc();
+#else
+	return 0;
+#endif
+}
+
+/* futex(2) wrappers on a 32-bit word (private futexes). */
+HG_INTERNAL void hg_futex_wait(uint32_t *word, uint32_t expect);
+HG_INTERNAL void hg_futex_wake(uint32_t *word, int n);
+
+/* One line on stderr, prefixed "htmgil: ". */
+HG_INTERNAL void hg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* HG_UTIL_H */

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * htmgil/prof.h - statistics per (lock, site) and the exit report.
+ *
+ * Counters are per thread, written only outside transactions by their owning
+ * thread, and merged on demand (a snapshot or the report).  The report's JSON
+ * schema is described in docs/report.md.
+ */
+#ifndef HTMGIL_PROF_H
+#define HTMGIL_PROF_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <htmgil/elide.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HG_REPORT_SCHEMA_VERSION 1
+
+/* Demotion/promotion reasons, counted per site. */
+enum hg_reason {
+	HG_REASON_ABORT_RATE = 0, /* decaying abort rate over the threshold */
+	HG_REASON_CAPACITY,       /* capacity aborts exhausted their retry */
+	HG_REASON_COST,           /* a lower tier measured cheaper per section */
+	HG_REASON_REPROBE,        /* a re-probe of the upper tier succeeded */
+	HG_REASON_COUNT
+};
+const char *hg_reason_name(enum hg_reason r);
+
+/* Explicit codes counted individually; others fall in the last slot. */
+#define HG_EXPLICIT_SLOTS 8
+
+struct hg_site_stats {
+	uint64_t acquisitions;              /* sections entered */
+	uint64_t attempts;                  /* speculative begins (HTM) */
+	uint64_t commits[HG_TIER_COUNT];    /* sections completed, by tier */
+	uint64_t aborts[HG_CAUSE_COUNT];    /* speculative aborts, by cause */
+	uint64_t explicit_codes[HG_EXPLICIT_SLOTS]; /* by code, see hg_explicit_slot_code */
+	uint64_t demotions[HG_REASON_COUNT];
+	uint64_t promotions[HG_REASON_COUNT];
+	uint64_t reprobes;                  /* upward probes started */
+	uint64_t skips;                     /* acquisitions sent to the lock by skip_other */
+	uint64_t bad_releases;              /* releases of a lock not held */
+	uint64_t stm_aborts;                /* software-tier aborts (issue: STM tier) */
+	uint64_t cycles[HG_TIER_COUNT];     /* cycles spent per tier, when measured */
+	uint32_t tier_now;                  /* tier of the most recently active thread */
+	uint32_t txlen;                     /* transaction length chosen (GIL sites) */
+	double abort_rate;                  /* decaying estimate, mean over threads */
+};
+
+/* The explicit code counted in slot i (0 for the "other codes" slot). */
+unsigned hg_explicit_slot_code(unsigned slot);
+
+/* One (lock, site) row of a snapshot. */
+struct hg_stats_row {
+	uint32_t lock_id;
+	uint64_t site;
+	struct hg_site_stats s;
+};
+
+struct hg_stats_snapshot {
+	struct hg_stats_row *rows;
+	unsigned n;
+};
+
+/* Merges all threads' counters (live and exited). Free with hg_stats_free. */
+int hg_stats_snapshot(struct hg_stats_snapshot *out);
+void hg_stats_free(struct hg_stats_snapshot *s);
+/* Merged counters of one (lock, site); zeros if never used. */
+void hg_stats_get(const struct hg_lock *l, uint64_t site, struct hg_site_stats *out);
+/* Zeroes every counter and policy state (for tests and benchmarks). */
+void hg_stats_reset(void);
+const char *hg_lock_name(uint32_t lock_id);
+
+enum hg_report_format { HG_REPORT_TEXT = 0, HG_REPORT_JSON = 1 };
+/* Writes the report for everything counted so far. */
+int hg_report_write(FILE *f, enum hg_report_format fmt);
+/* Writes to path; the format follows the suffix (".json" -> JSON). */
+int hg_report_write_path(const char *path);
+
+/*
+ * Hooks that let a front end (the GIL) add its own section to the report:
+ * called while the report is written, outside any transaction.
+ */
+typedef void (*hg_report_hook)(FILE *f, enum hg_report_format fmt);
+void hg_report_set_hook(hg_report_hook fn);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HTMGIL_PROF_H */
