@@ -50,7 +50,7 @@ void hg_gil_report(FILE *f, enum hg_report_format fmt)
 	for (int i = 0; i < HG_TIER_COUNT; i++)
 		t.sections[i] = hg_atomic_load_relaxed64(&hg_gil_totals.sections[i]);
 	if (fmt == HG_REPORT_JSON) {
-		fprintf(f, "\"gil\": {\"interpreter\": \"%s\", \"version\": \"%s\", \"active\": %s, "
+		fprintf(f, ",\"gil\":{\"interpreter\": \"%s\", \"version\": \"%s\", \"active\": %s, "
 		    "\"hooked\": \"%s\", \"mode\": \"%s\", \"takes\": %llu, \"direct\": %llu, "
 		    "\"sections_htm\": %llu, \"sections_lock\": %llu, \"drops\": %llu, "
 		    "\"fork_children\": %llu, \"sites\": %u}",

@@ -15,6 +15,9 @@
 
 #include "gil/elfsym.h"
 
+/* Messages name paths of any length; cutting an overlong one short is intended. */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
 int hg_py_parse_version(const char *s, unsigned *major, unsigned *minor, unsigned *micro,
     bool *free_threaded)
 {
