@@ -124,11 +124,56 @@ static void ops_unlock(void *target)
 	orig_drop(gcall.drop_a, gcall.drop_b, gcall.drop_c);
 }
 
+/*
+ * drop_gil's arguments for a thread that takes the GIL only to wait (see
+ * ops_wait_free): the same values CPython passes (signatures above).
+ */
+static void drop_args_of(void *tstate, void **a, void **b, void **c)
+{
+	void *interp = (void *)ld_ptr(tstate, lay->tstate_interp);
+	switch (lay->minor) {
+	case 11:
+		*a = (char *)runtime_gil - lay->runtime_gil + lay->runtime_ceval;
+		*b = (char *)interp + lay->interp_ceval;
+		*c = tstate;
+		break;
+	case 12:
+		*a = (char *)interp + lay->interp_ceval;
+		*b = tstate;
+		*c = NULL;
+		break;
+	default:
+		*a = interp;
+		*b = tstate;
+		*c = NULL; /* final_release = 0 */
+		break;
+	}
+}
+
+/*
+ * Waiting for the GIL to be free must go through CPython's own take_gil:
+ * only a thread waiting there times out and sets the drop request that makes
+ * the holder yield at its next eval-breaker check.  A waiter that merely
+ * polled gil->locked would let the holder run on (a thread spinning in
+ * Python could then starve every other).  So the wait takes the real GIL,
+ * with all of CPython's fairness, and gives it straight back.
+ */
+static void ops_wait_free(void *target, unsigned spin)
+{
+	(void)target, (void)spin;
+	void *ts = gcall.take_tstate, *a, *b, *c;
+	if (!ts)
+		return;
+	drop_args_of(ts, &a, &b, &c);
+	orig_take(ts);
+	orig_drop(a, b, c);
+}
+
 static const struct hg_target_ops gil_ops = {
 	.lock = ops_lock,
 	.trylock = NULL,
 	.unlock = ops_unlock,
-	.wait_free = NULL,
+	.wait_free = ops_wait_free,
 	.subscribe_extra = NULL,
 };
 

@@ -27,6 +27,9 @@ struct hg_py_layout {
 	uint16_t runtime_gil;
 	uint16_t interp_gil;
 	uint16_t gil_locked;          /* struct _gil_runtime_state.locked (an int) */
+	/* drop_gil's first arguments: &_PyRuntime.ceval (3.11) and &interp->ceval */
+	uint16_t runtime_ceval;
+	uint16_t interp_ceval;
 	uint16_t tstate_interp;       /* PyThreadState.interp */
 	/* The thread's current frame: tstate->cframe->current_frame (3.11,
 	 * 3.12) or tstate->current_frame (3.13). */

@@ -37,10 +37,12 @@ int main(void)
 	}
 	check("gil.locked", offsetof(struct _gil_runtime_state, locked), l->gil_locked);
 	check("tstate.interp", offsetof(PyThreadState, interp), l->tstate_interp);
+	check("interp.ceval", offsetof(PyInterpreterState, ceval), l->interp_ceval);
 #if PY_VERSION_HEX >= 0x030c0000
 	check("interp.ceval.gil", offsetof(PyInterpreterState, ceval.gil), l->interp_gil);
 #else
 	check("runtime.ceval.gil", offsetof(_PyRuntimeState, ceval.gil), l->runtime_gil);
+	check("runtime.ceval", offsetof(_PyRuntimeState, ceval), l->runtime_ceval);
 #endif
 #if PY_VERSION_HEX >= 0x030d0000
 	check("tstate.current_frame", offsetof(PyThreadState, current_frame), l->tstate_frame);
