@@ -35,6 +35,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +49,8 @@ static int (*real_cond_wait)(pthread_cond_t *, pthread_mutex_t *);
 static int (*real_cond_timedwait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
 
 static uint32_t pt_on;     /* 1 once pthread mode is installed (written before threads start) */
+/* This library's own mapping: its calls (the engine's registry, the report) are never elided. */
+static uintptr_t self_lo, self_hi;
 static uint32_t pt_lock_id;
 
 enum pt_kind { PT_ENTERED = 0, PT_REAL = 1, PT_FLAT = 2 };
@@ -108,10 +111,30 @@ static const struct hg_target_ops pt_ops = {
 	.subscribe_extra = NULL,
 };
 
-static inline bool elidable(const pthread_mutex_t *m)
+static inline bool elidable(const pthread_mutex_t *m, uintptr_t caller)
 {
 	/* relaxed: pt_on is written once, before the program's threads exist */
-	return hg_atomic_load_relaxed32(&pt_on) && m->__data.__kind == 0 && pt.busy == 0;
+	return hg_atomic_load_relaxed32(&pt_on) && m->__data.__kind == 0 && pt.busy == 0 &&
+	    (caller < self_lo || caller >= self_hi);
+}
+
+static int self_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	uintptr_t want = (uintptr_t)arg;
+	if (info->dlpi_addr != want)
+		return 0;
+	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if (!self_lo || lo < self_lo)
+			self_lo = lo;
+		if (hi > self_hi)
+			self_hi = hi;
+	}
+	return 1;
 }
 
 static struct pt_held *find(const pthread_mutex_t *m)
@@ -133,7 +156,7 @@ HG_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
 	if (HG_UNLIKELY(!real_lock))
 		resolve();
-	if (!elidable(m) || pt.n == HG_PT_DEPTH)
+	if (!elidable(m, (uintptr_t)__builtin_return_address(0)) || pt.n == HG_PT_DEPTH)
 		return real_lock(m);
 	struct pt_held *h = &pt.held[pt.n];
 	h->m = m;
@@ -179,7 +202,7 @@ HG_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
 {
 	if (HG_UNLIKELY(!real_trylock))
 		resolve();
-	if (elidable(m) && pt.rtm_open)
+	if (pt.rtm_open && elidable(m, (uintptr_t)__builtin_return_address(0)))
 		hg_tx_abort(HG_ABORT_NESTED_TRYLOCK);
 	return real_trylock(m);
 }
@@ -265,6 +288,9 @@ int hg_pthread_install(void)
 		hg_warn("HTMGIL_TARGET=pthread: cannot find the real pthread functions; eliding nothing");
 		return -1;
 	}
+	Dl_info di;
+	if (dladdr((void *)hg_pthread_install, &di) && di.dli_fbase)
+		dl_iterate_phdr(self_cb, di.dli_fbase);
 	pt.busy++;
 	pt_lock_id = hg_lock_register("pthread_mutex");
 	hg_site_set_resolver(pt_resolve);

@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 
+sys.stdout.reconfigure(line_buffering=True) if hasattr(sys.stdout, "reconfigure") else None
+
 INJECT = "conflict=0.3,capacity=0.05,other=0.02,seed=%d"
 
 
@@ -102,7 +104,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--python", required=True)
     ap.add_argument("--preload", required=True)
-    ap.add_argument("--modes", default="off,auto,emu,inject")
+    ap.add_argument("--modes", default="off,auto,emu,inject",
+                    help="HTMGIL_DEFAULT_MODES overrides it, HTMGIL_TEST_FULL=1 forces all four")
     ap.add_argument("--report-dir", default=".")
     ap.add_argument("modules", nargs="+")
     a = ap.parse_args()
@@ -111,6 +114,10 @@ def main():
         return 1
     a.preload = os.path.abspath(a.preload)
     a.report_dir = os.path.abspath(a.report_dir)
+    if os.environ.get("HTMGIL_TEST_FULL") == "1":
+        a.modes = "off,auto,emu,inject"
+    elif os.environ.get("HTMGIL_DEFAULT_MODES"):
+        a.modes = os.environ["HTMGIL_DEFAULT_MODES"]
     modes = [m for m in a.modes.split(",") if m]
     os.makedirs(a.report_dir, exist_ok=True)
     failures = []
@@ -139,6 +146,7 @@ def main():
             if not same or why:
                 failures.append((mod, mode))
                 sys.stdout.write(out[-3000:])
+                sys.stdout.flush()
             if "htmgil:" in out and mode != "base":
                 lines = [l for l in out.splitlines() if l.startswith("htmgil:")]
                 print("  htmgil said: %s" % lines[0])
