@@ -19,7 +19,7 @@ import re
 import subprocess
 import sys
 
-SITE = re.compile(r"^([A-Z_0-9]+)@(-?\d+) (\S+) (.+):(-?\d+)$")
+SITE = re.compile(r"^([A-Z_0-9+]+)@(-?\d+) (\S+) (.+):(-?\d+)$")
 
 
 def fail(msg):
