@@ -499,7 +499,7 @@ static int hg_cli_run_parse(int argc, char **argv, struct hg_cli_run *r)
 static int hg_cli_find_preload(char *out, size_t len)
 {
 	const char *env = getenv("HTMGIL_PRELOAD");
-	char cand[PATH_MAX];
+	char cand[2 * PATH_MAX];
 
 	if (env != NULL && *env != '\0') {
 		if (realpath(env, out) == NULL) {
@@ -524,7 +524,9 @@ static int hg_cli_find_preload(char *out, size_t len)
 
 	const char *rels[] = { HG_CLI_LIBDIR_REL, "../lib" };
 	for (size_t k = 0; k < sizeof rels / sizeof rels[0]; k++) {
-		snprintf(cand, sizeof cand, "%s/%s/%s", self, rels[k], HG_PRELOAD_NAME);
+		int n2 = snprintf(cand, sizeof cand, "%s/%s/%s", self, rels[k], HG_PRELOAD_NAME);
+		if (n2 < 0 || (size_t)n2 >= sizeof cand)
+			continue;
 		if (realpath(cand, out) != NULL && access(out, R_OK) == 0)
 			return 0;
 	}
