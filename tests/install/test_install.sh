@@ -54,8 +54,8 @@ tree)
 		want="LD_PRELOAD=$(realpath "$prefix/$libdir/libhtmgil-preload.so")"
 		grep -qx "$want" <<<"$out" || die "installed htmgil run: got '$out', want '$want'"
 	fi
-	"$prefix/bin/htmgil" --version | grep -Eq '^htmgil [0-9]+\.[0-9]+\.[0-9]+$' ||
-		die "installed htmgil --version"
+	ver=$("$prefix/bin/htmgil" --version)
+	grep -Eqx 'htmgil [0-9]+\.[0-9]+\.[0-9]+' <<<"$ver" || die "installed htmgil --version: $ver"
 	# The package files must not point back into the build tree.
 	if grep -rqF "$build" "$prefix/$libdir/pkgconfig" "$prefix/$libdir/cmake"; then
 		die "installed package files mention the build directory $build"
@@ -73,9 +73,10 @@ pkgconfig)
 	"$cc" $sanflags $cflags -o "$work/consumer" "$src/consumer.c" $libs
 	LD_LIBRARY_PATH=$prefix/$libdir "$work/consumer"
 	# The program really used the installed shared library.
-	LD_LIBRARY_PATH=$prefix/$libdir ldd "$work/consumer" |
-		grep -qF "$(realpath "$prefix/$libdir")/libhtmgil.so" ||
-		die "consumer is not linked against $prefix/$libdir/libhtmgil.so"
+	# (ldd's output is kept whole: grep -q in a pipe could end it with SIGPIPE.)
+	deps=$(LD_LIBRARY_PATH=$prefix/$libdir ldd "$work/consumer")
+	grep -qF "=> $(realpath "$prefix/$libdir")/libhtmgil.so" <<<"$deps" ||
+		die "consumer is not linked against $prefix/$libdir/libhtmgil.so: $deps"
 	;;
 cmake)
 	rm -rf "$work"
