@@ -35,6 +35,53 @@
 static const char *const hg_htm_values[] = { "auto", "rtm", "emu", "off", NULL };
 static const char *const hg_target_values[] = { "gil", "pthread", NULL };
 
+/*
+ * The library reads HTMGIL_* once, from its own constructor, in every
+ * process that links it, this one included.  `htmgil run` only passes the
+ * settings on, so the library here must not act on them: it would print a
+ * bad value's warning a second time (the command prints it too) and, should
+ * exec fail, write an empty HTMGIL_REPORT over the file at exit.  `htmgil
+ * cpu` does honour HTMGIL_HTM, HTMGIL_EMU and HTMGIL_POLICY (it shows the
+ * mode they give) but never writes a report.  So this constructor, which
+ * runs before the library's (a numbered priority runs before unnumbered
+ * ones), moves those variables aside; hg_cli_unstash() puts them back.
+ */
+static const char *const hg_cli_stash_names[] = { "HTMGIL_HTM", "HTMGIL_EMU",
+	"HTMGIL_POLICY", "HTMGIL_REPORT" };
+#define HG_CLI_NSTASH (sizeof hg_cli_stash_names / sizeof hg_cli_stash_names[0])
+static char *hg_cli_stash[HG_CLI_NSTASH];
+
+__attribute__((constructor(101))) static void hg_cli_early(int argc, char **argv)
+{
+	bool run = argc > 1 && argv != NULL && strcmp(argv[1], "run") == 0;
+	for (size_t i = 0; i < HG_CLI_NSTASH; i++) {
+		const char *name = hg_cli_stash_names[i];
+		if (!run && strcmp(name, "HTMGIL_REPORT") != 0)
+			continue;
+		const char *v = getenv(name);
+		if (v == NULL)
+			continue;
+		hg_cli_stash[i] = strdup(v);
+		if (hg_cli_stash[i] != NULL)
+			unsetenv(name);
+	}
+}
+
+/* Restores what hg_cli_early() moved aside (for the command `run` starts). */
+static int hg_cli_unstash(void)
+{
+	for (size_t i = 0; i < HG_CLI_NSTASH; i++) {
+		if (hg_cli_stash[i] == NULL)
+			continue;
+		if (setenv(hg_cli_stash_names[i], hg_cli_stash[i], 1) != 0) {
+			fprintf(stderr, "htmgil run: cannot set %s: %s\n", hg_cli_stash_names[i],
+			    strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void hg_cli_usage(FILE *f)
 {
 	fputs("usage: htmgil [--version] [--help] <command> [<args>]\n"
@@ -415,6 +462,63 @@ static int hg_cli_opt(int argc, char **argv, int *i, const char *name, const cha
 	return 1;
 }
 
+/*
+ * Checks an --emu or --policy value with the library's own parser, so the
+ * grammar lives in one place.  The parser explains a bad value in one line
+ * written for the environment variable ("htmgil: HTMGIL_EMU=\"...\": why;
+ * expected ... (previous settings kept)"); that line is captured and
+ * reworded for the option, since here nothing is kept: htmgil stops.
+ */
+static int hg_cli_validate(const char *opt, const char *var, int (*parse)(const char *),
+    const char *spec)
+{
+	int p[2];
+	if (pipe(p) != 0)
+		return parse(spec); /* the library's own line then stands */
+	fflush(stderr);
+	int saved = dup(2);
+	if (saved < 0 || dup2(p[1], 2) < 0) {
+		close(p[0]);
+		close(p[1]);
+		if (saved >= 0)
+			close(saved);
+		return parse(spec);
+	}
+	close(p[1]);
+	int rc = parse(spec);
+	dup2(saved, 2); /* the pipe's last writer is gone: reads end at EOF */
+	close(saved);
+
+	char msg[2048];
+	size_t n = 0;
+	ssize_t r;
+	while (n < sizeof msg - 1 && (r = read(p[0], msg + n, sizeof msg - 1 - n)) > 0)
+		n += (size_t)r;
+	close(p[0]);
+	msg[n] = '\0';
+	msg[strcspn(msg, "\n")] = '\0';
+
+	if (rc == 0) {
+		if (msg[0] != '\0')
+			fprintf(stderr, "%s\n", msg);
+		return 0;
+	}
+	char *why = msg;
+	if (strncmp(why, "htmgil: ", 8) == 0)
+		why += 8;
+	char head[1024];
+	snprintf(head, sizeof head, "%s=\"%s\": ", var, spec);
+	if (strncmp(why, head, strlen(head)) == 0)
+		why += strlen(head);
+	char *tail = strrchr(why, '(');
+	if (tail != NULL && tail > why && tail[-1] == ' ' && strstr(tail, "kept)") != NULL)
+		tail[-1] = '\0';
+	if (*why == '\0')
+		why = "not accepted; see htmgil run --help";
+	fprintf(stderr, "htmgil run: %s '%s': %s\n", opt, spec, why);
+	return -1;
+}
+
 /* Returns -1 (usage error printed), 1 (help printed) or 0. */
 static int hg_cli_run_parse(int argc, char **argv, struct hg_cli_run *r)
 {
@@ -450,15 +554,14 @@ static int hg_cli_run_parse(int argc, char **argv, struct hg_cli_run *r)
 		if ((m = hg_cli_opt(argc, argv, &i, "--emu", &r->emu)) != 0) {
 			if (m < 0)
 				return -1;
-			/* The library's parser prints the line that names the problem. */
-			if (hg_emu_configure(r->emu) != 0)
+			if (hg_cli_validate("--emu", "HTMGIL_EMU", hg_emu_configure, r->emu) != 0)
 				return -1;
 			continue;
 		}
 		if ((m = hg_cli_opt(argc, argv, &i, "--policy", &r->policy)) != 0) {
 			if (m < 0)
 				return -1;
-			if (hg_policy_parse(r->policy) != 0)
+			if (hg_cli_validate("--policy", "HTMGIL_POLICY", hg_policy_parse, r->policy) != 0)
 				return -1;
 			continue;
 		}
@@ -588,7 +691,7 @@ static int hg_cli_run(int argc, char **argv)
 		return 1;
 	}
 
-	if (hg_cli_setenv("HTMGIL_HTM", r.htm) || hg_cli_setenv("HTMGIL_EMU", r.emu) ||
+	if (hg_cli_unstash() || hg_cli_setenv("HTMGIL_HTM", r.htm) || hg_cli_setenv("HTMGIL_EMU", r.emu) ||
 	    hg_cli_setenv("HTMGIL_POLICY", r.policy) ||
 	    hg_cli_setenv("HTMGIL_REPORT", r.report) ||
 	    hg_cli_setenv("HTMGIL_TARGET", r.target) || hg_cli_setenv("LD_PRELOAD", list)) {

@@ -169,6 +169,20 @@ expect_rc 0 "run --dry-run"
 expect_out '^HTMGIL_HTM=emu$' "run --dry-run shows settings" rundry
 expect_out '^echo hi$' "run --dry-run shows the command" rundry
 
+# htmgil itself does not act on the settings it passes on: no second
+# warning for a bad inherited value, no report written by htmgil.
+run_cmd runquiet env HTMGIL_EMU=conflict=2 HTMGIL_REPORT="$tmp/quiet.txt" \
+	"$htmgil" run --dry-run -- true
+expect_rc 0 "run with bad inherited HTMGIL_EMU"
+expect_err_lines 0 "run leaves HTMGIL_EMU warnings to the command" runquiet
+expect_out '^HTMGIL_EMU=conflict=2$' "run passes HTMGIL_EMU on unchanged" runquiet
+expect_out "^HTMGIL_REPORT=$tmp/quiet\\.txt\$" "run passes HTMGIL_REPORT on" runquiet
+run_cmd runnoreport env HTMGIL_REPORT="$tmp/quiet.txt" "$htmgil" run -- "$tmp/no-such-program"
+expect_rc 127 "run missing command with HTMGIL_REPORT"
+run_cmd cpunoreport env HTMGIL_REPORT="$tmp/quiet.txt" "$htmgil" cpu
+expect_rc 0 "cpu with HTMGIL_REPORT"
+[ -e "$tmp/quiet.txt" ] && fail "htmgil wrote the report meant for the command"
+
 expect_usage_error preloadbad 'HTMGIL_PRELOAD' env HTMGIL_PRELOAD="$tmp/none.so" \
 	"$htmgil" run -- true
 unset HTMGIL_PRELOAD
@@ -197,9 +211,10 @@ expect_usage_error novalue 'needs a value' "$htmgil" run --htm
 expect_usage_error emptyvalue 'non-empty' "$htmgil" run --report= -- true
 expect_usage_error noopt 'unknown option' "$htmgil" run --frobnicate -- true
 expect_usage_error nocmd 'no command' "$htmgil" run --htm emu --
-expect_usage_error emubad 'HTMGIL_EMU|emu|conflict' "$htmgil" run --emu conflict=2 -- true
-expect_usage_error policybad 'HTMGIL_POLICY|policy|no_such_knob' "$htmgil" run \
-	--policy no_such_knob=1 -- true
+expect_usage_error emubad "^htmgil run: --emu 'conflict=2': .*conflict=P" "$htmgil" run \
+	--emu conflict=2 -- true
+expect_usage_error policybad "^htmgil run: --policy 'no_such_knob=1': .*retry_conflict" \
+	"$htmgil" run --policy no_such_knob=1 -- true
 expect_usage_error noverb 'unknown command' "$htmgil" frob
 expect_usage_error none 'no command' "$htmgil"
 expect_usage_error cpubadarg 'unknown argument' "$htmgil" cpu --xml
