@@ -31,6 +31,7 @@
 #include "htm/atomic.h"
 #include "htm/util.h"
 #include "htmgil/lock.h"
+#include "fallback/mutex.h"
 
 #define HG_MUTEX_SPIN 128          /* reads before parking */
 #define HG_MUTEX_STARVE_ROUNDS 4   /* lost wake-ups before asking for a hand-off */
@@ -96,7 +97,7 @@ static void hg_mutex_lock_starving(struct hg_mutex *m)
 	}
 }
 
-static void hg_mutex_lock_slow(struct hg_mutex *m)
+void hg_mutex_lock_slow(struct hg_mutex *m)
 {
 	unsigned rounds = 0;
 	uint32_t w;
@@ -130,20 +131,17 @@ static void hg_mutex_lock_slow(struct hg_mutex *m)
 
 void hg_mutex_lock(struct hg_mutex *m)
 {
-	uint32_t w = 0;
-	/* acquire: pairs with the release in hg_mutex_unlock() */
-	if (HG_UNLIKELY(!hg_atomic_cas_acquire32(&m->word, &w, HG_MUTEX_LOCKED)))
-		hg_mutex_lock_slow(m);
-	hg_mutex_set_owner(m);
+	hg_mutex_lock_inline(m);
 }
 
 int hg_mutex_unlock(struct hg_mutex *m)
 {
-	uint32_t w = hg_atomic_load_relaxed32(&m->word);
-	if (HG_UNLIKELY(!(w & HG_MUTEX_LOCKED) ||
-	        hg_atomic_load_relaxed32(&m->owner) != hg_thread_id()))
-		return EPERM;
-	hg_atomic_store_relaxed32(&m->owner, 0);
+	return hg_mutex_unlock_inline(m);
+}
+
+/* The release when waiters may be parked or starving; w was read by the caller. */
+int hg_mutex_unlock_slow(struct hg_mutex *m, uint32_t w)
+{
 	for (;;) {
 		if (HG_STARVING(w)) {
 			/* Hand over: stays LOCKED; the oldest starving ticket owns it. */

@@ -42,7 +42,7 @@ static void hg_policy_clamp(struct hg_policy *p)
 	if (!(p->demote_rate >= 0.0) || p->demote_rate > 1.0)
 		p->demote_rate = 0.5;
 	if (!(p->decay > 0.0) || p->decay > 1.0)
-		p->decay = 1.0 / 16;
+		p->decay = 1.0 / 64;
 	if (p->reprobe_base == 0)
 		p->reprobe_base = 1;
 	if (p->reprobe_max < p->reprobe_base)

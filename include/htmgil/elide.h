@@ -83,7 +83,7 @@ struct hg_policy {
 #define HG_POLICY_DEFAULTS                                                     \
 	{ .retry_conflict = 5, .retry_busy = 8, .retry_capacity = 1,           \
 	  .skip_other = 16, .spin_wait = 512, .demote_rate = 0.5,              \
-	  .demote_min = 8, .decay = 1.0 / 16, .reprobe_base = 64,              \
+	  .demote_min = 16, .decay = 1.0 / 64, .reprobe_base = 64,              \
 	  .reprobe_max = 65536 }
 
 /* Copies the policy in force. */
