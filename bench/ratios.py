@@ -118,6 +118,13 @@ def main():
     print("htmgil-bench: %s, htm mode %s (%s), %s CPUs, %d repetition(s), median"
           % (ctx.get("date", "?"), mode, ctx.get("htmgil_rtm_verdict", "?"),
              ctx.get("num_cpus", "?"), args.repetitions))
+    load = ctx.get("load_avg") or []
+    if load:
+        print("load average at start: %s" % ", ".join("%.2f" % x for x in load))
+        cpus = ctx.get("num_cpus") or 1
+        if load[0] > 0.5 * cpus:
+            print("note: the machine was busy; contended (2-thread) results are not "
+                  "representative")
     if mode != "off":
         print("note: the targets are defined with HTM unavailable (mode off); this run used %s"
               % mode)
