@@ -45,6 +45,7 @@ static const char *const hg_target_values[] = { "gil", "pthread", NULL };
  * mode they give) but never writes a report.  So this constructor, which
  * runs before the library's (a numbered priority runs before unnumbered
  * ones), moves those variables aside; hg_cli_unstash() puts them back.
+ * glibc passes main's argc and argv to constructors.
  */
 static const char *const hg_cli_stash_names[] = { "HTMGIL_HTM", "HTMGIL_EMU",
 	"HTMGIL_POLICY", "HTMGIL_REPORT" };
@@ -599,7 +600,7 @@ static int hg_cli_run_parse(int argc, char **argv, struct hg_cli_run *r)
  * canonical absolute path (the command may change directory).  Returns 0, or
  * -1 after one line on stderr.
  */
-static int hg_cli_find_preload(char *out, size_t len)
+static int hg_cli_find_preload(char out[PATH_MAX])
 {
 	const char *env = getenv("HTMGIL_PRELOAD");
 	char cand[2 * PATH_MAX];
@@ -633,7 +634,6 @@ static int hg_cli_find_preload(char *out, size_t len)
 		if (realpath(cand, out) != NULL && access(out, R_OK) == 0)
 			return 0;
 	}
-	(void)len;
 	fprintf(stderr, "htmgil run: %s not found in %s/%s; build or install it, or set HTMGIL_PRELOAD=PATH\n",
 	    HG_PRELOAD_NAME, self, HG_CLI_LIBDIR_REL);
 	return -1;
@@ -671,7 +671,7 @@ static int hg_cli_run(int argc, char **argv)
 		return rc < 0 ? HG_EXIT_USAGE : 0;
 
 	char preload[PATH_MAX];
-	if (hg_cli_find_preload(preload, sizeof preload) != 0)
+	if (hg_cli_find_preload(preload) != 0)
 		return HG_EXIT_USAGE;
 
 	const char *old = getenv("LD_PRELOAD");
