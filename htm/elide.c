@@ -27,6 +27,7 @@
 #include "htm/emu.h"
 #include "htm/engine.h"
 #include "htm/htm.h"
+#include "fallback/mutex.h"
 
 enum { HG_HELD_SPEC = 1, HG_HELD_SUB = 2, HG_HELD_LOCK = 3 };
 
@@ -48,9 +49,13 @@ struct hg_held {
 
 static __thread struct hg_held hg_held __attribute__((tls_model("initial-exec")));
 
-static void hg_lock_op_lock(void *t) { hg_mutex_lock(&((struct hg_lock *)t)->mutex); }
-static bool hg_lock_op_trylock(void *t) { return hg_mutex_trylock(&((struct hg_lock *)t)->mutex); }
-static void hg_lock_op_unlock(void *t) { hg_mutex_unlock(&((struct hg_lock *)t)->mutex); }
+/*
+ * The elided lock records who holds its mutex in the held stack, not in
+ * .owner (which only the plain hg_mutex API and the overflow case use).
+ */
+static void hg_lock_op_lock(void *t) { hg_mutex_acquire_unowned(&((struct hg_lock *)t)->mutex); }
+static bool hg_lock_op_trylock(void *t) { return hg_mutex_tryacquire_unowned(&((struct hg_lock *)t)->mutex); }
+static void hg_lock_op_unlock(void *t) { hg_mutex_release_owned(&((struct hg_lock *)t)->mutex); }
 static void hg_lock_op_wait_free(void *t, unsigned spin)
 {
 	hg_mutex_wait_free(&((struct hg_lock *)t)->mutex, spin);
@@ -102,7 +107,7 @@ int hg_lock_set_mode(struct hg_lock *l, enum hg_htm_mode m)
 
 static inline enum hg_htm_mode hg_lock_mode(const struct hg_lock *l)
 {
-	return l->mode_set ? (enum hg_htm_mode)l->mode : hg_htm_mode();
+	return l->mode_set ? (enum hg_htm_mode)l->mode : hg_mode_fast();
 }
 
 static inline bool hg_rtm_active(void)
@@ -119,6 +124,8 @@ static inline void hg_held_push(struct hg_lock *l, struct hg_site_rec *rec, unsi
 		 * which are looked up by lock; refuse to speculate deeper. */
 		if (how != HG_HELD_LOCK)
 			hg_htm_abort(HG_ABORT_IRREVOCABLE);
+		/* untracked: let the mutex's owner field prove it at release */
+		hg_atomic_store_relaxed32(&l->mutex.owner, hg_thread_id());
 		return;
 	}
 	struct hg_held_entry *e = &h->e[h->n++];
@@ -132,10 +139,39 @@ static inline void hg_held_push(struct hg_lock *l, struct hg_site_rec *rec, unsi
 		h->in_rtm++;
 }
 
+/*
+ * The fast path: no transaction open, elision off for this lock, the site's
+ * record cached, the lock free.  Everything else goes to the slow path,
+ * which starts over.  Split so the fast path needs no saved registers.
+ */
+static void hg_lock_acquire_slow(struct hg_lock *l, uint64_t site);
+
 void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 {
-	enum hg_htm_mode mode = hg_lock_mode(l);
+	struct hg_held *h = &hg_held;
+	struct hg_site_rec *rec = hg_site_last;
+	if (HG_LIKELY(h->in_rtm == 0 && !l->mode_set && hg_mode_fast() == HG_HTM_OFF &&
+	        h->n < HG_HELD_MAX && rec && rec->site == site && rec->lock_id == l->id)) {
+		uint32_t w = 0;
+		if (hg_single_threaded() && hg_atomic_load_relaxed32(&l->mutex.word) == 0)
+			hg_atomic_store_relaxed32(&l->mutex.word, HG_MUTEX_LOCKED);
+		/* acquire: pairs with the release in hg_lock_release() / hg_mutex_unlock() */
+		else if (!hg_atomic_cas_acquire32(&l->mutex.word, &w, HG_MUTEX_LOCKED))
+			goto slow;
+		hg_counter_add(&rec->st.acquisitions, 1);
+		struct hg_held_entry *e = &h->e[h->n++];
+		e->lock = l;
+		e->rec = rec;
+		e->how = HG_HELD_LOCK;
+		e->mode = HG_HTM_OFF;
+		return;
+	}
+slow:
+	hg_lock_acquire_slow(l, site);
+}
 
+__attribute__((noinline)) static void hg_lock_acquire_slow(struct hg_lock *l, uint64_t site)
+{
 	if (HG_UNLIKELY(hg_held.in_rtm > 0) && hg_rtm_active()) {
 		/* Nested inside a running RTM transaction: subscribe only. */
 		if (hg_atomic_load_relaxed32(&l->mutex.word) != 0)
@@ -145,15 +181,16 @@ void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 		hg_held_push(l, NULL, HG_HELD_SUB, HG_HTM_RTM);
 		return;
 	}
+	enum hg_htm_mode mode = hg_lock_mode(l);
 	struct hg_site_rec *rec = hg_site_rec_get(l->id, site);
-	if (mode == HG_HTM_OFF) {
+	unsigned how = HG_HELD_LOCK;
+	if (HG_LIKELY(mode == HG_HTM_OFF)) {
 		hg_counter_add(&rec->st.acquisitions, 1);
-		hg_mutex_lock(&l->mutex);
-		hg_held_push(l, rec, HG_HELD_LOCK, mode);
-		return;
+		hg_mutex_acquire_unowned(&l->mutex);
+	} else if (hg_engine_enter(l, &hg_lock_ops, &l->mutex.word, mode, rec) == HG_TIER_HTM) {
+		how = HG_HELD_SPEC;
 	}
-	enum hg_tier t = hg_engine_enter(l, &hg_lock_ops, &l->mutex.word, mode, rec);
-	hg_held_push(l, rec, t == HG_TIER_HTM ? HG_HELD_SPEC : HG_HELD_LOCK, mode);
+	hg_held_push(l, rec, how, mode);
 }
 
 int hg_lock_tryacquire(struct hg_lock *l, uint64_t site)
@@ -172,7 +209,7 @@ int hg_lock_tryacquire(struct hg_lock *l, uint64_t site)
 	if (hg_emu_depth() > 0 || mode == HG_HTM_OFF) {
 		/* Inside an emulated section every lock is real: plain trylock. */
 		hg_counter_add(&rec->st.acquisitions, 1);
-		if (!hg_mutex_trylock(&l->mutex))
+		if (!hg_mutex_tryacquire_unowned(&l->mutex))
 			return EBUSY;
 		hg_held_push(l, rec, HG_HELD_LOCK, mode);
 		return 0;
@@ -214,14 +251,57 @@ static void hg_bad_release(struct hg_lock *l)
 		    hg_lock_name(l->id));
 }
 
+/* Removes and returns l's entry (the top one, usually); false if l is not held. */
+static inline bool hg_held_pop(struct hg_held *h, const struct hg_lock *l, struct hg_held_entry *out)
+{
+	unsigned n = h->n;
+	if (HG_LIKELY(n > 0 && h->e[n - 1].lock == l)) {
+		*out = h->e[n - 1];
+		h->n = n - 1;
+		return true;
+	}
+	for (unsigned i = n; i-- > 0;)
+		if (h->e[i].lock == l) {
+			*out = h->e[i];
+			memmove(&h->e[i], &h->e[i + 1], (n - 1 - i) * sizeof *out);
+			h->n = n - 1;
+			return true;
+		}
+	return false;
+}
+
+static int hg_lock_release_slow(struct hg_lock *l);
+
+/* The fast path: l is the innermost entry, held on the real lock, no waiters. */
 int hg_lock_release(struct hg_lock *l)
 {
 	struct hg_held *h = &hg_held;
-	int i;
-	for (i = (int)h->n - 1; i >= 0; i--)
-		if (h->e[i].lock == l)
-			break;
-	if (HG_UNLIKELY(i < 0)) {
+	unsigned n = h->n;
+	if (HG_LIKELY(n > 0)) {
+		struct hg_held_entry *e = &h->e[n - 1];
+		uint32_t w = hg_atomic_load_relaxed32(&l->mutex.word);
+		if (HG_LIKELY(e->lock == l && e->how == HG_HELD_LOCK && e->rec->t0 == 0 &&
+		        w == HG_MUTEX_LOCKED)) {
+			hg_counter_add(&e->rec->st.commits[HG_TIER_LOCK], 1);
+			h->n = n - 1;
+			if (hg_single_threaded()) {
+				hg_atomic_store_relaxed32(&l->mutex.word, 0);
+				return 0;
+			}
+			/* release: pairs with the acquire CAS of the next holder. */
+			if (HG_LIKELY(hg_atomic_cas_release32(&l->mutex.word, &w, 0)))
+				return 0;
+			return hg_mutex_unlock_slow(&l->mutex, w); /* a waiter came */
+		}
+	}
+	return hg_lock_release_slow(l);
+}
+
+__attribute__((noinline)) static int hg_lock_release_slow(struct hg_lock *l)
+{
+	struct hg_held *h = &hg_held;
+	struct hg_held_entry e;
+	if (HG_UNLIKELY(!hg_held_pop(h, l, &e))) {
 		if (hg_rtm_active())
 			hg_htm_abort(HG_ABORT_IRREVOCABLE); /* report it outside */
 		/* Held beyond the tracked depth?  The mutex knows its owner. */
@@ -230,10 +310,14 @@ int hg_lock_release(struct hg_lock *l)
 		hg_bad_release(l);
 		return EPERM;
 	}
-	struct hg_held_entry e = h->e[i];
-	memmove(&h->e[i], &h->e[i + 1], (h->n - 1 - (unsigned)i) * sizeof e);
-	h->n--;
-
+	if (HG_LIKELY(e.how == HG_HELD_LOCK)) {
+		hg_mutex_release_owned(&l->mutex);
+		if (HG_UNLIKELY(e.rec->t0 != 0))
+			hg_engine_note_commit(e.rec, HG_TIER_LOCK); /* sampled: cycle cost too */
+		else
+			hg_counter_add(&e.rec->st.commits[HG_TIER_LOCK], 1);
+		return 0;
+	}
 	switch (e.how) {
 	case HG_HELD_SUB:
 	case HG_HELD_SPEC:
@@ -257,12 +341,7 @@ int hg_lock_release(struct hg_lock *l)
 		hg_engine_note_commit(h->rtm_rec, HG_TIER_HTM);
 		return 0;
 	default:
-		if (hg_mutex_unlock(&l->mutex) != 0) {
-			hg_bad_release(l);
-			return EPERM;
-		}
-		hg_engine_note_commit(e.rec, HG_TIER_LOCK);
-		return 0;
+		return 0; /* HG_HELD_LOCK, handled above */
 	}
 }
 

@@ -64,7 +64,16 @@ struct hg_site_rec {
 };
 
 /* The calling thread's record for (lock_id, site), created on first use. */
-HG_INTERNAL struct hg_site_rec *hg_site_rec_get(uint32_t lock_id, uint64_t site);
+HG_INTERNAL struct hg_site_rec *hg_site_rec_lookup(uint32_t lock_id, uint64_t site);
+/* The record used last by this thread: most acquisitions hit it. */
+extern __thread struct hg_site_rec *hg_site_last __attribute__((tls_model("initial-exec")));
+static inline struct hg_site_rec *hg_site_rec_get(uint32_t lock_id, uint64_t site)
+{
+	struct hg_site_rec *r = hg_site_last;
+	if (HG_LIKELY(r && r->site == site && r->lock_id == lock_id))
+		return r;
+	return hg_site_rec_lookup(lock_id, site);
+}
 
 /* The mode a lock runs in: its override, else the process mode. */
 HG_INTERNAL enum hg_htm_mode hg_mode_now(void);

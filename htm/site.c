@@ -40,7 +40,7 @@ static pthread_key_t hg_tab_key;
 static pthread_once_t hg_tab_once = PTHREAD_ONCE_INIT;
 
 static __thread struct hg_thread_tab *hg_tab __attribute__((tls_model("initial-exec")));
-static __thread struct hg_site_rec *hg_last __attribute__((tls_model("initial-exec")));
+__thread struct hg_site_rec *hg_site_last __attribute__((tls_model("initial-exec")));
 
 /* ---- lock registry ---- */
 
@@ -166,7 +166,7 @@ static void hg_tab_destroy(void *p)
 	free(t->bucket);
 	free(t);
 	hg_tab = NULL;
-	hg_last = NULL;
+	hg_site_last = NULL;
 }
 
 static void hg_tab_key_init(void)
@@ -244,11 +244,9 @@ static struct hg_site_rec *hg_site_rec_new(struct hg_thread_tab *t, uint32_t loc
 	return r;
 }
 
-struct hg_site_rec *hg_site_rec_get(uint32_t lock_id, uint64_t site)
+struct hg_site_rec *hg_site_rec_lookup(uint32_t lock_id, uint64_t site)
 {
-	struct hg_site_rec *r = hg_last;
-	if (HG_LIKELY(r && r->lock_id == lock_id && r->site == site))
-		return r;
+	struct hg_site_rec *r;
 	struct hg_thread_tab *t = hg_tab;
 	if (HG_UNLIKELY(!t) && !(t = hg_tab_new()))
 		return &hg_rec_oom;
@@ -257,7 +255,7 @@ struct hg_site_rec *hg_site_rec_get(uint32_t lock_id, uint64_t site)
 			break;
 	if (!r)
 		r = hg_site_rec_new(t, lock_id, site);
-	hg_last = r;
+	hg_site_last = r;
 	return r;
 }
 
