@@ -40,8 +40,10 @@
  * mismatch disables elision for the rest of the process (one line on
  * stderr) and every later call goes straight to the originals.
  */
+#define _GNU_SOURCE
 #include "gil/gil.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -62,6 +64,8 @@ struct gil_call {
 static __thread struct gil_call gcall __attribute__((tls_model("initial-exec")));
 
 static void (*orig_take)(void *tstate);
+/* _Py_IsFinalizing (3.11, 3.12) or Py_IsFinalizing (3.13): reads _PyRuntime only. */
+static int (*is_finalizing)(void);
 static void (*orig_drop)(void *a, void *b, void *c);
 static struct hg_patch take_patch, drop_patch;
 static const struct hg_py_layout *lay;
@@ -182,9 +186,15 @@ static void hg_gil3_take(void *tstate)
 	hg_gil_count(&hg_gil_totals.takes);
 	enum hg_htm_mode mode = hg_mode_now();
 	void *gil;
+	/*
+	 * Once the runtime finalizes, a daemon thread's tstate (and its frames)
+	 * may already be freed: CPython's own take_gil checks this first and
+	 * ends the thread.  Nothing here may read tstate then, so such calls go
+	 * straight to the original.
+	 */
 	/* relaxed: see elide_ok */
 	if (mode == HG_HTM_OFF || !hg_atomic_load_relaxed32(&elide_ok) || gcall.in ||
-	    !(gil = gil_of_tstate(tstate))) {
+	    is_finalizing() || !(gil = gil_of_tstate(tstate))) {
 		hg_gil_count(&hg_gil_totals.direct);
 		orig_take(tstate);
 		return;
@@ -268,6 +278,13 @@ int hg_gil3_install(struct hg_gil_state *g)
 	lay = py->layout;
 	if (lay->minor == 11)
 		runtime_gil = py->runtime + lay->runtime_gil;
+	is_finalizing = (int (*)(void))dlsym(RTLD_DEFAULT,
+	    lay->minor >= 13 ? "Py_IsFinalizing" : "_Py_IsFinalizing");
+	if (!is_finalizing) {
+		hg_warn("cannot find %s in %s (CPython %s); running it unchanged",
+		    lay->minor >= 13 ? "Py_IsFinalizing" : "_Py_IsFinalizing", py->path, py->version);
+		return -1;
+	}
 	const char *why = NULL;
 	if (hg_patch_install(&drop_patch, (void *)py->drop_gil, py->drop_size,
 	        (void *)hg_gil3_drop, &why) != 0) {

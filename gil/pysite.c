@@ -16,6 +16,7 @@ __thread struct hg_pysite hg_pysite_last __attribute__((tls_model("initial-exec"
 
 static const struct hg_py *py_now;
 static const void *code_type;                  /* &PyCode_Type */
+static const void *frame_type;                 /* &PyFrame_Type (2.7 frames are objects) */
 static int (*addr2line)(const void *co, int addr); /* PyCode_Addr2Line */
 static long (*uni_len)(const void *s);          /* PyUnicode_GetLength */
 static uint32_t *(*uni_ucs4)(const void *s, uint32_t *buf, long buflen, int copy_null);
@@ -44,6 +45,7 @@ void hg_pysite_init(const struct hg_py *py)
 {
 	py_now = py;
 	code_type = dlsym(RTLD_DEFAULT, "PyCode_Type");
+	frame_type = dlsym(RTLD_DEFAULT, "PyFrame_Type");
 	addr2line = (int (*)(const void *, int))dlsym(RTLD_DEFAULT, "PyCode_Addr2Line");
 	uni_len = (long (*)(const void *))dlsym(RTLD_DEFAULT, "PyUnicode_GetLength");
 	uni_ucs4 = (uint32_t * (*)(const void *, uint32_t *, long, int))
@@ -210,10 +212,17 @@ uint64_t hg_pysite_note(const void *tstate)
 			tstate = gil27_tstate();
 		if (!tstate)
 			return ps->key;
-		frame = ld_ptr(tstate, 16); /* PyThreadState.frame */
-		if (!frame)
+		/*
+		 * PyThreadState.frame.  2.7 has no finalization flag to test: a
+		 * daemon thread's frame may be cleared while it waits, so both
+		 * objects' types are checked before anything else is read.
+		 */
+		frame = ld_ptr(tstate, 16);
+		if (!frame || (frame_type && ld_ptr(frame, 8) != frame_type))
 			return ps->key;
 		code = ld_ptr(frame, 32); /* f_code */
+		if (!code || (code_type && ld_ptr(code, 8) != code_type))
+			return ps->key;
 		int lasti;
 		memcpy(&lasti, (const char *)frame + 120, sizeof(lasti)); /* f_lasti */
 		ps->offset = lasti;
