@@ -110,6 +110,8 @@ def main():
     ap.add_argument("--report-dir", default=".")
     ap.add_argument("--full-only", action="append", default=[],
                     help="a module run only when HTMGIL_TEST_FULL=1 (slow on this interpreter)")
+    ap.add_argument("--inject-only", action="append", default=[],
+                    help="a module run only in the inject mode unless HTMGIL_TEST_FULL=1")
     ap.add_argument("modules", nargs="+")
     a = ap.parse_args()
     if not os.path.exists(a.preload):
@@ -135,7 +137,10 @@ def main():
             continue
         base_rc, base_out, dt = run(a.python, mod, "base", a.preload, None)
         print("%-24s %-7s rc=%-4s %6.1fs" % (mod, "base", base_rc, dt))
-        for mode in modes:
+        mod_modes = modes
+        if mod in a.inject_only and not full:
+            mod_modes = [m for m in modes if m == "inject"] or modes[-1:]
+        for mode in mod_modes:
             report = os.path.join(a.report_dir, "%s-%s.json" % (mod, mode))
             rc, out, dt = run(a.python, mod, mode, a.preload, report)
             why = check_report(report, mode)
