@@ -87,6 +87,10 @@ static inline uint64_t hg_atomic_fetch_add_relaxed64(uint64_t *p, uint64_t v)
 {
 	return atomic_fetch_add_explicit(HG_A64(p), v, memory_order_relaxed);
 }
+static inline uint64_t hg_atomic_fetch_add_acq_rel64(uint64_t *p, uint64_t v)
+{
+	return atomic_fetch_add_explicit(HG_A64(p), v, memory_order_acq_rel);
+}
 static inline bool hg_atomic_cas_acq_rel64(uint64_t *p, uint64_t *expect, uint64_t v)
 {
 	return atomic_compare_exchange_strong_explicit(HG_A64(p), expect, v,

@@ -1,0 +1,523 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fallback/run.c - hg_run(): one section on any of the three tiers, and the
+ * three-tier policy for instrumented sections.
+ *
+ * Tiers (docs/design.md, "The STM tier and the coexistence protocol"):
+ *   HTM   hg_engine_enter() with the lock's mode; the subscription reads the
+ *         lock word and, through subscribe_extra, stm_seq (must be even).  A
+ *         hardware writer adds 2 to stm_seq inside its transaction just
+ *         before commit, so software readers revalidate.  Emulated HTM takes
+ *         the real lock through the ops below and so acts as the lock tier.
+ *   STM   fallback/stm.c, with randomized backoff and escalation to the lock
+ *         tier after HG_RUN_STM_ESCALATE consecutive aborts.
+ *   LOCK  the real lock, taken through the ops below, which also hold
+ *         stm_seq odd for the whole section.
+ *
+ * Policy state per (lock, site, thread) lives in struct hg_run_site beside
+ * the engine's struct hg_site_rec; costs are kept in rec->cost[] (decaying
+ * cycles per committed section, measured outside transactions).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fallback/stm.h"
+#include "htm/atomic.h"
+#include "htm/engine.h"
+#include "htmgil/lock.h"
+#include "htmgil/stm.h"
+
+/* Consecutive software aborts before the section escalates to the lock. */
+#define HG_RUN_STM_ESCALATE 8
+/* Sections per cost probe of another tier. */
+#define HG_RUN_PROBE_BURST 8
+/* A tier must be this much cheaper (per mille) to win a cost comparison. */
+#define HG_RUN_COST_MARGIN 1150
+
+/* ----------------------------------------------------------- target ops */
+
+/* The lock whose stm_seq this thread holds odd (lock tier, emulated HTM). */
+static __thread struct hg_lock *hg_run_seq_held;
+
+static void hg_run_op_lock(void *target)
+{
+	struct hg_lock *l = target;
+	hg_mutex_lock(&l->mutex);
+	hg_stm_seq_enter(l);
+	hg_run_seq_held = l;
+}
+
+static bool hg_run_op_trylock(void *target)
+{
+	struct hg_lock *l = target;
+	if (!hg_mutex_trylock(&l->mutex))
+		return false;
+	hg_stm_seq_enter(l);
+	hg_run_seq_held = l;
+	return true;
+}
+
+static void hg_run_op_unlock(void *target)
+{
+	struct hg_lock *l = target;
+	hg_run_seq_held = NULL;
+	hg_stm_seq_exit(l);
+	hg_mutex_unlock(&l->mutex);
+}
+
+static void hg_run_op_wait_free(void *target, unsigned spin_iters)
+{
+	struct hg_lock *l = target;
+	hg_mutex_wait_free(&l->mutex, spin_iters);
+}
+
+/*
+ * Runs inside the transaction (RTM) after the lock-word check: puts stm_seq
+ * in the read set and refuses to start while it is odd, i.e. while a
+ * software write-back or a lock-tier section is writing in place.  Under
+ * emulation the caller itself may hold stm_seq odd (it holds the real lock).
+ */
+static unsigned hg_run_op_subscribe(void *target)
+{
+	struct hg_lock *l = target;
+	if ((hg_atomic_load_relaxed32(&l->stm_seq) & 1u) && hg_run_seq_held != l)
+		return HG_ABORT_STM_BUSY;
+	return 0;
+}
+
+static const struct hg_target_ops hg_run_ops = {
+	.lock = hg_run_op_lock,
+	.trylock = hg_run_op_trylock,
+	.unlock = hg_run_op_unlock,
+	.wait_free = hg_run_op_wait_free,
+	.subscribe_extra = hg_run_op_subscribe,
+};
+
+/* --------------------------------------------------------- policy state */
+
+/*
+ * struct hg_run_site: the three-tier policy of one (lock, site) for one
+ * thread.  Written only by that thread, outside transactions.
+ *   tier      enum hg_tier the site runs on when adaptive
+ *   left      sections before the next probe of another tier
+ *   period    current probe period (reprobe_base .. reprobe_max, doubling
+ *             each time a probe confirms the current tier)
+ *   probe     tier being probed (HG_TIER_COUNT: none); probe_n sections of
+ *             the burst done so far, their cycles in probe_sum
+ *   stm_rate  decaying fraction of software attempts that aborted
+ *   htm_fail  decaying fraction of HTM-tier sections that ended on the lock
+ */
+struct hg_run_site {
+	struct hg_site_rec *rec;
+	uint8_t tier;
+	uint8_t probe;
+	uint8_t init;
+	uint8_t flip;
+	uint32_t left;
+	uint32_t period;
+	uint32_t samples;
+	uint32_t probe_n;
+	uint64_t probe_sum;
+	double stm_rate;
+	double htm_fail;
+	struct hg_run_site *next;
+};
+
+#define HG_RUN_SITES 64
+static __thread struct hg_run_site *hg_run_sites[HG_RUN_SITES];
+
+static void hg_run_sites_free(void *p)
+{
+	(void)p;
+	for (unsigned i = 0; i < HG_RUN_SITES; i++) {
+		struct hg_run_site *s = hg_run_sites[i], *n;
+		for (; s; s = n) {
+			n = s->next;
+			free(s);
+		}
+		hg_run_sites[i] = NULL;
+	}
+}
+
+static pthread_key_t hg_run_key;
+static pthread_once_t hg_run_key_once = PTHREAD_ONCE_INIT;
+static __thread int hg_run_key_set;
+
+static void hg_run_key_init(void)
+{
+	if (pthread_key_create(&hg_run_key, hg_run_sites_free) != 0)
+		hg_warn("cannot create the hg_run thread key; policy state will leak at thread exit");
+}
+
+static struct hg_run_site *hg_run_site_get(struct hg_site_rec *rec)
+{
+	unsigned h = (unsigned)(((uintptr_t)rec >> 6) & (HG_RUN_SITES - 1));
+	struct hg_run_site *s;
+	for (s = hg_run_sites[h]; s; s = s->next)
+		if (s->rec == rec)
+			return s;
+	if (!hg_run_key_set) {
+		pthread_once(&hg_run_key_once, hg_run_key_init);
+		pthread_setspecific(hg_run_key, (void *)1);
+		hg_run_key_set = 1;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		hg_warn("out of memory allocating hg_run policy state");
+		abort();
+	}
+	s->rec = rec;
+	s->probe = HG_TIER_COUNT;
+	s->next = hg_run_sites[h];
+	hg_run_sites[h] = s;
+	return s;
+}
+
+/* ------------------------------------------------------------- forcing */
+
+static uint32_t hg_run_force_word; /* enum hg_run_tier; relaxed: a setting */
+static pthread_once_t hg_run_env_once = PTHREAD_ONCE_INIT;
+
+static void hg_run_env_init(void)
+{
+	const char *v = getenv("HTMGIL_RUN_TIER");
+	if (!v || !*v)
+		return;
+	static const char *const names[] = { "adaptive", "htm", "stm", "lock" };
+	for (unsigned i = 0; i < 4; i++) {
+		if (strcmp(v, names[i]) == 0) {
+			hg_atomic_store_relaxed32(&hg_run_force_word, i);
+			return;
+		}
+	}
+	hg_warn("HTMGIL_RUN_TIER=%s is not one of adaptive, htm, stm, lock; using adaptive", v);
+}
+
+void hg_run_force(enum hg_run_tier t)
+{
+	pthread_once(&hg_run_env_once, hg_run_env_init);
+	if ((unsigned)t > HG_RUN_LOCK) {
+		hg_warn("hg_run_force(%u): not a tier; keeping the current setting", (unsigned)t);
+		return;
+	}
+	hg_atomic_store_relaxed32(&hg_run_force_word, (uint32_t)t);
+}
+
+static __thread int hg_run_force_tls = -1;
+
+void hg_run_force_thread(int t)
+{
+	if (t < -1 || t > (int)HG_RUN_LOCK) {
+		hg_warn("hg_run_force_thread(%d): not a tier; keeping the current setting", t);
+		return;
+	}
+	hg_run_force_tls = t;
+}
+
+enum hg_run_tier hg_run_forced(void)
+{
+	if (hg_run_force_tls >= 0)
+		return (enum hg_run_tier)hg_run_force_tls;
+	pthread_once(&hg_run_env_once, hg_run_env_init);
+	return (enum hg_run_tier)hg_atomic_load_relaxed32(&hg_run_force_word);
+}
+
+/* --------------------------------------------------------------- tiers */
+
+static enum hg_htm_mode hg_run_mode(const struct hg_lock *l)
+{
+	return l->mode_set ? (enum hg_htm_mode)l->mode : hg_htm_mode();
+}
+
+/* Runs the body on the HTM tier (mode RTM/EMU) or the lock tier (mode OFF). */
+static enum hg_tier hg_run_direct(struct hg_stm_tx *tx, struct hg_lock *l, struct hg_site_rec *rec,
+    hg_body_fn body, void *arg, enum hg_htm_mode mode)
+{
+	tx->pub.soft = 0;
+	tx->pub.wrote = 0;
+	tx->lock = l;
+	enum hg_tier got = hg_engine_enter(l, &hg_run_ops, &l->mutex.word, mode, rec);
+	tx->tier = got;
+	tx->run_mode = (uint8_t)mode;
+	body(&tx->pub, arg);
+	if (got == HG_TIER_HTM && mode == HG_HTM_RTM && tx->pub.wrote) {
+		/*
+		 * Inside the hardware transaction (its write lands at commit,
+		 * atomically with the section's): stm_seq was even at begin and
+		 * is in the read set, so a plain +2 keeps it even and makes every
+		 * software reader that saw the old value revalidate.
+		 */
+		hg_atomic_store_relaxed32(&l->stm_seq, hg_atomic_load_relaxed32(&l->stm_seq) + 2);
+	}
+	hg_engine_exit(l, &hg_run_ops, mode, rec, got);
+	tx->tier = -1;
+	hg_stm_direct_done(tx, true);
+	return got;
+}
+
+/*
+ * Runs the body as software transactions until one commits, or escalates
+ * to the lock tier (irrevocable request, or too many aborts).  Returns the
+ * tier the section completed on; *aborts receives the software aborts.
+ */
+static enum hg_tier hg_run_soft(struct hg_stm_tx *tx, struct hg_lock *l, struct hg_site_rec *rec,
+    hg_body_fn body, void *arg, unsigned *aborts)
+{
+	/* volatile: modified between sigsetjmp and a later siglongjmp. */
+	volatile unsigned n = 0;
+	for (;;) {
+		if (sigsetjmp(tx->restart, 0) == 0) {
+			hg_stm_begin(tx, l);
+			body(&tx->pub, arg);
+			if (hg_stm_commit(tx)) {
+				tx->tier = -1;
+				*aborts = n;
+				return HG_TIER_STM;
+			}
+		}
+		/* Rolled back (in a barrier or at commit). */
+		n = n + 1;
+		tx->tier = -1;
+		if (tx->restart_reason == HG_STM_RESTART_IRREVOCABLE || n >= HG_RUN_STM_ESCALATE) {
+			if (tx->restart_reason != HG_STM_RESTART_IRREVOCABLE)
+				tx->st.escalations++;
+			*aborts = n;
+			return hg_run_direct(tx, l, rec, body, arg, HG_HTM_OFF);
+		}
+		hg_stm_backoff(tx, n);
+	}
+}
+
+/* ---------------------------------------------------------------- policy */
+
+static void hg_run_cost_note(uint64_t *c, uint64_t dt)
+{
+	/* Decay 1/16, integer cycles. */
+	*c = *c ? *c - (*c >> 4) + (dt >> 4) : dt;
+}
+
+static void hg_run_site_init(struct hg_run_site *rs, enum hg_htm_mode mode)
+{
+	rs->tier = mode != HG_HTM_OFF ? HG_TIER_HTM : HG_TIER_STM;
+	rs->period = hg_policy_now.reprobe_base ? hg_policy_now.reprobe_base : 64;
+	rs->left = rs->period;
+	rs->probe = HG_TIER_COUNT;
+	rs->init = 1;
+}
+
+/* The tier the next adaptive section runs on. */
+static enum hg_tier hg_run_pick(struct hg_run_site *rs, enum hg_htm_mode mode)
+{
+	if (HG_UNLIKELY(!rs->init))
+		hg_run_site_init(rs, mode);
+	if (rs->tier == HG_TIER_HTM && mode == HG_HTM_OFF)
+		rs->tier = HG_TIER_STM; /* the lock's mode changed under us */
+	if (rs->probe != HG_TIER_COUNT)
+		return rs->probe;
+	if (rs->left > 0 && --rs->left > 0)
+		return rs->tier;
+	/* Start a probe burst: down to the lock from STM (cost check), up from
+	 * the lock to STM, up from STM to HTM when a mode allows it. */
+	switch (rs->tier) {
+	case HG_TIER_STM:
+		/* Alternate: measure the lock, then (if HTM exists) try HTM. */
+		rs->flip ^= 1;
+		rs->probe = (mode != HG_HTM_OFF && rs->flip) ? HG_TIER_HTM : HG_TIER_LOCK;
+		break;
+	case HG_TIER_LOCK:
+		rs->probe = HG_TIER_STM;
+		break;
+	default:
+		rs->left = rs->period;
+		return rs->tier;
+	}
+	rs->probe_n = 0;
+	rs->probe_sum = 0;
+	if (rs->probe != HG_TIER_LOCK)
+		hg_counter_add(&rs->rec->st.reprobes, 1);
+	return rs->probe;
+}
+
+static void hg_run_switch(struct hg_run_site *rs, enum hg_tier to, enum hg_reason why)
+{
+	struct hg_site_rec *rec = rs->rec;
+	if (to > rs->tier)
+		hg_engine_demote(rec, to, why);
+	else
+		hg_engine_promote(rec, to, why);
+	rs->tier = (uint8_t)to;
+	rs->samples = 0;
+	rs->stm_rate = 0;
+	rs->htm_fail = 0;
+	if (why != HG_REASON_REPROBE)
+		rs->period = hg_policy_now.reprobe_base ? hg_policy_now.reprobe_base : 64;
+	rs->left = rs->period;
+}
+
+static void hg_run_probe_done(struct hg_run_site *rs, enum hg_htm_mode mode)
+{
+	struct hg_site_rec *rec = rs->rec;
+	enum hg_tier probed = rs->probe;
+	uint64_t mean = rs->probe_sum / (rs->probe_n ? rs->probe_n : 1);
+	uint64_t cur = rec->cost[rs->tier];
+	unsigned maxp = hg_policy_now.reprobe_max ? hg_policy_now.reprobe_max : 65536;
+	rs->probe = HG_TIER_COUNT;
+	bool better = cur == 0 || mean * HG_RUN_COST_MARGIN < cur * 1000;
+	if (probed == HG_TIER_HTM) {
+		/* An HTM probe wins when the hardware path committed. */
+		better = rs->htm_fail < hg_policy_now.demote_rate;
+	}
+	if (better && probed == HG_TIER_LOCK) {
+		hg_run_switch(rs, HG_TIER_LOCK, HG_REASON_COST);
+		return;
+	}
+	if (better && probed < rs->tier) {
+		hg_run_switch(rs, probed, HG_REASON_REPROBE);
+		return;
+	}
+	(void)mode;
+	rs->htm_fail = 0;
+	rs->period = rs->period < maxp / 2 ? rs->period * 2 : maxp;
+	rs->left = rs->period;
+}
+
+static void hg_run_account(struct hg_run_site *rs, enum hg_tier picked, enum hg_tier used,
+    unsigned stm_aborts, uint64_t dt, enum hg_htm_mode mode)
+{
+	struct hg_site_rec *rec = rs->rec;
+	const double decay = hg_policy_now.decay > 0 ? hg_policy_now.decay : 1.0 / 16;
+	/* The section's whole cost, wasted attempts included, is the price of
+	 * having picked its tier. */
+	hg_run_cost_note(&rec->cost[picked], dt);
+	hg_counter_add(&rec->st.cycles[picked], dt);
+	if (stm_aborts)
+		hg_counter_add(&rec->st.stm_aborts, stm_aborts);
+	if (picked == HG_TIER_STM) {
+		/* Software abort rate: aborted attempts over attempts. */
+		double frac = (double)stm_aborts / (double)(stm_aborts + (used == HG_TIER_STM));
+		rs->stm_rate += decay * (frac - rs->stm_rate);
+	} else if (picked == HG_TIER_HTM) {
+		rs->htm_fail += decay * ((used != HG_TIER_HTM ? 1.0 : 0.0) - rs->htm_fail);
+	}
+	if (rs->probe != HG_TIER_COUNT) {
+		rs->probe_sum += dt;
+		if (++rs->probe_n >= HG_RUN_PROBE_BURST)
+			hg_run_probe_done(rs, mode);
+		return;
+	}
+	rs->samples++;
+	const unsigned min = hg_policy_now.demote_min ? hg_policy_now.demote_min : 8;
+	const double thr = hg_policy_now.demote_rate > 0 ? hg_policy_now.demote_rate : 0.5;
+	if (rs->tier == HG_TIER_HTM) {
+		if (rs->samples >= min && rs->htm_fail > thr)
+			hg_run_switch(rs, HG_TIER_STM, HG_REASON_ABORT_RATE);
+	} else if (rs->tier == HG_TIER_STM) {
+		if (rs->samples >= min && rs->stm_rate > thr)
+			hg_run_switch(rs, HG_TIER_LOCK, HG_REASON_ABORT_RATE);
+	}
+}
+
+/* ------------------------------------------------------------------ run */
+
+static void hg_run_nested(struct hg_stm_tx *tx, struct hg_lock *l, uint64_t site,
+    hg_body_fn body, void *arg)
+{
+	if (tx->lock == l) {
+		/* Same lock: flatten into the enclosing section. */
+		tx->depth++;
+		body(&tx->pub, arg);
+		tx->depth--;
+		return;
+	}
+	/*
+	 * Another lock: the enclosing section must not be speculative across
+	 * it (its conflicts would not be seen), so it becomes irrevocable and
+	 * the inner section holds the other real lock for its duration.
+	 */
+	hg_tx_irrevocable(&tx->pub);
+	struct hg_site_rec *rec = hg_site_rec_get(l->id, site);
+	struct hg_lock *outer = tx->lock;
+	int outer_tier = tx->tier;
+	uint32_t outer_wrote = tx->pub.wrote;
+	uint8_t outer_mode = tx->run_mode;
+	enum hg_tier got = hg_engine_enter(l, &hg_run_ops, &l->mutex.word, HG_HTM_OFF, rec);
+	tx->depth++;
+	tx->lock = l;
+	body(&tx->pub, arg);
+	tx->depth--;
+	hg_engine_exit(l, &hg_run_ops, HG_HTM_OFF, rec, got);
+	/* The outer section still holds its own lock and stm_seq. */
+	hg_run_seq_held = outer;
+	tx->lock = outer;
+	tx->tier = outer_tier;
+	tx->pub.wrote = outer_wrote | 1u;
+	tx->run_mode = outer_mode;
+}
+
+void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
+{
+	struct hg_stm_tx *tx = hg_stm_self();
+	if (HG_UNLIKELY(tx->depth > 0)) {
+		hg_run_nested(tx, l, site, body, arg);
+		return;
+	}
+	struct hg_site_rec *rec = hg_site_rec_get(l->id, site);
+	enum hg_htm_mode mode = hg_run_mode(l);
+	enum hg_run_tier forced = hg_run_forced();
+	struct hg_run_site *rs = NULL;
+	enum hg_tier picked;
+	switch (forced) {
+	case HG_RUN_HTM: picked = HG_TIER_HTM; break;
+	case HG_RUN_STM: picked = HG_TIER_STM; break;
+	case HG_RUN_LOCK: picked = HG_TIER_LOCK; break;
+	default:
+		rs = hg_run_site_get(rec);
+		picked = hg_run_pick(rs, mode);
+		break;
+	}
+	unsigned aborts = 0;
+	enum hg_tier used;
+	uint64_t t0 = hg_cycles();
+	tx->depth = 1;
+	if (picked == HG_TIER_STM)
+		used = hg_run_soft(tx, l, rec, body, arg, &aborts);
+	else
+		used = hg_run_direct(tx, l, rec, body, arg,
+		    picked == HG_TIER_HTM ? mode : HG_HTM_OFF);
+	tx->depth = 0;
+	tx->lock = NULL;
+	uint64_t dt = hg_cycles() - t0;
+	if (used == HG_TIER_STM) {
+		hg_counter_add(&rec->st.acquisitions, 1);
+		hg_counter_add(&rec->st.commits[HG_TIER_STM], 1);
+	}
+	if (rs)
+		hg_run_account(rs, picked, used, aborts, dt, mode);
+	else if (aborts)
+		hg_counter_add(&rec->st.stm_aborts, aborts);
+}
+
+/* ------------------------------------------------------------ in-section */
+
+int hg_tx_tier(const struct hg_tx *pub)
+{
+	const struct hg_stm_tx *tx = (const struct hg_stm_tx *)pub;
+	return tx->tier;
+}
+
+void hg_tx_irrevocable(struct hg_tx *pub)
+{
+	struct hg_stm_tx *tx = (struct hg_stm_tx *)pub;
+	if (tx->tier == HG_TIER_STM) {
+		hg_stm_rollback(tx);
+		tx->restart_reason = HG_STM_RESTART_IRREVOCABLE;
+		siglongjmp(tx->restart, 1);
+	}
+	if (tx->tier == HG_TIER_HTM && tx->run_mode == HG_HTM_RTM) {
+		/* Rolls the hardware transaction back; the engine treats the
+		 * explicit code as an abort without RETRY and takes the lock. */
+		hg_tx_abort(HG_ABORT_IRREVOCABLE);
+	}
+	/* Lock tier, or emulated HTM (which holds the real lock): already irrevocable. */
+}
