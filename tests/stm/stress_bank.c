@@ -8,7 +8,7 @@
  * aborts, adaptive) so software transactions, emulated hardware
  * transactions and real-lock holders run against each other.
  *   HG_STRESS_THREADS   threads (default 4, 2..8 meaningful)
- *   HG_STRESS_SECTIONS  sections in total (default 400000)
+ *   HG_STRESS_SECTIONS  sections in total (default 2000000)
  * Checks: the total is conserved, every audit saw the initial total, and
  * the sequence word is even and the lock free at the end.
  */
@@ -82,7 +82,7 @@ static void *worker(void *p)
 int main(void)
 {
 	unsigned long threads = hg_test_env("HG_STRESS_THREADS", 4);
-	unsigned long sections = hg_test_env("HG_STRESS_SECTIONS", 400000);
+	unsigned long sections = hg_test_env("HG_STRESS_SECTIONS", 2000000);
 	if (threads > 64)
 		threads = 64;
 	per_thread = sections / threads;

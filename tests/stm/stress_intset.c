@@ -10,7 +10,7 @@
  * under ASan a reclamation that frees too early shows up as a
  * use-after-free in a software reader.  Tiers are mixed as in
  * stress_bank.c.
- *   HG_STRESS_THREADS, HG_STRESS_SECTIONS (default 4, 200000)
+ *   HG_STRESS_THREADS, HG_STRESS_SECTIONS (default 4, 1000000)
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -98,7 +98,7 @@ int main(void)
 	nthreads = hg_test_env("HG_STRESS_THREADS", 4);
 	if (nthreads > 64)
 		nthreads = 64;
-	unsigned long sections = hg_test_env("HG_STRESS_SECTIONS", 200000);
+	unsigned long sections = hg_test_env("HG_STRESS_SECTIONS", 1000000);
 	per_thread = sections / nthreads;
 	if (hg_emu_configure("conflict=0.1,other=0.02,seed=11") != 0)
 		return 1;
