@@ -15,8 +15,11 @@
  *         stm_seq odd for the whole section.
  *
  * Policy state per (lock, site, thread) lives in struct hg_run_site beside
- * the engine's struct hg_site_rec; costs are kept in rec->cost[] (decaying
- * cycles per committed section, measured outside transactions).
+ * the engine's struct hg_site_rec.  Its costs are whole hg_run sections
+ * (aborted software attempts and waits included), measured with the cycle
+ * counter outside transactions; the engine's rec->cost[] samples only the
+ * span it sees, so the two are kept apart and only hg_run's drive this
+ * policy.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -119,6 +122,7 @@ struct hg_run_site {
 	uint32_t samples;
 	uint32_t probe_n;
 	uint64_t probe_sum;
+	uint64_t cost[HG_TIER_COUNT]; /* decaying cycles per hg_run section, by tier picked */
 	double stm_rate;
 	double htm_fail;
 	struct hg_run_site *next;
@@ -334,17 +338,30 @@ static enum hg_tier hg_run_pick(struct hg_run_site *rs, enum hg_htm_mode mode)
 	}
 	rs->probe_n = 0;
 	rs->probe_sum = 0;
-	if (rs->probe != HG_TIER_LOCK)
+	if (rs->probe == HG_TIER_STM)
 		hg_counter_add(&rs->rec->st.reprobes, 1);
+	/* An HTM probe goes through the engine's own re-probe (it counts it),
+	 * which it makes only once its countdown ran out. */
+	if (rs->probe == HG_TIER_HTM)
+		rs->rec->reprobe_left = 0;
 	return rs->probe;
 }
 
+/*
+ * Moves the site to tier `to` and keeps the engine's record in step, so the
+ * engine's own HTM/lock policy and the report agree with hg_run's choice.
+ * The change is counted through the engine (hg_engine_demote/promote), as a
+ * demotion or a promotion relative to where the engine's record stands;
+ * nothing is counted when the engine already moved the record there (for
+ * example when it promoted a site whose HTM re-probe committed).
+ */
 static void hg_run_switch(struct hg_run_site *rs, enum hg_tier to, enum hg_reason why)
 {
 	struct hg_site_rec *rec = rs->rec;
-	if (to > rs->tier)
+	uint32_t now = hg_atomic_load_relaxed32(&rec->tier);
+	if ((uint32_t)to > now)
 		hg_engine_demote(rec, to, why);
-	else
+	else if ((uint32_t)to < now)
 		hg_engine_promote(rec, to, why);
 	rs->tier = (uint8_t)to;
 	rs->samples = 0;
@@ -357,10 +374,9 @@ static void hg_run_switch(struct hg_run_site *rs, enum hg_tier to, enum hg_reaso
 
 static void hg_run_probe_done(struct hg_run_site *rs, enum hg_htm_mode mode)
 {
-	struct hg_site_rec *rec = rs->rec;
 	enum hg_tier probed = rs->probe;
 	uint64_t mean = rs->probe_sum / (rs->probe_n ? rs->probe_n : 1);
-	uint64_t cur = rec->cost[rs->tier];
+	uint64_t cur = rs->cost[rs->tier];
 	unsigned maxp = hg_policy_now.reprobe_max ? hg_policy_now.reprobe_max : 65536;
 	rs->probe = HG_TIER_COUNT;
 	bool better = cur == 0 || mean * HG_RUN_COST_MARGIN < cur * 1000;
@@ -377,6 +393,10 @@ static void hg_run_probe_done(struct hg_run_site *rs, enum hg_htm_mode mode)
 		return;
 	}
 	(void)mode;
+	/* The probe lost.  If the engine promoted its record on an HTM commit
+	 * during the burst, put it back on this site's tier (counted). */
+	if (hg_atomic_load_relaxed32(&rs->rec->tier) < rs->tier)
+		hg_engine_demote(rs->rec, (enum hg_tier)rs->tier, HG_REASON_ABORT_RATE);
 	rs->htm_fail = 0;
 	rs->period = rs->period < maxp / 2 ? rs->period * 2 : maxp;
 	rs->left = rs->period;
@@ -389,8 +409,7 @@ static void hg_run_account(struct hg_run_site *rs, enum hg_tier picked, enum hg_
 	const double decay = hg_policy_now.decay > 0 ? hg_policy_now.decay : 1.0 / 16;
 	/* The section's whole cost, wasted attempts included, is the price of
 	 * having picked its tier. */
-	hg_run_cost_note(&rec->cost[picked], dt);
-	hg_counter_add(&rec->st.cycles[picked], dt);
+	hg_run_cost_note(&rs->cost[picked], dt);
 	if (stm_aborts)
 		hg_counter_add(&rec->st.stm_aborts, stm_aborts);
 	if (picked == HG_TIER_STM) {
@@ -410,7 +429,11 @@ static void hg_run_account(struct hg_run_site *rs, enum hg_tier picked, enum hg_
 	const unsigned min = hg_policy_now.demote_min ? hg_policy_now.demote_min : 8;
 	const double thr = hg_policy_now.demote_rate > 0 ? hg_policy_now.demote_rate : 0.5;
 	if (rs->tier == HG_TIER_HTM) {
-		if (rs->samples >= min && rs->htm_fail > thr)
+		/* The engine demoting its record to the lock (abort rate or
+		 * capacity) means the hardware tier failed this site: an
+		 * instrumented section goes to the STM instead. */
+		if (hg_atomic_load_relaxed32(&rec->tier) != HG_TIER_HTM ||
+		    (rs->samples >= min && rs->htm_fail > thr))
 			hg_run_switch(rs, HG_TIER_STM, HG_REASON_ABORT_RATE);
 	} else if (rs->tier == HG_TIER_STM) {
 		if (rs->samples >= min && rs->stm_rate > thr)
@@ -489,6 +512,9 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 	tx->lock = NULL;
 	uint64_t dt = hg_cycles() - t0;
 	if (used == HG_TIER_STM) {
+		/* Cycles are sampled one section in 64, as the engine does. */
+		if ((rec->st.acquisitions & 63u) == 0)
+			hg_counter_add(&rec->st.cycles[HG_TIER_STM], dt);
 		hg_counter_add(&rec->st.acquisitions, 1);
 		hg_counter_add(&rec->st.commits[HG_TIER_STM], 1);
 	}

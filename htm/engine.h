@@ -47,22 +47,33 @@ struct hg_target_ops {
 struct hg_site_rec {
 	uint32_t lock_id;
 	uint64_t site;
-	struct hg_site_stats st;  /* counters (st.abort_rate/tier_now/txlen mirror the fields below) */
-	/* policy state */
-	uint8_t tier;             /* enum hg_tier the site is on for this thread */
+	struct hg_site_stats st;  /* counters; st.abort_rate/tier_now/txlen are filled by snapshots */
+	/* policy state (tier and rate_q16 are read by the report: relaxed atomics) */
+	uint32_t tier;            /* enum hg_tier the site is on for this thread */
 	uint32_t skip;            /* acquisitions left on the lock after a no-RETRY abort */
 	uint32_t reprobe_left;    /* lock-tier acquisitions left before the next re-probe */
 	uint32_t reprobe_period;  /* current backoff period */
 	uint32_t samples;         /* attempts seen since the last tier change */
-	double rate;              /* decaying abort-rate estimate */
+	uint32_t rate_q16;        /* decaying abort-rate estimate, fixed point 1.0 = 65536 */
+	uint64_t t0;              /* cycle stamp of a sampled section's entry (0: not sampled) */
 	uint32_t txlen;           /* front-end owned (GIL: yield points per transaction) */
 	uint32_t txlen_aux;       /* front-end owned */
 	uint64_t cost[HG_TIER_COUNT]; /* decaying cycles per section, per tier (0 = unknown) */
-	struct hg_site_rec *next; /* hash chain within the thread's table */
+	struct hg_site_rec *next;  /* hash chain within the thread's table */
+	struct hg_site_rec *all;   /* list of the thread's records, for snapshots */
 };
 
 /* The calling thread's record for (lock_id, site), created on first use. */
-HG_INTERNAL struct hg_site_rec *hg_site_rec_get(uint32_t lock_id, uint64_t site);
+HG_INTERNAL struct hg_site_rec *hg_site_rec_lookup(uint32_t lock_id, uint64_t site);
+/* The record used last by this thread: most acquisitions hit it. */
+extern __thread struct hg_site_rec *hg_site_last __attribute__((tls_model("initial-exec")));
+static inline struct hg_site_rec *hg_site_rec_get(uint32_t lock_id, uint64_t site)
+{
+	struct hg_site_rec *r = hg_site_last;
+	if (HG_LIKELY(r && r->site == site && r->lock_id == lock_id))
+		return r;
+	return hg_site_rec_lookup(lock_id, site);
+}
 
 /* The mode a lock runs in: its override, else the process mode. */
 HG_INTERNAL enum hg_htm_mode hg_mode_now(void);
@@ -95,7 +106,9 @@ HG_INTERNAL void hg_engine_demote(struct hg_site_rec *rec, enum hg_tier to, enum
 HG_INTERNAL void hg_engine_promote(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why);
 
 /* The policy in force (read-mostly; copied at init and by hg_policy_set). */
-extern struct hg_policy hg_policy_now;
+HG_INTERNAL extern struct hg_policy hg_policy_now;
+/* True when RTM instructions may execute in this process (detection, or valgrind test mode). */
+HG_INTERNAL extern bool hg_rtm_ok;
 
 /* Registry of named locks: returns a fresh id (>= 1), names kept for reports. */
 HG_INTERNAL uint32_t hg_lock_register(const char *name);

@@ -15,7 +15,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <htmgil/htm.h>
 #include <htmgil/lock.h>
+
+#ifndef HG_API
+#define HG_API __attribute__((visibility("default")))
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,7 +40,7 @@ enum hg_abort_code {
 	HG_ABORT_USER_MIN = 0x01,       /* 0x01..0x7f are free for callers */
 	HG_ABORT_USER_MAX = 0x7f,
 };
-const char *hg_abort_code_name(unsigned code);
+HG_API const char *hg_abort_code_name(unsigned code);
 
 /* Tiers a section can run on; the order is the demotion order. */
 enum hg_tier {
@@ -44,7 +49,7 @@ enum hg_tier {
 	HG_TIER_LOCK = 2, /* the real lock */
 	HG_TIER_COUNT
 };
-const char *hg_tier_name(enum hg_tier t);
+HG_API const char *hg_tier_name(enum hg_tier t);
 
 /* Abort causes as counted by the statistics. */
 enum hg_abort_cause {
@@ -55,7 +60,7 @@ enum hg_abort_cause {
 	HG_CAUSE_OTHER,        /* status 0, DEBUG, NESTED: interrupts, faults, syscalls */
 	HG_CAUSE_COUNT
 };
-const char *hg_abort_cause_name(enum hg_abort_cause c);
+HG_API const char *hg_abort_cause_name(enum hg_abort_cause c);
 
 /*
  * Policy knobs, one struct, defaults in HG_POLICY_DEFAULTS, overridable with
@@ -78,21 +83,21 @@ struct hg_policy {
 #define HG_POLICY_DEFAULTS                                                     \
 	{ .retry_conflict = 5, .retry_busy = 8, .retry_capacity = 1,           \
 	  .skip_other = 16, .spin_wait = 512, .demote_rate = 0.5,              \
-	  .demote_min = 8, .decay = 1.0 / 16, .reprobe_base = 64,              \
+	  .demote_min = 16, .decay = 1.0 / 64, .reprobe_base = 64,              \
 	  .reprobe_max = 65536 }
 
 /* Copies the policy in force. */
-void hg_policy_get(struct hg_policy *out);
+HG_API void hg_policy_get(struct hg_policy *out);
 /*
  * Installs a policy (values are clamped to their documented ranges).  Sites
  * pick it up on their next acquisition.
  */
-void hg_policy_set(const struct hg_policy *p);
+HG_API void hg_policy_set(const struct hg_policy *p);
 /*
  * Parses the HTMGIL_POLICY grammar over the policy in force.  Returns 0, or
  * -1 with one line on stderr naming the problem (nothing is changed).
  */
-int hg_policy_parse(const char *spec);
+HG_API int hg_policy_parse(const char *spec);
 
 /*
  * Sites.  A site is a 64-bit key.  hg_site("name") interns a name and returns
@@ -100,11 +105,11 @@ int hg_policy_parse(const char *spec);
  * interpreter passes a code location) and install a resolver that turns keys
  * into names when a report is written.  Key 0 is the anonymous site.
  */
-uint64_t hg_site(const char *name);
+HG_API uint64_t hg_site(const char *name);
 typedef int (*hg_site_resolver)(uint64_t key, char *buf, unsigned len);
-void hg_site_set_resolver(hg_site_resolver fn);
+HG_API void hg_site_set_resolver(hg_site_resolver fn);
 /* Writes the site's display name; returns buf. */
-const char *hg_site_name(uint64_t key, char *buf, unsigned len);
+HG_API const char *hg_site_name(uint64_t key, char *buf, unsigned len);
 
 /*
  * The elided lock.  The first cache line is the subscription line: every
@@ -126,38 +131,38 @@ struct hg_lock {
 #define HG_LOCK_INITIALIZER { HG_MUTEX_INITIALIZER, 0, 0, 0, 0, { 0 } }
 
 /* name may be NULL (statistics go to the anonymous lock). */
-void hg_lock_init(struct hg_lock *l, const char *name);
-void hg_lock_destroy(struct hg_lock *l);
+HG_API void hg_lock_init(struct hg_lock *l, const char *name);
+HG_API void hg_lock_destroy(struct hg_lock *l);
 /*
  * Forces this lock's speculation mode regardless of the process mode: HG_HTM_EMU
  * is always allowed, HG_HTM_RTM only where detection allowed it (else -1).
  */
-int hg_lock_set_mode(struct hg_lock *l, enum hg_htm_mode m);
+HG_API int hg_lock_set_mode(struct hg_lock *l, enum hg_htm_mode m);
 
-void hg_lock_acquire(struct hg_lock *l, uint64_t site);
+HG_API void hg_lock_acquire(struct hg_lock *l, uint64_t site);
 /*
  * POSIX trylock semantics: 0 when acquired, EBUSY when held.  Inside an
  * enclosing hardware-elided section it aborts that section with
  * HG_ABORT_NESTED_TRYLOCK so the section re-runs holding its real lock.
  */
-int hg_lock_tryacquire(struct hg_lock *l, uint64_t site);
+HG_API int hg_lock_tryacquire(struct hg_lock *l, uint64_t site);
 /*
  * 0, or EPERM when this thread does not hold the lock: the mistake is counted
  * and reported on stderr once per lock, and nothing else happens.
  */
-int hg_lock_release(struct hg_lock *l);
+HG_API int hg_lock_release(struct hg_lock *l);
 
 /* true when the calling thread runs inside a hardware or emulated transaction. */
-bool hg_in_transaction(void);
+HG_API bool hg_in_transaction(void);
 /* The tier the calling thread's innermost acquisition of l runs on, or -1. */
-int hg_lock_held_tier(const struct hg_lock *l);
+HG_API int hg_lock_held_tier(const struct hg_lock *l);
 
 /*
  * Aborts the enclosing hardware transaction with an explicit code (no-op
  * outside one).  Under emulation the section cannot be rolled back, so this
  * only records the request; see docs/design.md.
  */
-void hg_tx_abort(unsigned code);
+HG_API void hg_tx_abort(unsigned code);
 
 #ifdef __cplusplus
 }

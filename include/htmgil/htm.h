@@ -17,6 +17,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#ifndef HG_API
+#define HG_API __attribute__((visibility("default")))
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -77,27 +81,27 @@ struct hg_cpu_info {
 };
 
 /* Fills *out from raw CPUID values without executing anything. */
-void hg_cpu_classify(const struct hg_cpuid_raw *raw, struct hg_cpu_info *out);
+HG_API void hg_cpu_classify(const struct hg_cpuid_raw *raw, struct hg_cpu_info *out);
 /* Reads this CPU's CPUID (x86 only; zeros elsewhere). */
-void hg_cpu_read(struct hg_cpuid_raw *raw);
+HG_API void hg_cpu_read(struct hg_cpuid_raw *raw);
 /*
  * hg_cpu_read + hg_cpu_classify, then the commit probe when the CPUID checks
  * pass.  The result is computed once and cached.
  */
-const struct hg_cpu_info *hg_cpu_detect(void);
+HG_API const struct hg_cpu_info *hg_cpu_detect(void);
 
 /* The mode in force for the process (after HTMGIL_HTM and detection). */
-enum hg_htm_mode hg_htm_mode(void);
+HG_API enum hg_htm_mode hg_htm_mode(void);
 /* Human-readable name: "off", "rtm", "emu". */
-const char *hg_htm_mode_name(enum hg_htm_mode m);
-const char *hg_rtm_verdict_str(enum hg_rtm_verdict v);
+HG_API const char *hg_htm_mode_name(enum hg_htm_mode m);
+HG_API const char *hg_rtm_verdict_str(enum hg_rtm_verdict v);
 /*
  * Re-decides the mode from a request, as HTMGIL_HTM does at start-up; returns
  * the mode now in force.  A request for RTM on a machine without usable RTM
  * prints one line and gives HG_HTM_OFF.  Call only while no elided lock is
  * held or being acquired.
  */
-enum hg_htm_mode hg_htm_set_mode(enum hg_htm_request req);
+HG_API enum hg_htm_mode hg_htm_set_mode(enum hg_htm_request req);
 
 /*
  * Emulated HTM abort injection, the HTMGIL_EMU grammar:
@@ -105,7 +109,7 @@ enum hg_htm_mode hg_htm_set_mode(enum hg_htm_request req);
  * Returns 0, or -1 (and prints one line naming the problem) leaving the
  * previous settings in force.
  */
-int hg_emu_configure(const char *spec);
+HG_API int hg_emu_configure(const char *spec);
 
 #ifdef __cplusplus
 }

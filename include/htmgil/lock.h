@@ -14,6 +14,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#ifndef HG_API
+#define HG_API __attribute__((visibility("default")))
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -58,19 +62,19 @@ struct hg_mutex {
 
 #define HG_MUTEX_INITIALIZER { 0, 0, 0, 0 }
 
-void hg_mutex_init(struct hg_mutex *m);
-void hg_mutex_lock(struct hg_mutex *m);
+HG_API void hg_mutex_init(struct hg_mutex *m);
+HG_API void hg_mutex_lock(struct hg_mutex *m);
 /* Returns true when the lock was taken. */
-bool hg_mutex_trylock(struct hg_mutex *m);
+HG_API bool hg_mutex_trylock(struct hg_mutex *m);
 /* Returns 0, or EPERM when the caller does not hold the lock (nothing is changed). */
-int hg_mutex_unlock(struct hg_mutex *m);
+HG_API int hg_mutex_unlock(struct hg_mutex *m);
 /* true while the lock is held by anyone. */
-bool hg_mutex_is_locked(const struct hg_mutex *m);
+HG_API bool hg_mutex_is_locked(const struct hg_mutex *m);
 /*
  * Waits, without taking it, until the lock is seen free: spins with PAUSE for
  * up to spin_iters reads, then parks on the futex.  Returns at once if free.
  */
-void hg_mutex_wait_free(struct hg_mutex *m, unsigned spin_iters);
+HG_API void hg_mutex_wait_free(struct hg_mutex *m, unsigned spin_iters);
 
 #ifdef __cplusplus
 }

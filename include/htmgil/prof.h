@@ -14,6 +14,10 @@
 
 #include <htmgil/elide.h>
 
+#ifndef HG_API
+#define HG_API __attribute__((visibility("default")))
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -28,7 +32,7 @@ enum hg_reason {
 	HG_REASON_REPROBE,        /* a re-probe of the upper tier succeeded */
 	HG_REASON_COUNT
 };
-const char *hg_reason_name(enum hg_reason r);
+HG_API const char *hg_reason_name(enum hg_reason r);
 
 /* Explicit codes counted individually; others fall in the last slot. */
 #define HG_EXPLICIT_SLOTS 8
@@ -52,7 +56,7 @@ struct hg_site_stats {
 };
 
 /* The explicit code counted in slot i (0 for the "other codes" slot). */
-unsigned hg_explicit_slot_code(unsigned slot);
+HG_API unsigned hg_explicit_slot_code(unsigned slot);
 
 /* One (lock, site) row of a snapshot. */
 struct hg_stats_row {
@@ -67,26 +71,26 @@ struct hg_stats_snapshot {
 };
 
 /* Merges all threads' counters (live and exited). Free with hg_stats_free. */
-int hg_stats_snapshot(struct hg_stats_snapshot *out);
-void hg_stats_free(struct hg_stats_snapshot *s);
+HG_API int hg_stats_snapshot(struct hg_stats_snapshot *out);
+HG_API void hg_stats_free(struct hg_stats_snapshot *s);
 /* Merged counters of one (lock, site); zeros if never used. */
-void hg_stats_get(const struct hg_lock *l, uint64_t site, struct hg_site_stats *out);
+HG_API void hg_stats_get(const struct hg_lock *l, uint64_t site, struct hg_site_stats *out);
 /* Zeroes every counter and policy state (for tests and benchmarks). */
-void hg_stats_reset(void);
-const char *hg_lock_name(uint32_t lock_id);
+HG_API void hg_stats_reset(void);
+HG_API const char *hg_lock_name(uint32_t lock_id);
 
 enum hg_report_format { HG_REPORT_TEXT = 0, HG_REPORT_JSON = 1 };
 /* Writes the report for everything counted so far. */
-int hg_report_write(FILE *f, enum hg_report_format fmt);
+HG_API int hg_report_write(FILE *f, enum hg_report_format fmt);
 /* Writes to path; the format follows the suffix (".json" -> JSON). */
-int hg_report_write_path(const char *path);
+HG_API int hg_report_write_path(const char *path);
 
 /*
  * Hooks that let a front end (the GIL) add its own section to the report:
  * called while the report is written, outside any transaction.
  */
 typedef void (*hg_report_hook)(FILE *f, enum hg_report_format fmt);
-void hg_report_set_hook(hg_report_hook fn);
+HG_API void hg_report_set_hook(hg_report_hook fn);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/stm/stm_test.h - the small harness of the STM tests: HG_EXPECT_*
- * records a failure and continues, HG_ASSERT_* records it and stops the test.
+ * tests/stm/stm_test.h - the shared harness (tests/hg_test.h) plus the
+ * environment knob the STM stress tests take their sizes from.
  */
 #ifndef HG_STM_TEST_H
 #define HG_STM_TEST_H
@@ -9,35 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int hg_test_failures;
+#include "hg_test.h"
 
-#define HG_TEST_FAIL(fmt, ...)                                                 \
-	do {                                                                   \
-		fprintf(stderr, "%s:%d: " fmt "\n", __FILE__, __LINE__, __VA_ARGS__); \
-		hg_test_failures++;                                            \
-	} while (0)
-
-#define HG_EXPECT_TRUE(c)                                                      \
-	do {                                                                   \
-		if (!(c))                                                      \
-			HG_TEST_FAIL("expected %s", #c);                       \
-	} while (0)
-#define HG_EXPECT_EQ(a, b)                                                     \
-	do {                                                                   \
-		unsigned long long hg_a_ = (unsigned long long)(a);            \
-		unsigned long long hg_b_ = (unsigned long long)(b);            \
-		if (hg_a_ != hg_b_)                                            \
-			HG_TEST_FAIL("expected %s == %s (%llu != %llu)", #a, #b, hg_a_, hg_b_); \
-	} while (0)
-#define HG_ASSERT_TRUE(c)                                                      \
-	do {                                                                   \
-		if (!(c)) {                                                    \
-			HG_TEST_FAIL("assertion %s", #c);                      \
-			exit(1);                                               \
-		}                                                              \
-	} while (0)
-
-/* Environment knob with a default (counts, thread numbers). */
+/* A positive integer from the environment, or def (one line when malformed). */
 static inline unsigned long hg_test_env(const char *name, unsigned long def)
 {
 	const char *v = getenv(name);
@@ -51,14 +25,5 @@ static inline unsigned long hg_test_env(const char *name, unsigned long def)
 	}
 	return x;
 }
-
-#define HG_RUN_TEST(fn)                                                        \
-	do {                                                                   \
-		int hg_before_ = hg_test_failures;                             \
-		fn();                                                          \
-		fprintf(stderr, "%s %s\n", hg_test_failures == hg_before_ ? "ok  " : "FAIL", #fn); \
-	} while (0)
-
-#define HG_TEST_RESULT() (hg_test_failures ? 1 : 0)
 
 #endif /* HG_STM_TEST_H */

@@ -79,7 +79,7 @@ static void *worker(void *p)
 	return NULL;
 }
 
-int main(void)
+static void stress_bank(void)
 {
 	unsigned long threads = hg_test_env("HG_STRESS_THREADS", 4);
 	unsigned long sections = hg_test_env("HG_STRESS_SECTIONS", 2000000);
@@ -88,9 +88,9 @@ int main(void)
 	per_thread = sections / threads;
 	/* Emulated HTM with injected aborts of every class on this lock. */
 	if (hg_emu_configure("conflict=0.1,capacity=0.02,retry=0.05,other=0.02,seed=7") != 0)
-		return 1;
+		HG_ASSERT(!"the emulation settings were refused");
 	hg_lock_init(&L, "stress-bank");
-	HG_ASSERT_TRUE(hg_lock_set_mode(&L, HG_HTM_EMU) == 0);
+	HG_ASSERT(hg_lock_set_mode(&L, HG_HTM_EMU) == 0);
 	for (unsigned k = 0; k < ACCOUNTS; k++)
 		accounts[k] = INITIAL;
 	pthread_t t[64];
@@ -104,11 +104,17 @@ int main(void)
 	HG_EXPECT_EQ(total, (int64_t)ACCOUNTS * INITIAL);
 	HG_EXPECT_EQ(bad_audits, 0);
 	HG_EXPECT_EQ(L.stm_seq & 1u, 0);
-	HG_EXPECT_TRUE(!hg_mutex_is_locked(&L.mutex));
+	HG_EXPECT(!hg_mutex_is_locked(&L.mutex));
 	struct hg_stm_thread_stats st;
 	hg_stm_thread_stats(&st);
 	fprintf(stderr, "bank: %lu threads, %lu sections, total %lld, bad audits %llu\n",
 	    threads, per_thread * threads, (long long)total, (unsigned long long)bad_audits);
 	hg_lock_destroy(&L);
-	return HG_TEST_RESULT();
+}
+
+static const struct hg_test tests[] = { HG_TEST(stress_bank) };
+
+int main(void)
+{
+	return HG_RUN_TESTS(tests);
 }

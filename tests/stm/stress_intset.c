@@ -93,7 +93,7 @@ static void *worker(void *p)
 	return model;
 }
 
-int main(void)
+static void stress_intset(void)
 {
 	nthreads = hg_test_env("HG_STRESS_THREADS", 4);
 	if (nthreads > 64)
@@ -101,9 +101,9 @@ int main(void)
 	unsigned long sections = hg_test_env("HG_STRESS_SECTIONS", 1000000);
 	per_thread = sections / nthreads;
 	if (hg_emu_configure("conflict=0.1,other=0.02,seed=11") != 0)
-		return 1;
+		HG_ASSERT(!"the emulation settings were refused");
 	hg_lock_init(&L, "stress-intset");
-	HG_ASSERT_TRUE(hg_lock_set_mode(&L, HG_HTM_EMU) == 0);
+	HG_ASSERT(hg_lock_set_mode(&L, HG_HTM_EMU) == 0);
 	pthread_t t[64];
 	unsigned char *models[64];
 	for (unsigned long i = 0; i < nthreads; i++)
@@ -141,5 +141,11 @@ int main(void)
 	for (unsigned long i = 0; i < nthreads; i++)
 		free(models[i]);
 	hg_lock_destroy(&L);
-	return HG_TEST_RESULT();
+}
+
+static const struct hg_test tests[] = { HG_TEST(stress_intset) };
+
+int main(void)
+{
+	return HG_RUN_TESTS(tests);
 }

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * htm/elide.c - struct hg_lock: the elided lock over struct hg_mutex.
+ *
+ * Each thread keeps a small stack of the elided locks it holds (hg_held):
+ * which lock, its site record, and how it is held:
+ *
+ *   HG_HELD_SPEC    entered speculatively (an RTM transaction, or an emulated
+ *                   one that holds the real lock)
+ *   HG_HELD_SUB     acquired inside an enclosing RTM transaction: only
+ *                   subscribed (its word is in the read set), nothing to undo
+ *   HG_HELD_LOCK    the real lock is held
+ *
+ * The stack is thread-local; entries pushed inside an RTM transaction vanish
+ * with it on an abort, so it always describes the state the hardware
+ * restores.  An RTM transaction commits when the last of its entries (SPEC
+ * and SUB) is released, so locks may be released in any order.
+ * hg_lock_release() asks the hardware (XTEST) whether it runs transactionally
+ * before it commits, never the lock word.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "htm/atomic.h"
+#include "htm/detect.h"
+#include "htm/emu.h"
+#include "htm/engine.h"
+#include "htm/htm.h"
+#include "fallback/mutex.h"
+
+enum { HG_HELD_SPEC = 1, HG_HELD_SUB = 2, HG_HELD_LOCK = 3 };
+
+#define HG_HELD_MAX 64
+
+struct hg_held_entry {
+	struct hg_lock *lock;
+	struct hg_site_rec *rec;
+	uint8_t how;
+	uint8_t mode; /* enum hg_htm_mode the entry was entered in */
+};
+
+struct hg_held {
+	unsigned n;      /* entries */
+	unsigned in_rtm; /* SPEC(rtm) + SUB entries of the running RTM transaction */
+	struct hg_site_rec *rtm_rec; /* the SPEC(rtm) entry's record, for the commit count */
+	struct hg_held_entry e[HG_HELD_MAX];
+};
+
+static __thread struct hg_held hg_held __attribute__((tls_model("initial-exec")));
+
+/*
+ * The elided lock records who holds its mutex in the held stack, not in
+ * .owner (which only the plain hg_mutex API and the overflow case use).
+ */
+static void hg_lock_op_lock(void *t) { hg_mutex_acquire_unowned(&((struct hg_lock *)t)->mutex); }
+static bool hg_lock_op_trylock(void *t) { return hg_mutex_tryacquire_unowned(&((struct hg_lock *)t)->mutex); }
+static void hg_lock_op_unlock(void *t) { hg_mutex_release_owned(&((struct hg_lock *)t)->mutex); }
+static void hg_lock_op_wait_free(void *t, unsigned spin)
+{
+	hg_mutex_wait_free(&((struct hg_lock *)t)->mutex, spin);
+}
+
+/*
+ * Hardware transactions on an hg_lock also subscribe to the STM sequence:
+ * an odd value means a software commit is writing back.
+ */
+static unsigned hg_lock_op_sub_extra(void *t)
+{
+	/* Relaxed: read inside the transaction; a later write aborts it. */
+	return (hg_atomic_load_relaxed32(&((struct hg_lock *)t)->stm_seq) & 1) ? HG_ABORT_STM_BUSY : 0;
+}
+
+static const struct hg_target_ops hg_lock_ops = {
+	.lock = hg_lock_op_lock,
+	.trylock = hg_lock_op_trylock,
+	.unlock = hg_lock_op_unlock,
+	.wait_free = hg_lock_op_wait_free,
+	.subscribe_extra = hg_lock_op_sub_extra,
+};
+
+void hg_lock_init(struct hg_lock *l, const char *name)
+{
+	memset(l, 0, sizeof *l);
+	hg_mutex_init(&l->mutex);
+	l->id = name ? hg_lock_register(name) : 0;
+}
+
+void hg_lock_destroy(struct hg_lock *l)
+{
+	if (hg_mutex_is_locked(&l->mutex))
+		hg_warn("hg_lock_destroy: lock \"%s\" is still held", hg_lock_name(l->id));
+}
+
+int hg_lock_set_mode(struct hg_lock *l, enum hg_htm_mode m)
+{
+	if (m == HG_HTM_RTM) {
+		const struct hg_cpu_info *ci = hg_cpu_detect();
+		if (ci->verdict != HG_RTM_USABLE && !(hg_rtm_ok && ci->verdict == HG_RTM_VALGRIND))
+			return -1;
+		hg_rtm_ok = true;
+	}
+	l->mode = (uint8_t)m;
+	l->mode_set = 1;
+	return 0;
+}
+
+static inline enum hg_htm_mode hg_lock_mode(const struct hg_lock *l)
+{
+	return l->mode_set ? (enum hg_htm_mode)l->mode : hg_mode_fast();
+}
+
+static inline bool hg_rtm_active(void)
+{
+	return hg_rtm_ok && hg_held.in_rtm > 0 && hg_htm_active();
+}
+
+static inline void hg_held_push(struct hg_lock *l, struct hg_site_rec *rec, unsigned how,
+    enum hg_htm_mode mode)
+{
+	struct hg_held *h = &hg_held;
+	if (HG_UNLIKELY(h->n == HG_HELD_MAX)) {
+		/* Deeper nesting than we track: still correct for LOCK entries,
+		 * which are looked up by lock; refuse to speculate deeper. */
+		if (how != HG_HELD_LOCK)
+			hg_htm_abort(HG_ABORT_IRREVOCABLE);
+		/* untracked: let the mutex's owner field prove it at release */
+		hg_atomic_store_relaxed32(&l->mutex.owner, hg_thread_id());
+		return;
+	}
+	struct hg_held_entry *e = &h->e[h->n++];
+	e->lock = l;
+	e->rec = rec;
+	e->how = (uint8_t)how;
+	e->mode = (uint8_t)mode;
+	if (how == HG_HELD_SPEC && mode == HG_HTM_RTM)
+		h->rtm_rec = rec;
+	if (how == HG_HELD_SUB || (how == HG_HELD_SPEC && mode == HG_HTM_RTM))
+		h->in_rtm++;
+}
+
+/*
+ * The fast path: no transaction open, elision off for this lock, the site's
+ * record cached, the lock free.  Everything else goes to the slow path,
+ * which starts over.  Split so the fast path needs no saved registers.
+ */
+static void hg_lock_acquire_slow(struct hg_lock *l, uint64_t site);
+
+void hg_lock_acquire(struct hg_lock *l, uint64_t site)
+{
+	struct hg_held *h = &hg_held;
+	struct hg_site_rec *rec = hg_site_last;
+	if (HG_LIKELY(h->in_rtm == 0 && !l->mode_set && hg_mode_fast() == HG_HTM_OFF &&
+	        h->n < HG_HELD_MAX && rec && rec->site == site && rec->lock_id == l->id)) {
+		uint32_t w = 0;
+		if (hg_single_threaded() && hg_atomic_load_relaxed32(&l->mutex.word) == 0)
+			hg_atomic_store_relaxed32(&l->mutex.word, HG_MUTEX_LOCKED);
+		/* acquire: pairs with the release in hg_lock_release() / hg_mutex_unlock() */
+		else if (!hg_atomic_cas_acquire32(&l->mutex.word, &w, HG_MUTEX_LOCKED))
+			goto slow;
+		hg_counter_add(&rec->st.acquisitions, 1);
+		struct hg_held_entry *e = &h->e[h->n++];
+		e->lock = l;
+		e->rec = rec;
+		e->how = HG_HELD_LOCK;
+		e->mode = HG_HTM_OFF;
+		return;
+	}
+slow:
+	hg_lock_acquire_slow(l, site);
+}
+
+__attribute__((noinline)) static void hg_lock_acquire_slow(struct hg_lock *l, uint64_t site)
+{
+	if (HG_UNLIKELY(hg_held.in_rtm > 0) && hg_rtm_active()) {
+		/* Nested inside a running RTM transaction: subscribe only. */
+		if (hg_atomic_load_relaxed32(&l->mutex.word) != 0)
+			hg_htm_abort(HG_ABORT_BUSY);
+		if (hg_lock_op_sub_extra(l))
+			hg_htm_abort(HG_ABORT_STM_BUSY);
+		hg_held_push(l, NULL, HG_HELD_SUB, HG_HTM_RTM);
+		return;
+	}
+	enum hg_htm_mode mode = hg_lock_mode(l);
+	struct hg_site_rec *rec = hg_site_rec_get(l->id, site);
+	unsigned how = HG_HELD_LOCK;
+	if (HG_LIKELY(mode == HG_HTM_OFF)) {
+		hg_counter_add(&rec->st.acquisitions, 1);
+		hg_mutex_acquire_unowned(&l->mutex);
+	} else if (hg_engine_enter(l, &hg_lock_ops, &l->mutex.word, mode, rec) == HG_TIER_HTM) {
+		how = HG_HELD_SPEC;
+	}
+	hg_held_push(l, rec, how, mode);
+}
+
+int hg_lock_tryacquire(struct hg_lock *l, uint64_t site)
+{
+	enum hg_htm_mode mode = hg_lock_mode(l);
+
+	if (hg_held.in_rtm > 0 && hg_rtm_active()) {
+		/*
+		 * POSIX trylock inside an elided section: the lock word cannot
+		 * tell whether this very thread "holds" l speculatively, so give
+		 * up the enclosing transaction; its section re-runs on real locks.
+		 */
+		hg_htm_abort(HG_ABORT_NESTED_TRYLOCK);
+	}
+	struct hg_site_rec *rec = hg_site_rec_get(l->id, site);
+	if (hg_emu_depth() > 0 || mode == HG_HTM_OFF) {
+		/* Inside an emulated section every lock is real: plain trylock. */
+		hg_counter_add(&rec->st.acquisitions, 1);
+		if (!hg_mutex_tryacquire_unowned(&l->mutex))
+			return EBUSY;
+		hg_held_push(l, rec, HG_HELD_LOCK, mode);
+		return 0;
+	}
+	int t = hg_engine_try(l, &hg_lock_ops, &l->mutex.word, mode, rec);
+	if (t < 0)
+		return EBUSY;
+	hg_held_push(l, rec, t == HG_TIER_HTM ? HG_HELD_SPEC : HG_HELD_LOCK, mode);
+	return 0;
+}
+
+static void hg_bad_release(struct hg_lock *l)
+{
+	static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+	static uint32_t *seen;
+	static unsigned nseen, capseen;
+	bool first = true;
+
+	struct hg_site_rec *rec = hg_site_rec_get(l->id, 0);
+	hg_counter_add(&rec->st.bad_releases, 1);
+	pthread_mutex_lock(&m);
+	for (unsigned i = 0; i < nseen; i++)
+		if (seen[i] == l->id)
+			first = false;
+	if (first && nseen == capseen) {
+		unsigned cap = capseen ? capseen * 2 : 16;
+		uint32_t *n = realloc(seen, cap * sizeof *n);
+		if (n) {
+			seen = n;
+			capseen = cap;
+		}
+	}
+	if (first && nseen < capseen)
+		seen[nseen++] = l->id;
+	pthread_mutex_unlock(&m);
+	if (first)
+		hg_warn("hg_lock_release: lock \"%s\" released by a thread that does not hold it "
+		        "(ignored; counted as bad_releases in the report)",
+		    hg_lock_name(l->id));
+}
+
+/* Removes and returns l's entry (the top one, usually); false if l is not held. */
+static inline bool hg_held_pop(struct hg_held *h, const struct hg_lock *l, struct hg_held_entry *out)
+{
+	unsigned n = h->n;
+	if (HG_LIKELY(n > 0 && h->e[n - 1].lock == l)) {
+		*out = h->e[n - 1];
+		h->n = n - 1;
+		return true;
+	}
+	for (unsigned i = n; i-- > 0;)
+		if (h->e[i].lock == l) {
+			*out = h->e[i];
+			memmove(&h->e[i], &h->e[i + 1], (n - 1 - i) * sizeof *out);
+			h->n = n - 1;
+			return true;
+		}
+	return false;
+}
+
+static int hg_lock_release_slow(struct hg_lock *l);
+
+/* The fast path: l is the innermost entry, held on the real lock, no waiters. */
+int hg_lock_release(struct hg_lock *l)
+{
+	struct hg_held *h = &hg_held;
+	unsigned n = h->n;
+	if (HG_LIKELY(n > 0)) {
+		struct hg_held_entry *e = &h->e[n - 1];
+		uint32_t w = hg_atomic_load_relaxed32(&l->mutex.word);
+		if (HG_LIKELY(e->lock == l && e->how == HG_HELD_LOCK && e->rec->t0 == 0 &&
+		        w == HG_MUTEX_LOCKED)) {
+			hg_counter_add(&e->rec->st.commits[HG_TIER_LOCK], 1);
+			h->n = n - 1;
+			if (hg_single_threaded()) {
+				hg_atomic_store_relaxed32(&l->mutex.word, 0);
+				return 0;
+			}
+			/* release: pairs with the acquire CAS of the next holder. */
+			if (HG_LIKELY(hg_atomic_cas_release32(&l->mutex.word, &w, 0)))
+				return 0;
+			return hg_mutex_unlock_slow(&l->mutex, w); /* a waiter came */
+		}
+	}
+	return hg_lock_release_slow(l);
+}
+
+__attribute__((noinline)) static int hg_lock_release_slow(struct hg_lock *l)
+{
+	struct hg_held *h = &hg_held;
+	struct hg_held_entry e;
+	if (HG_UNLIKELY(!hg_held_pop(h, l, &e))) {
+		if (hg_rtm_active())
+			hg_htm_abort(HG_ABORT_IRREVOCABLE); /* report it outside */
+		/* Held beyond the tracked depth?  The mutex knows its owner. */
+		if (hg_mutex_unlock(&l->mutex) == 0)
+			return 0;
+		hg_bad_release(l);
+		return EPERM;
+	}
+	if (HG_LIKELY(e.how == HG_HELD_LOCK)) {
+		hg_mutex_release_owned(&l->mutex);
+		if (HG_UNLIKELY(e.rec->t0 != 0))
+			hg_engine_note_commit(e.rec, HG_TIER_LOCK); /* sampled: cycle cost too */
+		else
+			hg_counter_add(&e.rec->st.commits[HG_TIER_LOCK], 1);
+		return 0;
+	}
+	switch (e.how) {
+	case HG_HELD_SUB:
+	case HG_HELD_SPEC:
+		if (e.how == HG_HELD_SPEC && e.mode != HG_HTM_RTM) {
+			hg_engine_exit(l, &hg_lock_ops, (enum hg_htm_mode)e.mode, e.rec, HG_TIER_HTM);
+			return 0;
+		}
+		/*
+		 * RTM: the transaction commits when its last entry (the SPEC one
+		 * or a SUB one, in whatever order they are released) goes.
+		 */
+		if (--h->in_rtm > 0)
+			return 0;
+		if (HG_UNLIKELY(!hg_htm_active())) {
+			/* Only a corrupted stack gets here: never XEND outside a
+			 * transaction (it would raise #GP). */
+			hg_bad_release(l);
+			return EPERM;
+		}
+		hg_htm_commit();
+		hg_engine_note_commit(h->rtm_rec, HG_TIER_HTM);
+		return 0;
+	default:
+		return 0; /* HG_HELD_LOCK, handled above */
+	}
+}
+
+bool hg_in_transaction(void)
+{
+	return hg_emu_depth() > 0 || (hg_rtm_ok && hg_htm_active());
+}
+
+int hg_lock_held_tier(const struct hg_lock *l)
+{
+	for (int i = (int)hg_held.n - 1; i >= 0; i--)
+		if (hg_held.e[i].lock == l)
+			return hg_held.e[i].how == HG_HELD_LOCK ? HG_TIER_LOCK : HG_TIER_HTM;
+	return -1;
+}
+
+void hg_tx_abort(unsigned code)
+{
+	if (hg_rtm_ok && hg_htm_active())
+		hg_htm_abort(code);
+}

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * htm/engine.c - the retry loop and the policy (docs/design.md, "The policy").
+ *
+ * Per (lock, site) and per thread, a site is on one tier: HTM (speculative)
+ * or LOCK (the STM tier joins for instrumented sections in hg_run).  On the
+ * HTM tier each acquisition runs this loop:
+ *
+ *   begin  -> started: return inside the transaction
+ *          -> EXPLICIT busy: wait until the lock is free (PAUSE-spin, bounded,
+ *             then park), retry up to retry_busy times
+ *          -> other EXPLICIT code: this acquisition takes the lock
+ *          -> CAPACITY: retry up to retry_capacity times (1), then demote
+ *             the site (capacity is persistent) and take the lock
+ *          -> RETRY set (CONFLICT or bare RETRY): wait for the lock if it is
+ *             held (no lemming effect), randomized backoff, retry up to
+ *             retry_conflict times, then take the lock
+ *          -> no RETRY (status 0, DEBUG, NESTED): skip HTM for skip_other
+ *             acquisitions and take the lock
+ *   every attempt feeds the decaying abort-rate estimate; once it passes
+ *   demote_rate after demote_min attempts, the site is demoted.
+ *
+ * A demoted site re-probes: after reprobe_left lock-tier acquisitions it
+ * tries the HTM tier once more; a commit promotes it back, a failure doubles
+ * the period up to reprobe_max.  Nothing here writes a counter inside a
+ * transaction: counts before begin, after commit, or in the abort path.
+ */
+#include <sched.h>
+
+#include "htm/atomic.h"
+#include "htm/emu.h"
+#include "htm/engine.h"
+#include "htm/htm.h"
+#include "htm/status.h"
+
+struct hg_policy hg_policy_now = HG_POLICY_DEFAULTS;
+bool hg_rtm_ok;
+
+#define HG_Q16 65536u
+#define HG_COST_SAMPLE 63u /* sample one section in 64 for cycle costs */
+
+static inline uint32_t hg_q16(double x)
+{
+	return (uint32_t)(x * HG_Q16 + 0.5);
+}
+
+/* Decaying estimate: rate += decay * (sample - rate), in fixed point. */
+static inline void hg_rate_update(struct hg_site_rec *rec, bool aborted)
+{
+	uint32_t d = hg_q16(hg_policy_now.decay);
+	uint32_t r = rec->rate_q16;
+	int64_t target = aborted ? HG_Q16 : 0;
+	int64_t nr = (int64_t)r + (((target - (int64_t)r) * d) >> 16);
+	if (nr < 0)
+		nr = 0;
+	if (nr > HG_Q16)
+		nr = HG_Q16;
+	/* Relaxed: single writer; the report reads a possibly stale value. */
+	hg_atomic_store_relaxed32(&rec->rate_q16, (uint32_t)nr);
+	rec->samples++;
+}
+
+static void hg_set_tier(struct hg_site_rec *rec, enum hg_tier to)
+{
+	hg_atomic_store_relaxed32(&rec->tier, to);
+	rec->samples = 0;
+}
+
+void hg_engine_demote(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why)
+{
+	if (rec->tier >= (uint32_t)to)
+		return;
+	hg_set_tier(rec, to);
+	hg_counter_add(&rec->st.demotions[why], 1);
+	rec->reprobe_left = rec->reprobe_period;
+}
+
+void hg_engine_promote(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why)
+{
+	if (rec->tier <= (uint32_t)to)
+		return;
+	hg_set_tier(rec, to);
+	hg_counter_add(&rec->st.promotions[why], 1);
+	/* Start below the threshold, so a phase that is still bad re-demotes
+	 * after a handful of attempts rather than at once or never. */
+	hg_atomic_store_relaxed32(&rec->rate_q16, hg_q16(hg_policy_now.demote_rate / 2));
+	rec->reprobe_period = hg_policy_now.reprobe_base;
+	rec->skip = 0;
+}
+
+static unsigned hg_explicit_slot(unsigned code)
+{
+	switch (code) {
+	case HG_ABORT_BUSY: return 0;
+	case HG_ABORT_NESTED_TRYLOCK: return 1;
+	case HG_ABORT_STM_BUSY: return 2;
+	case HG_ABORT_GIL_DROP: return 3;
+	case HG_ABORT_SYSCALL: return 4;
+	case HG_ABORT_IRREVOCABLE: return 5;
+	default: return code >= HG_ABORT_USER_MIN && code <= HG_ABORT_USER_MAX ? 6 : 7;
+	}
+}
+
+unsigned hg_explicit_slot_code(unsigned slot)
+{
+	static const unsigned codes[HG_EXPLICIT_SLOTS] = {
+		HG_ABORT_BUSY, HG_ABORT_NESTED_TRYLOCK, HG_ABORT_STM_BUSY, HG_ABORT_GIL_DROP,
+		HG_ABORT_SYSCALL, HG_ABORT_IRREVOCABLE, HG_ABORT_USER_MIN, 0,
+	};
+	return slot < HG_EXPLICIT_SLOTS ? codes[slot] : 0;
+}
+
+void hg_engine_note_abort(struct hg_site_rec *rec, uint32_t status)
+{
+	enum hg_abort_cause c = hg_status_cause(status);
+	hg_counter_add(&rec->st.aborts[c], 1);
+	if (c == HG_CAUSE_EXPLICIT)
+		hg_counter_add(&rec->st.explicit_codes[hg_explicit_slot(HG_STATUS_CODE(status))], 1);
+	/* A busy lock is not the section's fault: it does not raise the rate. */
+	if (!hg_status_is_busy(status))
+		hg_rate_update(rec, true);
+}
+
+static inline void hg_cost_update(struct hg_site_rec *rec, enum hg_tier tier)
+{
+	if (HG_LIKELY(rec->t0 == 0))
+		return;
+	uint64_t dt = hg_cycles() - rec->t0;
+	rec->t0 = 0;
+	/* decaying mean with weight 1/8; the first sample seeds it */
+	uint64_t c = rec->cost[tier];
+	rec->cost[tier] = c ? c - (c >> 3) + (dt >> 3) : dt;
+	hg_counter_add(&rec->st.cycles[tier], dt);
+}
+
+void hg_engine_note_commit(struct hg_site_rec *rec, enum hg_tier tier)
+{
+	hg_counter_add(&rec->st.commits[tier], 1);
+	hg_cost_update(rec, tier);
+	if (tier == HG_TIER_HTM) {
+		hg_rate_update(rec, false);
+		if (rec->tier != HG_TIER_HTM)
+			hg_engine_promote(rec, HG_TIER_HTM, HG_REASON_REPROBE);
+	}
+}
+
+static void hg_wait_free(void *target, const struct hg_target_ops *ops, const uint32_t *word)
+{
+	unsigned spin = hg_policy_now.spin_wait;
+	if (ops->wait_free) {
+		ops->wait_free(target, spin);
+		return;
+	}
+	for (unsigned i = 0; hg_atomic_load_relaxed32(word) != 0; i++) {
+		if (i < spin)
+			hg_cpu_relax();
+		else
+			sched_yield();
+	}
+}
+
+/* Randomized backoff after a conflict, growing with the attempt number. */
+static void hg_backoff(unsigned attempt)
+{
+	unsigned shift = attempt < 6 ? attempt : 6;
+	unsigned n = (unsigned)(hg_rand() & ((32u << shift) - 1));
+	for (unsigned i = 0; i < n; i++)
+		hg_cpu_relax();
+}
+
+/*
+ * One speculative begin with subscription.  RTM: inside the transaction,
+ * read the subscription word (putting its line in the read set, so any later
+ * real acquisition aborts us) and abort with HG_ABORT_BUSY if it is held.
+ */
+static inline uint32_t hg_spec_begin(void *target, const struct hg_target_ops *ops,
+    const uint32_t *sub_word, enum hg_htm_mode mode)
+{
+	if (mode == HG_HTM_RTM) {
+		uint32_t s = hg_htm_begin();
+		if (hg_htm_begin_success(s)) {
+			/* Relaxed: inside a transaction the hardware orders it; a later
+			 * write by an acquirer aborts us. */
+			if (hg_atomic_load_relaxed32(sub_word) != 0)
+				hg_htm_abort(HG_ABORT_BUSY);
+			if (ops->subscribe_extra) {
+				unsigned code = ops->subscribe_extra(target);
+				if (code)
+					hg_htm_abort(code);
+			}
+		}
+		return s;
+	}
+	return hg_emu_begin(target, ops);
+}
+
+static inline void hg_cost_start(struct hg_site_rec *rec)
+{
+	if (HG_UNLIKELY((rec->st.acquisitions & HG_COST_SAMPLE) == 0))
+		rec->t0 = hg_cycles();
+}
+
+enum hg_tier hg_engine_enter(void *target, const struct hg_target_ops *ops,
+    const uint32_t *sub_word, enum hg_htm_mode mode, struct hg_site_rec *rec)
+{
+	hg_counter_add(&rec->st.acquisitions, 1);
+	hg_cost_start(rec);
+	if (mode == HG_HTM_OFF)
+		goto take_lock;
+
+	bool reprobe = false;
+	if (rec->tier != HG_TIER_HTM) {
+		if (rec->reprobe_left > 0) {
+			rec->reprobe_left--;
+			goto take_lock;
+		}
+		reprobe = true;
+		hg_counter_add(&rec->st.reprobes, 1);
+	} else if (rec->skip > 0) {
+		rec->skip--;
+		hg_counter_add(&rec->st.skips, 1);
+		goto take_lock;
+	}
+
+	const struct hg_policy *pol = &hg_policy_now;
+	unsigned conflict_left = pol->retry_conflict;
+	unsigned busy_left = pol->retry_busy;
+	unsigned capacity_left = pol->retry_capacity;
+	for (unsigned attempt = 0;; attempt++) {
+		hg_counter_add(&rec->st.attempts, 1);
+		uint32_t s = hg_spec_begin(target, ops, sub_word, mode);
+		if (hg_htm_begin_success(s))
+			return HG_TIER_HTM;
+
+		/* Aborted: from here on we are outside any transaction. */
+		hg_engine_note_abort(rec, s);
+		if (hg_status_is_busy(s)) {
+			if (busy_left-- == 0)
+				break;
+			hg_wait_free(target, ops, sub_word);
+			continue;
+		}
+		if (s & HG_STATUS_EXPLICIT)
+			break; /* nested trylock, irrevocable, ...: lock this time */
+		if (s & HG_STATUS_CAPACITY) {
+			if (capacity_left-- == 0) {
+				hg_engine_demote(rec, HG_TIER_LOCK, HG_REASON_CAPACITY);
+				break;
+			}
+		} else if (hg_status_retry(s)) {
+			if (conflict_left-- == 0)
+				break;
+			if (hg_atomic_load_relaxed32(sub_word) != 0)
+				hg_wait_free(target, ops, sub_word);
+			else
+				hg_backoff(attempt);
+		} else {
+			rec->skip = pol->skip_other;
+			break;
+		}
+		if (rec->tier == HG_TIER_HTM && rec->samples >= pol->demote_min &&
+		    rec->rate_q16 > hg_q16(pol->demote_rate)) {
+			hg_engine_demote(rec, HG_TIER_LOCK, HG_REASON_ABORT_RATE);
+			break;
+		}
+		if (reprobe)
+			break; /* a probe gets one attempt */
+	}
+	if (rec->tier == HG_TIER_HTM && rec->samples >= pol->demote_min &&
+	    rec->rate_q16 > hg_q16(pol->demote_rate))
+		hg_engine_demote(rec, HG_TIER_LOCK, HG_REASON_ABORT_RATE);
+	if (reprobe && rec->tier != HG_TIER_HTM) {
+		uint32_t p = rec->reprobe_period * 2;
+		rec->reprobe_period = p > pol->reprobe_max ? pol->reprobe_max : p;
+		rec->reprobe_left = rec->reprobe_period;
+	}
+take_lock:
+	ops->lock(target);
+	return HG_TIER_LOCK;
+}
+
+void hg_engine_exit(void *target, const struct hg_target_ops *ops,
+    enum hg_htm_mode mode, struct hg_site_rec *rec, enum hg_tier tier)
+{
+	if (tier == HG_TIER_HTM) {
+		if (mode == HG_HTM_RTM)
+			hg_htm_commit();
+		else
+			hg_emu_commit(target, ops);
+	} else {
+		ops->unlock(target);
+	}
+	hg_engine_note_commit(rec, tier);
+}
+
+int hg_engine_try(void *target, const struct hg_target_ops *ops,
+    const uint32_t *sub_word, enum hg_htm_mode mode, struct hg_site_rec *rec)
+{
+	hg_counter_add(&rec->st.acquisitions, 1);
+	if (mode != HG_HTM_OFF && rec->tier == HG_TIER_HTM && rec->skip == 0) {
+		hg_counter_add(&rec->st.attempts, 1);
+		uint32_t s = hg_spec_begin(target, ops, sub_word, mode);
+		if (hg_htm_begin_success(s))
+			return HG_TIER_HTM;
+		hg_engine_note_abort(rec, s);
+		if (hg_status_is_busy(s))
+			return -1;
+		if (!(s & (HG_STATUS_RETRY | HG_STATUS_EXPLICIT | HG_STATUS_CAPACITY)))
+			rec->skip = hg_policy_now.skip_other;
+	}
+	if (ops->trylock && ops->trylock(target))
+		return HG_TIER_LOCK;
+	return -1;
+}
+
+enum hg_htm_mode hg_mode_now(void)
+{
+	return hg_htm_mode();
+}

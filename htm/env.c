@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * htm/env.c - start-up: HTMGIL_HTM, HTMGIL_EMU, HTMGIL_POLICY, HTMGIL_REPORT,
+ * and the policy knobs.
+ *
+ * A bad value never stops the host program: one line on stderr names the
+ * variable, the value and what is accepted, and the safe default applies
+ * (elision off for HTMGIL_HTM; the built-in policy for HTMGIL_POLICY).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "htm/atomic.h"
+#include "htm/engine.h"
+
+static char *hg_report_path;
+
+void hg_policy_get(struct hg_policy *out)
+{
+	*out = hg_policy_now;
+}
+
+static void hg_policy_clamp(struct hg_policy *p)
+{
+	if (p->retry_capacity > 1)
+		p->retry_capacity = 1; /* capacity is persistent: at most one retry */
+	if (p->retry_conflict > 1000)
+		p->retry_conflict = 1000;
+	if (p->retry_busy > 1000)
+		p->retry_busy = 1000;
+	if (!(p->demote_rate >= 0.0) || p->demote_rate > 1.0)
+		p->demote_rate = 0.5;
+	if (!(p->decay > 0.0) || p->decay > 1.0)
+		p->decay = 1.0 / 64;
+	if (p->reprobe_base == 0)
+		p->reprobe_base = 1;
+	if (p->reprobe_max < p->reprobe_base)
+		p->reprobe_max = p->reprobe_base;
+}
+
+void hg_policy_set(const struct hg_policy *p)
+{
+	struct hg_policy c = *p;
+	hg_policy_clamp(&c);
+	/* Sites read the knobs at their next acquisition; callers change the
+	 * policy while sections are quiescent (start-up, tests). */
+	hg_policy_now = c;
+}
+
+struct hg_knob {
+	const char *name;
+	size_t off;
+	bool is_double;
+};
+
+#define HG_KNOB_U(f) { #f, offsetof(struct hg_policy, f), false }
+#define HG_KNOB_D(f) { #f, offsetof(struct hg_policy, f), true }
+static const struct hg_knob hg_knobs[] = {
+	HG_KNOB_U(retry_conflict), HG_KNOB_U(retry_busy), HG_KNOB_U(retry_capacity),
+	HG_KNOB_U(skip_other), HG_KNOB_U(spin_wait), HG_KNOB_D(demote_rate),
+	HG_KNOB_U(demote_min), HG_KNOB_D(decay), HG_KNOB_U(reprobe_base),
+	HG_KNOB_U(reprobe_max),
+};
+
+static int hg_policy_bad(const char *spec, const char *item, const char *why)
+{
+	hg_warn("HTMGIL_POLICY=\"%s\": %s \"%s\"; expected key=value,... with keys "
+	        "retry_conflict, retry_busy, retry_capacity, skip_other, spin_wait, demote_rate, "
+	        "demote_min, decay, reprobe_base, reprobe_max (default policy kept)",
+	    spec, why, item);
+	return -1;
+}
+
+int hg_policy_parse(const char *spec)
+{
+	struct hg_policy p = hg_policy_now;
+	char buf[512];
+
+	if (strlen(spec) >= sizeof buf)
+		return hg_policy_bad(spec, "", "too long:");
+	strcpy(buf, spec);
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		if (!eq || eq == tok || !eq[1])
+			return hg_policy_bad(spec, tok, "not key=value:");
+		*eq = '\0';
+		const struct hg_knob *k = NULL;
+		for (size_t i = 0; i < sizeof hg_knobs / sizeof hg_knobs[0]; i++)
+			if (strcmp(hg_knobs[i].name, tok) == 0)
+				k = &hg_knobs[i];
+		if (!k)
+			return hg_policy_bad(spec, tok, "unknown key");
+		char *end;
+		errno = 0;
+		if (k->is_double) {
+			double v = strtod(eq + 1, &end);
+			if (*end || errno || !(v >= 0.0 && v <= 1.0))
+				return hg_policy_bad(spec, eq + 1, "not a number in 0..1:");
+			*(double *)((char *)&p + k->off) = v;
+		} else {
+			if (eq[1] == '-')
+				return hg_policy_bad(spec, eq + 1, "not a non-negative integer:");
+			unsigned long v = strtoul(eq + 1, &end, 10);
+			if (*end || errno || v > 0xffffffffu)
+				return hg_policy_bad(spec, eq + 1, "not a non-negative integer:");
+			*(unsigned *)((char *)&p + k->off) = (unsigned)v;
+		}
+	}
+	hg_policy_set(&p);
+	return 0;
+}
+
+static void hg_report_at_exit(void)
+{
+	if (hg_report_path)
+		hg_report_write_path(hg_report_path);
+}
+
+/*
+ * Runs when the library is loaded (linked or preloaded).  Reads the
+ * environment once; programs may still change everything through the API.
+ */
+__attribute__((constructor)) static void hg_init(void)
+{
+	const char *v = getenv("HTMGIL_POLICY");
+	if (v && *v)
+		hg_policy_parse(v);
+	v = getenv("HTMGIL_EMU");
+	if (v && *v)
+		hg_emu_configure(v);
+
+	enum hg_htm_request req = HG_HTM_REQ_AUTO;
+	v = getenv("HTMGIL_HTM");
+	if (v && *v) {
+		if (strcmp(v, "auto") == 0)
+			req = HG_HTM_REQ_AUTO;
+		else if (strcmp(v, "rtm") == 0)
+			req = HG_HTM_REQ_RTM;
+		else if (strcmp(v, "emu") == 0)
+			req = HG_HTM_REQ_EMU;
+		else if (strcmp(v, "off") == 0)
+			req = HG_HTM_REQ_OFF;
+		else {
+			hg_warn("HTMGIL_HTM=\"%s\" is not one of auto, rtm, emu, off; elision is off", v);
+			req = HG_HTM_REQ_OFF;
+		}
+	}
+	hg_htm_set_mode(req);
+
+	v = getenv("HTMGIL_REPORT");
+	if (v && *v) {
+		hg_report_path = strdup(v);
+		atexit(hg_report_at_exit);
+	}
+}

@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * htm/site.c - per-thread site records, the lock registry, site names and
+ * statistics snapshots.
+ *
+ * Each thread owns a table of struct hg_site_rec, one per (lock id, site)
+ * it has used.  Only the owner writes a record, always outside transactions
+ * (counters with hg_counter_add, policy fields with relaxed stores).
+ * Snapshots read them with relaxed loads while holding hg_reg_mutex, which
+ * also guards the list of live tables, so a table cannot be freed under a
+ * snapshot.  A thread's records are folded into hg_retired (under the same
+ * mutex) when it exits, so nothing counted is lost.
+ *
+ * Publication: a new record is fully initialized, then linked at the head of
+ * its table's .all list with a release store; snapshots load the head with
+ * acquire (pairs with hg_site_rec_new()).
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "htm/atomic.h"
+#include "htm/engine.h"
+
+struct hg_thread_tab {
+	struct hg_site_rec **bucket;
+	unsigned mask;  /* bucket count - 1 */
+	unsigned n;     /* records */
+	struct hg_site_rec *all; /* every record, newest first (release-published) */
+	struct hg_thread_tab *prev, *next; /* live list, under hg_reg_mutex */
+};
+
+static pthread_mutex_t hg_reg_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct hg_thread_tab *hg_live;     /* live tables */
+static struct hg_stats_row *hg_retired;   /* folded rows of exited threads */
+static unsigned hg_nretired, hg_capretired;
+static pthread_key_t hg_tab_key;
+static pthread_once_t hg_tab_once = PTHREAD_ONCE_INIT;
+
+static __thread struct hg_thread_tab *hg_tab __attribute__((tls_model("initial-exec")));
+__thread struct hg_site_rec *hg_site_last __attribute__((tls_model("initial-exec")));
+
+/* ---- lock registry ---- */
+
+static char **hg_lock_names;  /* index = id; [0] is the anonymous lock */
+static uint32_t hg_nlocks = 1;
+static uint32_t hg_caplocks;
+
+uint32_t hg_lock_register(const char *name)
+{
+	pthread_mutex_lock(&hg_reg_mutex);
+	if (hg_nlocks >= hg_caplocks) {
+		uint32_t cap = hg_caplocks ? hg_caplocks * 2 : 64;
+		char **n = realloc(hg_lock_names, cap * sizeof *n);
+		if (!n) {
+			pthread_mutex_unlock(&hg_reg_mutex);
+			return 0; /* out of memory: count it as anonymous */
+		}
+		memset(n + hg_caplocks, 0, (cap - hg_caplocks) * sizeof *n);
+		hg_lock_names = n;
+		hg_caplocks = cap;
+	}
+	uint32_t id = hg_nlocks++;
+	hg_lock_names[id] = strdup(name ? name : "");
+	pthread_mutex_unlock(&hg_reg_mutex);
+	return id;
+}
+
+const char *hg_lock_name(uint32_t id)
+{
+	const char *s = "(anonymous)";
+	pthread_mutex_lock(&hg_reg_mutex);
+	if (id && id < hg_nlocks && hg_lock_names[id])
+		s = hg_lock_names[id];
+	pthread_mutex_unlock(&hg_reg_mutex);
+	return s; /* names are never freed */
+}
+
+/* ---- site names ---- */
+
+struct hg_site_name {
+	uint64_t key;
+	char *name;
+	struct hg_site_name *next;
+};
+#define HG_SITE_BUCKETS 256
+static struct hg_site_name *hg_site_names[HG_SITE_BUCKETS];
+static hg_site_resolver hg_resolver;
+
+uint64_t hg_site(const char *name)
+{
+	/* FNV-1a, top bit set: keys with the top bit are reserved for names. */
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	h |= 1ull << 63;
+	unsigned b = (unsigned)(h % HG_SITE_BUCKETS);
+	pthread_mutex_lock(&hg_reg_mutex);
+	struct hg_site_name *e;
+	for (e = hg_site_names[b]; e; e = e->next)
+		if (e->key == h)
+			break;
+	if (!e && (e = malloc(sizeof *e)) != NULL) {
+		e->key = h;
+		e->name = strdup(name);
+		e->next = hg_site_names[b];
+		hg_site_names[b] = e;
+	}
+	pthread_mutex_unlock(&hg_reg_mutex);
+	return h;
+}
+
+void hg_site_set_resolver(hg_site_resolver fn)
+{
+	pthread_mutex_lock(&hg_reg_mutex);
+	hg_resolver = fn;
+	pthread_mutex_unlock(&hg_reg_mutex);
+}
+
+const char *hg_site_name(uint64_t key, char *buf, unsigned len)
+{
+	if (key == 0) {
+		snprintf(buf, len, "(anonymous)");
+		return buf;
+	}
+	pthread_mutex_lock(&hg_reg_mutex);
+	for (struct hg_site_name *e = hg_site_names[key % HG_SITE_BUCKETS]; e; e = e->next)
+		if (e->key == key) {
+			snprintf(buf, len, "%s", e->name);
+			pthread_mutex_unlock(&hg_reg_mutex);
+			return buf;
+		}
+	hg_site_resolver fn = hg_resolver;
+	pthread_mutex_unlock(&hg_reg_mutex);
+	if (fn && fn(key, buf, len) == 0)
+		return buf;
+	snprintf(buf, len, "0x%016" PRIx64, key);
+	return buf;
+}
+
+/* ---- per-thread tables ---- */
+
+static void hg_stats_add(struct hg_site_stats *d, const struct hg_site_stats *s);
+
+/* Folds a table into hg_retired; caller holds hg_reg_mutex. */
+static void hg_fold_locked(struct hg_thread_tab *t);
+
+static void hg_tab_destroy(void *p)
+{
+	struct hg_thread_tab *t = p;
+	pthread_mutex_lock(&hg_reg_mutex);
+	hg_fold_locked(t);
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		hg_live = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	pthread_mutex_unlock(&hg_reg_mutex);
+	for (struct hg_site_rec *r = t->all, *n; r; r = n) {
+		n = r->all;
+		free(r);
+	}
+	free(t->bucket);
+	free(t);
+	hg_tab = NULL;
+	hg_site_last = NULL;
+}
+
+static void hg_tab_key_init(void)
+{
+	pthread_key_create(&hg_tab_key, hg_tab_destroy);
+}
+
+static struct hg_thread_tab *hg_tab_new(void)
+{
+	pthread_once(&hg_tab_once, hg_tab_key_init);
+	struct hg_thread_tab *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->mask = 63;
+	t->bucket = calloc(t->mask + 1, sizeof *t->bucket);
+	if (!t->bucket) {
+		free(t);
+		return NULL;
+	}
+	pthread_mutex_lock(&hg_reg_mutex);
+	t->next = hg_live;
+	if (hg_live)
+		hg_live->prev = t;
+	hg_live = t;
+	pthread_mutex_unlock(&hg_reg_mutex);
+	pthread_setspecific(hg_tab_key, t);
+	hg_tab = t;
+	return t;
+}
+
+static inline unsigned hg_rec_hash(uint32_t lock_id, uint64_t site)
+{
+	uint64_t h = (site ^ ((uint64_t)lock_id << 40) ^ lock_id) * 0x9e3779b97f4a7c15ull;
+	return (unsigned)(h >> 40);
+}
+
+static void hg_tab_grow(struct hg_thread_tab *t)
+{
+	unsigned nmask = t->mask * 2 + 1;
+	struct hg_site_rec **nb = calloc(nmask + 1, sizeof *nb);
+	if (!nb)
+		return; /* keep the longer chains */
+	for (unsigned i = 0; i <= t->mask; i++)
+		for (struct hg_site_rec *r = t->bucket[i], *n; r; r = n) {
+			n = r->next;
+			unsigned b = hg_rec_hash(r->lock_id, r->site) & nmask;
+			r->next = nb[b];
+			nb[b] = r;
+		}
+	free(t->bucket);
+	t->bucket = nb;
+	t->mask = nmask;
+}
+
+static struct hg_site_rec hg_rec_oom; /* last resort: shared, counts may race */
+
+static struct hg_site_rec *hg_site_rec_new(struct hg_thread_tab *t, uint32_t lock_id, uint64_t site)
+{
+	struct hg_site_rec *r = calloc(1, sizeof *r);
+	if (!r)
+		return &hg_rec_oom;
+	r->lock_id = lock_id;
+	r->site = site;
+	r->tier = HG_TIER_HTM;
+	r->reprobe_period = hg_policy_now.reprobe_base;
+	if (t->n + 1 > (t->mask + 1) * 2)
+		hg_tab_grow(t);
+	unsigned b = hg_rec_hash(lock_id, site) & t->mask;
+	r->next = t->bucket[b];
+	t->bucket[b] = r;
+	t->n++;
+	r->all = t->all;
+	/* release: pairs with the acquire load of .all in snapshots */
+	hg_atomic_store_release_ptr((void **)&t->all, r);
+	return r;
+}
+
+struct hg_site_rec *hg_site_rec_lookup(uint32_t lock_id, uint64_t site)
+{
+	struct hg_site_rec *r;
+	struct hg_thread_tab *t = hg_tab;
+	if (HG_UNLIKELY(!t) && !(t = hg_tab_new()))
+		return &hg_rec_oom;
+	for (r = t->bucket[hg_rec_hash(lock_id, site) & t->mask]; r; r = r->next)
+		if (r->lock_id == lock_id && r->site == site)
+			break;
+	if (!r)
+		r = hg_site_rec_new(t, lock_id, site);
+	hg_site_last = r;
+	return r;
+}
+
+/* ---- snapshots ---- */
+
+#define HG_N(a) (sizeof(a) / sizeof((a)[0]))
+
+static void hg_stats_add(struct hg_site_stats *d, const struct hg_site_stats *s)
+{
+	/* The counters are the uint64_t fields up to .tier_now; read each relaxed. */
+	const uint64_t *sp = (const uint64_t *)s;
+	uint64_t *dp = (uint64_t *)d;
+	for (size_t i = 0; i < offsetof(struct hg_site_stats, tier_now) / sizeof(uint64_t); i++)
+		dp[i] += hg_atomic_load_relaxed64(&sp[i]);
+}
+
+struct hg_snap_builder {
+	struct hg_stats_row *rows;
+	unsigned n, cap;
+	double *rate_sum;   /* per row: sum of thread estimates */
+	unsigned *nrate;    /* per row: threads contributing */
+};
+
+static struct hg_stats_row *hg_snap_row(struct hg_snap_builder *b, uint32_t lock_id, uint64_t site)
+{
+	for (unsigned i = 0; i < b->n; i++)
+		if (b->rows[i].lock_id == lock_id && b->rows[i].site == site)
+			return &b->rows[i];
+	if (b->n == b->cap) {
+		unsigned cap = b->cap ? b->cap * 2 : 32;
+		struct hg_stats_row *nr = realloc(b->rows, cap * sizeof *nr);
+		double *rs = realloc(b->rate_sum, cap * sizeof *rs);
+		unsigned *nn = realloc(b->nrate, cap * sizeof *nn);
+		if (nr)
+			b->rows = nr;
+		if (rs)
+			b->rate_sum = rs;
+		if (nn)
+			b->nrate = nn;
+		if (!nr || !rs || !nn)
+			return NULL;
+		b->cap = cap;
+	}
+	struct hg_stats_row *r = &b->rows[b->n];
+	memset(r, 0, sizeof *r);
+	r->lock_id = lock_id;
+	r->site = site;
+	b->rate_sum[b->n] = 0;
+	b->nrate[b->n] = 0;
+	b->n++;
+	return r;
+}
+
+static void hg_fold_locked(struct hg_thread_tab *t)
+{
+	for (struct hg_site_rec *r = t->all; r; r = r->all) {
+		struct hg_stats_row *row = NULL;
+		for (unsigned i = 0; i < hg_nretired; i++)
+			if (hg_retired[i].lock_id == r->lock_id && hg_retired[i].site == r->site)
+				row = &hg_retired[i];
+		if (!row) {
+			if (hg_nretired == hg_capretired) {
+				unsigned cap = hg_capretired ? hg_capretired * 2 : 32;
+				struct hg_stats_row *n = realloc(hg_retired, cap * sizeof *n);
+				if (!n)
+					continue;
+				hg_retired = n;
+				hg_capretired = cap;
+			}
+			row = &hg_retired[hg_nretired++];
+			memset(row, 0, sizeof *row);
+			row->lock_id = r->lock_id;
+			row->site = r->site;
+		}
+		hg_stats_add(&row->s, &r->st);
+		row->s.tier_now = r->tier;
+		row->s.txlen = r->txlen;
+		row->s.abort_rate = r->rate_q16 / 65536.0;
+	}
+}
+
+int hg_stats_snapshot(struct hg_stats_snapshot *out)
+{
+	struct hg_snap_builder b = { 0 };
+	pthread_mutex_lock(&hg_reg_mutex);
+	for (unsigned i = 0; i < hg_nretired; i++) {
+		struct hg_stats_row *row = hg_snap_row(&b, hg_retired[i].lock_id, hg_retired[i].site);
+		if (!row)
+			continue;
+		hg_stats_add(&row->s, &hg_retired[i].s);
+		row->s.tier_now = hg_retired[i].s.tier_now;
+		row->s.txlen = hg_retired[i].s.txlen;
+	}
+	for (struct hg_thread_tab *t = hg_live; t; t = t->next) {
+		/* acquire: pairs with the release in hg_site_rec_new() */
+		for (struct hg_site_rec *r = hg_atomic_load_acquire_ptr((void *const *)&t->all); r; r = r->all) {
+			struct hg_stats_row *row = hg_snap_row(&b, r->lock_id, r->site);
+			if (!row)
+				continue;
+			unsigned idx = (unsigned)(row - b.rows);
+			hg_stats_add(&row->s, &r->st);
+			row->s.tier_now = hg_atomic_load_relaxed32(&r->tier);
+			row->s.txlen = hg_atomic_load_relaxed32(&r->txlen);
+			b.rate_sum[idx] += hg_atomic_load_relaxed32(&r->rate_q16) / 65536.0;
+			b.nrate[idx]++;
+		}
+	}
+	pthread_mutex_unlock(&hg_reg_mutex);
+	for (unsigned i = 0; i < b.n; i++)
+		if (b.nrate[i])
+			b.rows[i].s.abort_rate = b.rate_sum[i] / b.nrate[i];
+	free(b.rate_sum);
+	free(b.nrate);
+	out->rows = b.rows;
+	out->n = b.n;
+	return 0;
+}
+
+void hg_stats_free(struct hg_stats_snapshot *s)
+{
+	free(s->rows);
+	s->rows = NULL;
+	s->n = 0;
+}
+
+void hg_stats_get(const struct hg_lock *l, uint64_t site, struct hg_site_stats *out)
+{
+	struct hg_stats_snapshot s;
+	memset(out, 0, sizeof *out);
+	hg_stats_snapshot(&s);
+	for (unsigned i = 0; i < s.n; i++)
+		if (s.rows[i].lock_id == l->id && s.rows[i].site == site)
+			*out = s.rows[i].s;
+	hg_stats_free(&s);
+}
+
+void hg_stats_reset(void)
+{
+	pthread_mutex_lock(&hg_reg_mutex);
+	hg_nretired = 0;
+	for (struct hg_thread_tab *t = hg_live; t; t = t->next)
+		for (struct hg_site_rec *r = t->all; r; r = r->all) {
+			/* Other threads must be quiescent (documented): plain resets. */
+			memset(&r->st, 0, sizeof r->st);
+			r->tier = HG_TIER_HTM;
+			r->skip = 0;
+			r->samples = 0;
+			r->rate_q16 = 0;
+			r->reprobe_period = hg_policy_now.reprobe_base;
+			r->reprobe_left = 0;
+			memset(r->cost, 0, sizeof r->cost);
+		}
+	pthread_mutex_unlock(&hg_reg_mutex);
+}
