@@ -182,25 +182,38 @@ static struct hg_run_site *hg_run_site_get(struct hg_site_rec *rec)
 
 static uint32_t hg_run_force_word; /* enum hg_run_tier; relaxed: a setting */
 static pthread_once_t hg_run_env_once = PTHREAD_ONCE_INIT;
+/* 1 once HTMGIL_RUN_TIER was read (release in hg_run_env_init, acquire in
+ * hg_run_env_check), so the per-section check is one load. */
+static uint32_t hg_run_env_done;
 
 static void hg_run_env_init(void)
 {
 	const char *v = getenv("HTMGIL_RUN_TIER");
-	if (!v || !*v)
-		return;
-	static const char *const names[] = { "adaptive", "htm", "stm", "lock" };
-	for (unsigned i = 0; i < 4; i++) {
-		if (strcmp(v, names[i]) == 0) {
+	if (v && *v) {
+		static const char *const names[] = { "adaptive", "htm", "stm", "lock" };
+		unsigned i;
+		for (i = 0; i < 4; i++)
+			if (strcmp(v, names[i]) == 0)
+				break;
+		if (i < 4)
 			hg_atomic_store_relaxed32(&hg_run_force_word, i);
-			return;
-		}
+		else
+			hg_warn("HTMGIL_RUN_TIER=%s is not one of adaptive, htm, stm, lock; "
+			        "running adaptive (unset it or pick one of those)", v);
 	}
-	hg_warn("HTMGIL_RUN_TIER=%s is not one of adaptive, htm, stm, lock; using adaptive", v);
+	/* Release: pairs with the acquire in hg_run_env_check(). */
+	hg_atomic_store_release32(&hg_run_env_done, 1);
+}
+
+static inline void hg_run_env_check(void)
+{
+	if (HG_UNLIKELY(!hg_atomic_load_acquire32(&hg_run_env_done)))
+		pthread_once(&hg_run_env_once, hg_run_env_init);
 }
 
 void hg_run_force(enum hg_run_tier t)
 {
-	pthread_once(&hg_run_env_once, hg_run_env_init);
+	hg_run_env_check();
 	if ((unsigned)t > HG_RUN_LOCK) {
 		hg_warn("hg_run_force(%u): not a tier; keeping the current setting", (unsigned)t);
 		return;
@@ -223,7 +236,7 @@ enum hg_run_tier hg_run_forced(void)
 {
 	if (hg_run_force_tls >= 0)
 		return (enum hg_run_tier)hg_run_force_tls;
-	pthread_once(&hg_run_env_once, hg_run_env_init);
+	hg_run_env_check();
 	return (enum hg_run_tier)hg_atomic_load_relaxed32(&hg_run_force_word);
 }
 
@@ -501,7 +514,9 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 	}
 	unsigned aborts = 0;
 	enum hg_tier used;
-	uint64_t t0 = hg_cycles();
+	/* Cycle counts only where a policy or a sampled counter uses them. */
+	bool timed = rs != NULL || (rec->st.acquisitions & 63u) == 0;
+	uint64_t t0 = timed ? hg_cycles() : 0;
 	tx->depth = 1;
 	if (picked == HG_TIER_STM)
 		used = hg_run_soft(tx, l, rec, body, arg, &aborts);
@@ -510,10 +525,10 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 		    picked == HG_TIER_HTM ? mode : HG_HTM_OFF);
 	tx->depth = 0;
 	tx->lock = NULL;
-	uint64_t dt = hg_cycles() - t0;
+	uint64_t dt = timed ? hg_cycles() - t0 : 0;
 	if (used == HG_TIER_STM) {
 		/* Cycles are sampled one section in 64, as the engine does. */
-		if ((rec->st.acquisitions & 63u) == 0)
+		if (timed && (rec->st.acquisitions & 63u) == 0)
 			hg_counter_add(&rec->st.cycles[HG_TIER_STM], dt);
 		hg_counter_add(&rec->st.acquisitions, 1);
 		hg_counter_add(&rec->st.commits[HG_TIER_STM], 1);

@@ -21,10 +21,13 @@
  */
 #include "fallback/stm.h"
 
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "htm/atomic.h"
 
@@ -115,14 +118,19 @@ struct hg_stm_tx *hg_stm_self(void)
 	if (HG_LIKELY(tx != NULL))
 		return tx;
 	pthread_once(&hg_stm_key_once, hg_stm_key_init);
-	tx = calloc(1, sizeof(*tx));
+	/* Cache-line aligned, so two threads' descriptors never share a line. */
+	size_t sz = (sizeof(*tx) + HG_CACHELINE - 1) & ~(size_t)(HG_CACHELINE - 1);
+	tx = aligned_alloc(HG_CACHELINE, sz);
 	if (!tx) {
 		hg_warn("out of memory allocating a transaction descriptor");
 		abort();
 	}
+	memset(tx, 0, sz);
 	tx->tier = -1;
-	tx->rcap = 64;
+	tx->rcap = 256;
 	tx->rlog = hg_stm_xrealloc(NULL, tx->rcap * sizeof(*tx->rlog));
+	tx->pub.rpos = tx->rlog;
+	tx->pub.rend = tx->rlog + tx->rcap;
 	tx->wcap = 16;
 	tx->wlog = hg_stm_xrealloc(NULL, tx->wcap * sizeof(*tx->wlog));
 	tx->widx_cap = HG_STM_WIDX_MIN;
@@ -153,7 +161,7 @@ struct hg_epoch_slot {
 	uint64_t epoch;
 	uint32_t used;
 	struct hg_epoch_slot *next;
-};
+} __attribute__((aligned(HG_CACHELINE))); /* one line each: no false sharing */
 
 struct hg_limbo {
 	void *p;
@@ -168,27 +176,47 @@ static struct hg_limbo *hg_orphans;
 static uint64_t hg_orphans_n; /* written under hg_epoch_mu; read unlocked as a hint */
 static size_t hg_orphans_cap;
 
+/*
+ * Asymmetric fencing: when the kernel offers private expedited membarrier,
+ * a software attempt's announcement needs no fence of its own; the rare
+ * scanner makes every running thread execute one instead (as
+ * userspace-rcu's membarrier flavour does).  Otherwise both sides fence.
+ * Written once, before any software attempt runs (pthread_once).
+ */
+static bool hg_epoch_asym;
+static pthread_once_t hg_epoch_asym_once = PTHREAD_ONCE_INIT;
+
+static void hg_epoch_asym_init(void)
+{
+	long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+	if (q > 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+		hg_epoch_asym = true;
+}
+
 static __thread struct hg_epoch_slot *hg_epoch_mine;
 static __thread struct hg_limbo *hg_limbo;
 static __thread size_t hg_limbo_n, hg_limbo_cap;
 
-#define HG_LIMBO_SCAN 64
+#define HG_LIMBO_SCAN 256 /* retirements between scans (each scan costs a membarrier) */
 
 static struct hg_epoch_slot *hg_epoch_slot_get(void)
 {
 	struct hg_epoch_slot *s = hg_epoch_mine;
 	if (HG_LIKELY(s != NULL))
 		return s;
+	pthread_once(&hg_epoch_asym_once, hg_epoch_asym_init);
 	pthread_mutex_lock(&hg_epoch_mu);
 	for (s = hg_epoch_slots; s; s = s->next)
 		if (!s->used)
 			break;
 	if (!s) {
-		s = calloc(1, sizeof(*s));
+		s = aligned_alloc(HG_CACHELINE, sizeof(*s));
 		if (!s) {
 			hg_warn("out of memory allocating an epoch slot");
 			abort();
 		}
+		memset(s, 0, sizeof(*s));
 		s->next = hg_epoch_slots;
 		/* Release: pairs with the acquire in hg_epoch_min_active(). */
 		hg_atomic_store_release_ptr((void **)&hg_epoch_slots, s);
@@ -206,10 +234,15 @@ void hg_epoch_enter(struct hg_stm_tx *tx)
 	hg_atomic_store_relaxed64(&s->epoch, hg_atomic_load_relaxed64(&hg_epoch_global));
 	/*
 	 * The announcement must be visible before this attempt reads shared
-	 * memory (store -> load); pairs with the fence in hg_epoch_scan() after
-	 * the retirer bumped the epoch.
+	 * memory (store -> load); pairs with the fence (or membarrier) in
+	 * hg_epoch_scan() after the retirer bumped the epoch.  With membarrier
+	 * only the compiler must keep the order; the scanner's membarrier
+	 * fences this thread wherever it is.
 	 */
-	hg_fence_store_load();
+	if (hg_epoch_asym)
+		hg_fence_compiler();
+	else
+		hg_fence_store_load();
 }
 
 void hg_epoch_exit(struct hg_stm_tx *tx)
@@ -249,8 +282,12 @@ static void hg_epoch_scan(void)
 {
 	/* Pairs with the fence in hg_epoch_enter(): a reader whose announcement
 	 * this scan misses starts after the retiring commit and cannot reach the
-	 * retired memory. */
-	hg_fence_store_load();
+	 * retired memory.  membarrier fences every running thread of the
+	 * process, which stands in for the readers' own fences. */
+	if (!hg_epoch_asym)
+		hg_fence_store_load();
+	else if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+		return; /* cannot prove anything safe this time; keep it all */
 	uint64_t min = hg_epoch_min_active();
 	hg_limbo_n = hg_limbo_free_below(hg_limbo, hg_limbo_n, min);
 	/* Relaxed: a hint only; the list itself is read under hg_epoch_mu. */
@@ -361,7 +398,7 @@ static struct hg_stm_write *hg_stm_wfind(struct hg_stm_tx *tx, uintptr_t word)
 
 static struct hg_stm_write *hg_stm_wget(struct hg_stm_tx *tx, uintptr_t word)
 {
-	if (tx->wfilter & hg_stm_filter_bit(word)) {
+	if (tx->pub.wfilter & hg_stm_filter_bit(word)) {
 		struct hg_stm_write *e = hg_stm_wfind(tx, word);
 		if (e)
 			return e;
@@ -372,7 +409,7 @@ static struct hg_stm_write *hg_stm_wget(struct hg_stm_tx *tx, uintptr_t word)
 	}
 	size_t i = tx->wn++;
 	tx->wlog[i] = (struct hg_stm_write){ word, 0, 0 };
-	tx->wfilter |= hg_stm_filter_bit(word);
+	tx->pub.wfilter |= hg_stm_filter_bit(word);
 	if (tx->wn > 8) {
 		if (2 * tx->wn > tx->widx_cap || tx->wn == 9) {
 			size_t cap = tx->widx_cap;
@@ -392,7 +429,7 @@ static struct hg_stm_write *hg_stm_wget(struct hg_stm_tx *tx, uintptr_t word)
 
 static void hg_stm_logs_clear(struct hg_stm_tx *tx)
 {
-	tx->rn = 0;
+	tx->pub.rpos = tx->rlog;
 	if (tx->wn > 8) {
 		if (tx->widx_cap > 4 * HG_STM_WIDX_MIN)
 			hg_stm_widx_rebuild(tx, HG_STM_WIDX_MIN);
@@ -400,7 +437,7 @@ static void hg_stm_logs_clear(struct hg_stm_tx *tx)
 			memset(tx->widx, 0, tx->widx_cap * sizeof(*tx->widx));
 	}
 	tx->wn = 0;
-	tx->wfilter = 0;
+	tx->pub.wfilter = 0;
 }
 
 /* ------------------------------------------------------------ validation */
@@ -426,7 +463,7 @@ static void hg_stm_wait_even(const uint32_t *seq, uint32_t *out)
 
 /*
  * Revalidates the read log against a fresh even stm_seq.  Returns true with
- * tx->snapshot advanced when every logged value still holds, false when the
+ * tx->pub.snapshot advanced when every logged value still holds, false when the
  * attempt must restart.
  */
 static bool hg_stm_revalidate(struct hg_stm_tx *tx)
@@ -436,14 +473,15 @@ static bool hg_stm_revalidate(struct hg_stm_tx *tx)
 	for (;;) {
 		uint32_t s;
 		hg_stm_wait_even(seq, &s);
-		for (size_t i = 0; i < tx->rn; i++) {
-			const struct hg_stm_read *r = &tx->rlog[i];
-			if (hg_stm_mem_load(r->addr, r->size) != r->val)
+		const uintptr_t amask = ((uintptr_t)1 << HG_TX_READ_SIZE_SHIFT) - 1;
+		for (const struct hg_tx_read *r = tx->rlog; r != tx->pub.rpos; r++) {
+			unsigned size = (unsigned)(r->addr >> HG_TX_READ_SIZE_SHIFT);
+			if (hg_stm_mem_load(r->addr & amask, size) != r->val)
 				return false;
 		}
 		/* Acquire: the re-reads above are ordered before this check. */
 		if (hg_atomic_load_acquire32(seq) == s) {
-			tx->snapshot = s;
+			tx->pub.snapshot = s;
 			return true;
 		}
 	}
@@ -462,13 +500,14 @@ static void hg_stm_restart(struct hg_stm_tx *tx, int reason)
 void hg_stm_begin(struct hg_stm_tx *tx, struct hg_lock *l)
 {
 	tx->lock = l;
+	tx->pub.seq = &l->stm_seq;
 	tx->pub.soft = 1;
 	tx->pub.wrote = 0;
 	tx->tier = HG_TIER_STM;
 	tx->restart_reason = HG_STM_RESTART_NONE;
 	tx->st.starts++;
 	hg_epoch_enter(tx);
-	hg_stm_wait_even(&l->stm_seq, &tx->snapshot);
+	hg_stm_wait_even(&l->stm_seq, &tx->pub.snapshot);
 }
 
 static uint64_t hg_stm_read_mem(struct hg_stm_tx *tx, uintptr_t a, unsigned size)
@@ -478,16 +517,19 @@ static uint64_t hg_stm_read_mem(struct hg_stm_tx *tx, uintptr_t a, unsigned size
 	for (;;) {
 		v = hg_stm_mem_load(a, size);
 		/* Ordered after the data load by its acquire (see hg_stm_mem_load). */
-		if (HG_LIKELY(hg_atomic_load_relaxed32(seq) == tx->snapshot))
+		if (HG_LIKELY(hg_atomic_load_relaxed32(seq) == tx->pub.snapshot))
 			break;
 		if (!hg_stm_revalidate(tx))
 			hg_stm_restart(tx, HG_STM_RESTART_CONFLICT);
 	}
-	if (HG_UNLIKELY(tx->rn == tx->rcap)) {
+	if (HG_UNLIKELY(tx->pub.rpos == tx->pub.rend)) {
+		size_t n = (size_t)(tx->pub.rpos - tx->rlog);
 		tx->rcap *= 2;
 		tx->rlog = hg_stm_xrealloc(tx->rlog, tx->rcap * sizeof(*tx->rlog));
+		tx->pub.rpos = tx->rlog + n;
+		tx->pub.rend = tx->rlog + tx->rcap;
 	}
-	tx->rlog[tx->rn++] = (struct hg_stm_read){ a, v, size };
+	*tx->pub.rpos++ = (struct hg_tx_read){ a | ((uintptr_t)size << HG_TX_READ_SIZE_SHIFT), v };
 	return v;
 }
 
@@ -500,7 +542,7 @@ uint64_t hg_stm_load(struct hg_tx *pub, const void *addr, unsigned size)
 	uintptr_t word = a & ~(uintptr_t)7;
 	unsigned off = (unsigned)(a & 7);
 	struct hg_stm_write *e = NULL;
-	if (tx->wn && (tx->wfilter & hg_stm_filter_bit(word))) {
+	if (tx->wn && (tx->pub.wfilter & hg_stm_filter_bit(word))) {
 		e = hg_stm_wfind(tx, word);
 		if (e) {
 			uint32_t need = hg_stm_mask(off, size);
@@ -620,14 +662,14 @@ bool hg_stm_commit(struct hg_stm_tx *tx)
 	}
 	uint32_t *seq = &tx->lock->stm_seq;
 	for (;;) {
-		uint32_t s = tx->snapshot;
+		uint32_t s = tx->pub.snapshot;
 		/*
 		 * Acq_rel: acquire pairs with the release that made s even (the
 		 * previous writer's closing store); release publishes nothing yet
 		 * but keeps this attempt's reads before the claim.  Write-back
 		 * stores are ordered after it by their own release.
 		 */
-		if (hg_atomic_cas_acq_rel32(seq, &s, tx->snapshot + 1))
+		if (hg_atomic_cas_acq_rel32(seq, &s, tx->pub.snapshot + 1))
 			break;
 		if (!hg_stm_revalidate(tx)) {
 			hg_stm_rollback(tx);
@@ -638,7 +680,7 @@ bool hg_stm_commit(struct hg_stm_tx *tx)
 	hg_stm_writeback(tx);
 	/* Release: publishes the write-back; pairs with the acquire loads in
 	 * hg_stm_wait_even() and hg_stm_revalidate(). */
-	hg_atomic_store_release32(seq, tx->snapshot + 2);
+	hg_atomic_store_release32(seq, tx->pub.snapshot + 2);
 	hg_epoch_exit(tx);
 	tx->allocs.n = 0;
 	hg_epoch_retire(tx, tx->frees.p, tx->frees.n);

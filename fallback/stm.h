@@ -32,13 +32,6 @@
 #include "htmgil/stm.h"
 #include "htm/util.h"
 
-/* One logged read: the word, its size and the value seen (for revalidation). */
-struct hg_stm_read {
-	uintptr_t addr;
-	uint64_t val;
-	uint32_t size;
-};
-
 /*
  * One logged write, per naturally aligned 8-byte word: the pending bytes in
  * memory order (little endian) and a mask of the bytes written.
@@ -59,24 +52,23 @@ struct hg_ptr_log {
  * The per-thread transaction descriptor.  .pub is what bodies see; the rest
  * is owned by the thread.  Write-log index: open addressing on the word
  * address, HG_STM_WIDX_MIN slots or more, at most half full; slot value is
- * the write-log index + 1 (0 = empty).  .wfilter is a 64-bit summary of the
- * words written, so most reads skip the index.
+ * the write-log index + 1 (0 = empty).  .pub.wfilter is a 64-bit summary of
+ * the words written, so most reads skip the index.  The read log's entries
+ * carry their access size in bits HG_TX_READ_SIZE_SHIFT and up of .addr.
  */
 struct hg_stm_tx {
 	struct hg_tx pub;
 	struct hg_lock *lock;      /* lock of the outermost section */
-	uint32_t snapshot;         /* even stm_seq this attempt is consistent with */
 	uint32_t depth;            /* hg_run nesting depth (flattened) */
 	int tier;                  /* enum hg_tier of the current attempt, -1 idle */
 	int restart_reason;        /* why the last software attempt restarted */
 	uint8_t run_mode;          /* enum hg_htm_mode of the current direct attempt */
-	struct hg_stm_read *rlog;
-	size_t rn, rcap;
+	struct hg_tx_read *rlog;   /* read log: rlog .. pub.rpos used, pub.rend = rlog + rcap */
+	size_t rcap;
 	struct hg_stm_write *wlog;
 	size_t wn, wcap;
 	uint32_t *widx;
 	size_t widx_cap;
-	uint64_t wfilter;
 	struct hg_ptr_log allocs;  /* hg_tx_malloc'd in this attempt */
 	struct hg_ptr_log frees;   /* hg_tx_free'd in this attempt */
 	uint64_t rng;              /* backoff randomness */

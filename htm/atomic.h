@@ -123,6 +123,13 @@ static inline void hg_fence_store_load(void)
 	atomic_thread_fence(memory_order_seq_cst);
 }
 
+/* Compiler-only barrier, for asymmetric fencing: the other side issues a
+ * membarrier(2) that fences this thread on the CPU (e.g. STM epochs). */
+static inline void hg_fence_compiler(void)
+{
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
 /* CPU relax hint for spin-waits. Never executed inside a transaction: PAUSE aborts one. */
 static inline void hg_cpu_relax(void)
 {

@@ -39,18 +39,35 @@
 extern "C" {
 #endif
 
+/* One logged software read: address (size in bits 56..59) and value seen. */
+struct hg_tx_read {
+	uintptr_t addr;
+	uint64_t val;
+};
+#define HG_TX_READ_SIZE_SHIFT 56
+
 /*
- * The handle a body receives.  Only the two leading fields are public, so
- * the barriers can be inlined; the STM keeps its logs behind them.
- *   soft  == 0: direct tier (HTM or lock), barriers are plain accesses
- *   soft  == 1: software transaction, barriers call into the STM
- *   wrote != 0: a direct-tier store happened (a hardware writer then bumps
- *               the lock's stm_seq before it commits; written only by the
- *               owning thread)
+ * The handle a body receives.  The leading fields are public so the
+ * barriers can be inlined; the STM keeps its other state behind them.
+ *   soft     0: direct tier (HTM or lock), barriers are plain accesses
+ *            1: software transaction, barriers run the STM
+ *   wrote    a direct-tier store happened (a hardware writer then bumps the
+ *            lock's stm_seq before it commits)
+ *   seq      the lock's stm_seq; snapshot: the even value this software
+ *            attempt is consistent with
+ *   wfilter  one bit per (address / 8) mod 64 written by this attempt: a
+ *            read whose bit is clear cannot hit the write log
+ *   rpos, rend  the read log's free space
+ * All fields are written only by the owning thread.
  */
 struct hg_tx {
 	uint32_t soft;
 	uint32_t wrote;
+	const uint32_t *seq;
+	uint32_t snapshot;
+	uint32_t pad;
+	uint64_t wfilter;
+	struct hg_tx_read *rpos, *rend;
 };
 
 typedef void (*hg_body_fn)(struct hg_tx *tx, void *arg);
@@ -119,35 +136,62 @@ void hg_stm_store_bytes(struct hg_tx *tx, void *dst, const void *src, size_t n);
 		__atomic_store_n((p), (v), __ATOMIC_RELEASE);                  \
 	} while (0)
 
+/*
+ * Software read fast path: no pending write to the word, room in the log,
+ * and stm_seq still equal to the snapshot after the value was read (the
+ * acquire load orders the stm_seq load after it; see fallback/stm.c).
+ * Anything else goes to hg_stm_load(), which revalidates or restarts.
+ */
+static inline uint64_t hg_tx_soft_load(struct hg_tx *tx, const void *p, unsigned size)
+{
+	uintptr_t a = (uintptr_t)p;
+	if (__builtin_expect(!(tx->wfilter & (1ull << ((a >> 3) & 63))) && tx->rpos != tx->rend, 1)) {
+		uint64_t v;
+		switch (size) {
+		case 1: v = __atomic_load_n((const uint8_t *)p, __ATOMIC_ACQUIRE); break;
+		case 2: v = __atomic_load_n((const uint16_t *)p, __ATOMIC_ACQUIRE); break;
+		case 4: v = __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE); break;
+		default: v = __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE); break;
+		}
+		if (__builtin_expect(__atomic_load_n(tx->seq, __ATOMIC_RELAXED) == tx->snapshot, 1)) {
+			struct hg_tx_read *r = tx->rpos++;
+			r->addr = a | ((uintptr_t)size << HG_TX_READ_SIZE_SHIFT);
+			r->val = v;
+			return v;
+		}
+	}
+	return hg_stm_load(tx, p, size);
+}
+
 static inline uint8_t hg_load8(struct hg_tx *tx, const uint8_t *p)
 {
 	if (__builtin_expect(!tx->soft, 1))
 		return HG_TX_DIRECT_LOAD(p);
-	return (uint8_t)hg_stm_load(tx, p, 1);
+	return (uint8_t)hg_tx_soft_load(tx, p, 1);
 }
 static inline uint16_t hg_load16(struct hg_tx *tx, const uint16_t *p)
 {
 	if (__builtin_expect(!tx->soft, 1))
 		return HG_TX_DIRECT_LOAD(p);
-	return (uint16_t)hg_stm_load(tx, p, 2);
+	return (uint16_t)hg_tx_soft_load(tx, p, 2);
 }
 static inline uint32_t hg_load32(struct hg_tx *tx, const uint32_t *p)
 {
 	if (__builtin_expect(!tx->soft, 1))
 		return HG_TX_DIRECT_LOAD(p);
-	return (uint32_t)hg_stm_load(tx, p, 4);
+	return (uint32_t)hg_tx_soft_load(tx, p, 4);
 }
 static inline uint64_t hg_load64(struct hg_tx *tx, const uint64_t *p)
 {
 	if (__builtin_expect(!tx->soft, 1))
 		return HG_TX_DIRECT_LOAD(p);
-	return hg_stm_load(tx, p, 8);
+	return hg_tx_soft_load(tx, p, 8);
 }
 static inline void *hg_loadptr(struct hg_tx *tx, void *const *p)
 {
 	if (__builtin_expect(!tx->soft, 1))
 		return HG_TX_DIRECT_LOAD(p);
-	return (void *)(uintptr_t)hg_stm_load(tx, p, sizeof(void *));
+	return (void *)(uintptr_t)hg_tx_soft_load(tx, p, sizeof(void *));
 }
 
 static inline void hg_store8(struct hg_tx *tx, uint8_t *p, uint8_t v)

@@ -105,8 +105,16 @@ static void stress_bank(void)
 	HG_EXPECT_EQ(bad_audits, 0);
 	HG_EXPECT_EQ(L.stm_seq & 1u, 0);
 	HG_EXPECT(!hg_mutex_is_locked(&L.mutex));
-	struct hg_stm_thread_stats st;
-	hg_stm_thread_stats(&st);
+	/* Every tier really ran on this lock. */
+	struct hg_site_stats tr;
+	hg_stats_get(&L, hg_site("bank-transfer"), &tr);
+	HG_EXPECT(tr.commits[HG_TIER_HTM] > 0);
+	HG_EXPECT(tr.commits[HG_TIER_STM] > 0);
+	HG_EXPECT(tr.commits[HG_TIER_LOCK] > 0);
+	HG_EXPECT(tr.aborts[HG_CAUSE_CONFLICT] > 0); /* injected */
+	fprintf(stderr, "bank: commits htm %llu stm %llu lock %llu, stm aborts %llu\n",
+	    (unsigned long long)tr.commits[HG_TIER_HTM], (unsigned long long)tr.commits[HG_TIER_STM],
+	    (unsigned long long)tr.commits[HG_TIER_LOCK], (unsigned long long)tr.stm_aborts);
 	fprintf(stderr, "bank: %lu threads, %lu sections, total %lld, bad audits %llu\n",
 	    threads, per_thread * threads, (long long)total, (unsigned long long)bad_audits);
 	hg_lock_destroy(&L);
