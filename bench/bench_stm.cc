@@ -51,7 +51,7 @@ alignas(64) int64_t g_accounts[HG_BANK_ACCOUNTS];
 struct hg_ll_node g_list;
 struct hg_ll_node g_hash[HG_HASH_BUCKETS];
 struct hg_sl_node g_skip;
-uint64_t g_site;
+uint64_t g_site_transfer, g_site_audit, g_site_set; /* one site per body, as code locations would be */
 thread_local struct hg_tx t_direct{}; /* soft == 0: direct barriers */
 
 inline uint64_t next_rand(uint64_t &x)
@@ -85,14 +85,14 @@ int itm_set(Work w)
 	return w == W_LIST ? HG_ITM_LIST : w == W_HASH ? HG_ITM_HASH : HG_ITM_SKIP;
 }
 
-inline void section(Variant v, hg_body_fn body, void *arg)
+inline void section(Variant v, uint64_t site, hg_body_fn body, void *arg)
 {
 	if (v == V_MUTEX) {
 		pthread_mutex_lock(&g_mutex);
 		body(&t_direct, arg);
 		pthread_mutex_unlock(&g_mutex);
 	} else {
-		hg_run(&g_lock, g_site, body, arg);
+		hg_run(&g_lock, site, body, arg);
 	}
 }
 
@@ -121,7 +121,9 @@ void free_sets()
 void setup(const Config &c)
 {
 	hg_lock_init(&g_lock, "bench-stm");
-	g_site = hg_site(variant_names[c.variant]);
+	g_site_transfer = hg_site("bench-transfer");
+	g_site_audit = hg_site("bench-audit");
+	g_site_set = hg_site("bench-set");
 	switch (c.variant) {
 	case V_LOCK: hg_run_force(HG_RUN_LOCK); break;
 	case V_STM: hg_run_force(HG_RUN_STM); break;
@@ -177,7 +179,7 @@ void bench(benchmark::State &state, Config c)
 					sum = hg_itm_bank_audit();
 				} else {
 					struct hg_bank_op o = { g_accounts, 0, 0, 0 };
-					section(c.variant, hg_bank_audit, &o);
+					section(c.variant, g_site_audit, hg_bank_audit, &o);
 					sum = o.sum;
 				}
 				bad += sum != 0;
@@ -189,7 +191,7 @@ void bench(benchmark::State &state, Config c)
 				hg_itm_bank_transfer(i, j);
 			} else {
 				struct hg_bank_op o = { g_accounts, i, j, 0 };
-				section(c.variant, hg_bank_transfer, &o);
+				section(c.variant, g_site_transfer, hg_bank_transfer, &o);
 			}
 			break;
 		}
@@ -202,7 +204,7 @@ void bench(benchmark::State &state, Config c)
 				benchmark::DoNotOptimize(hg_itm_set_op(itm_set(c.work), kind, key));
 			} else {
 				struct hg_set_op o = { set_of(c.work), kind, key, 0 };
-				section(c.variant, set_body(c.work), &o);
+				section(c.variant, g_site_set, set_body(c.work), &o);
 				benchmark::DoNotOptimize(o.result);
 			}
 			break;

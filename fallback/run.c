@@ -34,7 +34,9 @@
 /* Consecutive software aborts before the section escalates to the lock. */
 #define HG_RUN_STM_ESCALATE 8
 /* Sections per cost probe of another tier. */
-#define HG_RUN_PROBE_BURST 8
+#define HG_RUN_PROBE_BURST 16
+/* Sections between two timed ones outside probes (a power of two). */
+#define HG_RUN_TIME_EVERY 4
 /* A tier must be this much cheaper (per mille) to win a cost comparison. */
 #define HG_RUN_COST_MARGIN 1150
 
@@ -130,6 +132,7 @@ struct hg_run_site {
 
 #define HG_RUN_SITES 64
 static __thread struct hg_run_site *hg_run_sites[HG_RUN_SITES];
+static __thread struct hg_run_site *hg_run_last; /* most sections hit it */
 
 static void hg_run_sites_free(void *p)
 {
@@ -142,6 +145,7 @@ static void hg_run_sites_free(void *p)
 		}
 		hg_run_sites[i] = NULL;
 	}
+	hg_run_last = NULL;
 }
 
 static pthread_key_t hg_run_key;
@@ -154,7 +158,7 @@ static void hg_run_key_init(void)
 		hg_warn("cannot create the hg_run thread key; policy state will leak at thread exit");
 }
 
-static struct hg_run_site *hg_run_site_get(struct hg_site_rec *rec)
+static struct hg_run_site *hg_run_site_lookup(struct hg_site_rec *rec)
 {
 	unsigned h = (unsigned)(((uintptr_t)rec >> 6) & (HG_RUN_SITES - 1));
 	struct hg_run_site *s;
@@ -175,6 +179,16 @@ static struct hg_run_site *hg_run_site_get(struct hg_site_rec *rec)
 	s->probe = HG_TIER_COUNT;
 	s->next = hg_run_sites[h];
 	hg_run_sites[h] = s;
+	return s;
+}
+
+static inline struct hg_run_site *hg_run_site_get(struct hg_site_rec *rec)
+{
+	struct hg_run_site *s = hg_run_last;
+	if (HG_LIKELY(s && s->rec == rec))
+		return s;
+	s = hg_run_site_lookup(rec);
+	hg_run_last = s;
 	return s;
 }
 
@@ -421,8 +435,9 @@ static void hg_run_account(struct hg_run_site *rs, enum hg_tier picked, enum hg_
 	struct hg_site_rec *rec = rs->rec;
 	const double decay = hg_policy_now.decay > 0 ? hg_policy_now.decay : 1.0 / 16;
 	/* The section's whole cost, wasted attempts included, is the price of
-	 * having picked its tier. */
-	hg_run_cost_note(&rs->cost[picked], dt);
+	 * having picked its tier (dt == 0: this section was not timed). */
+	if (dt)
+		hg_run_cost_note(&rs->cost[picked], dt);
 	if (stm_aborts)
 		hg_counter_add(&rec->st.stm_aborts, stm_aborts);
 	if (picked == HG_TIER_STM) {
@@ -514,8 +529,14 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 	}
 	unsigned aborts = 0;
 	enum hg_tier used;
-	/* Cycle counts only where a policy or a sampled counter uses them. */
-	bool timed = rs != NULL || (rec->st.acquisitions & 63u) == 0;
+	/*
+	 * Cycle counts only where they are used: every section of a probe
+	 * burst, one in HG_RUN_TIME_EVERY of the others (the policy's cost
+	 * estimate), and the report's one in 64.
+	 */
+	bool timed = (rs != NULL && (rs->probe != HG_TIER_COUNT ||
+	                             (rs->samples & (HG_RUN_TIME_EVERY - 1)) == 0)) ||
+	    (rec->st.acquisitions & 63u) == 0;
 	uint64_t t0 = timed ? hg_cycles() : 0;
 	tx->depth = 1;
 	if (picked == HG_TIER_STM)
@@ -534,7 +555,7 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 		hg_counter_add(&rec->st.commits[HG_TIER_STM], 1);
 	}
 	if (rs)
-		hg_run_account(rs, picked, used, aborts, dt, mode);
+		hg_run_account(rs, picked, used, aborts, timed ? dt : 0, mode);
 	else if (aborts)
 		hg_counter_add(&rec->st.stm_aborts, aborts);
 }
