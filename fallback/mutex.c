@@ -7,8 +7,8 @@
  *  acquire  fast path: CAS word 0 -> LOCKED.
  *           slow path: spin reading the word, CAS when it reads 0; then park:
  *           set WAITERS and FUTEX_WAIT on the word.  A thread that has been
- *           woken and lost the race HG_MUTEX_STARVE_ROUNDS times becomes
- *           starving: while the lock is held it adds STARVE_ONE to the word
+ *           waiting parked for HG_MUTEX_STARVE_NS (1 ms, as Go's sync.Mutex)
+ *           becomes starving: while the lock is held it adds STARVE_ONE to the word
  *           (so the holder must hand the lock over), takes a ticket, and
  *           waits on .serving until its ticket is granted.
  *  release  if starving(word) > 0: subtract STARVE_ONE keeping LOCKED, then
@@ -18,7 +18,7 @@
  *
  * Barging keeps uncontended and lightly contended throughput at the level
  * of a plain futex mutex; the hand-off bounds how often one waiter can be
- * overtaken (at most STARVE_ROUNDS wake-ups, then FIFO among the starving),
+ * overtaken (for about STARVE_NS, then FIFO among the starving),
  * so no thread starves under sustained contention.
  *
  * Memory order: every CAS that takes the lock is acquire, pairing with the
@@ -27,14 +27,17 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <time.h>
 
 #include "htm/atomic.h"
 #include "htm/util.h"
 #include "htmgil/lock.h"
 #include "fallback/mutex.h"
 
-#define HG_MUTEX_SPIN 128          /* reads before parking */
-#define HG_MUTEX_STARVE_ROUNDS 4   /* lost wake-ups before asking for a hand-off */
+#ifndef HG_MUTEX_SPIN
+#define HG_MUTEX_SPIN 16           /* reads before parking */
+#endif
+#define HG_MUTEX_STARVE_NS 1000000 /* a waiter parked this long asks for a hand-off */
 
 #define HG_STARVING(w) ((w) >> 8)
 
@@ -97,9 +100,17 @@ static void hg_mutex_lock_starving(struct hg_mutex *m)
 	}
 }
 
+static uint64_t hg_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void hg_mutex_lock_slow(struct hg_mutex *m)
 {
 	unsigned rounds = 0;
+	uint64_t since = 0;
 	uint32_t w;
 
 	for (unsigned i = 0; i < HG_MUTEX_SPIN; i++) {
@@ -117,15 +128,16 @@ void hg_mutex_lock_slow(struct hg_mutex *m)
 				return;
 			continue;
 		}
-		if (rounds >= HG_MUTEX_STARVE_ROUNDS) {
+		if (rounds > 0 && hg_now_ns() - since >= HG_MUTEX_STARVE_NS) {
 			hg_mutex_lock_starving(m);
 			return;
 		}
 		if (!(w & HG_MUTEX_WAITERS) &&
 		    !hg_atomic_cas_relaxed32(&m->word, &w, w | HG_MUTEX_WAITERS))
 			continue;
+		if (rounds++ == 0)
+			since = hg_now_ns();
 		hg_futex_wait(&m->word, w | HG_MUTEX_WAITERS);
-		rounds++;
 	}
 }
 

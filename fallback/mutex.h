@@ -39,36 +39,6 @@ static inline bool hg_single_threaded(void)
 HG_INTERNAL void hg_mutex_lock_slow(struct hg_mutex *m);
 HG_INTERNAL int hg_mutex_unlock_slow(struct hg_mutex *m, uint32_t w);
 
-static inline void hg_mutex_lock_inline(struct hg_mutex *m)
-{
-	uint32_t w = 0;
-	if (hg_single_threaded() && hg_atomic_load_relaxed32(&m->word) == 0)
-		hg_atomic_store_relaxed32(&m->word, HG_MUTEX_LOCKED);
-	/* acquire: pairs with the release in hg_mutex_unlock_inline/_slow() */
-	else if (HG_UNLIKELY(!hg_atomic_cas_acquire32(&m->word, &w, HG_MUTEX_LOCKED)))
-		hg_mutex_lock_slow(m);
-	/* Only the holder writes .owner, only while LOCKED; relaxed because
-	 * only the holder reads it (the ownership check at unlock). */
-	hg_atomic_store_relaxed32(&m->owner, hg_thread_id());
-}
-
-static inline int hg_mutex_unlock_inline(struct hg_mutex *m)
-{
-	uint32_t w = hg_atomic_load_relaxed32(&m->word);
-	if (HG_UNLIKELY(!(w & HG_MUTEX_LOCKED) ||
-	        hg_atomic_load_relaxed32(&m->owner) != hg_thread_id()))
-		return EPERM;
-	hg_atomic_store_relaxed32(&m->owner, 0);
-	if (hg_single_threaded() && w == HG_MUTEX_LOCKED) {
-		hg_atomic_store_relaxed32(&m->word, 0);
-		return 0;
-	}
-	/* release: pairs with the acquire CAS of the next holder. */
-	if (HG_LIKELY(w == HG_MUTEX_LOCKED) && hg_atomic_cas_release32(&m->word, &w, 0))
-		return 0;
-	return hg_mutex_unlock_slow(m, w);
-}
-
 /*
  * Release by a caller that knows it holds the lock (the elided lock's held
  * stack proves it), so no owner check; pairs with hg_mutex_acquire_unowned().
@@ -102,6 +72,26 @@ static inline bool hg_mutex_tryacquire_unowned(struct hg_mutex *m)
 	uint32_t w = 0;
 	/* acquire: pairs with the release in hg_mutex_release_owned() */
 	return hg_atomic_cas_acquire32(&m->word, &w, HG_MUTEX_LOCKED);
+}
+
+/* The plain hg_mutex API: the same, recording and checking the owner. */
+static inline void hg_mutex_lock_inline(struct hg_mutex *m)
+{
+	hg_mutex_acquire_unowned(m);
+	/* Only the holder writes .owner, only while LOCKED; relaxed because
+	 * only the holder reads it (the ownership check at unlock). */
+	hg_atomic_store_relaxed32(&m->owner, hg_thread_id());
+}
+
+static inline int hg_mutex_unlock_inline(struct hg_mutex *m)
+{
+	uint32_t w = hg_atomic_load_relaxed32(&m->word);
+	if (HG_UNLIKELY(!(w & HG_MUTEX_LOCKED) ||
+	        hg_atomic_load_relaxed32(&m->owner) != hg_thread_id()))
+		return EPERM;
+	hg_atomic_store_relaxed32(&m->owner, 0);
+	hg_mutex_release_owned(m);
+	return 0;
 }
 
 #endif /* HG_FALLBACK_MUTEX_H */

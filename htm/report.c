@@ -89,6 +89,15 @@ static void hg_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* ,"name":{"abort_rate":n,...} for a per-reason counter array */
+static void hg_json_reasons(FILE *f, const char *name, const uint64_t *v)
+{
+	fprintf(f, ",\"%s\":{", name);
+	for (int r = 0; r < HG_REASON_COUNT; r++)
+		fprintf(f, "%s\"%s\":%" PRIu64, r ? "," : "", hg_reason_name(r), v[r]);
+	fputc('}', f);
+}
+
 static void hg_report_json(FILE *f, struct hg_stats_snapshot *snap)
 {
 	const struct hg_cpu_info *ci = hg_cpu_detect();
@@ -140,13 +149,9 @@ static void hg_report_json(FILE *f, struct hg_stats_snapshot *snap)
 			uint64_t att = s->attempts;
 			fprintf(f, "},\"abort_ratio\":%.4f,\"abort_rate_estimate\":%.4f",
 			    att ? (double)hg_row_aborts(s) / (double)att : 0.0, s->abort_rate);
-			fprintf(f, ",\"demotions\":{");
-			for (int r = 0; r < HG_REASON_COUNT; r++)
-				fprintf(f, "%s\"%s\":%" PRIu64, r ? "," : "", hg_reason_name(r), s->demotions[r]);
-			fprintf(f, "},\"promotions\":{");
-			for (int r = 0; r < HG_REASON_COUNT; r++)
-				fprintf(f, "%s\"%s\":%" PRIu64, r ? "," : "", hg_reason_name(r), s->promotions[r]);
-			fprintf(f, "},\"reprobes\":%" PRIu64 ",\"skips\":%" PRIu64 ",\"bad_releases\":%" PRIu64
+			hg_json_reasons(f, "demotions", s->demotions);
+			hg_json_reasons(f, "promotions", s->promotions);
+			fprintf(f, ",\"reprobes\":%" PRIu64 ",\"skips\":%" PRIu64 ",\"bad_releases\":%" PRIu64
 			           ",\"stm_aborts\":%" PRIu64 ",\"tier\":\"%s\",\"txlen\":%" PRIu32,
 			    s->reprobes, s->skips, s->bad_releases, s->stm_aborts,
 			    hg_tier_name((enum hg_tier)s->tier_now), s->txlen);

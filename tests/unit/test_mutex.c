@@ -70,7 +70,7 @@ static void test_wait_free(void)
 		usleep(100);
 	usleep(20000); /* long enough to park */
 	HG_EXPECT_EQ(hg_atomic_load_acquire32(&wstate), 1);
-	HG_EXPECT(wm.word & HG_MUTEX_WAITERS);
+	HG_EXPECT(hg_atomic_load_relaxed32(&wm.word) & HG_MUTEX_WAITERS);
 	hg_mutex_unlock(&wm);
 	pthread_join(t, NULL);
 	HG_EXPECT_EQ(wstate, 2);
@@ -107,9 +107,9 @@ static void test_no_starvation(void)
 	}
 	hg_mutex_unlock(&sm);
 	pthread_join(t, NULL);
-	printf("waiter got the lock after %u rounds; hand-offs granted: %u\n", rounds, sm.serving);
+	printf("waiter got the lock after %u rounds; hand-offs granted: %u\n", rounds, hg_atomic_load_relaxed32(&sm.serving));
 	HG_EXPECT(rounds < 200);
-	HG_EXPECT_EQ(sm.word, 0);
+	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&sm.word), 0);
 }
 
 int main(void)
