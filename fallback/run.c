@@ -36,7 +36,7 @@
 /* Sections per cost probe of another tier. */
 #define HG_RUN_PROBE_BURST 16
 /* Sections between two timed ones outside probes (a power of two). */
-#define HG_RUN_TIME_EVERY 4
+#define HG_RUN_TIME_EVERY 16
 /* A tier must be this much cheaper (per mille) to win a cost comparison. */
 #define HG_RUN_COST_MARGIN 1150
 
@@ -357,7 +357,9 @@ static enum hg_tier hg_run_pick(struct hg_run_site *rs, enum hg_htm_mode mode)
 		rs->probe = (mode != HG_HTM_OFF && rs->flip) ? HG_TIER_HTM : HG_TIER_LOCK;
 		break;
 	case HG_TIER_LOCK:
-		rs->probe = HG_TIER_STM;
+		/* Alternate: the STM, then (if HTM exists) HTM. */
+		rs->flip ^= 1;
+		rs->probe = (mode != HG_HTM_OFF && rs->flip) ? HG_TIER_HTM : HG_TIER_STM;
 		break;
 	default:
 		rs->left = rs->period;

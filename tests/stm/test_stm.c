@@ -410,6 +410,50 @@ static void test_policy_cost(void)
 	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_LOCK);
 }
 
+static void small_update(struct hg_tx *tx, void *p)
+{
+	uint64_t *x = p;
+	hg_store64(tx, x, hg_load64(tx, x) + 1);
+}
+
+static void test_policy_htm_to_stm_and_back(void)
+{
+	/*
+	 * Emulated HTM with 95 % injected conflicts: the engine demotes the
+	 * hardware tier and an instrumented site lands on the STM, not the
+	 * lock.  With injection off again, a re-probe must promote it back.
+	 */
+	static struct hg_lock LE;
+	static uint64_t x;
+	hg_lock_init(&LE, "stm-unit-emu");
+	HG_ASSERT(hg_lock_set_mode(&LE, HG_HTM_EMU) == 0);
+	HG_ASSERT(hg_emu_configure("conflict=0.95,seed=5") == 0);
+	uint64_t site = hg_site("policy-htm");
+	struct hg_site_rec *rec = hg_site_rec_get(LE.id, site);
+	int n = 0;
+	for (; n < 400; n++)
+		hg_run(&LE, site, small_update, &x);
+	HG_EXPECT(rec->st.demotions[HG_REASON_ABORT_RATE] >= 1);
+	HG_EXPECT(rec->st.commits[HG_TIER_STM] > 0);
+	HG_ASSERT(hg_emu_configure("conflict=0,seed=5") == 0);
+	uint64_t stm_commits = rec->st.commits[HG_TIER_STM];
+	uint64_t htm_commits = rec->st.commits[HG_TIER_HTM];
+	for (int i = 0; i < 20000; i++, n++)
+		hg_run(&LE, site, small_update, &x);
+	fprintf(stderr, "policy-htm: commits htm %llu stm %llu lock %llu; demotions %llu, promotions %llu\n",
+	    (unsigned long long)rec->st.commits[HG_TIER_HTM], (unsigned long long)rec->st.commits[HG_TIER_STM],
+	    (unsigned long long)rec->st.commits[HG_TIER_LOCK],
+	    (unsigned long long)rec->st.demotions[HG_REASON_ABORT_RATE],
+	    (unsigned long long)rec->st.promotions[HG_REASON_REPROBE]);
+	HG_EXPECT(rec->st.promotions[HG_REASON_REPROBE] >= 1);
+	HG_EXPECT(rec->st.commits[HG_TIER_HTM] > htm_commits + 1000);
+	HG_EXPECT(rec->st.commits[HG_TIER_STM] >= stm_commits);
+	HG_EXPECT_EQ(x, (uint64_t)n);
+	HG_EXPECT_EQ(LE.stm_seq & 1u, 0);
+	HG_ASSERT(hg_emu_configure("") == 0);
+	hg_lock_destroy(&LE);
+}
+
 static const struct hg_test tests[] = {
 	HG_TEST(test_read_after_write),
 	HG_TEST(test_abort_and_retry),
@@ -420,6 +464,7 @@ static const struct hg_test tests[] = {
 	HG_TEST(test_nesting),
 	HG_TEST(test_policy_abort_rate),
 	HG_TEST(test_policy_cost),
+	HG_TEST(test_policy_htm_to_stm_and_back),
 };
 
 int main(void)
