@@ -8,7 +8,8 @@ is read once by libitm at start-up, so each method needs its own process).
 The table gives sections per second (all threads) and the ratios the STM
 tier is judged by, all from this one matrix run.
 
-usage: bench/run_stm_matrix.py [--bench PATH] [--min-time S] [--out FILE]
+usage: bench/run_stm_matrix.py [--bench PATH] [--min-time S] [--repetitions N]
+                               [--out FILE]
 """
 import argparse
 import datetime
@@ -28,7 +29,7 @@ WORKLOADS = ["bank", "bank-audit", "list-0", "list-20", "list-50",
              "hash-0", "hash-20", "hash-50", "skip-0", "skip-20", "skip-50"]
 
 
-def run_bench(bench, flt, min_time, env_extra):
+def run_bench(bench, flt, min_time, reps, env_extra):
     env = dict(os.environ)
     env.update(env_extra)
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
@@ -37,6 +38,9 @@ def run_bench(bench, flt, min_time, env_extra):
         cmd = [bench, "--benchmark_filter=" + flt,
                "--benchmark_min_time=%g" % min_time,
                "--benchmark_out=" + out, "--benchmark_out_format=json"]
+        if reps > 1:
+            cmd += ["--benchmark_repetitions=%d" % reps,
+                    "--benchmark_report_aggregates_only=true"]
         r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, text=True)
         if r.returncode != 0:
@@ -50,6 +54,8 @@ def run_bench(bench, flt, min_time, env_extra):
     for b in data["benchmarks"]:
         if b.get("error_occurred"):
             sys.exit("benchmark %s reported: %s" % (b["name"], b.get("error_message")))
+        if reps > 1 and b.get("aggregate_name") != "median":
+            continue
         name = re.sub(r"/real_time.*$", "", b["name"])
         res[name] = b["items_per_second"]
     return res, data.get("context", {})
@@ -79,7 +85,9 @@ def fmt(x):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", default=os.path.join(ROOT, "build", "bin", "htmgil-bench-stm"))
-    ap.add_argument("--min-time", type=float, default=0.3)
+    ap.add_argument("--min-time", type=float, default=0.2)
+    ap.add_argument("--repetitions", type=int, default=3,
+                    help="runs per benchmark; the table shows their median")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "results.md"))
     a = ap.parse_args()
     if not os.access(a.bench, os.X_OK):
@@ -88,9 +96,9 @@ def main():
 
     load0 = os.getloadavg()
     start = datetime.datetime.now(datetime.timezone.utc)
-    res, ctx = run_bench(a.bench, "-/itm/", a.min_time, {})
+    res, ctx = run_bench(a.bench, "-/itm/", a.min_time, a.repetitions, {})
     for m in ITM_METHODS:
-        r, _ = run_bench(a.bench, "/itm/", a.min_time, {"ITM_DEFAULT_METHOD": m})
+        r, _ = run_bench(a.bench, "/itm/", a.min_time, a.repetitions, {"ITM_DEFAULT_METHOD": m})
         for k, v in r.items():
             res[k.replace("/itm", "/itm-" + m)] = v
     load1 = os.getloadavg()
@@ -111,8 +119,9 @@ def main():
     lines.append("- CPU: %s, %d logical CPUs, RTM: %s (the `emu` column is emulated HTM)" % (model, cpus, rtm))
     lines.append("- Memory: %s; OS: %s, kernel %s" % (mem, osname, kernel))
     lines.append("- Compiler: %s; libitm from the same GCC" % cc)
-    lines.append("- Run: %s UTC, min time %.2f s per benchmark; load average %.2f before, %.2f after"
-                 % (start.strftime("%Y-%m-%d %H:%M"), a.min_time, load0[0], load1[0]))
+    lines.append("- Run: %s UTC, median of %d runs of at least %.2f s per benchmark; "
+                 "load average %.2f before, %.2f after"
+                 % (start.strftime("%Y-%m-%d %H:%M"), a.repetitions, a.min_time, load0[0], load1[0]))
     lines.append("  (a load above the core count means other processes shared the CPUs, "
                  "which mostly distorts the 2-thread rows)")
     lines.append("")
