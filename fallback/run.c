@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fallback/stm.h"
 #include "htm/atomic.h"
@@ -35,6 +36,7 @@
 #define HG_RUN_STM_ESCALATE 8
 /* Sections per cost probe of another tier. */
 #define HG_RUN_PROBE_BURST 16
+#define HG_RUN_Q16 65536u
 /* Sections between two timed ones outside probes (a power of two). */
 #define HG_RUN_TIME_EVERY 16
 /* A tier must be this much cheaper (per mille) to win a cost comparison. */
@@ -44,11 +46,22 @@
 
 /* The lock whose stm_seq this thread holds odd (lock tier, emulated HTM). */
 static __thread struct hg_lock *hg_run_seq_held;
+/* Timed section: hg_run_op_lock adds the cycles it waited to hg_run_lock_wait. */
+static __thread bool hg_run_timing;
+static __thread uint64_t hg_run_lock_wait;
 
 static void hg_run_op_lock(void *target)
 {
 	struct hg_lock *l = target;
-	hg_mutex_lock(&l->mutex);
+	if (!hg_run_timing) {
+		hg_mutex_lock(&l->mutex);
+	} else if (!hg_mutex_trylock(&l->mutex)) {
+		/* Only time spent waiting for another holder is waiting; the
+		 * acquisition itself is part of the lock tier's cost. */
+		uint64_t t0 = hg_cycles();
+		hg_mutex_lock(&l->mutex);
+		hg_run_lock_wait += hg_cycles() - t0;
+	}
 	hg_stm_seq_enter(l);
 	hg_run_seq_held = l;
 }
@@ -112,6 +125,9 @@ static const struct hg_target_ops hg_run_ops = {
  *             the burst done so far, their cycles in probe_sum
  *   stm_rate  decaying fraction of software attempts that aborted
  *   htm_fail  decaying fraction of HTM-tier sections that ended on the lock
+ *             (both fixed point, 1.0 == HG_RUN_Q16; the policy's decay and
+ *             demote_rate are converted into decay_q16/thr_q16 when the
+ *             site starts or changes tier)
  */
 struct hg_run_site {
 	struct hg_site_rec *rec;
@@ -125,8 +141,10 @@ struct hg_run_site {
 	uint32_t probe_n;
 	uint64_t probe_sum;
 	uint64_t cost[HG_TIER_COUNT]; /* decaying cycles per hg_run section, by tier picked */
-	double stm_rate;
-	double htm_fail;
+	uint32_t stm_rate;
+	uint32_t htm_fail;
+	uint32_t decay_q16;
+	uint32_t thr_q16;
 	struct hg_run_site *next;
 };
 
@@ -322,14 +340,54 @@ static enum hg_tier hg_run_soft(struct hg_stm_tx *tx, struct hg_lock *l, struct 
 
 /* ---------------------------------------------------------------- policy */
 
+/*
+ * The parallelism a lock-tier choice gives up: threads that use hg_run,
+ * at most the CPUs online.  A lock-tier section's cost is charged as its
+ * holding time times this (the lock serializes them), a software section's
+ * as its own time without waits for other parties' write phases; both are
+ * then per-thread costs of "everyone on this tier", which is what the
+ * comparison needs.  A probe on the lock measured while the other threads
+ * run software transactions would otherwise look as cheap as an
+ * uncontended lock.  It assumes those threads use the same lock.
+ */
+static unsigned hg_run_parallelism(void)
+{
+	static uint32_t ncpu; /* relaxed: idempotent cache */
+	uint32_t c = hg_atomic_load_relaxed32(&ncpu);
+	if (!c) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		c = n > 0 ? (uint32_t)n : 1;
+		hg_atomic_store_relaxed32(&ncpu, c);
+	}
+	unsigned t = hg_stm_thread_count();
+	return t < 1 ? 1 : t > c ? c : t;
+}
+
 static void hg_run_cost_note(uint64_t *c, uint64_t dt)
 {
 	/* Decay 1/16, integer cycles. */
 	*c = *c ? *c - (*c >> 4) + (dt >> 4) : dt;
 }
 
+static void hg_run_policy_load(struct hg_run_site *rs)
+{
+	double d = hg_policy_now.decay > 0 ? hg_policy_now.decay : 1.0 / 16;
+	double t = hg_policy_now.demote_rate > 0 ? hg_policy_now.demote_rate : 0.5;
+	rs->decay_q16 = (uint32_t)(d * HG_RUN_Q16 + 0.5);
+	rs->thr_q16 = (uint32_t)(t * HG_RUN_Q16 + 0.5);
+}
+
+/* rate += decay * (sample - rate), fixed point; sample in [0, HG_RUN_Q16]. */
+static inline void hg_run_rate(uint32_t *rate, uint32_t sample, uint32_t decay)
+{
+	int64_t r = *rate;
+	r += (((int64_t)sample - r) * decay) >> 16;
+	*rate = r < 0 ? 0 : r > HG_RUN_Q16 ? HG_RUN_Q16 : (uint32_t)r;
+}
+
 static void hg_run_site_init(struct hg_run_site *rs, enum hg_htm_mode mode)
 {
+	hg_run_policy_load(rs);
 	rs->tier = mode != HG_HTM_OFF ? HG_TIER_HTM : HG_TIER_STM;
 	rs->period = hg_policy_now.reprobe_base ? hg_policy_now.reprobe_base : 64;
 	rs->left = rs->period;
@@ -396,6 +454,7 @@ static void hg_run_switch(struct hg_run_site *rs, enum hg_tier to, enum hg_reaso
 	rs->samples = 0;
 	rs->stm_rate = 0;
 	rs->htm_fail = 0;
+	hg_run_policy_load(rs);
 	if (why != HG_REASON_REPROBE)
 		rs->period = hg_policy_now.reprobe_base ? hg_policy_now.reprobe_base : 64;
 	rs->left = rs->period;
@@ -411,7 +470,7 @@ static void hg_run_probe_done(struct hg_run_site *rs, enum hg_htm_mode mode)
 	bool better = cur == 0 || mean * HG_RUN_COST_MARGIN < cur * 1000;
 	if (probed == HG_TIER_HTM) {
 		/* An HTM probe wins when the hardware path committed. */
-		better = rs->htm_fail < hg_policy_now.demote_rate;
+		better = rs->htm_fail < rs->thr_q16;
 	}
 	if (better && probed == HG_TIER_LOCK) {
 		hg_run_switch(rs, HG_TIER_LOCK, HG_REASON_COST);
@@ -435,7 +494,6 @@ static void hg_run_account(struct hg_run_site *rs, enum hg_tier picked, enum hg_
     unsigned stm_aborts, uint64_t dt, enum hg_htm_mode mode)
 {
 	struct hg_site_rec *rec = rs->rec;
-	const double decay = hg_policy_now.decay > 0 ? hg_policy_now.decay : 1.0 / 16;
 	/* The section's whole cost, wasted attempts included, is the price of
 	 * having picked its tier (dt == 0: this section was not timed). */
 	if (dt)
@@ -443,11 +501,16 @@ static void hg_run_account(struct hg_run_site *rs, enum hg_tier picked, enum hg_
 	if (stm_aborts)
 		hg_counter_add(&rec->st.stm_aborts, stm_aborts);
 	if (picked == HG_TIER_STM) {
-		/* Software abort rate: aborted attempts over attempts. */
-		double frac = (double)stm_aborts / (double)(stm_aborts + (used == HG_TIER_STM));
-		rs->stm_rate += decay * (frac - rs->stm_rate);
+		/* Software abort rate: aborted attempts over attempts.  The common
+		 * case (no abort, rate already 0) costs one test. */
+		if (stm_aborts || rs->stm_rate) {
+			uint32_t frac = stm_aborts ? (uint32_t)(((uint64_t)stm_aborts * HG_RUN_Q16) /
+			    (stm_aborts + (used == HG_TIER_STM))) : 0;
+			hg_run_rate(&rs->stm_rate, frac, rs->decay_q16);
+		}
 	} else if (picked == HG_TIER_HTM) {
-		rs->htm_fail += decay * ((used != HG_TIER_HTM ? 1.0 : 0.0) - rs->htm_fail);
+		if (used != HG_TIER_HTM || rs->htm_fail)
+			hg_run_rate(&rs->htm_fail, used != HG_TIER_HTM ? HG_RUN_Q16 : 0, rs->decay_q16);
 	}
 	if (rs->probe != HG_TIER_COUNT) {
 		rs->probe_sum += dt;
@@ -457,7 +520,7 @@ static void hg_run_account(struct hg_run_site *rs, enum hg_tier picked, enum hg_
 	}
 	rs->samples++;
 	const unsigned min = hg_policy_now.demote_min ? hg_policy_now.demote_min : 8;
-	const double thr = hg_policy_now.demote_rate > 0 ? hg_policy_now.demote_rate : 0.5;
+	const uint32_t thr = rs->thr_q16;
 	if (rs->tier == HG_TIER_HTM) {
 		/* The engine demoting its record to the lock (abort rate or
 		 * capacity) means the hardware tier failed this site: an
@@ -539,6 +602,9 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 	bool timed = (rs != NULL && (rs->probe != HG_TIER_COUNT ||
 	                             (rs->samples & (HG_RUN_TIME_EVERY - 1)) == 0)) ||
 	    (rec->st.acquisitions & 63u) == 0;
+	hg_run_timing = timed && rs != NULL;
+	hg_run_lock_wait = 0;
+	tx->wait_cycles = 0;
 	uint64_t t0 = timed ? hg_cycles() : 0;
 	tx->depth = 1;
 	if (picked == HG_TIER_STM)
@@ -556,8 +622,17 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 		hg_counter_add(&rec->st.acquisitions, 1);
 		hg_counter_add(&rec->st.commits[HG_TIER_STM], 1);
 	}
-	if (rs)
-		hg_run_account(rs, picked, used, aborts, timed ? dt : 0, mode);
+	if (rs) {
+		uint64_t cost = 0;
+		if (hg_run_timing) {
+			uint64_t wait = picked == HG_TIER_STM ? tx->wait_cycles : hg_run_lock_wait;
+			cost = dt > wait ? dt - wait : 1;
+			if (picked == HG_TIER_LOCK)
+				cost *= hg_run_parallelism();
+		}
+		hg_run_timing = false;
+		hg_run_account(rs, picked, used, aborts, cost, mode);
+	}
 	else if (aborts)
 		hg_counter_add(&rec->st.stm_aborts, aborts);
 }

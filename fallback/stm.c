@@ -82,6 +82,13 @@ static inline size_t hg_stm_hash(uintptr_t word, size_t cap)
 /* ------------------------------------------------------------ descriptor */
 
 static pthread_key_t hg_stm_key;
+/* Live descriptors; relaxed: a statistic for the policy's contention estimate. */
+static uint32_t hg_stm_threads;
+
+unsigned hg_stm_thread_count(void)
+{
+	return hg_atomic_load_relaxed32(&hg_stm_threads);
+}
 static pthread_once_t hg_stm_key_once = PTHREAD_ONCE_INIT;
 static __thread struct hg_stm_tx *hg_stm_tls;
 
@@ -142,6 +149,7 @@ struct hg_stm_tx *hg_stm_self(void)
 	tx->rng = 0x9E3779B97F4A7C15ull * (hg_thread_id() + 1u);
 	hg_stm_tls = tx;
 	pthread_setspecific(hg_stm_key, tx);
+	hg_atomic_fetch_add_relaxed32(&hg_stm_threads, 1);
 	return tx;
 }
 
@@ -352,6 +360,7 @@ static void hg_stm_thread_exit(void *p)
 	free(tx->frees.p);
 	free(tx);
 	hg_stm_tls = NULL;
+	hg_atomic_fetch_add_relaxed32(&hg_stm_threads, (uint32_t)-1);
 }
 
 /* ------------------------------------------------------------- write log */
@@ -442,9 +451,10 @@ static void hg_stm_logs_clear(struct hg_stm_tx *tx)
 
 /* ------------------------------------------------------------ validation */
 
-static void hg_stm_wait_even(const uint32_t *seq, uint32_t *out)
+static void hg_stm_wait_even(struct hg_stm_tx *tx, const uint32_t *seq, uint32_t *out)
 {
 	unsigned spins = 0;
+	uint64_t t0 = 0;
 	for (;;) {
 		/* Acquire: pairs with the release store that made stm_seq even
 		 * (hg_stm_commit(), hg_stm_seq_exit()), so the data it published
@@ -452,8 +462,14 @@ static void hg_stm_wait_even(const uint32_t *seq, uint32_t *out)
 		uint32_t s = hg_atomic_load_acquire32(seq);
 		if (!(s & 1u)) {
 			*out = s;
+			if (t0)
+				tx->wait_cycles += hg_cycles() - t0;
 			return;
 		}
+		/* Waiting for another party's write phase: the policy does not
+		 * charge this time to the software tier (see fallback/run.c). */
+		if (!t0)
+			t0 = hg_cycles();
 		if (++spins < 256)
 			hg_cpu_relax();
 		else
@@ -472,7 +488,7 @@ static bool hg_stm_revalidate(struct hg_stm_tx *tx)
 	tx->st.validations++;
 	for (;;) {
 		uint32_t s;
-		hg_stm_wait_even(seq, &s);
+		hg_stm_wait_even(tx, seq, &s);
 		const uintptr_t amask = ((uintptr_t)1 << HG_TX_READ_SIZE_SHIFT) - 1;
 		for (const struct hg_tx_read *r = tx->rlog; r != tx->pub.rpos; r++) {
 			unsigned size = (unsigned)(r->addr >> HG_TX_READ_SIZE_SHIFT);
@@ -507,7 +523,7 @@ void hg_stm_begin(struct hg_stm_tx *tx, struct hg_lock *l)
 	tx->restart_reason = HG_STM_RESTART_NONE;
 	tx->st.starts++;
 	hg_epoch_enter(tx);
-	hg_stm_wait_even(&l->stm_seq, &tx->pub.snapshot);
+	hg_stm_wait_even(tx, &l->stm_seq, &tx->pub.snapshot);
 }
 
 static uint64_t hg_stm_read_mem(struct hg_stm_tx *tx, uintptr_t a, unsigned size)

@@ -72,6 +72,7 @@ struct hg_stm_tx {
 	struct hg_ptr_log allocs;  /* hg_tx_malloc'd in this attempt */
 	struct hg_ptr_log frees;   /* hg_tx_free'd in this attempt */
 	uint64_t rng;              /* backoff randomness */
+	uint64_t wait_cycles;      /* cycles spent waiting for an even stm_seq (reset by hg_run) */
 	sigjmp_buf restart;        /* software attempts restart here */
 	struct hg_stm_thread_stats st;
 };
@@ -87,6 +88,8 @@ enum hg_stm_restart {
 
 /* The calling thread's descriptor (created on first use). */
 HG_INTERNAL struct hg_stm_tx *hg_stm_self(void);
+/* Threads that currently have a descriptor (ran hg_run and have not exited). */
+HG_INTERNAL unsigned hg_stm_thread_count(void);
 
 /* Starts a software attempt on l: waits for an even stm_seq and takes it as snapshot. */
 HG_INTERNAL void hg_stm_begin(struct hg_stm_tx *tx, struct hg_lock *l);
