@@ -455,7 +455,13 @@ static void hg_run_switch(struct hg_run_site *rs, enum hg_tier to, enum hg_reaso
 	rs->stm_rate = 0;
 	rs->htm_fail = 0;
 	hg_run_policy_load(rs);
-	if (why != HG_REASON_REPROBE)
+	/*
+	 * An abort-rate change is a phase change: probe again soon.  A cost
+	 * or re-probe win keeps the period, so two tiers of similar cost do
+	 * not make a site flap between them (each flap puts the threads of a
+	 * lock on different tiers for a while, which is slower than either).
+	 */
+	if (why == HG_REASON_ABORT_RATE)
 		rs->period = hg_policy_now.reprobe_base ? hg_policy_now.reprobe_base : 64;
 	rs->left = rs->period;
 }
