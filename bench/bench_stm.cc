@@ -13,8 +13,9 @@
  *   mutex     pthread_mutex around the same bodies (barriers in direct mode)
  *   itm       GCC libitm (__transaction_atomic); pin ITM_DEFAULT_METHOD
  * Names are WORKLOAD/Nt/VARIANT.  Throughput is items_per_second (sections
- * per second, all threads, real time).  bench/run_stm_matrix.py runs the
- * whole matrix and writes docs/results.md.
+ * per second, all threads, real time).  Part of htmgil-bench (main() is in
+ * bench/main.cc); bench/run_stm_matrix.py runs the whole matrix and writes
+ * docs/results.md.
  */
 #include <benchmark/benchmark.h>
 #include <pthread.h>
@@ -252,5 +253,3 @@ struct Registrar {
 } registrar;
 
 } // namespace
-
-BENCHMARK_MAIN();

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Runs the STM benchmark matrix (bench/bench_stm.cc) and writes docs/results.md.
 
-One matrix run = one run of htmgil-bench-stm for the htmgil tiers and the
+One matrix run = one run of htmgil-bench for the htmgil tiers and the
 pthread_mutex baseline, plus one run per libitm method (ITM_DEFAULT_METHOD
 is read once by libitm at start-up, so each method needs its own process).
 The table gives sections per second (all threads) and the ratios the STM
@@ -25,6 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ITM_METHODS = ["ml_wt", "gl_wt", "serialirr"]
 TIERS = ["lock", "stm", "emu"]
 COLUMNS = TIERS + ["adaptive", "mutex"] + ["itm-" + m for m in ITM_METHODS]
+# The STM benchmarks' names: WORKLOAD/Nt/VARIANT/...
+STM_RE = "^(bank|bank-audit|list-[0-9]+|hash-[0-9]+|skip-[0-9]+)/[12]t/"
 WORKLOADS = ["bank", "bank-audit", "list-0", "list-20", "list-50",
              "hash-0", "hash-20", "hash-50", "skip-0", "skip-20", "skip-50"]
 
@@ -84,7 +86,7 @@ def fmt(x):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bench", default=os.path.join(ROOT, "build", "bin", "htmgil-bench-stm"))
+    ap.add_argument("--bench", default=os.path.join(ROOT, "build", "bin", "htmgil-bench"))
     ap.add_argument("--min-time", type=float, default=0.2)
     ap.add_argument("--repetitions", type=int, default=3,
                     help="runs per benchmark; the table shows their median")
@@ -92,13 +94,15 @@ def main():
     a = ap.parse_args()
     if not os.access(a.bench, os.X_OK):
         sys.exit("%s is not built: configure with -DHTMGIL_BUILD_BENCH=ON and build "
-                 "htmgil-bench-stm, or pass --bench PATH" % a.bench)
+                 "htmgil-bench, or pass --bench PATH" % a.bench)
 
     load0 = os.getloadavg()
     start = datetime.datetime.now(datetime.timezone.utc)
-    res, ctx = run_bench(a.bench, "-/itm/", a.min_time, a.repetitions, {})
+    res, ctx = run_bench(a.bench, STM_RE + "(lock|stm|emu|adaptive|mutex)/", a.min_time,
+                         a.repetitions, {})
     for m in ITM_METHODS:
-        r, _ = run_bench(a.bench, "/itm/", a.min_time, a.repetitions, {"ITM_DEFAULT_METHOD": m})
+        r, _ = run_bench(a.bench, STM_RE + "itm/", a.min_time, a.repetitions,
+                         {"ITM_DEFAULT_METHOD": m})
         for k, v in r.items():
             res[k.replace("/itm", "/itm-" + m)] = v
     load1 = os.getloadavg()
@@ -111,8 +115,8 @@ def main():
     lines.append("<!-- SPDX-License-Identifier: MIT -->")
     lines.append("# Benchmark results: hg_run tiers, pthread_mutex and libitm")
     lines.append("")
-    lines.append("Written by `bench/run_stm_matrix.py` from one matrix run of "
-                 "`htmgil-bench-stm` (bench/bench_stm.cc).")
+    lines.append("Written by `bench/run_stm_matrix.py` from one matrix run of the STM "
+                 "benchmarks of `htmgil-bench` (bench/bench_stm.cc).")
     lines.append("")
     lines.append("## Machine")
     lines.append("")

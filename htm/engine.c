@@ -33,7 +33,6 @@
 #include "htm/htm.h"
 #include "htm/status.h"
 
-struct hg_policy hg_policy_now = HG_POLICY_DEFAULTS;
 bool hg_rtm_ok;
 
 #define HG_Q16 65536u

@@ -18,6 +18,14 @@
 
 static char *hg_report_path;
 
+/*
+ * Defined here, beside the start-up constructor, so that every program that
+ * links the engine from the static library (which reads hg_policy_now) also
+ * links this file and so runs hg_init(): an archive member is linked only
+ * when one of its symbols is needed.
+ */
+struct hg_policy hg_policy_now = HG_POLICY_DEFAULTS;
+
 void hg_policy_get(struct hg_policy *out)
 {
 	*out = hg_policy_now;

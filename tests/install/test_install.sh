@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# tests/install/test_install.sh MODE CMAKE BUILD PREFIX CONSUMER_SRC CC SANFLAGS
+#
+#   tree       cmake --install BUILD --prefix PREFIX, then check the layout
+#              and run the installed program
+#   pkgconfig  build and run the consumer with `pkg-config htmgil`
+#   cmake      build and run the consumer with find_package(htmgil)
+#
+# Exit 0 on success, 1 on failure, 77 when a tool the mode needs is missing.
+set -euo pipefail
+
+mode=$1 cmake=$2 build=$3 prefix=$4 src=$5 cc=$6 sanflags=${7:-}
+work=$prefix.$mode
+
+die() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+need() {
+	[ -e "$prefix/$1" ] || die "missing after install: $1"
+}
+
+# Libraries live where the build put them relative to the prefix.
+libdir=lib
+if [ -f "$build/CMakeCache.txt" ]; then
+	d=$(sed -n 's/^CMAKE_INSTALL_LIBDIR:[A-Z]*=//p' "$build/CMakeCache.txt")
+	[ -n "$d" ] && libdir=$d
+fi
+
+case $mode in
+tree)
+	rm -rf "$prefix"
+	"$cmake" --install "$build" --prefix "$prefix" >/dev/null
+	need bin/htmgil
+	need "$libdir/libhtmgil.so"
+	need "$libdir/libhtmgil.a"
+	need include/htmgil/htmgil.h
+	need include/htmgil/config.h
+	for h in "$(dirname "$src")"/../../include/htmgil/*.h; do
+		need "include/htmgil/$(basename "$h")"
+	done
+	need "$libdir/pkgconfig/htmgil.pc"
+	need "$libdir/cmake/htmgil/htmgilConfig.cmake"
+	need "$libdir/cmake/htmgil/htmgilConfigVersion.cmake"
+	need "$libdir/cmake/htmgil/htmgilTargets.cmake"
+	[ -x "$build/bin/htmgil-bench" ] && need bin/htmgil-bench
+	if [ -e "$build/lib/libhtmgil-preload.so" ]; then
+		need "$libdir/libhtmgil-preload.so"
+		# The installed program finds the installed preload library.
+		out=$(env -u HTMGIL_PRELOAD "$prefix/bin/htmgil" run --dry-run -- true)
+		want="LD_PRELOAD=$(realpath "$prefix/$libdir/libhtmgil-preload.so")"
+		grep -qx "$want" <<<"$out" || die "installed htmgil run: got '$out', want '$want'"
+	fi
+	ver=$("$prefix/bin/htmgil" --version)
+	grep -Eqx 'htmgil [0-9]+\.[0-9]+\.[0-9]+' <<<"$ver" || die "installed htmgil --version: $ver"
+	# The package files must not point back into the build tree.
+	if grep -rqF "$build" "$prefix/$libdir/pkgconfig" "$prefix/$libdir/cmake"; then
+		die "installed package files mention the build directory $build"
+	fi
+	echo "installed into $prefix"
+	;;
+pkgconfig)
+	command -v pkg-config >/dev/null || { echo "pkg-config not installed: skipped"; exit 77; }
+	rm -rf "$work" && mkdir -p "$work"
+	export PKG_CONFIG_PATH=$prefix/$libdir/pkgconfig
+	pkg-config --exists htmgil || die "pkg-config does not find htmgil in $PKG_CONFIG_PATH"
+	cflags=$(pkg-config --cflags htmgil)
+	libs=$(pkg-config --libs htmgil)
+	# shellcheck disable=SC2086
+	"$cc" $sanflags $cflags -o "$work/consumer" "$src/consumer.c" $libs
+	LD_LIBRARY_PATH=$prefix/$libdir "$work/consumer"
+	# The program really used the installed shared library.
+	# (ldd's output is kept whole: grep -q in a pipe could end it with SIGPIPE.)
+	deps=$(LD_LIBRARY_PATH=$prefix/$libdir ldd "$work/consumer")
+	grep -qF "=> $(realpath "$prefix/$libdir")/libhtmgil.so" <<<"$deps" ||
+		die "consumer is not linked against $prefix/$libdir/libhtmgil.so: $deps"
+	;;
+cmake)
+	rm -rf "$work"
+	"$cmake" -S "$src" -B "$work" -DCMAKE_PREFIX_PATH="$prefix" \
+		-DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="$sanflags" \
+		-DCMAKE_EXE_LINKER_FLAGS="$sanflags" >"$work.log" 2>&1 ||
+		{ cat "$work.log"; die "configuring the find_package consumer"; }
+	"$cmake" --build "$work" >>"$work.log" 2>&1 ||
+		{ cat "$work.log"; die "building the find_package consumer"; }
+	"$work/consumer_shared"
+	"$work/consumer_static"
+	;;
+*)
+	die "unknown mode '$mode'; accepted: tree, pkgconfig, cmake"
+	;;
+esac

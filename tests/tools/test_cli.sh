@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# tests/tools/test_cli.sh HTMGIL DUMMY_PRELOAD [REAL_PRELOAD]
+#
+# Checks the htmgil program: `cpu` against what /proc/cpuinfo says, the
+# HTMGIL_HTM overrides, `run` carrying the environment into a real command,
+# and one-line usage errors with exit status 2.  REAL_PRELOAD, when given, is
+# the built libhtmgil-preload.so, which `run` must find on its own.
+set -u
+
+htmgil=$1
+dummy=$2
+real=${3:-}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+checks=0
+
+fail() {
+	echo "FAIL: $*"
+	fails=$((fails + 1))
+}
+
+# run_cmd NAME CMD...: runs CMD, keeps stdout/stderr/status in $out/$err/$rc.
+run_cmd() {
+	local name=$1
+	shift
+	"$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+	rc=$?
+	out=$(cat "$tmp/$name.out")
+	err=$(cat "$tmp/$name.err")
+	checks=$((checks + 1))
+}
+
+expect_rc() { [ "$rc" -eq "$1" ] || fail "$2: exit status $rc, expected $1 (stderr: $err)"; }
+expect_out() { grep -Eq -- "$1" "$tmp/$3.out" || fail "$2: stdout lacks /$1/"; }
+expect_err() { grep -Eq -- "$1" "$tmp/$3.err" || fail "$2: stderr lacks /$1/"; }
+expect_no_out() { grep -Eq -- "$1" "$tmp/$3.out" && fail "$2: stdout has /$1/"; }
+expect_err_lines() {
+	local n
+	n=$(wc -l <"$tmp/$3.err")
+	[ "$n" -eq "$1" ] || fail "$2: $n stderr lines, expected $1: $err"
+}
+
+# A usage error: status 2, exactly one line on stderr matching RE, no stdout.
+expect_usage_error() {
+	local name=$1 re=$2
+	shift 2
+	run_cmd "$name" "$@"
+	expect_rc 2 "$name"
+	expect_err_lines 1 "$name" "$name"
+	expect_err "$re" "$name" "$name"
+	[ -s "$tmp/$name.out" ] && fail "$name: unexpected stdout: $out"
+}
+
+unset HTMGIL_HTM HTMGIL_EMU HTMGIL_POLICY HTMGIL_REPORT HTMGIL_TARGET HTMGIL_PRELOAD LD_PRELOAD
+# Some cases start htmgil itself with LD_PRELOAD set; an ASan build must not
+# insist on its runtime coming first for that.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+
+# ---- cpu: what the kernel's view of this CPU predicts
+if grep -qw rtm /proc/cpuinfo; then has_rtm=yes; else has_rtm=no; fi
+
+run_cmd cpu "$htmgil" cpu
+expect_rc 0 cpu
+expect_err_lines 0 cpu cpu
+for key in vendor family/model/stepping rtm hle rtm_always_abort tsx_force_abort erratum \
+	probe verdict "kernel tsx_async_abort" "kernel tx-abort event" "cpuinfo flags" pmu \
+	requested mode; do
+	expect_out "^$key: " "cpu shows $key" cpu
+done
+if [ "$has_rtm" = no ]; then
+	expect_out '^rtm: no \(CPUID\.\(7,0\):EBX\[11\] clear\)$' "cpu rtm line" cpu
+	expect_out '^mode: off$' "cpu mode without RTM" cpu
+	expect_out '^probe: not run' "cpu probe without RTM" cpu
+	expect_out '^cpuinfo flags: rtm no' "cpu cpuinfo flag" cpu
+else
+	expect_out '^cpuinfo flags: rtm yes' "cpu cpuinfo flag" cpu
+fi
+if [ -e /sys/bus/event_source/devices/cpu/events/tx-abort ]; then
+	expect_out '^kernel tx-abort event: present$' "cpu tx-abort" cpu
+else
+	expect_out '^kernel tx-abort event: absent$' "cpu tx-abort" cpu
+fi
+if [ ! -e /sys/bus/event_source/devices/cpu ]; then
+	# No core PMU registered with the kernel: the open must fail, with a reason.
+	expect_out '^pmu: no \([A-Z]+: ' "cpu pmu without a core PMU" cpu
+fi
+
+run_cmd cpujson "$htmgil" cpu --json
+expect_rc 0 "cpu --json"
+if command -v python3 >/dev/null 2>&1; then
+	python3 - "$tmp/cpujson.out" "$has_rtm" <<'EOF' || fail "cpu --json content"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in ("vendor", "family", "model", "stepping", "rtm", "hle", "rtm_always_abort",
+          "tsx_force_abort", "erratum", "probe", "verdict", "kernel", "pmu", "mode"):
+    assert k in d, k
+assert d["rtm"] == (sys.argv[2] == "yes"), d["rtm"]
+if sys.argv[2] == "no":
+    assert d["mode"] == "off", d["mode"]
+    assert d["probe"]["ran"] is False
+assert isinstance(d["pmu"]["available"], bool)
+EOF
+else
+	expect_out '"mode": "(off|rtm|emu)"' "cpu --json mode" cpujson
+fi
+
+run_cmd cpuemu env HTMGIL_HTM=emu "$htmgil" cpu
+expect_rc 0 "HTMGIL_HTM=emu cpu"
+expect_out '^mode: emu$' "HTMGIL_HTM=emu mode" cpuemu
+expect_out '^requested: emu$' "HTMGIL_HTM=emu requested" cpuemu
+
+run_cmd cpuoff env HTMGIL_HTM=off "$htmgil" cpu
+expect_rc 0 "HTMGIL_HTM=off cpu"
+expect_out '^mode: off$' "HTMGIL_HTM=off mode" cpuoff
+
+if [ "$has_rtm" = no ]; then
+	# Asking for RTM where there is none: one clear line, elision off, no SIGILL.
+	run_cmd cpurtm env HTMGIL_HTM=rtm "$htmgil" cpu
+	expect_rc 0 "HTMGIL_HTM=rtm cpu"
+	expect_err_lines 1 "HTMGIL_HTM=rtm one line" cpurtm
+	expect_err 'rtm|RTM' "HTMGIL_HTM=rtm names RTM" cpurtm
+	expect_out '^mode: off$' "HTMGIL_HTM=rtm mode" cpurtm
+fi
+
+run_cmd cpubad env HTMGIL_HTM=bogus "$htmgil" cpu
+expect_rc 0 "HTMGIL_HTM=bogus cpu"
+expect_err_lines 1 "HTMGIL_HTM=bogus one line" cpubad
+expect_err 'HTMGIL_HTM' "HTMGIL_HTM=bogus names the variable" cpubad
+expect_out '^mode: (off|rtm)$' "HTMGIL_HTM=bogus falls back" cpubad
+
+# ---- run: the environment reaches the command
+export HTMGIL_PRELOAD=$dummy
+run_cmd runenv "$htmgil" run --htm emu --emu conflict=0.2,seed=3 --policy retry_conflict=3 \
+	--report "$tmp/r.json" --target pthread -- env
+expect_rc 0 "run env"
+expect_out "^LD_PRELOAD=$dummy\$" "run LD_PRELOAD" runenv
+expect_out '^HG_TEST_PRELOAD_LOADED=1$' "run preload loaded" runenv
+expect_out '^HTMGIL_HTM=emu$' "run HTMGIL_HTM" runenv
+expect_out '^HTMGIL_EMU=conflict=0\.2,seed=3$' "run HTMGIL_EMU" runenv
+expect_out '^HTMGIL_POLICY=retry_conflict=3$' "run HTMGIL_POLICY" runenv
+expect_out "^HTMGIL_REPORT=$tmp/r\\.json\$" "run HTMGIL_REPORT" runenv
+expect_out '^HTMGIL_TARGET=pthread$' "run HTMGIL_TARGET" runenv
+
+# --opt=value, a command without "--", inherited settings kept, LD_PRELOAD prepended once.
+run_cmd runinh env HTMGIL_EMU=seed=5 LD_PRELOAD="$dummy" "$htmgil" run --htm=off env
+expect_rc 0 "run inherit"
+expect_out '^HTMGIL_HTM=off$' "run --htm=off" runinh
+expect_out '^HTMGIL_EMU=seed=5$' "run keeps inherited HTMGIL_EMU" runinh
+expect_out "^LD_PRELOAD=$dummy\$" "run does not preload twice" runinh
+expect_no_out '^HTMGIL_POLICY=' "run sets nothing not asked for" runinh
+
+ln -s "$dummy" "$tmp/other.so"
+run_cmd runprep env LD_PRELOAD="$tmp/other.so" "$htmgil" run -- env
+expect_rc 0 "run prepend"
+expect_out "^LD_PRELOAD=$dummy:$tmp/other\\.so\$" "run prepends to LD_PRELOAD" runprep
+
+run_cmd runrc "$htmgil" run -- sh -c 'exit 7'
+expect_rc 7 "run passes the exit status"
+
+run_cmd runmissing "$htmgil" run -- "$tmp/no-such-program"
+expect_rc 127 "run missing command"
+expect_err_lines 1 "run missing command one line" runmissing
+
+run_cmd rundry "$htmgil" run --dry-run --htm emu -- echo hi
+expect_rc 0 "run --dry-run"
+expect_out '^HTMGIL_HTM=emu$' "run --dry-run shows settings" rundry
+expect_out '^echo hi$' "run --dry-run shows the command" rundry
+
+# htmgil itself does not act on the settings it passes on: no second
+# warning for a bad inherited value, no report written by htmgil.
+run_cmd runquiet env HTMGIL_EMU=conflict=2 HTMGIL_REPORT="$tmp/quiet.txt" \
+	"$htmgil" run --dry-run -- true
+expect_rc 0 "run with bad inherited HTMGIL_EMU"
+expect_err_lines 0 "run leaves HTMGIL_EMU warnings to the command" runquiet
+expect_out '^HTMGIL_EMU=conflict=2$' "run passes HTMGIL_EMU on unchanged" runquiet
+expect_out "^HTMGIL_REPORT=$tmp/quiet\\.txt\$" "run passes HTMGIL_REPORT on" runquiet
+run_cmd runnoreport env HTMGIL_REPORT="$tmp/quiet.txt" "$htmgil" run -- "$tmp/no-such-program"
+expect_rc 127 "run missing command with HTMGIL_REPORT"
+run_cmd cpunoreport env HTMGIL_REPORT="$tmp/quiet.txt" "$htmgil" cpu
+expect_rc 0 "cpu with HTMGIL_REPORT"
+[ -e "$tmp/quiet.txt" ] && fail "htmgil wrote the report meant for the command"
+
+expect_usage_error preloadbad 'HTMGIL_PRELOAD' env HTMGIL_PRELOAD="$tmp/none.so" \
+	"$htmgil" run -- true
+unset HTMGIL_PRELOAD
+
+# Without HTMGIL_PRELOAD the library is found next to the program.
+if [ -n "$real" ]; then
+	run_cmd runreal "$htmgil" run --htm emu -- env
+	expect_rc 0 "run with the built preload"
+	expect_out "^LD_PRELOAD=$(realpath "$real")\$" "run finds the built preload" runreal
+else
+	run_cmd rundefault "$htmgil" run --dry-run -- true
+	if [ "$rc" -eq 0 ]; then
+		expect_out '^LD_PRELOAD=/.*/libhtmgil-preload\.so$' "run default preload" rundefault
+	else
+		expect_rc 2 "run without a preload library"
+		expect_err_lines 1 "run without a preload library" rundefault
+		expect_err 'HTMGIL_PRELOAD' "run without a preload library" rundefault
+	fi
+fi
+
+# ---- usage errors: one line, status 2
+export HTMGIL_PRELOAD=$dummy
+expect_usage_error nohtm 'auto, rtm, emu, off' "$htmgil" run --htm bogus -- true
+expect_usage_error notarget 'gil, pthread' "$htmgil" run --target jvm -- true
+expect_usage_error novalue 'needs a value' "$htmgil" run --htm
+expect_usage_error emptyvalue 'non-empty' "$htmgil" run --report= -- true
+expect_usage_error noopt 'unknown option' "$htmgil" run --frobnicate -- true
+expect_usage_error nocmd 'no command' "$htmgil" run --htm emu --
+expect_usage_error emubad "^htmgil run: --emu 'conflict=2': .*conflict=P" "$htmgil" run \
+	--emu conflict=2 -- true
+expect_usage_error policybad "^htmgil run: --policy 'no_such_knob=1': .*retry_conflict" \
+	"$htmgil" run --policy no_such_knob=1 -- true
+expect_usage_error noverb 'unknown command' "$htmgil" frob
+expect_usage_error none 'no command' "$htmgil"
+expect_usage_error cpubadarg 'unknown argument' "$htmgil" cpu --xml
+
+# ---- help and version
+for args in "--help" "cpu --help" "run --help"; do
+	# shellcheck disable=SC2086
+	run_cmd help "$htmgil" $args
+	expect_rc 0 "htmgil $args"
+	expect_out '^usage: htmgil' "htmgil $args" help
+done
+run_cmd version "$htmgil" --version
+expect_rc 0 "htmgil --version"
+expect_out '^htmgil [0-9]+\.[0-9]+\.[0-9]+$' "htmgil --version" version
+
+echo "$checks commands checked, $fails failures"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,748 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/htmgil.c - the htmgil command-line program.
+ *
+ *   htmgil cpu [--json]          what this machine offers and what htmgil uses
+ *   htmgil run [OPTIONS] -- CMD  run CMD with the preload library and settings
+ *   htmgil --version | --help
+ *
+ * Usage errors print one line on stderr naming the problem and the way out,
+ * and exit with status 2.  `run` replaces itself with CMD (execvp), so CMD's
+ * exit status is the program's; when CMD cannot be started the status is 127
+ * (not found) or 126 (not executable), as env(1) does.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/perf_event.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <htmgil/htmgil.h>
+
+#ifndef HG_CLI_LIBDIR_REL
+/* Relative path from the installed bin directory to the library directory. */
+#define HG_CLI_LIBDIR_REL "../lib"
+#endif
+#define HG_PRELOAD_NAME "libhtmgil-preload.so"
+
+#define HG_EXIT_USAGE 2
+
+static const char *const hg_htm_values[] = { "auto", "rtm", "emu", "off", NULL };
+static const char *const hg_target_values[] = { "gil", "pthread", NULL };
+
+/*
+ * The library reads HTMGIL_* once, from its own constructor, in every
+ * process that links it, this one included.  `htmgil run` only passes the
+ * settings on, so the library here must not act on them: it would print a
+ * bad value's warning a second time (the command prints it too) and, should
+ * exec fail, write an empty HTMGIL_REPORT over the file at exit.  `htmgil
+ * cpu` does honour HTMGIL_HTM, HTMGIL_EMU and HTMGIL_POLICY (it shows the
+ * mode they give) but never writes a report.  So this constructor, which
+ * runs before the library's (a numbered priority runs before unnumbered
+ * ones), moves those variables aside; hg_cli_unstash() puts them back.
+ * glibc passes main's argc and argv to constructors.
+ */
+static const char *const hg_cli_stash_names[] = { "HTMGIL_HTM", "HTMGIL_EMU",
+	"HTMGIL_POLICY", "HTMGIL_REPORT" };
+#define HG_CLI_NSTASH (sizeof hg_cli_stash_names / sizeof hg_cli_stash_names[0])
+static char *hg_cli_stash[HG_CLI_NSTASH];
+
+__attribute__((constructor(101))) static void hg_cli_early(int argc, char **argv)
+{
+	bool run = argc > 1 && argv != NULL && strcmp(argv[1], "run") == 0;
+	for (size_t i = 0; i < HG_CLI_NSTASH; i++) {
+		const char *name = hg_cli_stash_names[i];
+		if (!run && strcmp(name, "HTMGIL_REPORT") != 0)
+			continue;
+		const char *v = getenv(name);
+		if (v == NULL)
+			continue;
+		hg_cli_stash[i] = strdup(v);
+		if (hg_cli_stash[i] != NULL)
+			unsetenv(name);
+	}
+}
+
+/* Restores what hg_cli_early() moved aside (for the command `run` starts). */
+static int hg_cli_unstash(void)
+{
+	for (size_t i = 0; i < HG_CLI_NSTASH; i++) {
+		if (hg_cli_stash[i] == NULL)
+			continue;
+		if (setenv(hg_cli_stash_names[i], hg_cli_stash[i], 1) != 0) {
+			fprintf(stderr, "htmgil run: cannot set %s: %s\n", hg_cli_stash_names[i],
+			    strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void hg_cli_usage(FILE *f)
+{
+	fputs("usage: htmgil [--version] [--help] <command> [<args>]\n"
+	      "\n"
+	      "Commands:\n"
+	      "  cpu   show the transactional memory this machine offers and the\n"
+	      "        mode htmgil will use here\n"
+	      "  run   run a command with the htmgil preload library and settings\n"
+	      "\n"
+	      "`htmgil <command> --help` describes each command.\n",
+	    f);
+}
+
+static void hg_cli_cpu_usage(FILE *f)
+{
+	fputs("usage: htmgil cpu [--json]\n"
+	      "\n"
+	      "Prints each CPUID bit htmgil checks (rtm, hle, rtm_always_abort,\n"
+	      "tsx_force_abort), family/model/stepping, the erratum check, the\n"
+	      "commit probe, what the kernel shows about TSX, whether a hardware\n"
+	      "PMU can be opened, and the mode htmgil will use (after HTMGIL_HTM).\n"
+	      "\n"
+	      "  --json   one JSON object instead of text\n",
+	    f);
+}
+
+static void hg_cli_run_usage(FILE *f)
+{
+	fputs("usage: htmgil run [OPTIONS] [--] CMD [ARGS...]\n"
+	      "\n"
+	      "Runs CMD with " HG_PRELOAD_NAME " prepended to LD_PRELOAD and the\n"
+	      "htmgil settings below in its environment.  Settings not given are\n"
+	      "inherited unchanged.\n"
+	      "\n"
+	      "  --htm MODE      HTMGIL_HTM: auto, rtm, emu or off\n"
+	      "  --emu SPEC      HTMGIL_EMU: conflict=P,capacity=P,retry=P,other=P,seed=N\n"
+	      "  --policy SPEC   HTMGIL_POLICY: key=value,... (struct hg_policy fields)\n"
+	      "  --report FILE   HTMGIL_REPORT: write the report at exit (.json = JSON)\n"
+	      "  --target KIND   HTMGIL_TARGET: gil or pthread\n"
+	      "  --dry-run       print the settings and the command instead of running it\n"
+	      "\n"
+	      "The preload library is found at <dir of htmgil>/" HG_CLI_LIBDIR_REL "/" HG_PRELOAD_NAME "\n"
+	      "(or ../lib in a build tree); HTMGIL_PRELOAD=PATH overrides it.\n",
+	    f);
+}
+
+/* ------------------------------------------------------------------ cpu */
+
+/* Reads the first line of a small file into buf; false when unreadable. */
+static bool hg_cli_read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	bool ok = fgets(buf, (int)len, f) != NULL;
+	fclose(f);
+	if (ok)
+		buf[strcspn(buf, "\n")] = '\0';
+	return ok;
+}
+
+/*
+ * Looks for a word in the "flags" line of /proc/cpuinfo: 1 present, 0
+ * absent, -1 when the file or the line cannot be read.
+ */
+static int hg_cli_cpuinfo_flag(const char *flag)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	if (f == NULL)
+		return -1;
+	char line[8192];
+	int found = -1;
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, "flags", 5) != 0)
+			continue;
+		char *p = strchr(line, ':');
+		if (p == NULL)
+			break;
+		found = 0;
+		for (char *tok = strtok(p + 1, " \t\n"); tok != NULL; tok = strtok(NULL, " \t\n")) {
+			if (strcmp(tok, flag) == 0) {
+				found = 1;
+				break;
+			}
+		}
+		break; /* the first CPU speaks for all */
+	}
+	fclose(f);
+	return found;
+}
+
+struct hg_cli_pmu {
+	bool ok;
+	int err;           /* errno when !ok */
+	int paranoid;      /* /proc/sys/kernel/perf_event_paranoid, or INT_MIN */
+	const char *why;   /* explanation when !ok */
+};
+
+/* Tries to open a hardware cycle counter on this thread. */
+static void hg_cli_pmu_probe(struct hg_cli_pmu *out)
+{
+	struct perf_event_attr attr;
+	memset(&attr, 0, sizeof attr);
+	attr.size = sizeof attr;
+	attr.type = PERF_TYPE_HARDWARE;
+	attr.config = PERF_COUNT_HW_CPU_CYCLES;
+	attr.disabled = 1;
+	attr.exclude_kernel = 1; /* allowed up to perf_event_paranoid=2 */
+	attr.exclude_hv = 1;
+
+	char buf[32];
+	out->paranoid = INT_MIN;
+	if (hg_cli_read_line("/proc/sys/kernel/perf_event_paranoid", buf, sizeof buf))
+		out->paranoid = atoi(buf);
+
+	long fd = syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0);
+	if (fd >= 0) {
+		close((int)fd);
+		out->ok = true;
+		out->err = 0;
+		out->why = "";
+		return;
+	}
+	out->ok = false;
+	out->err = errno;
+	switch (out->err) {
+	case ENOENT:
+	case ENODEV:
+	case EOPNOTSUPP:
+		out->why = "no hardware PMU: the kernel has no cycles event here";
+		break;
+	case EACCES:
+	case EPERM:
+		out->why = "not permitted: see /proc/sys/kernel/perf_event_paranoid";
+		break;
+	case ENOSYS:
+		out->why = "perf_event_open is not available in this kernel";
+		break;
+	default:
+		out->why = "perf_event_open failed";
+		break;
+	}
+}
+
+static const char *hg_cli_errno_name(int e)
+{
+	switch (e) {
+	case ENOENT: return "ENOENT";
+	case ENODEV: return "ENODEV";
+	case EOPNOTSUPP: return "EOPNOTSUPP";
+	case EACCES: return "EACCES";
+	case EPERM: return "EPERM";
+	case ENOSYS: return "ENOSYS";
+	case EINVAL: return "EINVAL";
+	case EBUSY: return "EBUSY";
+	default: return "errno";
+	}
+}
+
+/* Everything `htmgil cpu` shows, gathered once for both output formats. */
+struct hg_cli_cpu {
+	const struct hg_cpu_info *ci;
+	enum hg_htm_mode mode;
+	const char *request; /* raw HTMGIL_HTM, or NULL */
+	bool taa_known;
+	char taa[256];       /* /sys/.../vulnerabilities/tsx_async_abort */
+	bool tx_abort_event; /* /sys/bus/event_source/devices/cpu/events/tx-abort */
+	int flag_rtm, flag_hle;
+	struct hg_cli_pmu pmu;
+};
+
+#define HG_SYS_TAA "/sys/devices/system/cpu/vulnerabilities/tsx_async_abort"
+#define HG_SYS_TX_ABORT "/sys/bus/event_source/devices/cpu/events/tx-abort"
+
+static void hg_cli_cpu_gather(struct hg_cli_cpu *c)
+{
+	memset(c, 0, sizeof *c);
+	c->ci = hg_cpu_detect();
+	/* The library reads HTMGIL_HTM itself and reports a bad value once. */
+	c->mode = hg_htm_mode();
+	c->request = getenv("HTMGIL_HTM");
+	c->taa_known = hg_cli_read_line(HG_SYS_TAA, c->taa, sizeof c->taa);
+	c->tx_abort_event = access(HG_SYS_TX_ABORT, F_OK) == 0;
+	c->flag_rtm = hg_cli_cpuinfo_flag("rtm");
+	c->flag_hle = hg_cli_cpuinfo_flag("hle");
+	hg_cli_pmu_probe(&c->pmu);
+}
+
+static const char *hg_cli_yes(bool b)
+{
+	return b ? "yes" : "no";
+}
+
+static const char *hg_cli_flag_str(int f)
+{
+	return f < 0 ? "unknown" : f ? "yes" : "no";
+}
+
+static void hg_cli_cpu_text(const struct hg_cli_cpu *c)
+{
+	const struct hg_cpu_info *ci = c->ci;
+
+	printf("vendor: %s\n", ci->raw.vendor[0] ? ci->raw.vendor : "unknown");
+	printf("family/model/stepping: %u/%u/%u (0x%02x/0x%02x/0x%x)\n", ci->family,
+	    ci->model, ci->stepping, ci->family, ci->model, ci->stepping);
+	printf("rtm: %s (CPUID.(7,0):EBX[11] %s)\n", hg_cli_yes(ci->rtm),
+	    ci->rtm ? "set" : "clear");
+	printf("hle: %s (CPUID.(7,0):EBX[4] %s)\n", hg_cli_yes(ci->hle),
+	    ci->hle ? "set" : "clear");
+	printf("rtm_always_abort: %s (CPUID.(7,0):EDX[11] %s)\n",
+	    hg_cli_yes(ci->rtm_always_abort), ci->rtm_always_abort ? "set" : "clear");
+	printf("tsx_force_abort: %s (CPUID.(7,0):EDX[13] %s)\n",
+	    hg_cli_yes(ci->tsx_force_abort), ci->tsx_force_abort ? "set" : "clear");
+	printf("erratum: %s (Haswell TSX erratum list)\n", hg_cli_yes(ci->erratum));
+	if (ci->probe_ran)
+		printf("probe: %u of %u trivial transactions committed (last abort status 0x%08x)\n",
+		    ci->probe_commits, ci->probe_attempts, (unsigned)ci->probe_last_status);
+	else
+		printf("probe: not run (the CPUID checks did not allow RTM)\n");
+	printf("verdict: %s\n", hg_rtm_verdict_str(ci->verdict));
+	if (c->taa_known)
+		printf("kernel tsx_async_abort: %s\n", c->taa);
+	else
+		printf("kernel tsx_async_abort: not shown (%s unreadable)\n", HG_SYS_TAA);
+	printf("kernel tx-abort event: %s\n", c->tx_abort_event ? "present" : "absent");
+	printf("cpuinfo flags: rtm %s, hle %s\n", hg_cli_flag_str(c->flag_rtm),
+	    hg_cli_flag_str(c->flag_hle));
+	if (c->pmu.ok)
+		printf("pmu: yes (hardware cycles counter opened)\n");
+	else if (c->pmu.paranoid != INT_MIN)
+		printf("pmu: no (%s: %s; %s; perf_event_paranoid=%d)\n",
+		    hg_cli_errno_name(c->pmu.err), strerror(c->pmu.err), c->pmu.why,
+		    c->pmu.paranoid);
+	else
+		printf("pmu: no (%s: %s; %s)\n", hg_cli_errno_name(c->pmu.err),
+		    strerror(c->pmu.err), c->pmu.why);
+	printf("requested: %s\n", c->request ? c->request : "auto (HTMGIL_HTM unset)");
+	printf("mode: %s\n", hg_htm_mode_name(c->mode));
+}
+
+/* Writes s as a JSON string literal. */
+static void hg_cli_json_str(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static void hg_cli_cpu_json(const struct hg_cli_cpu *c)
+{
+	const struct hg_cpu_info *ci = c->ci;
+
+	printf("{\n  \"vendor\": ");
+	hg_cli_json_str(ci->raw.vendor);
+	printf(",\n  \"family\": %u,\n  \"model\": %u,\n  \"stepping\": %u,\n", ci->family,
+	    ci->model, ci->stepping);
+	printf("  \"cpuid\": {\"max_leaf\": %u, \"leaf1_eax\": %u, \"leaf7_ebx\": %u, "
+	       "\"leaf7_edx\": %u},\n",
+	    (unsigned)ci->raw.max_leaf, (unsigned)ci->raw.leaf1_eax,
+	    (unsigned)ci->raw.leaf7_ebx, (unsigned)ci->raw.leaf7_edx);
+	printf("  \"rtm\": %s,\n  \"hle\": %s,\n  \"rtm_always_abort\": %s,\n"
+	       "  \"tsx_force_abort\": %s,\n  \"erratum\": %s,\n",
+	    ci->rtm ? "true" : "false", ci->hle ? "true" : "false",
+	    ci->rtm_always_abort ? "true" : "false", ci->tsx_force_abort ? "true" : "false",
+	    ci->erratum ? "true" : "false");
+	printf("  \"probe\": {\"ran\": %s, \"attempts\": %u, \"commits\": %u, "
+	       "\"last_status\": %u},\n",
+	    ci->probe_ran ? "true" : "false", ci->probe_attempts, ci->probe_commits,
+	    (unsigned)ci->probe_last_status);
+	printf("  \"verdict\": ");
+	hg_cli_json_str(hg_rtm_verdict_str(ci->verdict));
+	printf(",\n  \"kernel\": {\"tsx_async_abort\": ");
+	if (c->taa_known)
+		hg_cli_json_str(c->taa);
+	else
+		printf("null");
+	printf(", \"tx_abort_event\": %s, \"cpuinfo_rtm\": %s, \"cpuinfo_hle\": %s},\n",
+	    c->tx_abort_event ? "true" : "false",
+	    c->flag_rtm < 0 ? "null" : c->flag_rtm ? "true" : "false",
+	    c->flag_hle < 0 ? "null" : c->flag_hle ? "true" : "false");
+	printf("  \"pmu\": {\"available\": %s, \"errno\": ", c->pmu.ok ? "true" : "false");
+	if (c->pmu.ok)
+		printf("null, \"reason\": null");
+	else {
+		hg_cli_json_str(hg_cli_errno_name(c->pmu.err));
+		printf(", \"reason\": ");
+		hg_cli_json_str(c->pmu.why);
+	}
+	printf(", \"perf_event_paranoid\": ");
+	if (c->pmu.paranoid == INT_MIN)
+		printf("null");
+	else
+		printf("%d", c->pmu.paranoid);
+	printf("},\n  \"requested\": ");
+	if (c->request)
+		hg_cli_json_str(c->request);
+	else
+		printf("null");
+	printf(",\n  \"mode\": ");
+	hg_cli_json_str(hg_htm_mode_name(c->mode));
+	printf("\n}\n");
+}
+
+static int hg_cli_cpu(int argc, char **argv)
+{
+	bool json = false;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = true;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			hg_cli_cpu_usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "htmgil cpu: unknown argument '%s'; accepted: --json, --help\n",
+			    argv[i]);
+			return HG_EXIT_USAGE;
+		}
+	}
+	struct hg_cli_cpu c;
+	hg_cli_cpu_gather(&c);
+	if (json)
+		hg_cli_cpu_json(&c);
+	else
+		hg_cli_cpu_text(&c);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------ run */
+
+struct hg_cli_run {
+	const char *htm, *emu, *policy, *report, *target;
+	bool dry_run;
+	char **cmd; /* NULL-terminated */
+};
+
+static bool hg_cli_in(const char *v, const char *const *values)
+{
+	for (; *values; values++)
+		if (strcmp(v, *values) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Matches "--name VALUE" and "--name=VALUE" at argv[*i]; returns 1 with
+ * *val set (and *i advanced past a separate value), 0 when argv[*i] is
+ * another option, -1 (after one line on stderr) when the value is missing.
+ */
+static int hg_cli_opt(int argc, char **argv, int *i, const char *name, const char **val)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+	if (strncmp(a, name, n) != 0)
+		return 0;
+	if (a[n] == '=') {
+		*val = a + n + 1;
+	} else if (a[n] == '\0') {
+		if (*i + 1 >= argc) {
+			fprintf(stderr, "htmgil run: %s needs a value; see htmgil run --help\n", name);
+			return -1;
+		}
+		*val = argv[++*i];
+	} else {
+		return 0;
+	}
+	if (**val == '\0') {
+		fprintf(stderr, "htmgil run: %s needs a non-empty value; see htmgil run --help\n",
+		    name);
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * Checks an --emu or --policy value with the library's own parser, so the
+ * grammar lives in one place.  The parser explains a bad value in one line
+ * written for the environment variable ("htmgil: HTMGIL_EMU=\"...\": why;
+ * expected ... (previous settings kept)"); that line is captured and
+ * reworded for the option, since here nothing is kept: htmgil stops.
+ */
+static int hg_cli_validate(const char *opt, const char *var, int (*parse)(const char *),
+    const char *spec)
+{
+	int p[2];
+	if (pipe(p) != 0)
+		return parse(spec); /* the library's own line then stands */
+	fflush(stderr);
+	int saved = dup(2);
+	if (saved < 0 || dup2(p[1], 2) < 0) {
+		close(p[0]);
+		close(p[1]);
+		if (saved >= 0)
+			close(saved);
+		return parse(spec);
+	}
+	close(p[1]);
+	int rc = parse(spec);
+	dup2(saved, 2); /* the pipe's last writer is gone: reads end at EOF */
+	close(saved);
+
+	char msg[2048];
+	size_t n = 0;
+	ssize_t r;
+	while (n < sizeof msg - 1 && (r = read(p[0], msg + n, sizeof msg - 1 - n)) > 0)
+		n += (size_t)r;
+	close(p[0]);
+	msg[n] = '\0';
+	msg[strcspn(msg, "\n")] = '\0';
+
+	if (rc == 0) {
+		if (msg[0] != '\0')
+			fprintf(stderr, "%s\n", msg);
+		return 0;
+	}
+	char *why = msg;
+	if (strncmp(why, "htmgil: ", 8) == 0)
+		why += 8;
+	char head[1024];
+	snprintf(head, sizeof head, "%s=\"%s\": ", var, spec);
+	if (strncmp(why, head, strlen(head)) == 0)
+		why += strlen(head);
+	char *tail = strrchr(why, '(');
+	if (tail != NULL && tail > why && tail[-1] == ' ' && strstr(tail, "kept)") != NULL)
+		tail[-1] = '\0';
+	if (*why == '\0')
+		why = "not accepted; see htmgil run --help";
+	fprintf(stderr, "htmgil run: %s '%s': %s\n", opt, spec, why);
+	return -1;
+}
+
+/* Returns -1 (usage error printed), 1 (help printed) or 0. */
+static int hg_cli_run_parse(int argc, char **argv, struct hg_cli_run *r)
+{
+	int i;
+	memset(r, 0, sizeof *r);
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		int m;
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (a[0] != '-')
+			break; /* the command starts here */
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			hg_cli_run_usage(stdout);
+			return 1;
+		}
+		if (strcmp(a, "--dry-run") == 0) {
+			r->dry_run = true;
+			continue;
+		}
+		if ((m = hg_cli_opt(argc, argv, &i, "--htm", &r->htm)) != 0) {
+			if (m < 0)
+				return -1;
+			if (!hg_cli_in(r->htm, hg_htm_values)) {
+				fprintf(stderr, "htmgil run: --htm '%s' is not a mode; accepted: auto, rtm, emu, off\n",
+				    r->htm);
+				return -1;
+			}
+			continue;
+		}
+		if ((m = hg_cli_opt(argc, argv, &i, "--emu", &r->emu)) != 0) {
+			if (m < 0)
+				return -1;
+			if (hg_cli_validate("--emu", "HTMGIL_EMU", hg_emu_configure, r->emu) != 0)
+				return -1;
+			continue;
+		}
+		if ((m = hg_cli_opt(argc, argv, &i, "--policy", &r->policy)) != 0) {
+			if (m < 0)
+				return -1;
+			if (hg_cli_validate("--policy", "HTMGIL_POLICY", hg_policy_parse, r->policy) != 0)
+				return -1;
+			continue;
+		}
+		if ((m = hg_cli_opt(argc, argv, &i, "--report", &r->report)) != 0) {
+			if (m < 0)
+				return -1;
+			continue;
+		}
+		if ((m = hg_cli_opt(argc, argv, &i, "--target", &r->target)) != 0) {
+			if (m < 0)
+				return -1;
+			if (!hg_cli_in(r->target, hg_target_values)) {
+				fprintf(stderr, "htmgil run: --target '%s' is not a target; accepted: gil, pthread\n",
+				    r->target);
+				return -1;
+			}
+			continue;
+		}
+		fprintf(stderr, "htmgil run: unknown option '%s'; accepted: --htm, --emu, --policy, "
+				"--report, --target, --dry-run, --help\n",
+		    a);
+		return -1;
+	}
+	if (i >= argc) {
+		fprintf(stderr, "htmgil run: no command given; usage: htmgil run [OPTIONS] -- CMD [ARGS...]\n");
+		return -1;
+	}
+	r->cmd = argv + i;
+	return 0;
+}
+
+/*
+ * Finds the preload library: $HTMGIL_PRELOAD, else next to this program at
+ * HG_CLI_LIBDIR_REL (install tree), else ../lib (build tree).  Writes the
+ * canonical absolute path (the command may change directory).  Returns 0, or
+ * -1 after one line on stderr.
+ */
+static int hg_cli_find_preload(char out[PATH_MAX])
+{
+	const char *env = getenv("HTMGIL_PRELOAD");
+	char cand[2 * PATH_MAX];
+
+	if (env != NULL && *env != '\0') {
+		if (realpath(env, out) == NULL) {
+			fprintf(stderr, "htmgil run: HTMGIL_PRELOAD=%s: %s; point it at %s or unset it\n",
+			    env, strerror(errno), HG_PRELOAD_NAME);
+			return -1;
+		}
+		return 0;
+	}
+
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0) {
+		fprintf(stderr, "htmgil run: cannot read /proc/self/exe (%s); set HTMGIL_PRELOAD=PATH to %s\n",
+		    strerror(errno), HG_PRELOAD_NAME);
+		return -1;
+	}
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (slash != NULL)
+		*slash = '\0';
+
+	const char *rels[] = { HG_CLI_LIBDIR_REL, "../lib" };
+	for (size_t k = 0; k < sizeof rels / sizeof rels[0]; k++) {
+		int n2 = snprintf(cand, sizeof cand, "%s/%s/%s", self, rels[k], HG_PRELOAD_NAME);
+		if (n2 < 0 || (size_t)n2 >= sizeof cand)
+			continue;
+		if (realpath(cand, out) != NULL && access(out, R_OK) == 0)
+			return 0;
+	}
+	fprintf(stderr, "htmgil run: %s not found in %s/%s; build or install it, or set HTMGIL_PRELOAD=PATH\n",
+	    HG_PRELOAD_NAME, self, HG_CLI_LIBDIR_REL);
+	return -1;
+}
+
+/* true when the whitespace/colon-separated list already names path. */
+static bool hg_cli_list_has(const char *list, const char *path)
+{
+	size_t n = strlen(path);
+	for (const char *p = list; (p = strstr(p, path)) != NULL; p += n) {
+		bool start = p == list || p[-1] == ':' || p[-1] == ' ';
+		bool end = p[n] == '\0' || p[n] == ':' || p[n] == ' ';
+		if (start && end)
+			return true;
+	}
+	return false;
+}
+
+static int hg_cli_setenv(const char *name, const char *value)
+{
+	if (value == NULL)
+		return 0;
+	if (setenv(name, value, 1) != 0) {
+		fprintf(stderr, "htmgil run: cannot set %s: %s\n", name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int hg_cli_run(int argc, char **argv)
+{
+	struct hg_cli_run r;
+	int rc = hg_cli_run_parse(argc, argv, &r);
+	if (rc != 0)
+		return rc < 0 ? HG_EXIT_USAGE : 0;
+
+	char preload[PATH_MAX];
+	if (hg_cli_find_preload(preload) != 0)
+		return HG_EXIT_USAGE;
+
+	const char *old = getenv("LD_PRELOAD");
+	char *list;
+	if (old == NULL || *old == '\0') {
+		list = strdup(preload);
+	} else if (hg_cli_list_has(old, preload)) {
+		list = strdup(old);
+	} else {
+		size_t n = strlen(preload) + 1 + strlen(old) + 1;
+		list = malloc(n);
+		if (list != NULL)
+			snprintf(list, n, "%s:%s", preload, old);
+	}
+	if (list == NULL) {
+		fprintf(stderr, "htmgil run: out of memory\n");
+		return 1;
+	}
+
+	if (hg_cli_unstash() || hg_cli_setenv("HTMGIL_HTM", r.htm) || hg_cli_setenv("HTMGIL_EMU", r.emu) ||
+	    hg_cli_setenv("HTMGIL_POLICY", r.policy) ||
+	    hg_cli_setenv("HTMGIL_REPORT", r.report) ||
+	    hg_cli_setenv("HTMGIL_TARGET", r.target) || hg_cli_setenv("LD_PRELOAD", list)) {
+		free(list);
+		return 1;
+	}
+	free(list);
+
+	if (r.dry_run) {
+		static const char *const vars[] = { "LD_PRELOAD", "HTMGIL_HTM", "HTMGIL_EMU",
+			"HTMGIL_POLICY", "HTMGIL_REPORT", "HTMGIL_TARGET", NULL };
+		for (const char *const *v = vars; *v; v++) {
+			const char *val = getenv(*v);
+			if (val != NULL)
+				printf("%s=%s\n", *v, val);
+		}
+		for (char **a = r.cmd; *a; a++)
+			printf("%s%s", a == r.cmd ? "" : " ", *a);
+		printf("\n");
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
+
+	fflush(NULL);
+	execvp(r.cmd[0], r.cmd);
+	int e = errno;
+	fprintf(stderr, "htmgil run: cannot run '%s': %s\n", r.cmd[0], strerror(e));
+	return e == ENOENT ? 127 : 126;
+}
+
+/* ----------------------------------------------------------------- main */
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "htmgil: no command given; accepted: cpu, run (see htmgil --help)\n");
+		return HG_EXIT_USAGE;
+	}
+	const char *verb = argv[1];
+	if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0 || strcmp(verb, "help") == 0) {
+		hg_cli_usage(stdout);
+		return 0;
+	}
+	if (strcmp(verb, "--version") == 0 || strcmp(verb, "version") == 0) {
+		printf("htmgil %d.%d.%d\n", HTMGIL_VERSION_MAJOR, HTMGIL_VERSION_MINOR,
+		    HTMGIL_VERSION_PATCH);
+		return 0;
+	}
+	if (strcmp(verb, "cpu") == 0)
+		return hg_cli_cpu(argc - 1, argv + 1);
+	if (strcmp(verb, "run") == 0)
+		return hg_cli_run(argc - 1, argv + 1);
+	fprintf(stderr, "htmgil: unknown command '%s'; accepted: cpu, run (see htmgil --help)\n",
+	    verb);
+	return HG_EXIT_USAGE;
+}

@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: MIT
+#
+# tools/setup.sh - sourced by tools/main.sh and tools/test.sh: installs the
+# Debian packages the project needs, but only those not installed yet, so a
+# second run (and CI on a prepared machine) makes no network access.
+
+# Needed to build, test and benchmark.
+HG_APT_REQUIRED=(build-essential cmake pkg-config libbenchmark-dev valgrind spin
+	python3 python3.11 python3.11-dbg)
+# Used when present: hyperfine for end-to-end timings, libpfm4 for PMU event
+# names in the profiler (the build detects it).
+HG_APT_OPTIONAL=(hyperfine libpfm4-dev)
+
+hg_pkg_installed() {
+	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+hg_apt_ensure() {
+	local missing=() optional=() p
+	for p in "${HG_APT_REQUIRED[@]}"; do
+		hg_pkg_installed "$p" || missing+=("$p")
+	done
+	for p in "${HG_APT_OPTIONAL[@]}"; do
+		hg_pkg_installed "$p" || optional+=("$p")
+	done
+	if [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ]; then
+		return 0
+	fi
+	if ! command -v apt-get >/dev/null 2>&1; then
+		[ ${#missing[@]} -eq 0 ] && return 0
+		echo "setup: missing packages ${missing[*]} and no apt-get; install them by hand" >&2
+		return 1
+	fi
+	if [ "$(id -u)" -ne 0 ]; then
+		[ ${#missing[@]} -eq 0 ] && return 0
+		echo "setup: missing packages ${missing[*]}; run as root or install them first" >&2
+		return 1
+	fi
+	echo "setup: installing${missing[*]:+ ${missing[*]}}${optional[*]:+ ${optional[*]}}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	if [ ${#missing[@]} -gt 0 ]; then
+		apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	fi
+	for p in "${optional[@]}"; do
+		apt-get install -y -qq --no-install-recommends "$p" ||
+			echo "setup: optional package $p not installed; continuing"
+	done
+}
+
+# hg_build DIR [CMAKE ARGS...]: configure (once) and build with two jobs.
+hg_build() {
+	local dir=$1
+	shift
+	mkdir -p "$dir"
+	cmake -S . -B "$dir" "$@" >"$dir/configure.log" 2>&1 ||
+		{ cat "$dir/configure.log"; return 1; }
+	cmake --build "$dir" -j2
+}

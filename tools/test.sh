@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# tools/test.sh - set up, build and run the whole test suite:
+#
+#   build/       normal build: ctest -L unit, stress, model, cpython, bench
+#   build-tsan/  ThreadSanitizer build (HTMGIL_SANITIZE=thread): unit, stress
+#   build-asan/  AddressSanitizer + UBSan build (HTMGIL_SANITIZE=address): unit, stress
+#
+# Every phase runs even when an earlier one failed; the last line is
+# "N passed, N failed" over all ctest runs, and the exit status is non-zero
+# when any test failed or any build did not complete.  Safe to run again:
+# builds are incremental and apt runs only when a package is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. tools/setup.sh
+
+hg_apt_ensure
+
+total_passed=0
+total_failed=0
+broken=()
+start=$SECONDS
+
+# hg_ctest DIR LABEL: runs the tests with exactly that label, adds up results.
+hg_ctest() {
+	local dir=$1 label=$2 log rc=0 t0=$SECONDS
+	log=$dir/ctest-$label.log
+	echo "== $dir: ctest -L $label"
+	ctest --test-dir "$dir" -L "^$label\$" -j2 --output-on-failure --no-tests=ignore \
+		2>&1 | tee "$log" || rc=$?
+	local line n_failed n_total
+	line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)
+	if [ -n "$line" ]; then
+		n_failed=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+		n_total=$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$line")
+		total_passed=$((total_passed + n_total - n_failed))
+		total_failed=$((total_failed + n_failed))
+	elif [ "$rc" -ne 0 ]; then
+		broken+=("$dir ctest -L $label (exit $rc)")
+	fi
+	echo "== $dir: ctest -L $label took $((SECONDS - t0)) s"
+}
+
+# hg_config DIR LABELS CMAKE ARGS...: builds DIR, then runs each label.
+hg_config() {
+	local dir=$1 labels=$2 t0=$SECONDS
+	shift 2
+	echo "== building $dir"
+	if ! hg_build "$dir" "$@"; then
+		broken+=("build of $dir")
+		return 0
+	fi
+	echo "== $dir: built in $((SECONDS - t0)) s"
+	local label
+	for label in $labels; do
+		hg_ctest "$dir" "$label"
+	done
+}
+
+hg_config build "unit stress model cpython bench" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+hg_config build-tsan "unit stress" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	-DHTMGIL_SANITIZE=thread -DHTMGIL_BUILD_BENCH=OFF
+hg_config build-asan "unit stress" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	-DHTMGIL_SANITIZE=address -DHTMGIL_BUILD_BENCH=OFF
+
+echo
+echo "test suite took $((SECONDS - start)) s"
+for b in "${broken[@]+"${broken[@]}"}"; do
+	echo "did not complete: $b"
+done
+echo "$total_passed passed, $total_failed failed"
+[ "$total_failed" -eq 0 ] && [ ${#broken[@]} -eq 0 ]
