@@ -342,13 +342,15 @@ static enum hg_tier hg_run_soft(struct hg_stm_tx *tx, struct hg_lock *l, struct 
 
 /*
  * The parallelism a lock-tier choice gives up: threads that use hg_run,
- * at most the CPUs online.  A lock-tier section's cost is charged as its
- * holding time times this (the lock serializes them), a software section's
- * as its own time without waits for other parties' write phases; both are
- * then per-thread costs of "everyone on this tier", which is what the
- * comparison needs.  A probe on the lock measured while the other threads
- * run software transactions would otherwise look as cheap as an
- * uncontended lock.  It assumes those threads use the same lock.
+ * at most the CPUs online.  The comparison needs per-thread costs of
+ * "everyone on this tier".  A site's own tier is measured as it runs
+ * (contention included).  A probe runs while the other threads stay where
+ * they are, so it is corrected: a lock-tier probe section is charged its
+ * holding time times this parallelism (the lock would serialize them), a
+ * software probe section its time without waits for other parties' write
+ * phases (those would vanish).  Otherwise a thread on the STM that probes
+ * the lock measures an uncontended lock.  It assumes those threads use the
+ * same lock.
  */
 static unsigned hg_run_parallelism(void)
 {
@@ -631,10 +633,15 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 	if (rs) {
 		uint64_t cost = 0;
 		if (hg_run_timing) {
-			uint64_t wait = picked == HG_TIER_STM ? tx->wait_cycles : hg_run_lock_wait;
-			cost = dt > wait ? dt - wait : 1;
-			if (picked == HG_TIER_LOCK)
-				cost *= hg_run_parallelism();
+			cost = dt ? dt : 1;
+			if (rs->probe != HG_TIER_COUNT) {
+				/* A probe measures a tier the other threads are not
+				 * on; see hg_run_parallelism(). */
+				uint64_t wait = picked == HG_TIER_STM ? tx->wait_cycles : hg_run_lock_wait;
+				cost = dt > wait ? dt - wait : 1;
+				if (picked == HG_TIER_LOCK)
+					cost *= hg_run_parallelism();
+			}
 		}
 		hg_run_timing = false;
 		hg_run_account(rs, picked, used, aborts, cost, mode);
