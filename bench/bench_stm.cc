@@ -22,12 +22,20 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include <htmgil/htmgil.h>
 
 #include "bench_stm_ds.h"
 #include "bench_stm_itm.h"
+
+/* The libitm baseline exists only when the compiler has -fgnu-tm. */
+#ifdef HG_BENCH_HAVE_ITM
+#define HG_ITM(call) (call)
+#else
+#define HG_ITM(call) (std::abort(), 0) /* unreachable: itm variants are not registered */
+#endif
 
 extern "C" {
 int hg_bench_plain_alloc;
@@ -139,8 +147,8 @@ void setup(const Config &c)
 		a = 0;
 	free_sets();
 	if (c.variant == V_ITM) {
-		hg_itm_bank_reset();
-		hg_itm_set_reset();
+		HG_ITM((hg_itm_bank_reset(), 0));
+		HG_ITM((hg_itm_set_reset(), 0));
 	}
 	if (c.work == W_BANK || c.work == W_BANK_AUDIT)
 		return;
@@ -152,7 +160,7 @@ void setup(const Config &c)
 	while (have < HG_SET_INITIAL) {
 		uint64_t key = 1 + next_rand(x) % HG_SET_RANGE;
 		if (c.variant == V_ITM) {
-			have += !hg_itm_set_op(itm_set(c.work), HG_SET_ADD, key);
+			have += !HG_ITM(hg_itm_set_op(itm_set(c.work), HG_SET_ADD, key));
 		} else {
 			struct hg_set_op o = { set_of(c.work), HG_SET_ADD, key, 0 };
 			set_body(c.work)(&t_direct, &o);
@@ -177,7 +185,7 @@ void bench(benchmark::State &state, Config c)
 			if (c.work == W_BANK_AUDIT && r % 100 < 20) {
 				int64_t sum;
 				if (itm) {
-					sum = hg_itm_bank_audit();
+					sum = HG_ITM(hg_itm_bank_audit());
 				} else {
 					struct hg_bank_op o = { g_accounts, 0, 0, 0 };
 					section(c.variant, g_site_audit, hg_bank_audit, &o);
@@ -189,7 +197,7 @@ void bench(benchmark::State &state, Config c)
 			unsigned i = (unsigned)(r % HG_BANK_ACCOUNTS);
 			unsigned j = (unsigned)((r >> 20) % HG_BANK_ACCOUNTS);
 			if (itm) {
-				hg_itm_bank_transfer(i, j);
+				HG_ITM((hg_itm_bank_transfer(i, j), 0));
 			} else {
 				struct hg_bank_op o = { g_accounts, i, j, 0 };
 				section(c.variant, g_site_transfer, hg_bank_transfer, &o);
@@ -202,7 +210,7 @@ void bench(benchmark::State &state, Config c)
 			if (r % 100 < c.update_pct)
 				kind = (r >> 40) & 1 ? HG_SET_ADD : HG_SET_REMOVE;
 			if (itm) {
-				benchmark::DoNotOptimize(hg_itm_set_op(itm_set(c.work), kind, key));
+				benchmark::DoNotOptimize(HG_ITM(hg_itm_set_op(itm_set(c.work), kind, key)));
 			} else {
 				struct hg_set_op o = { set_of(c.work), kind, key, 0 };
 				section(c.variant, g_site_set, set_body(c.work), &o);
@@ -242,6 +250,10 @@ struct Registrar {
 		for (const W &w : works)
 			for (int t = 1; t <= 2; t++)
 				for (int v = 0; v < V_COUNT; v++) {
+#ifndef HG_BENCH_HAVE_ITM
+					if (v == V_ITM)
+						continue; /* built without -fgnu-tm */
+#endif
 					std::string n = std::string(w.name) + "/" + std::to_string(t) + "t/" +
 					    variant_names[v];
 					Config c = { w.work, (Variant)v, w.upd };

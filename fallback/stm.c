@@ -202,6 +202,16 @@ static void hg_epoch_asym_init(void)
 		hg_epoch_asym = true;
 }
 
+/*
+ * Registered at load time: while the process has one thread the kernel
+ * registers without waiting for an RCU grace period, which otherwise
+ * stalls the registering thread for milliseconds.
+ */
+__attribute__((constructor)) static void hg_epoch_asym_load(void)
+{
+	pthread_once(&hg_epoch_asym_once, hg_epoch_asym_init);
+}
+
 static __thread struct hg_epoch_slot *hg_epoch_mine;
 static __thread struct hg_limbo *hg_limbo;
 static __thread size_t hg_limbo_n, hg_limbo_cap;
