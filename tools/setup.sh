@@ -38,11 +38,15 @@ hg_apt_ensure() {
 	fi
 	echo "setup: installing${missing[*]:+ ${missing[*]}}${optional[*]:+ ${optional[*]}}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
 	if [ ${#missing[@]} -gt 0 ]; then
+		apt-get update -qq
 		apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	elif ! apt-get update -qq; then
+		# Only optional packages are missing: never fail for them.
+		echo "setup: apt-get update failed; optional ${optional[*]} not installed"
+		return 0
 	fi
-	for p in "${optional[@]}"; do
+	for p in "${optional[@]+"${optional[@]}"}"; do
 		apt-get install -y -qq --no-install-recommends "$p" ||
 			echo "setup: optional package $p not installed; continuing"
 	done
