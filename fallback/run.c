@@ -586,6 +586,8 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 		hg_run_nested(tx, l, site, body, arg);
 		return;
 	}
+	if (HG_UNLIKELY(hg_atomic_load_acquire8(&l->stm_used) != HG_STM_USED_READY) && !hg_in_transaction())
+		hg_lock_enable_stm(l);
 	struct hg_site_rec *rec = hg_site_rec_get(l->id, site);
 	enum hg_htm_mode mode = hg_run_mode(l);
 	enum hg_run_tier forced = hg_run_forced();

@@ -20,9 +20,9 @@
  *   - a body must not longjmp out of the section or throw through it;
  *   - memory shared with other sections is allocated with hg_tx_malloc() and
  *     freed with hg_tx_free(), never with free() directly;
- *   - the same lock must not also be taken with hg_lock_acquire() by
- *     uninstrumented code while hg_run() sections on it may use the STM
- *     tier (uninstrumented sections only know the HTM and lock tiers).
+ *   - the same lock may also be taken with hg_lock_acquire() by
+ *     uninstrumented code: such sections run on the HTM and lock tiers and
+ *     take part in the sequence protocol (docs/design.md).
  * A nested hg_run() on the same lock flattens into the enclosing section; on
  * another lock it makes the enclosing section irrevocable first.
  */
