@@ -18,6 +18,25 @@
 #define HG_A64(p) ((_Atomic uint64_t *)(p))
 #define HG_AP(p) ((void *_Atomic *)(p))
 
+#define HG_A8(p) ((_Atomic uint8_t *)(p))
+static inline uint8_t hg_atomic_load_relaxed8(const uint8_t *p)
+{
+	return atomic_load_explicit(HG_A8(p), memory_order_relaxed);
+}
+static inline uint8_t hg_atomic_load_acquire8(const uint8_t *p)
+{
+	return atomic_load_explicit(HG_A8(p), memory_order_acquire);
+}
+static inline bool hg_atomic_cas_acq_rel8(uint8_t *p, uint8_t *expect, uint8_t v)
+{
+	return atomic_compare_exchange_strong_explicit(HG_A8(p), expect, v,
+	    memory_order_acq_rel, memory_order_relaxed);
+}
+static inline void hg_atomic_store_release8(uint8_t *p, uint8_t v)
+{
+	atomic_store_explicit(HG_A8(p), v, memory_order_release);
+}
+
 static inline uint32_t hg_atomic_load_relaxed32(const uint32_t *p)
 {
 	return atomic_load_explicit(HG_A32(p), memory_order_relaxed);
@@ -87,6 +106,10 @@ static inline uint64_t hg_atomic_fetch_add_relaxed64(uint64_t *p, uint64_t v)
 {
 	return atomic_fetch_add_explicit(HG_A64(p), v, memory_order_relaxed);
 }
+static inline uint64_t hg_atomic_fetch_add_acq_rel64(uint64_t *p, uint64_t v)
+{
+	return atomic_fetch_add_explicit(HG_A64(p), v, memory_order_acq_rel);
+}
 static inline bool hg_atomic_cas_acq_rel64(uint64_t *p, uint64_t *expect, uint64_t v)
 {
 	return atomic_compare_exchange_strong_explicit(HG_A64(p), expect, v,
@@ -116,7 +139,21 @@ static inline void hg_atomic_store_release_ptr(void **p, void *v)
  * (Dekker-style handshakes, e.g. STM readers vs. lock acquirers). */
 static inline void hg_fence_store_load(void)
 {
+#if defined(__SANITIZE_THREAD__)
+	/* ThreadSanitizer does not model fences (and gcc warns about them);
+	 * a seq_cst read-modify-write is the same full barrier on x86. */
+	static _Atomic uint32_t hg_fence_word;
+	atomic_fetch_add_explicit(&hg_fence_word, 0, memory_order_seq_cst);
+#else
 	atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
+/* Compiler-only barrier, for asymmetric fencing: the other side issues a
+ * membarrier(2) that fences this thread on the CPU (e.g. STM epochs). */
+static inline void hg_fence_compiler(void)
+{
+	atomic_signal_fence(memory_order_seq_cst);
 }
 
 /* CPU relax hint for spin-waits. Never executed inside a transaction: PAUSE aborts one. */

@@ -28,6 +28,7 @@
 #include "htm/engine.h"
 #include "htm/htm.h"
 #include "fallback/mutex.h"
+#include "fallback/stm.h"
 
 enum { HG_HELD_SPEC = 1, HG_HELD_SUB = 2, HG_HELD_LOCK = 3 };
 
@@ -36,8 +37,17 @@ enum { HG_HELD_SPEC = 1, HG_HELD_SUB = 2, HG_HELD_LOCK = 3 };
 struct hg_held_entry {
 	struct hg_lock *lock;
 	struct hg_site_rec *rec;
-	uint8_t how;
-	uint8_t mode; /* enum hg_htm_mode the entry was entered in */
+	/*
+	 * Written with one 32-bit store and read with one load: the release
+	 * fast path tests how and seq together, and a load that spans several
+	 * smaller stores would miss store-to-load forwarding.
+	 */
+	struct hg_held_tag {
+		uint8_t how;
+		uint8_t mode; /* enum hg_htm_mode the entry was entered in */
+		uint8_t seq;  /* this entry holds l->stm_seq odd (lock tier on an STM lock) */
+		uint8_t pad;
+	} t;
 };
 
 struct hg_held {
@@ -115,6 +125,33 @@ static inline bool hg_rtm_active(void)
 	return hg_rtm_ok && hg_held.in_rtm > 0 && hg_htm_active();
 }
 
+/*
+ * Plain sections on a lock that hg_run() uses: a section that holds the
+ * real lock (lock tier, or an emulated transaction) also holds stm_seq odd,
+ * as hg_run's own lock tier does, so software transactions revalidate
+ * against its in-place stores and never write back under it.  The entry
+ * remembers it, since .stm_used may flip while the section runs.
+ */
+static inline void hg_held_seq_enter(struct hg_lock *l, unsigned how, enum hg_htm_mode mode)
+{
+	/* Relaxed: read after the acquiring CAS of the mutex, which orders it
+	 * after hg_lock_enable_stm()'s pass through the mutex (see there). */
+	if (HG_LIKELY(!hg_atomic_load_relaxed8(&l->stm_used)))
+		return;
+	if (how == HG_HELD_LOCK || (how == HG_HELD_SPEC && mode != HG_HTM_RTM)) {
+		struct hg_held *h = &hg_held;
+		if (h->n > 0 && h->e[h->n - 1].lock == l) {
+			hg_stm_seq_enter(l);
+			h->e[h->n - 1].t.seq = 1;
+		}
+	}
+}
+
+__attribute__((noinline)) static void hg_held_seq_enter_slow(struct hg_lock *l)
+{
+	hg_held_seq_enter(l, HG_HELD_LOCK, HG_HTM_OFF);
+}
+
 static inline void hg_held_push(struct hg_lock *l, struct hg_site_rec *rec, unsigned how,
     enum hg_htm_mode mode)
 {
@@ -131,8 +168,7 @@ static inline void hg_held_push(struct hg_lock *l, struct hg_site_rec *rec, unsi
 	struct hg_held_entry *e = &h->e[h->n++];
 	e->lock = l;
 	e->rec = rec;
-	e->how = (uint8_t)how;
-	e->mode = (uint8_t)mode;
+	e->t = (struct hg_held_tag){ (uint8_t)how, (uint8_t)mode, 0, 0 };
 	if (how == HG_HELD_SPEC && mode == HG_HTM_RTM)
 		h->rtm_rec = rec;
 	if (how == HG_HELD_SUB || (how == HG_HELD_SPEC && mode == HG_HTM_RTM))
@@ -162,8 +198,10 @@ void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 		struct hg_held_entry *e = &h->e[h->n++];
 		e->lock = l;
 		e->rec = rec;
-		e->how = HG_HELD_LOCK;
-		e->mode = HG_HTM_OFF;
+		e->t = (struct hg_held_tag){ HG_HELD_LOCK, HG_HTM_OFF, 0, 0 };
+		/* After the acquiring CAS, never before: see hg_lock_enable_stm(). */
+		if (HG_UNLIKELY(hg_atomic_load_relaxed8(&l->stm_used)))
+			hg_held_seq_enter_slow(l);
 		return;
 	}
 slow:
@@ -191,6 +229,7 @@ __attribute__((noinline)) static void hg_lock_acquire_slow(struct hg_lock *l, ui
 		how = HG_HELD_SPEC;
 	}
 	hg_held_push(l, rec, how, mode);
+	hg_held_seq_enter(l, how, mode);
 }
 
 int hg_lock_tryacquire(struct hg_lock *l, uint64_t site)
@@ -212,12 +251,15 @@ int hg_lock_tryacquire(struct hg_lock *l, uint64_t site)
 		if (!hg_mutex_tryacquire_unowned(&l->mutex))
 			return EBUSY;
 		hg_held_push(l, rec, HG_HELD_LOCK, mode);
+		hg_held_seq_enter(l, HG_HELD_LOCK, mode);
 		return 0;
 	}
 	int t = hg_engine_try(l, &hg_lock_ops, &l->mutex.word, mode, rec);
 	if (t < 0)
 		return EBUSY;
-	hg_held_push(l, rec, t == HG_TIER_HTM ? HG_HELD_SPEC : HG_HELD_LOCK, mode);
+	unsigned how = t == HG_TIER_HTM ? HG_HELD_SPEC : HG_HELD_LOCK;
+	hg_held_push(l, rec, how, mode);
+	hg_held_seq_enter(l, how, mode);
 	return 0;
 }
 
@@ -280,8 +322,8 @@ int hg_lock_release(struct hg_lock *l)
 	if (HG_LIKELY(n > 0)) {
 		struct hg_held_entry *e = &h->e[n - 1];
 		uint32_t w = hg_atomic_load_relaxed32(&l->mutex.word);
-		if (HG_LIKELY(e->lock == l && e->how == HG_HELD_LOCK && e->rec->t0 == 0 &&
-		        w == HG_MUTEX_LOCKED)) {
+		if (HG_LIKELY(e->lock == l && e->t.how == HG_HELD_LOCK && !e->t.seq &&
+		        e->rec->t0 == 0 && w == HG_MUTEX_LOCKED)) {
 			hg_counter_add(&e->rec->st.commits[HG_TIER_LOCK], 1);
 			h->n = n - 1;
 			if (hg_single_threaded()) {
@@ -310,7 +352,9 @@ __attribute__((noinline)) static int hg_lock_release_slow(struct hg_lock *l)
 		hg_bad_release(l);
 		return EPERM;
 	}
-	if (HG_LIKELY(e.how == HG_HELD_LOCK)) {
+	if (e.t.seq)
+		hg_stm_seq_exit(l); /* before the lock: see hg_held_seq_enter() */
+	if (HG_LIKELY(e.t.how == HG_HELD_LOCK)) {
 		hg_mutex_release_owned(&l->mutex);
 		if (HG_UNLIKELY(e.rec->t0 != 0))
 			hg_engine_note_commit(e.rec, HG_TIER_LOCK); /* sampled: cycle cost too */
@@ -318,16 +362,24 @@ __attribute__((noinline)) static int hg_lock_release_slow(struct hg_lock *l)
 			hg_counter_add(&e.rec->st.commits[HG_TIER_LOCK], 1);
 		return 0;
 	}
-	switch (e.how) {
+	switch (e.t.how) {
 	case HG_HELD_SUB:
 	case HG_HELD_SPEC:
-		if (e.how == HG_HELD_SPEC && e.mode != HG_HTM_RTM) {
-			hg_engine_exit(l, &hg_lock_ops, (enum hg_htm_mode)e.mode, e.rec, HG_TIER_HTM);
+		if (e.t.how == HG_HELD_SPEC && e.t.mode != HG_HTM_RTM) {
+			hg_engine_exit(l, &hg_lock_ops, (enum hg_htm_mode)e.t.mode, e.rec, HG_TIER_HTM);
 			return 0;
 		}
 		/*
-		 * RTM: the transaction commits when its last entry (the SPEC one
-		 * or a SUB one, in whatever order they are released) goes.
+		 * RTM: an uninstrumented section may have written anything, so on
+		 * a lock hg_run() uses it moves stm_seq by 2 (inside the
+		 * transaction, visible atomically with its data at XEND) and
+		 * software readers revalidate, as for hg_run's hardware writers.
+		 */
+		if (hg_atomic_load_relaxed8(&l->stm_used))
+			hg_atomic_store_relaxed32(&l->stm_seq, hg_atomic_load_relaxed32(&l->stm_seq) + 2);
+		/*
+		 * The transaction commits when its last entry (the SPEC one or a
+		 * SUB one, in whatever order they are released) goes.
 		 */
 		if (--h->in_rtm > 0)
 			return 0;
@@ -345,6 +397,31 @@ __attribute__((noinline)) static int hg_lock_release_slow(struct hg_lock *l)
 	}
 }
 
+void hg_lock_enable_stm(struct hg_lock *l)
+{
+	/* Acquire: pairs with the release store of 2 below, by whichever
+	 * thread finished the pass-through. */
+	if (hg_atomic_load_acquire8(&l->stm_used) == HG_STM_USED_READY)
+		return;
+	/*
+	 * Publish the flag (0 -> ANNOUNCED; plain sections that take the mutex
+	 * from now on join the stm_seq protocol), then pass through the real
+	 * lock once: a plain section that read the flag as 0 took the mutex
+	 * before us and has released it when we get it.  Only then may a
+	 * software transaction start, so every thread that finds the flag
+	 * ANNOUNCED makes the same pass before it goes on: being second to
+	 * announce is no proof that the first finished waiting.  This relies on
+	 * plain sections reading the flag after their acquiring CAS, which
+	 * either precedes our acquisition (we wait for their release) or
+	 * follows our release (and so sees the flag).
+	 */
+	uint8_t zero = 0;
+	hg_atomic_cas_acq_rel8(&l->stm_used, &zero, HG_STM_USED_ANNOUNCED);
+	hg_mutex_acquire_unowned(&l->mutex);
+	hg_mutex_release_owned(&l->mutex);
+	hg_atomic_store_release8(&l->stm_used, HG_STM_USED_READY);
+}
+
 bool hg_in_transaction(void)
 {
 	return hg_emu_depth() > 0 || (hg_rtm_ok && hg_htm_active());
@@ -354,7 +431,7 @@ int hg_lock_held_tier(const struct hg_lock *l)
 {
 	for (int i = (int)hg_held.n - 1; i >= 0; i--)
 		if (hg_held.e[i].lock == l)
-			return hg_held.e[i].how == HG_HELD_LOCK ? HG_TIER_LOCK : HG_TIER_HTM;
+			return hg_held.e[i].t.how == HG_HELD_LOCK ? HG_TIER_LOCK : HG_TIER_HTM;
 	return -1;
 }
 

@@ -110,6 +110,17 @@ HG_INTERNAL extern struct hg_policy hg_policy_now;
 /* True when RTM instructions may execute in this process (detection, or valgrind test mode). */
 HG_INTERNAL extern bool hg_rtm_ok;
 
+/*
+ * Marks l as used by hg_run() (sticky) and waits out plain sections that
+ * started before; call outside any transaction, before the first software
+ * transaction on l.
+ */
+HG_INTERNAL void hg_lock_enable_stm(struct hg_lock *l);
+/* struct hg_lock.stm_used: 0, then ANNOUNCED (plain sections join the
+ * protocol), then READY (software transactions may run). */
+#define HG_STM_USED_ANNOUNCED 1
+#define HG_STM_USED_READY 2
+
 /* Registry of named locks: returns a fresh id (>= 1), names kept for reports. */
 HG_INTERNAL uint32_t hg_lock_register(const char *name);
 

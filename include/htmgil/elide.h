@@ -118,6 +118,9 @@ HG_API const char *hg_site_name(uint64_t key, char *buf, unsigned len);
  * the real lock (which must abort them anyway).  .mode and .id are written
  * only at init.  .stm_seq is the software tier's sequence word (see
  * include/htmgil/stm.h): an odd value means an STM commit is writing back.
+ * .stm_used goes from 0 to 1 to 2 once, the first time hg_run() uses the
+ * lock; from 1 on plain acquisitions take part in the stm_seq protocol too
+ * (docs/design.md, "Plain sections on an STM lock").
  */
 struct hg_lock {
 	struct hg_mutex mutex; /* the real lock; .word is the subscription word */
@@ -125,10 +128,11 @@ struct hg_lock {
 	uint32_t id;           /* registry id for statistics (0 = anonymous) */
 	uint8_t mode_set;      /* 1 when .mode overrides the process mode */
 	uint8_t mode;          /* enum hg_htm_mode, when mode_set */
-	uint8_t pad[64 - 4 * 4 - 4 - 4 - 2];
+	uint8_t stm_used;      /* sticky: 0, 1 announced, 2 hg_run may use the STM on it */
+	uint8_t pad[64 - 4 * 4 - 4 - 4 - 3];
 } __attribute__((aligned(64)));
 
-#define HG_LOCK_INITIALIZER { HG_MUTEX_INITIALIZER, 0, 0, 0, 0, { 0 } }
+#define HG_LOCK_INITIALIZER { HG_MUTEX_INITIALIZER, 0, 0, 0, 0, 0, { 0 } }
 
 /* name may be NULL (statistics go to the anonymous lock). */
 HG_API void hg_lock_init(struct hg_lock *l, const char *name);

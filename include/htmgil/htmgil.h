@@ -13,5 +13,6 @@
 #include <htmgil/lock.h>
 #include <htmgil/elide.h>
 #include <htmgil/prof.h>
+#include <htmgil/stm.h>
 
 #endif /* HTMGIL_HTMGIL_H */

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Runs the STM benchmark matrix (bench/bench_stm.cc) and writes docs/results.md.
+
+One matrix run = one run of htmgil-bench for the htmgil tiers and the
+pthread_mutex baseline, plus one run per libitm method (ITM_DEFAULT_METHOD
+is read once by libitm at start-up, so each method needs its own process).
+The table gives sections per second (all threads) and the ratios the STM
+tier is judged by, all from this one matrix run.
+
+usage: bench/run_stm_matrix.py [--bench PATH] [--min-time S] [--repetitions N]
+                               [--out FILE]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ITM_METHODS = ["ml_wt", "gl_wt", "serialirr"]
+TIERS = ["lock", "stm", "emu"]
+COLUMNS = TIERS + ["adaptive", "mutex"] + ["itm-" + m for m in ITM_METHODS]
+# The STM benchmarks' names: WORKLOAD/Nt/VARIANT/...
+STM_RE = "^(bank|bank-audit|list-[0-9]+|hash-[0-9]+|skip-[0-9]+)/[12]t/"
+WORKLOADS = ["bank", "bank-audit", "list-0", "list-20", "list-50",
+             "hash-0", "hash-20", "hash-50", "skip-0", "skip-20", "skip-50"]
+
+
+def run_bench(bench, flt, min_time, reps, env_extra):
+    env = dict(os.environ)
+    env.update(env_extra)
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        out = f.name
+    try:
+        cmd = [bench, "--benchmark_filter=" + flt,
+               "--benchmark_min_time=%g" % min_time,
+               "--benchmark_out=" + out, "--benchmark_out_format=json"]
+        if reps > 1:
+            cmd += ["--benchmark_repetitions=%d" % reps,
+                    "--benchmark_report_aggregates_only=true"]
+        r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            sys.stderr.write(r.stderr)
+            sys.exit("benchmark run failed: %s" % " ".join(cmd))
+        with open(out) as f:
+            data = json.load(f)
+    finally:
+        os.unlink(out)
+    res = {}
+    for b in data["benchmarks"]:
+        if b.get("error_occurred"):
+            sys.exit("benchmark %s reported: %s" % (b["name"], b.get("error_message")))
+        if reps > 1 and b.get("aggregate_name") != "median":
+            continue
+        name = re.sub(r"/real_time.*$", "", b["name"])
+        res[name] = b["items_per_second"]
+    return res, data.get("context", {})
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
+
+
+def machine():
+    model = sh("lscpu | sed -n 's/^Model name: *//p' | head -n 1") or platform.processor()
+    cpus = os.cpu_count()
+    mem = sh("awk '/MemTotal/ {printf \"%.0f GiB\", $2/1048576}' /proc/meminfo")
+    osname = sh(". /etc/os-release 2>/dev/null && echo \"$PRETTY_NAME\"")
+    cc = sh("cc --version | head -n 1")
+    rtm = "yes" if " rtm " in (" " + sh("grep -m1 '^flags' /proc/cpuinfo") + " ") else "no"
+    return model, cpus, mem, osname, platform.release(), cc, rtm
+
+
+def fmt(x):
+    return "%.2f" % (x / 1e6) if x else "-"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bench", default=os.path.join(ROOT, "build", "bin", "htmgil-bench"))
+    ap.add_argument("--min-time", type=float, default=0.2)
+    ap.add_argument("--repetitions", type=int, default=3,
+                    help="runs per benchmark; the table shows their median")
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "results.md"))
+    a = ap.parse_args()
+    if not os.access(a.bench, os.X_OK):
+        sys.exit("%s is not built: configure with -DHTMGIL_BUILD_BENCH=ON and build "
+                 "htmgil-bench, or pass --bench PATH" % a.bench)
+
+    load0 = os.getloadavg()
+    start = datetime.datetime.now(datetime.timezone.utc)
+    res, ctx = run_bench(a.bench, STM_RE + "(lock|stm|emu|adaptive|mutex)/", a.min_time,
+                         a.repetitions, {})
+    for m in ITM_METHODS:
+        r, _ = run_bench(a.bench, STM_RE + "itm/", a.min_time, a.repetitions,
+                         {"ITM_DEFAULT_METHOD": m})
+        for k, v in r.items():
+            res[k.replace("/itm", "/itm-" + m)] = v
+    load1 = os.getloadavg()
+
+    def get(w, t, v):
+        return res.get("%s/%dt/%s" % (w, t, v))
+
+    model, cpus, mem, osname, kernel, cc, rtm = machine()
+    lines = []
+    lines.append("<!-- SPDX-License-Identifier: MIT -->")
+    lines.append("# Benchmark results: hg_run tiers, pthread_mutex and libitm")
+    lines.append("")
+    lines.append("Written by `bench/run_stm_matrix.py` from one matrix run of the STM "
+                 "benchmarks of `htmgil-bench` (bench/bench_stm.cc).")
+    lines.append("")
+    lines.append("## Machine")
+    lines.append("")
+    lines.append("- CPU: %s, %d logical CPUs, RTM: %s (the `emu` column is emulated HTM)" % (model, cpus, rtm))
+    lines.append("- Memory: %s; OS: %s, kernel %s" % (mem, osname, kernel))
+    lines.append("- Compiler: %s; libitm from the same GCC" % cc)
+    lines.append("- Run: %s UTC, median of %d runs of at least %.2f s per benchmark; "
+                 "load average %.2f before, %.2f after"
+                 % (start.strftime("%Y-%m-%d %H:%M"), a.repetitions, a.min_time, load0[0], load1[0]))
+    lines.append("  (a load above the core count means other processes shared the CPUs, "
+                 "which mostly distorts the 2-thread rows)")
+    lines.append("")
+    lines.append("## Throughput, million sections per second (all threads)")
+    lines.append("")
+    lines.append("Workloads: bank = one transfer between two of 1024 accounts; bank-audit = "
+                 "the same with 20 % read-all audits; list/hash/skip = integer set of 256 keys "
+                 "in 1..512 (sorted linked list, 128-bucket chained hash set, skip list) with "
+                 "the given % of updates.  Tiers: hg_run forced to the lock, the STM or "
+                 "(emulated) HTM; adaptive = hg_run's policy; mutex = pthread_mutex around the "
+                 "same bodies; itm = GCC libitm with ITM_DEFAULT_METHOD pinned.")
+    lines.append("")
+    lines.append("| workload | threads | " + " | ".join(COLUMNS) + " |")
+    lines.append("|---|---|" + "---|" * len(COLUMNS))
+    for w in WORKLOADS:
+        for t in (1, 2):
+            row = [fmt(get(w, t, c)) for c in COLUMNS]
+            lines.append("| %s | %d | %s |" % (w, t, " | ".join(row)))
+    lines.append("")
+    lines.append("## Targets, as ratios from this run")
+    lines.append("")
+    lines.append("| target | measured | goal | met |")
+    lines.append("|---|---|---|---|")
+
+    def ratio(a_, b_):
+        return a_ / b_ if a_ and b_ else None
+
+    def target(label, r, goal):
+        met = "yes" if r is not None and r >= goal else "no"
+        lines.append("| %s | %s | >= %.2f | %s |" % (label, "%.2f" % r if r else "-", goal, met))
+
+    target("bank 1t: STM / libitm ml_wt", ratio(get("bank", 1, "stm"), get("bank", 1, "itm-ml_wt")), 1.5)
+    target("bank 2t: STM / libitm ml_wt", ratio(get("bank", 2, "stm"), get("bank", 2, "itm-ml_wt")), 2.0)
+    target("list-0 2t: STM / lock tier", ratio(get("list-0", 2, "stm"), get("list-0", 2, "lock")), 1.5)
+    target("list-20 2t: STM / lock tier", ratio(get("list-20", 2, "stm"), get("list-20", 2, "lock")), 1.1)
+    for w in WORKLOADS:
+        for t in (1, 2):
+            best = max((get(w, t, c) or 0) for c in TIERS)
+            which = max(TIERS, key=lambda c: get(w, t, c) or 0)
+            target("%s %dt: adaptive / best forced (%s)" % (w, t, which),
+                   ratio(get(w, t, "adaptive"), best), 0.9)
+    lines.append("")
+    with open(a.out, "w") as f:
+        f.write("\n".join(lines))
+    print("wrote %s" % os.path.relpath(a.out, ROOT))
+
+
+if __name__ == "__main__":
+    main()

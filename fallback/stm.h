@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fallback/stm.h - the software tier's private state (NOrec family).
+ *
+ * The sequence word (struct hg_lock.stm_seq, 32 bits, on the lock's
+ * subscription line):
+ *
+ *   stm_seq even   no software commit is writing back and no hg_run section
+ *                  holds the real lock; memory is a committed state
+ *   stm_seq odd    exactly one party writes memory in place: an STM
+ *                  committer during write-back, or an hg_run section on the
+ *                  lock tier (emulated HTM included) for its whole section
+ *
+ * Invariants:
+ *   stm_seq changes only by CAS even -> odd (the writer's entry) and by a
+ *   store odd -> odd + 1 (its exit), or, inside a hardware transaction that
+ *   wrote, by +2 from an even value (so software readers revalidate);
+ *   a software transaction's snapshot s is even, and every value in its read
+ *   log was the committed value of its word while stm_seq == s.
+ *
+ * Writers: any thread, through the CAS above; the odd holder is the only
+ * writer of the data it publishes until its closing store.
+ */
+#ifndef HG_FALLBACK_STM_H
+#define HG_FALLBACK_STM_H
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "htmgil/stm.h"
+#include "htm/util.h"
+
+/*
+ * One logged write, per naturally aligned 8-byte word: the pending bytes in
+ * memory order (little endian) and a mask of the bytes written.
+ */
+struct hg_stm_write {
+	uintptr_t word;
+	uint64_t val;
+	uint32_t mask;
+};
+
+/* A growable array of pointers (allocations and frees of one section). */
+struct hg_ptr_log {
+	void **p;
+	size_t n, cap;
+};
+
+/*
+ * The per-thread transaction descriptor.  .pub is what bodies see; the rest
+ * is owned by the thread.  Write-log index: open addressing on the word
+ * address, HG_STM_WIDX_MIN slots or more, at most half full; slot value is
+ * the write-log index + 1 (0 = empty).  .pub.wfilter is a 64-bit summary of
+ * the words written, so most reads skip the index.  The read log's entries
+ * carry their access size in bits HG_TX_READ_SIZE_SHIFT and up of .addr.
+ */
+struct hg_stm_tx {
+	struct hg_tx pub;
+	struct hg_lock *lock;      /* lock of the outermost section */
+	uint32_t depth;            /* hg_run nesting depth (flattened) */
+	int tier;                  /* enum hg_tier of the current attempt, -1 idle */
+	int restart_reason;        /* why the last software attempt restarted */
+	uint8_t run_mode;          /* enum hg_htm_mode of the current direct attempt */
+	struct hg_tx_read *rlog;   /* read log: rlog .. pub.rpos used, pub.rend = rlog + rcap */
+	size_t rcap;
+	struct hg_stm_write *wlog;
+	size_t wn, wcap;
+	uint32_t *widx;
+	size_t widx_cap;
+	struct hg_ptr_log allocs;  /* hg_tx_malloc'd in this attempt */
+	struct hg_ptr_log frees;   /* hg_tx_free'd in this attempt */
+	uint64_t rng;              /* backoff randomness */
+	uint64_t wait_cycles;      /* cycles spent waiting for an even stm_seq (reset by hg_run) */
+	sigjmp_buf restart;        /* software attempts restart here */
+	struct hg_stm_thread_stats st;
+};
+
+#define HG_STM_WIDX_MIN 64
+
+/* Reasons a software attempt restarts (restart_reason). */
+enum hg_stm_restart {
+	HG_STM_RESTART_NONE = 0,
+	HG_STM_RESTART_CONFLICT,    /* validation failed */
+	HG_STM_RESTART_IRREVOCABLE, /* body asked for the lock tier */
+};
+
+/* The calling thread's descriptor (created on first use). */
+HG_INTERNAL struct hg_stm_tx *hg_stm_self(void);
+/* Threads that currently have a descriptor (ran hg_run and have not exited). */
+HG_INTERNAL unsigned hg_stm_thread_count(void);
+
+/* Starts a software attempt on l: waits for an even stm_seq and takes it as snapshot. */
+HG_INTERNAL void hg_stm_begin(struct hg_stm_tx *tx, struct hg_lock *l);
+/* Tries to commit; true on success, false when validation failed (the attempt is rolled back). */
+HG_INTERNAL bool hg_stm_commit(struct hg_stm_tx *tx);
+/* Rolls back the current software attempt (logs cleared, allocations freed). */
+HG_INTERNAL void hg_stm_rollback(struct hg_stm_tx *tx);
+/* Ends a direct-tier section: hand this section's frees to reclamation. */
+HG_INTERNAL void hg_stm_direct_done(struct hg_stm_tx *tx, bool committed);
+/* Randomized exponential backoff after the n-th consecutive software abort. */
+HG_INTERNAL void hg_stm_backoff(struct hg_stm_tx *tx, unsigned n);
+
+/*
+ * Lock-tier side of the protocol: called with the real lock held, waits for
+ * any software write-back to finish and makes stm_seq odd, so running
+ * software transactions revalidate and new commits wait.
+ */
+HG_INTERNAL void hg_stm_seq_enter(struct hg_lock *l);
+/* Makes stm_seq even again (before the real lock is released). */
+HG_INTERNAL void hg_stm_seq_exit(struct hg_lock *l);
+
+/*
+ * Epoch-based reclamation.  Every software attempt announces the global
+ * epoch while it runs; memory retired at epoch r is freed once every
+ * announced epoch is > r (or the announcing thread is idle).
+ */
+HG_INTERNAL void hg_epoch_enter(struct hg_stm_tx *tx);
+HG_INTERNAL void hg_epoch_exit(struct hg_stm_tx *tx);
+HG_INTERNAL void hg_epoch_retire(struct hg_stm_tx *tx, void **p, size_t n);
+
+#endif /* HG_FALLBACK_STM_H */

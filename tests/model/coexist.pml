@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/model/coexist.pml - the three-tier coexistence protocol of hg_run
+ * (docs/design.md, "The STM tier and the coexistence protocol").
+ *
+ * Shared state: three data words X, Y, Z (invariant X == Y), the real lock's
+ * word LW and the software sequence word SQ.  ver[] counts writes to each
+ * location, so a hardware transaction can tell whether a location it read
+ * or wrote was written by another party before it commits.
+ *
+ * Parties (one process each):
+ *   Rtm   a hardware transaction: subscribes at begin (LW free and SQ even,
+ *         both in its read set), reads X and Y, buffers X+1, Y+1, commits
+ *         atomically only if nothing in its read set was written since it
+ *         was read, bumping SQ by 2 in the same step because it wrote; then
+ *         a second, non-conflicting transaction on Z.  After 2 aborts a
+ *         section falls back to the lock tier.
+ *   Stm   a NOrec software transaction as in fallback/stm.c: snapshot an
+ *         even SQ, value-logged reads that revalidate when SQ moved, commit
+ *         by CAS SQ even -> odd, write back, SQ + 2.  After 2 aborts it
+ *         escalates to the lock tier.
+ *   Lock  the lock tier (and emulated HTM, which takes the same path):
+ *         take LW, wait for SQ even and make it odd, update in place, make
+ *         SQ even, free LW.
+ * Every section adds 1 to X and to Y; the lock tier and software reads
+ * assert X == Y (opacity: no party ever sees a torn state), and the final
+ * state must be X == Y == 3, Z == 1 (no lost update: serializable), with
+ * SQ even and LW free.  spin also reports invalid end states (deadlock).
+ *
+ * Mutants (spin -DMUTANT=n), each of which spin must reject:
+ *   1  the hardware transaction does not subscribe to SQ
+ *   2  the software commit writes back without the sequence bump
+ *   3  the hardware writer commits without adding 2 to SQ
+ *   4  the lock tier takes LW without holding SQ odd
+ */
+
+#define X 0
+#define Y 1
+#define Z 2
+#define LW 3
+#define SQ 4
+
+byte mem[3];
+byte lw;
+byte sq;
+byte ver[5];
+byte done;
+
+inline lock_section(a, b) {
+	atomic { lw == 0 -> lw = 1; ver[LW]++ };
+#if MUTANT != 4
+	atomic { (sq % 2 == 0) -> sq++; ver[SQ]++ };
+#endif
+	a = mem[X];
+	b = mem[Y];
+	assert(a == b);
+	mem[X] = a + 1; ver[X]++;
+	mem[Y] = b + 1; ver[Y]++;
+#if MUTANT != 4
+	sq++; ver[SQ]++;
+#endif
+	lw = 0; ver[LW]++
+}
+
+proctype Lock() {
+	byte a, b;
+	lock_section(a, b);
+	done++
+}
+
+proctype Rtm() {
+	byte vlw, vsq, vx, vy, vz, rx, ry, rz, tries;
+	bit committed;
+t1:
+#if MUTANT == 1
+	atomic { lw == 0 -> vlw = ver[LW]; vsq = 0 };
+#else
+	atomic { lw == 0 && sq % 2 == 0 -> vlw = ver[LW]; vsq = ver[SQ] };
+#endif
+	atomic { rx = mem[X]; vx = ver[X] };
+	atomic { ry = mem[Y]; vy = ver[Y] };
+	atomic {
+		if
+#if MUTANT == 1
+		:: ver[LW] == vlw && ver[X] == vx && ver[Y] == vy ->
+#else
+		:: ver[LW] == vlw && ver[SQ] == vsq && ver[X] == vx && ver[Y] == vy ->
+#endif
+			mem[X] = rx + 1; ver[X]++;
+			mem[Y] = ry + 1; ver[Y]++;
+#if MUTANT != 3
+			sq = sq + 2; ver[SQ]++;
+#endif
+			committed = 1
+		:: else -> committed = 0
+		fi
+	};
+	if
+	:: committed == 0 && tries < 2 -> tries++; goto t1
+	:: committed == 0 && tries >= 2 -> lock_section(rx, ry)
+	:: else -> skip
+	fi;
+	tries = 0;
+t2:
+#if MUTANT == 1
+	atomic { lw == 0 -> vlw = ver[LW]; vsq = 0 };
+#else
+	atomic { lw == 0 && sq % 2 == 0 -> vlw = ver[LW]; vsq = ver[SQ] };
+#endif
+	atomic { rz = mem[Z]; vz = ver[Z] };
+	atomic {
+		if
+#if MUTANT == 1
+		:: ver[LW] == vlw && ver[Z] == vz ->
+#else
+		:: ver[LW] == vlw && ver[SQ] == vsq && ver[Z] == vz ->
+#endif
+			mem[Z] = rz + 1; ver[Z]++;
+			sq = sq + 2; ver[SQ]++;
+			committed = 1
+		:: else -> committed = 0
+		fi
+	};
+	if
+	:: committed == 0 && tries < 2 -> tries++; goto t2
+	:: committed == 0 && tries >= 2 ->
+		atomic { lw == 0 -> lw = 1; ver[LW]++ };
+		atomic { (sq % 2 == 0) -> sq++; ver[SQ]++ };
+		mem[Z] = mem[Z] + 1; ver[Z]++;
+		sq++; ver[SQ]++;
+		lw = 0; ver[LW]++
+	:: else -> skip
+	fi;
+	done++
+}
+
+proctype Stm() {
+	byte snap, t, vx, vy, aborts;
+retry:
+	atomic { (sq % 2 == 0) -> snap = sq };
+	/* read X: the log is empty, so revalidation only moves the snapshot */
+	vx = mem[X];
+	do
+	:: sq == snap -> break
+	:: else ->
+		atomic { (sq % 2 == 0) -> t = sq };
+		if
+		:: sq == t -> snap = t
+		:: else -> skip
+		fi;
+		vx = mem[X]
+	od;
+	/* read Y: revalidate {X: vx} by value whenever SQ moved */
+	vy = mem[Y];
+	do
+	:: sq == snap -> break
+	:: else ->
+		atomic { (sq % 2 == 0) -> t = sq };
+		if
+		:: mem[X] != vx -> goto abort
+		:: else -> skip
+		fi;
+		if
+		:: sq == t -> snap = t
+		:: else -> skip
+		fi;
+		vy = mem[Y]
+	od;
+	assert(vx == vy); /* opacity */
+	/* commit: CAS SQ snap -> snap + 1, revalidating while it fails */
+	do
+#if MUTANT == 2
+	:: sq == snap -> break
+#else
+	:: atomic { sq == snap -> sq = snap + 1; ver[SQ]++ }; break
+#endif
+	:: else ->
+		atomic { (sq % 2 == 0) -> t = sq };
+		if
+		:: mem[X] != vx || mem[Y] != vy -> goto abort
+		:: else -> skip
+		fi;
+		if
+		:: sq == t -> snap = t
+		:: else -> skip
+		fi
+	od;
+	mem[X] = vx + 1; ver[X]++;
+	mem[Y] = vy + 1; ver[Y]++;
+#if MUTANT != 2
+	sq = snap + 2; ver[SQ]++;
+#endif
+	goto fin;
+abort:
+	aborts++;
+	if
+	:: aborts < 2 -> goto retry
+	:: else -> lock_section(vx, vy)
+	fi;
+fin:
+	done++
+}
+
+init {
+	atomic {
+		run Rtm();
+		run Stm();
+		run Lock()
+	};
+	done == 3;
+	assert(mem[X] == 3 && mem[Y] == 3 && mem[Z] == 1);
+	assert(sq % 2 == 0 && lw == 0)
+}

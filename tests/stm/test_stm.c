@@ -1,0 +1,478 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/stm/test_stm.c - unit tests of the software tier and hg_run():
+ * read-after-write at every width, restart on a failed validation, opacity
+ * against in-place lock-tier writers, allocation visibility, irrevocability,
+ * nesting, and the three-tier policy's demotions.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "htmgil/htmgil.h"
+#include "htmgil/stm.h"
+#include "htm/atomic.h"
+#include "htm/engine.h"
+#include "stm_test.h"
+
+static struct hg_lock L;
+
+/* ---------------------------------------------------- read-after-write */
+
+struct raw_arg {
+	uint64_t word;
+	uint64_t other;
+	uint64_t seen64, seen_mixed;
+	uint32_t seen32;
+	uint16_t seen16;
+	uint8_t seen8;
+	unsigned char bytes[13];
+	unsigned char bytes_seen[13];
+	uint64_t before_commit_mem;
+};
+
+static void raw_body(struct hg_tx *tx, void *p)
+{
+	struct raw_arg *a = p;
+	hg_store64(tx, &a->word, 0x1122334455667788ull);
+	a->seen64 = hg_load64(tx, &a->word);
+	/* Sub-word stores land in the same logged word and merge. */
+	hg_store8(tx, (uint8_t *)&a->word + 1, 0xAB);
+	hg_store16(tx, (uint16_t *)&a->word + 2, 0xCDEF);
+	a->seen8 = hg_load8(tx, (uint8_t *)&a->word + 1);
+	a->seen16 = hg_load16(tx, (uint16_t *)&a->word + 2);
+	a->seen32 = hg_load32(tx, (uint32_t *)&a->word);
+	a->seen_mixed = hg_load64(tx, &a->word);
+	/* A partial write merged with unwritten bytes read from memory. */
+	hg_store8(tx, (uint8_t *)&a->other, 0x01);
+	a->before_commit_mem = __atomic_load_n(&a->other, __ATOMIC_RELAXED);
+	uint64_t o = hg_load64(tx, &a->other);
+	hg_store64(tx, &a->other, o + 0x100);
+	const unsigned char src[13] = "hello, stm!!";
+	hg_store_bytes(tx, a->bytes + 1, src, 12);
+	hg_load_bytes(tx, a->bytes_seen, a->bytes, 13);
+}
+
+static void test_read_after_write(void)
+{
+	static struct raw_arg a;
+	memset(&a, 0, sizeof(a));
+	a.other = 0xFFFFFFFFFFFF0000ull;
+	hg_run_force_thread(HG_RUN_STM);
+	hg_run(&L, hg_site("raw"), raw_body, &a);
+	hg_run_force_thread(-1);
+	HG_EXPECT_EQ(a.seen64, 0x1122334455667788ull);
+	HG_EXPECT_EQ(a.seen8, 0xAB);
+	HG_EXPECT_EQ(a.seen16, 0xCDEF);
+	HG_EXPECT_EQ(a.seen32, 0x5566AB88u);
+	HG_EXPECT_EQ(a.seen_mixed, 0x1122CDEF5566AB88ull);
+	HG_EXPECT_EQ(a.word, 0x1122CDEF5566AB88ull);
+	/* Buffered, not written through, until commit. */
+	HG_EXPECT_EQ(a.before_commit_mem, 0xFFFFFFFFFFFF0000ull);
+	HG_EXPECT_EQ(a.other, 0xFFFFFFFFFFFF0101ull);
+	HG_EXPECT(memcmp(a.bytes + 1, "hello, stm!!", 12) == 0);
+	HG_EXPECT(a.bytes_seen[0] == 0 && memcmp(a.bytes_seen + 1, "hello, stm!!", 12) == 0);
+}
+
+/* ------------------------------------------------------- abort and retry */
+
+struct retry_arg {
+	uint64_t x, y;
+	unsigned runs;
+	uint64_t sum;
+};
+
+static void retry_body(struct hg_tx *tx, void *p)
+{
+	struct retry_arg *a = p;
+	a->runs++;
+	uint64_t x = hg_load64(tx, &a->x);
+	if (a->runs == 1) {
+		/*
+		 * Play a concurrent committer: change x in memory and move the
+		 * sequence word by 2, as a committed writer would.  The next read
+		 * must notice, revalidate by value and restart this attempt.
+		 */
+		__atomic_store_n(&a->x, 10, __ATOMIC_RELEASE);
+		hg_atomic_store_release32(&L.stm_seq, hg_atomic_load_relaxed32(&L.stm_seq) + 2);
+	}
+	uint64_t y = hg_load64(tx, &a->y);
+	hg_store64(tx, &a->y, y + 1);
+	a->sum = x + y;
+}
+
+static void test_abort_and_retry(void)
+{
+	static struct retry_arg a = { 1, 5, 0, 0 };
+	struct hg_stm_thread_stats before, after;
+	hg_stm_thread_stats(&before);
+	hg_run_force_thread(HG_RUN_STM);
+	hg_run(&L, hg_site("retry"), retry_body, &a);
+	hg_run_force_thread(-1);
+	hg_stm_thread_stats(&after);
+	HG_EXPECT_EQ(a.runs, 2);
+	HG_EXPECT_EQ(a.sum, 15);     /* the second attempt saw the new x */
+	HG_EXPECT_EQ(a.y, 6);        /* the first attempt's store was discarded */
+	HG_EXPECT_EQ(after.aborts - before.aborts, 1);
+	HG_EXPECT_EQ(after.commits - before.commits, 1);
+	HG_EXPECT(after.validations > before.validations);
+}
+
+/* A value change that is undone before revalidation is not a conflict. */
+static void aba_body(struct hg_tx *tx, void *p)
+{
+	struct retry_arg *a = p;
+	a->runs++;
+	uint64_t x = hg_load64(tx, &a->x);
+	if (a->runs == 1)
+		hg_atomic_store_release32(&L.stm_seq, hg_atomic_load_relaxed32(&L.stm_seq) + 2);
+	a->sum = x + hg_load64(tx, &a->y);
+}
+
+static void test_value_validation(void)
+{
+	static struct retry_arg a = { 3, 4, 0, 0 };
+	hg_run_force_thread(HG_RUN_STM);
+	hg_run(&L, hg_site("aba"), aba_body, &a);
+	hg_run_force_thread(-1);
+	HG_EXPECT_EQ(a.runs, 1);
+	HG_EXPECT_EQ(a.sum, 7);
+}
+
+/* ------------------------------------------------------------- opacity */
+
+#define OPQ_N 8
+static uint64_t opq[OPQ_N];     /* invariant: all equal */
+static uint64_t opq_torn;       /* sections that saw unequal values */
+static uint64_t opq_stop;
+
+static void opq_write(struct hg_tx *tx, void *p)
+{
+	(void)p;
+	uint64_t v = hg_load64(tx, &opq[0]) + 1;
+	for (int i = 0; i < OPQ_N; i++)
+		hg_store64(tx, &opq[i], v);
+}
+
+static void opq_read(struct hg_tx *tx, void *p)
+{
+	uint64_t *torn = p;
+	uint64_t v0 = hg_load64(tx, &opq[0]);
+	for (int i = 1; i < OPQ_N; i++) {
+		/* With opacity this never differs, even before commit. */
+		if (hg_load64(tx, &opq[i]) != v0)
+			(*torn)++;
+	}
+}
+
+static void *opq_writer(void *p)
+{
+	int tier = (int)(intptr_t)p;
+	hg_run_force_thread(tier);
+	uint64_t site = hg_site("opq-w");
+	while (!hg_atomic_load_relaxed64(&opq_stop))
+		hg_run(&L, site, opq_write, NULL);
+	return NULL;
+}
+
+static void test_opacity(void)
+{
+	/* Writers: one on the lock tier (writes in place), one on the STM. */
+	pthread_t w[2];
+	pthread_create(&w[0], NULL, opq_writer, (void *)(intptr_t)HG_RUN_LOCK);
+	pthread_create(&w[1], NULL, opq_writer, (void *)(intptr_t)HG_RUN_STM);
+	hg_run_force_thread(HG_RUN_STM);
+	uint64_t site = hg_site("opq-r");
+	unsigned long n = hg_test_env("HG_TEST_OPACITY_SECTIONS", 200000);
+	uint64_t torn = 0;
+	for (unsigned long i = 0; i < n; i++) {
+		uint64_t t = 0;
+		hg_run(&L, site, opq_read, &t);
+		/* Only the committed attempt's count is kept (t reset per run
+		 * would hide torn reads of aborted attempts, so count them all). */
+		torn += t;
+	}
+	hg_run_force_thread(-1);
+	hg_atomic_store_relaxed64(&opq_stop, 1);
+	pthread_join(w[0], NULL);
+	pthread_join(w[1], NULL);
+	opq_torn = torn;
+	HG_EXPECT_EQ(opq_torn, 0);
+	for (int i = 1; i < OPQ_N; i++)
+		HG_EXPECT_EQ(opq[i], opq[0]);
+	HG_EXPECT(opq[0] > 0);
+}
+
+/* ----------------------------------------------------------- allocation */
+
+struct node {
+	uint64_t val;
+	struct node *next;
+};
+static struct node *head;
+
+struct alloc_arg {
+	unsigned runs;
+	void *first_attempt_ptr;
+	struct node *made;
+	int published_early;
+};
+
+static void alloc_body(struct hg_tx *tx, void *p)
+{
+	struct alloc_arg *a = p;
+	a->runs++;
+	struct node *n = hg_tx_malloc(tx, sizeof(*n));
+	hg_store64(tx, &n->val, 42);
+	hg_storeptr(tx, (void **)&n->next, hg_loadptr(tx, (void *const *)&head));
+	hg_storeptr(tx, (void **)&head, n);
+	a->made = n;
+	if (a->runs == 1) {
+		a->first_attempt_ptr = n;
+		/* Not published before commit. */
+		a->published_early = __atomic_load_n(&head, __ATOMIC_RELAXED) == n;
+		hg_atomic_store_release32(&L.stm_seq, hg_atomic_load_relaxed32(&L.stm_seq) + 2);
+		__atomic_store_n(&head, NULL, __ATOMIC_RELEASE); /* value change: restart */
+		(void)hg_loadptr(tx, (void *const *)&head);
+	}
+}
+
+static void pop_body(struct hg_tx *tx, void *p)
+{
+	uint64_t *out = p;
+	struct node *n = hg_loadptr(tx, (void *const *)&head);
+	if (!n) {
+		*out = 0;
+		return;
+	}
+	*out = hg_load64(tx, &n->val);
+	hg_storeptr(tx, (void **)&head, hg_loadptr(tx, (void *const *)&n->next));
+	hg_tx_free(tx, n);
+}
+
+static void test_allocation(void)
+{
+	struct node *dummy = malloc(sizeof(*dummy));
+	dummy->val = 7;
+	dummy->next = NULL;
+	head = dummy;
+	struct alloc_arg a = { 0, NULL, NULL, 0 };
+	hg_run_force_thread(HG_RUN_STM);
+	hg_run(&L, hg_site("alloc"), alloc_body, &a);
+	HG_EXPECT_EQ(a.runs, 2);
+	HG_EXPECT(!a.published_early);
+	HG_EXPECT(head == a.made);
+	HG_EXPECT_EQ(head->val, 42);
+	HG_EXPECT(head->next == NULL); /* the restart saw the emptied list */
+	uint64_t v = 1;
+	hg_run(&L, hg_site("pop"), pop_body, &v);
+	HG_EXPECT_EQ(v, 42);
+	hg_run(&L, hg_site("pop"), pop_body, &v);
+	HG_EXPECT_EQ(v, 0);
+	hg_run_force_thread(-1);
+	free(dummy);
+}
+
+/* ---------------------------------------------------------- irrevocable */
+
+struct irr_arg {
+	uint64_t x;
+	unsigned runs;
+	int tier_before, tier_after;
+};
+
+static void irr_body(struct hg_tx *tx, void *p)
+{
+	struct irr_arg *a = p;
+	a->runs++;
+	hg_store64(tx, &a->x, hg_load64(tx, &a->x) + 1);
+	if (a->runs == 1)
+		a->tier_before = hg_tx_tier(tx);
+	hg_tx_irrevocable(tx);
+	a->tier_after = hg_tx_tier(tx);
+	/* Holding the real lock now: a plain check of the lock word is safe. */
+	if (!hg_mutex_is_locked(&L.mutex))
+		a->tier_after = -2;
+}
+
+static void test_irrevocable(void)
+{
+	struct irr_arg a = { 0, 0, -1, -1 };
+	hg_run_force_thread(HG_RUN_STM);
+	hg_run(&L, hg_site("irr"), irr_body, &a);
+	hg_run_force_thread(-1);
+	HG_EXPECT_EQ(a.runs, 2);
+	HG_EXPECT_EQ(a.tier_before, HG_TIER_STM);
+	HG_EXPECT_EQ(a.tier_after, HG_TIER_LOCK);
+	HG_EXPECT_EQ(a.x, 1); /* the software attempt's increment was discarded */
+	HG_EXPECT((L.stm_seq & 1u) == 0);
+	HG_EXPECT(!hg_mutex_is_locked(&L.mutex));
+}
+
+/* --------------------------------------------------------------- nesting */
+
+static struct hg_lock L2;
+
+struct nest_arg {
+	uint64_t a, b;
+	int inner_tier;
+};
+
+static void nest_inner(struct hg_tx *tx, void *p)
+{
+	struct nest_arg *n = p;
+	hg_store64(tx, &n->b, hg_load64(tx, &n->a) + 1);
+	n->inner_tier = hg_tx_tier(tx);
+}
+
+static void nest_outer_same(struct hg_tx *tx, void *p)
+{
+	struct nest_arg *n = p;
+	hg_store64(tx, &n->a, 10);
+	hg_run(&L, 0, nest_inner, n); /* sees the outer's buffered store */
+}
+
+static void nest_outer_other(struct hg_tx *tx, void *p)
+{
+	struct nest_arg *n = p;
+	hg_store64(tx, &n->a, 20);
+	hg_run(&L2, 0, nest_inner, n);
+}
+
+static void test_nesting(void)
+{
+	struct nest_arg n = { 0, 0, -1 };
+	hg_run_force_thread(HG_RUN_STM);
+	hg_run(&L, hg_site("nest"), nest_outer_same, &n);
+	HG_EXPECT_EQ(n.a, 10);
+	HG_EXPECT_EQ(n.b, 11);
+	HG_EXPECT_EQ(n.inner_tier, HG_TIER_STM); /* flattened */
+	hg_run(&L, hg_site("nest2"), nest_outer_other, &n);
+	HG_EXPECT_EQ(n.a, 20);
+	HG_EXPECT_EQ(n.b, 21);
+	HG_EXPECT_EQ(n.inner_tier, HG_TIER_LOCK);
+	hg_run_force_thread(-1);
+	HG_EXPECT(!hg_mutex_is_locked(&L.mutex) && !hg_mutex_is_locked(&L2.mutex));
+	HG_EXPECT((L.stm_seq & 1u) == 0 && (L2.stm_seq & 1u) == 0);
+}
+
+/* ---------------------------------------------------------------- policy */
+
+static void conflict_body(struct hg_tx *tx, void *p)
+{
+	uint64_t *x = p;
+	uint64_t v = hg_load64(tx, x);
+	if (tx->soft) {
+		/* Every software attempt is invalidated: the abort rate is 1. */
+		__atomic_store_n(x, v + 1, __ATOMIC_RELEASE);
+		hg_atomic_store_release32(&L.stm_seq, hg_atomic_load_relaxed32(&L.stm_seq) + 2);
+		(void)hg_load64(tx, x);
+	}
+}
+
+static void test_policy_abort_rate(void)
+{
+	static uint64_t x;
+	uint64_t site = hg_site("policy-aborts");
+	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
+	hg_run_force(HG_RUN_ADAPTIVE);
+	for (int i = 0; i < 200; i++)
+		hg_run(&L, site, conflict_body, &x);
+	HG_EXPECT(rec->st.demotions[HG_REASON_ABORT_RATE] >= 1);
+	HG_EXPECT(rec->st.stm_aborts > 0);
+	HG_EXPECT(rec->st.commits[HG_TIER_LOCK] > 0);
+	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_LOCK);
+	HG_EXPECT_EQ(L.stm_seq & 1u, 0);
+}
+
+static uint64_t big[512];
+
+static void many_reads(struct hg_tx *tx, void *p)
+{
+	uint64_t s = 0;
+	for (int i = 0; i < 512; i++)
+		s += hg_load64(tx, &big[i]);
+	*(uint64_t *)p = s;
+}
+
+static void test_policy_cost(void)
+{
+	/* One thread, 512 logged reads per section: the lock is far cheaper,
+	 * so the cost probe must demote the site to the lock tier. */
+	uint64_t site = hg_site("policy-cost");
+	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
+	uint64_t s;
+	for (int i = 0; i < 2000; i++)
+		hg_run(&L, site, many_reads, &s);
+	HG_EXPECT(rec->st.demotions[HG_REASON_COST] >= 1);
+	HG_EXPECT(rec->st.commits[HG_TIER_STM] > 0);
+	HG_EXPECT(rec->st.commits[HG_TIER_LOCK] > rec->st.commits[HG_TIER_STM]);
+	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_LOCK);
+}
+
+static void small_update(struct hg_tx *tx, void *p)
+{
+	uint64_t *x = p;
+	hg_store64(tx, x, hg_load64(tx, x) + 1);
+}
+
+static void test_policy_htm_to_stm_and_back(void)
+{
+	/*
+	 * Emulated HTM with 95 % injected conflicts: the engine demotes the
+	 * hardware tier and an instrumented site lands on the STM, not the
+	 * lock.  With injection off again, a re-probe must promote it back.
+	 */
+	static struct hg_lock LE;
+	static uint64_t x;
+	hg_lock_init(&LE, "stm-unit-emu");
+	HG_ASSERT(hg_lock_set_mode(&LE, HG_HTM_EMU) == 0);
+	HG_ASSERT(hg_emu_configure("conflict=0.95,seed=5") == 0);
+	uint64_t site = hg_site("policy-htm");
+	struct hg_site_rec *rec = hg_site_rec_get(LE.id, site);
+	int n = 0;
+	for (; n < 400; n++)
+		hg_run(&LE, site, small_update, &x);
+	HG_EXPECT(rec->st.demotions[HG_REASON_ABORT_RATE] >= 1);
+	HG_EXPECT(rec->st.commits[HG_TIER_STM] > 0);
+	HG_ASSERT(hg_emu_configure("conflict=0,seed=5") == 0);
+	uint64_t stm_commits = rec->st.commits[HG_TIER_STM];
+	uint64_t htm_commits = rec->st.commits[HG_TIER_HTM];
+	for (int i = 0; i < 20000; i++, n++)
+		hg_run(&LE, site, small_update, &x);
+	fprintf(stderr, "policy-htm: commits htm %llu stm %llu lock %llu; demotions %llu, promotions %llu\n",
+	    (unsigned long long)rec->st.commits[HG_TIER_HTM], (unsigned long long)rec->st.commits[HG_TIER_STM],
+	    (unsigned long long)rec->st.commits[HG_TIER_LOCK],
+	    (unsigned long long)rec->st.demotions[HG_REASON_ABORT_RATE],
+	    (unsigned long long)rec->st.promotions[HG_REASON_REPROBE]);
+	HG_EXPECT(rec->st.promotions[HG_REASON_REPROBE] >= 1);
+	HG_EXPECT(rec->st.commits[HG_TIER_HTM] > htm_commits + 1000);
+	HG_EXPECT(rec->st.commits[HG_TIER_STM] >= stm_commits);
+	HG_EXPECT_EQ(x, (uint64_t)n);
+	HG_EXPECT_EQ(LE.stm_seq & 1u, 0);
+	HG_ASSERT(hg_emu_configure("") == 0);
+	hg_lock_destroy(&LE);
+}
+
+static const struct hg_test tests[] = {
+	HG_TEST(test_read_after_write),
+	HG_TEST(test_abort_and_retry),
+	HG_TEST(test_value_validation),
+	HG_TEST(test_opacity),
+	HG_TEST(test_allocation),
+	HG_TEST(test_irrevocable),
+	HG_TEST(test_nesting),
+	HG_TEST(test_policy_abort_rate),
+	HG_TEST(test_policy_cost),
+	HG_TEST(test_policy_htm_to_stm_and_back),
+};
+
+int main(void)
+{
+	hg_lock_init(&L, "stm-unit");
+	hg_lock_init(&L2, "stm-unit-2");
+	int rc = HG_RUN_TESTS(tests);
+	hg_lock_destroy(&L);
+	hg_lock_destroy(&L2);
+	return rc;
+}
