@@ -35,7 +35,7 @@
 #include "fallback/mutex.h"
 
 #ifndef HG_MUTEX_SPIN
-#define HG_MUTEX_SPIN 16           /* reads before parking */
+#define HG_MUTEX_SPIN 4            /* reads before parking */
 #endif
 #define HG_MUTEX_STARVE_NS 1000000 /* a waiter parked this long asks for a hand-off */
 
