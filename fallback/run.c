@@ -326,8 +326,10 @@ static enum hg_tier hg_run_soft(struct hg_stm_tx *tx, struct hg_lock *l, struct 
 			}
 		}
 		/* Rolled back (in a barrier or at commit). */
-		n = n + 1;
 		tx->tier = -1;
+		if (tx->restart_reason == HG_STM_RESTART_RELOG)
+			continue; /* at once, logged: see fallback/stm.h */
+		n = n + 1;
 		if (tx->restart_reason == HG_STM_RESTART_IRREVOCABLE || n >= HG_RUN_STM_ESCALATE) {
 			if (tx->restart_reason != HG_STM_RESTART_IRREVOCABLE)
 				tx->st.escalations++;

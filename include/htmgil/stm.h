@@ -55,6 +55,9 @@ struct hg_tx_read {
  *            lock's stm_seq before it commits)
  *   seq      the lock's stm_seq; snapshot: the even value this software
  *            attempt is consistent with
+ *   log      1: reads are logged (the attempt can revalidate when stm_seq
+ *            moves); 0: an unlogged attempt, valid only while stm_seq ==
+ *            snapshot, restarted in logging mode when it moves
  *   wfilter  one bit per (address / 8) mod 64 written by this attempt: a
  *            read whose bit is clear cannot hit the write log
  *   rpos, rend  the read log's free space
@@ -65,7 +68,7 @@ struct hg_tx {
 	uint32_t wrote;
 	const uint32_t *seq;
 	uint32_t snapshot;
-	uint32_t pad;
+	uint32_t log;
 	uint64_t wfilter;
 	struct hg_tx_read *rpos, *rend;
 };
@@ -137,15 +140,16 @@ void hg_stm_store_bytes(struct hg_tx *tx, void *dst, const void *src, size_t n);
 	} while (0)
 
 /*
- * Software read fast path: no pending write to the word, room in the log,
- * and stm_seq still equal to the snapshot after the value was read (the
- * acquire load orders the stm_seq load after it; see fallback/stm.c).
- * Anything else goes to hg_stm_load(), which revalidates or restarts.
+ * Software read fast path: no pending write to the word and stm_seq still
+ * equal to the snapshot after the value was read (the acquire load orders
+ * the stm_seq load after it; see fallback/stm.c); then, in a logging
+ * attempt, room in the log.  Anything else goes to hg_stm_load(), which
+ * revalidates or restarts.
  */
 static inline uint64_t hg_tx_soft_load(struct hg_tx *tx, const void *p, unsigned size)
 {
 	uintptr_t a = (uintptr_t)p;
-	if (__builtin_expect(!(tx->wfilter & (1ull << ((a >> 3) & 63))) && tx->rpos != tx->rend, 1)) {
+	if (__builtin_expect(!(tx->wfilter & (1ull << ((a >> 3) & 63))), 1)) {
 		uint64_t v;
 		switch (size) {
 		case 1: v = __atomic_load_n((const uint8_t *)p, __ATOMIC_ACQUIRE); break;
@@ -154,10 +158,15 @@ static inline uint64_t hg_tx_soft_load(struct hg_tx *tx, const void *p, unsigned
 		default: v = __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE); break;
 		}
 		if (__builtin_expect(__atomic_load_n(tx->seq, __ATOMIC_RELAXED) == tx->snapshot, 1)) {
-			struct hg_tx_read *r = tx->rpos++;
-			r->addr = a | ((uintptr_t)size << HG_TX_READ_SIZE_SHIFT);
-			r->val = v;
-			return v;
+			if (!tx->log)
+				return v;
+			struct hg_tx_read *r = tx->rpos;
+			if (__builtin_expect(r != tx->rend, 1)) {
+				tx->rpos = r + 1;
+				r->addr = a | ((uintptr_t)size << HG_TX_READ_SIZE_SHIFT);
+				r->val = v;
+				return v;
+			}
 		}
 	}
 	return hg_stm_load(tx, p, size);
@@ -247,6 +256,8 @@ struct hg_stm_thread_stats {
 	uint64_t aborts;      /* software attempts rolled back */
 	uint64_t validations; /* read-log revalidations */
 	uint64_t escalations; /* sections sent to the lock tier after repeated aborts */
+	uint64_t unlogged;    /* unlogged attempts begun (a subset of starts) */
+	uint64_t relogs;      /* unlogged attempts restarted in logging mode (a subset of aborts) */
 };
 void hg_stm_thread_stats(struct hg_stm_thread_stats *out);
 
