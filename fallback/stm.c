@@ -432,6 +432,8 @@ static struct hg_stm_write *hg_stm_wget(struct hg_stm_tx *tx, uintptr_t word)
 	size_t i = tx->wn++;
 	tx->wlog[i] = (struct hg_stm_write){ word, 0, 0 };
 	tx->pub.wfilter |= hg_stm_filter_bit(word);
+	if (tx->pub.log == HG_TX_LOG_OFF)
+		tx->pub.log = HG_TX_LOG_OFF_WROTE; /* reads must now check the filter */
 	if (tx->wn > 8) {
 		if (2 * tx->wn > tx->widx_cap || tx->wn == 9) {
 			size_t cap = tx->widx_cap;
@@ -538,7 +540,7 @@ static void hg_stm_relog_note(struct hg_stm_tx *tx)
 
 static bool hg_stm_moved(struct hg_stm_tx *tx)
 {
-	if (HG_LIKELY(tx->pub.log))
+	if (HG_LIKELY(tx->pub.log == HG_TX_LOG_ON))
 		return hg_stm_revalidate(tx);
 	hg_stm_relog_note(tx);
 	hg_stm_restart(tx, HG_STM_RESTART_RELOG);
@@ -556,9 +558,9 @@ void hg_stm_begin(struct hg_stm_tx *tx, struct hg_lock *l)
 	/* After a relog the retry is logged (log_skip was just set). */
 	if (tx->log_skip) {
 		tx->log_skip--;
-		tx->pub.log = 1;
+		tx->pub.log = HG_TX_LOG_ON;
 	} else {
-		tx->pub.log = 0;
+		tx->pub.log = HG_TX_LOG_OFF;
 		tx->st.unlogged++;
 	}
 	tx->restart_reason = HG_STM_RESTART_NONE;
@@ -579,7 +581,7 @@ static uint64_t hg_stm_read_mem(struct hg_stm_tx *tx, uintptr_t a, unsigned size
 		if (!hg_stm_moved(tx))
 			hg_stm_restart(tx, HG_STM_RESTART_CONFLICT);
 	}
-	if (!tx->pub.log)
+	if (tx->pub.log != HG_TX_LOG_ON)
 		return v;
 	if (HG_UNLIKELY(tx->pub.rpos == tx->pub.rend)) {
 		size_t n = (size_t)(tx->pub.rpos - tx->rlog);
@@ -710,7 +712,7 @@ static void hg_stm_writeback(struct hg_stm_tx *tx)
 /* An unlogged attempt committed: its thread logs less eagerly. */
 static inline void hg_stm_commit_note(struct hg_stm_tx *tx)
 {
-	if (!tx->pub.log && tx->log_pen > HG_STM_RELOG_MIN)
+	if (tx->pub.log != HG_TX_LOG_ON && tx->log_pen > HG_STM_RELOG_MIN)
 		tx->log_pen >>= 1;
 	tx->st.commits++;
 }
@@ -738,7 +740,7 @@ bool hg_stm_commit(struct hg_stm_tx *tx)
 		 */
 		if (hg_atomic_cas_acq_rel32(seq, &s, tx->pub.snapshot + 1))
 			break;
-		if (!tx->pub.log) {
+		if (tx->pub.log != HG_TX_LOG_ON) {
 			/* Cannot revalidate: restart in logging mode (see hg_stm_moved()). */
 			hg_stm_relog_note(tx);
 			hg_stm_rollback(tx);
