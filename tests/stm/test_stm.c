@@ -519,6 +519,47 @@ static void test_policy_cost(void)
 	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_LOCK);
 }
 
+static void spin_cycles(uint64_t n)
+{
+	uint64_t t0 = hg_cycles();
+	while (hg_cycles() - t0 < n)
+		;
+}
+
+/*
+ * Cheap on the STM except one section in 16, which stalls as a preempted
+ * one would; slow on the lock tier.  Every burst of 16 STM sections holds
+ * one stall, which must not make the lock look cheaper.
+ */
+static unsigned outlier_n;
+
+static void outlier_body(struct hg_tx *tx, void *p)
+{
+	uint64_t *x = p;
+	uint64_t v = hg_load64(tx, x);
+	if (hg_tx_tier(tx) == HG_TIER_STM) {
+		if (++outlier_n % 16 == 0)
+			spin_cycles(400000);
+	} else {
+		spin_cycles(4000);
+	}
+	*x = v; /* unchanged: no shared write */
+}
+
+static void test_policy_outlier(void)
+{
+	static uint64_t x;
+	uint64_t site = hg_site("policy-outlier");
+	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
+	hg_run_force(HG_RUN_ADAPTIVE);
+	for (int i = 0; i < 3000; i++)
+		hg_run(&L, site, outlier_body, &x);
+	HG_EXPECT_EQ(rec->st.demotions[HG_REASON_COST], 0);
+	HG_EXPECT(rec->st.commits[HG_TIER_LOCK] > 0); /* the lock was probed */
+	HG_EXPECT(rec->st.commits[HG_TIER_STM] > 10 * rec->st.commits[HG_TIER_LOCK]);
+	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_STM);
+}
+
 static void small_update(struct hg_tx *tx, void *p)
 {
 	uint64_t *x = p;
@@ -576,6 +617,7 @@ static const struct hg_test tests[] = {
 	HG_TEST(test_nesting),
 	HG_TEST(test_policy_abort_rate),
 	HG_TEST(test_policy_cost),
+	HG_TEST(test_policy_outlier),
 	HG_TEST(test_policy_htm_to_stm_and_back),
 };
 
