@@ -673,7 +673,15 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 		hg_counter_add(&rec->st.acquisitions, 1);
 		hg_counter_add(&rec->st.commits[HG_TIER_STM], 1);
 	}
-	if (rs) {
+	if (rs && !hg_run_timing && used == HG_TIER_LOCK && rs->tier == HG_TIER_LOCK &&
+	    rs->probe == HG_TIER_COUNT) {
+		/*
+		 * The common case of a site settled on the lock: untimed, no
+		 * probe, no rate to track (the lock tier has none), so there is
+		 * nothing to account; skipping it keeps adaptive within a few
+		 * cycles of the forced lock tier on short sections.
+		 */
+	} else if (rs) {
 		uint64_t cost = 0;
 		if (hg_run_timing) {
 			cost = dt ? dt : 1;
