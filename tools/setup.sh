@@ -6,7 +6,7 @@
 
 # Needed to build, test and benchmark.
 HG_APT_REQUIRED=(build-essential cmake pkg-config libbenchmark-dev valgrind spin
-	python3 python3.11 python3.11-dbg)
+	python3 python3.11 python3.11-dbg libpython3.11-testsuite)
 # Used when present: hyperfine for end-to-end timings, libpfm4 for PMU event
 # names in the profiler (the build detects it).
 HG_APT_OPTIONAL=(hyperfine libpfm4-dev)
@@ -50,6 +50,30 @@ hg_apt_ensure() {
 		apt-get install -y -qq --no-install-recommends "$p" ||
 			echo "setup: optional package $p not installed; continuing"
 	done
+}
+
+# hg_find_python: prints an interpreter whose GIL htmgil can elide: a
+# CPython 3.12/3.13/3.11 from pyenv when there is one, else Debian's debug
+# build python3.11d (package python3.11-dbg; Debian's stripped python3.11
+# inlines the GIL's functions and is refused).
+hg_find_python() {
+	local root v p
+	for p in python3.12 python3.13; do
+		if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import sys; sys.exit(0)' 2>/dev/null; then
+			p=$(command -v "$p")
+			case "$p" in /usr/bin/*) ;; *) echo "$p"; return 0 ;; esac
+		fi
+	done
+	root=$(pyenv root 2>/dev/null || true)
+	if [ -n "$root" ]; then
+		for v in 3.12 3.13 3.11; do
+			for p in "$root"/versions/$v.*/bin/python$v; do
+				[ -x "$p" ] && { echo "$p"; return 0; }
+			done
+		done
+	fi
+	command -v python3.11d 2>/dev/null && return 0
+	return 1
 }
 
 # hg_build DIR [CMAKE ARGS...]: configure (once) and build with two jobs.

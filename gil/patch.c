@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gil/patch.c - the prologue length decoder, trampolines and entry patches;
+ * see gil/patch.h.
+ */
+#include "gil/patch.h"
+
+#include <stdbool.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Bytes of ModRM/SIB/displacement after the opcode, or -1 if refused. */
+static int modrm_len(const uint8_t *p, size_t avail)
+{
+	if (avail < 1)
+		return -1;
+	uint8_t modrm = p[0];
+	unsigned mod = modrm >> 6, rm = modrm & 7;
+	int n = 1;
+	if (mod == 3)
+		return n;
+	if (rm == 4) { /* SIB */
+		if (avail < 2)
+			return -1;
+		uint8_t sib = p[1];
+		n++;
+		if (mod == 0 && (sib & 7) == 5)
+			n += 4; /* disp32, no base: absolute, position independent */
+	} else if (mod == 0 && rm == 5) {
+		return -1; /* RIP-relative: would need rewriting */
+	}
+	if (mod == 1)
+		n += 1;
+	else if (mod == 2)
+		n += 4;
+	return (size_t)n <= avail ? n : -1;
+}
+
+unsigned hg_x86_insn_len(const uint8_t *p, size_t avail)
+{
+	size_t i = 0;
+	if (avail >= 4 && p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
+		return 4; /* endbr64 */
+	bool rex_w = false;
+	if (i < avail && (p[i] & 0xf0) == 0x40) {
+		rex_w = (p[i] & 0x08) != 0;
+		i++;
+	}
+	if (i >= avail)
+		return 0;
+	uint8_t op = p[i++];
+	int m;
+	switch (op) {
+	case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56: case 0x57:
+	case 0x58: case 0x59: case 0x5a: case 0x5b: case 0x5c: case 0x5d: case 0x5e: case 0x5f:
+		return (unsigned)i; /* push/pop r */
+	case 0x01: case 0x03: case 0x09: case 0x0b: case 0x21: case 0x23: case 0x29: case 0x2b:
+	case 0x31: case 0x33: case 0x39: case 0x3b: case 0x85: case 0x89: case 0x8b: case 0x8d:
+		m = modrm_len(p + i, avail - i);
+		return m < 0 ? 0 : (unsigned)(i + (size_t)m);
+	case 0x83: /* ALU r/m, imm8 */
+		m = modrm_len(p + i, avail - i);
+		return m < 0 || i + (size_t)m + 1 > avail ? 0 : (unsigned)(i + (size_t)m + 1);
+	case 0x81: /* ALU r/m, imm32 */
+		m = modrm_len(p + i, avail - i);
+		return m < 0 || i + (size_t)m + 4 > avail ? 0 : (unsigned)(i + (size_t)m + 4);
+	case 0xc7: /* mov r/m, imm32 (/0 only) */
+		if (i >= avail || ((p[i] >> 3) & 7) != 0)
+			return 0;
+		m = modrm_len(p + i, avail - i);
+		return m < 0 || i + (size_t)m + 4 > avail ? 0 : (unsigned)(i + (size_t)m + 4);
+	case 0xb8: case 0xb9: case 0xba: case 0xbb: case 0xbc: case 0xbd: case 0xbe: case 0xbf: {
+		size_t imm = rex_w ? 8 : 4;
+		return i + imm > avail ? 0 : (unsigned)(i + imm);
+	}
+	default:
+		return 0;
+	}
+}
+
+/* Trampolines live in one executable page, filled from the constructor. */
+static uint8_t *tramp_page;
+static size_t tramp_used;
+
+static void write_abs_jmp(uint8_t *at, const void *target)
+{
+	static const uint8_t jmp[6] = { 0xff, 0x25, 0, 0, 0, 0 };
+	uint64_t t = (uint64_t)(uintptr_t)target;
+	memcpy(at, jmp, sizeof(jmp));
+	memcpy(at + 6, &t, sizeof(t));
+}
+
+static int set_prot(void *addr, size_t len, int prot)
+{
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)addr & ~(pg - 1);
+	uintptr_t end = ((uintptr_t)addr + len + pg - 1) & ~(pg - 1);
+	return mprotect((void *)a, end - a, prot);
+}
+
+int hg_patch_install(struct hg_patch *p, void *fn, size_t fn_size, void *repl, const char **why)
+{
+	memset(p, 0, sizeof(*p));
+	uint8_t *f = fn;
+	size_t avail = fn_size ? fn_size : HG_PATCH_MAX_COPY;
+	if (avail > HG_PATCH_MAX_COPY)
+		avail = HG_PATCH_MAX_COPY;
+	if (avail < HG_PATCH_JMP_LEN) {
+		*why = "function shorter than the 14-byte jump";
+		return -1;
+	}
+	unsigned n = 0;
+	while (n < HG_PATCH_JMP_LEN) {
+		unsigned len = hg_x86_insn_len(f + n, avail - n);
+		if (len == 0) {
+			*why = "unexpected instruction in the prologue";
+			return -1;
+		}
+		n += len;
+	}
+	size_t need = n + HG_PATCH_JMP_LEN;
+	long pg = sysconf(_SC_PAGESIZE);
+	if (!tramp_page || tramp_used + need > (size_t)pg) {
+		void *m = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED) {
+			*why = "cannot map a trampoline page";
+			return -1;
+		}
+		tramp_page = m;
+		tramp_used = 0;
+	} else if (set_prot(tramp_page, (size_t)pg, PROT_READ | PROT_WRITE) != 0) {
+		*why = "cannot make the trampoline page writable";
+		return -1;
+	}
+	uint8_t *t = tramp_page + tramp_used;
+	memcpy(t, f, n);
+	write_abs_jmp(t + n, f + n);
+	tramp_used += (need + 15) & ~(size_t)15;
+	if (set_prot(tramp_page, (size_t)pg, PROT_READ | PROT_EXEC) != 0) {
+		*why = "cannot make the trampoline page executable";
+		return -1;
+	}
+	__builtin___clear_cache((char *)t, (char *)t + need);
+
+	if (set_prot(f, n, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
+		*why = "cannot make the function writable (mprotect refused)";
+		return -1;
+	}
+	memcpy(p->saved, f, n);
+	uint8_t patch[HG_PATCH_MAX_COPY];
+	write_abs_jmp(patch, repl);
+	memset(patch + HG_PATCH_JMP_LEN, 0xcc, n - HG_PATCH_JMP_LEN); /* int3: never reached */
+	memcpy(f, patch, n);
+	set_prot(f, n, PROT_READ | PROT_EXEC);
+	__builtin___clear_cache((char *)f, (char *)f + n);
+	p->fn = f;
+	p->trampoline = t;
+	p->copied = n;
+	return 0;
+}
+
+int hg_patch_remove(struct hg_patch *p)
+{
+	if (!p->fn)
+		return -1;
+	if (set_prot(p->fn, p->copied, PROT_READ | PROT_WRITE | PROT_EXEC) != 0)
+		return -1;
+	memcpy(p->fn, p->saved, p->copied);
+	set_prot(p->fn, p->copied, PROT_READ | PROT_EXEC);
+	__builtin___clear_cache((char *)p->fn, (char *)p->fn + p->copied);
+	p->fn = NULL;
+	return 0;
+}
