@@ -37,10 +37,8 @@
 /* Sections per cost probe of another tier. */
 #define HG_RUN_PROBE_BURST 16
 #define HG_RUN_Q16 65536u
-/* Sections between two timed ones outside probes (a power of two). */
-#define HG_RUN_TIME_EVERY 16
 /* A tier must be this much cheaper (per mille) to win a cost comparison. */
-#define HG_RUN_COST_MARGIN 1150
+#define HG_RUN_COST_MARGIN 1080
 
 /* ----------------------------------------------------------- target ops */
 
@@ -122,7 +120,17 @@ static const struct hg_target_ops hg_run_ops = {
  *   period    current probe period (reprobe_base .. reprobe_max, doubling
  *             each time a probe confirms the current tier)
  *   probe     tier being probed (HG_TIER_COUNT: none); probe_n sections of
- *             the burst done so far, their cycles in probe_sum
+ *             the burst done so far, their cycles in probe_sum, the
+ *             largest in probe_max
+ *   cur_n, cur_sum, cur_max  the same for the HG_RUN_PROBE_BURST sections
+ *             on the site's own tier just before a probe: the two bursts
+ *             are compared side by side, each without its slowest section
+ *             (a preempted section would otherwise decide), and outside
+ *             the two bursts no section is timed for the policy
+ *   from      the tier the last cost or re-probe win left (HG_TIER_COUNT:
+ *             none); a win that goes back to it doubles the period, so
+ *             two tiers of about the same cost cannot make a site flap at
+ *             a fixed rate
  *   stm_rate  decaying fraction of software attempts that aborted
  *   htm_fail  decaying fraction of HTM-tier sections that ended on the lock
  *             (both fixed point, 1.0 == HG_RUN_Q16; the policy's decay and
@@ -138,8 +146,11 @@ struct hg_run_site {
 	uint32_t left;
 	uint32_t period;
 	uint32_t samples;
+	uint8_t from;
 	uint32_t probe_n;
-	uint64_t probe_sum;
+	uint64_t probe_sum, probe_max;
+	uint32_t cur_n;
+	uint64_t cur_sum, cur_max;
 	uint64_t cost[HG_TIER_COUNT]; /* decaying cycles per hg_run section, by tier picked */
 	uint32_t stm_rate;
 	uint32_t htm_fail;
@@ -195,6 +206,7 @@ static struct hg_run_site *hg_run_site_lookup(struct hg_site_rec *rec)
 	}
 	s->rec = rec;
 	s->probe = HG_TIER_COUNT;
+	s->from = HG_TIER_COUNT;
 	s->next = hg_run_sites[h];
 	hg_run_sites[h] = s;
 	return s;
@@ -326,8 +338,10 @@ static enum hg_tier hg_run_soft(struct hg_stm_tx *tx, struct hg_lock *l, struct 
 			}
 		}
 		/* Rolled back (in a barrier or at commit). */
-		n = n + 1;
 		tx->tier = -1;
+		if (tx->restart_reason == HG_STM_RESTART_RELOG)
+			continue; /* at once, logged: see fallback/stm.h */
+		n = n + 1;
 		if (tx->restart_reason == HG_STM_RESTART_IRREVOCABLE || n >= HG_RUN_STM_ESCALATE) {
 			if (tx->restart_reason != HG_STM_RESTART_IRREVOCABLE)
 				tx->st.escalations++;
@@ -427,6 +441,7 @@ static enum hg_tier hg_run_pick(struct hg_run_site *rs, enum hg_htm_mode mode)
 	}
 	rs->probe_n = 0;
 	rs->probe_sum = 0;
+	rs->probe_max = 0;
 	if (rs->probe == HG_TIER_STM)
 		hg_counter_add(&rs->rec->st.reprobes, 1);
 	/* An HTM probe goes through the engine's own re-probe (it counts it),
@@ -448,12 +463,17 @@ static void hg_run_switch(struct hg_run_site *rs, enum hg_tier to, enum hg_reaso
 {
 	struct hg_site_rec *rec = rs->rec;
 	uint32_t now = hg_atomic_load_relaxed32(&rec->tier);
+	unsigned maxp = hg_policy_now.reprobe_max ? hg_policy_now.reprobe_max : 65536;
+	bool back = to == rs->from;
+	rs->from = why == HG_REASON_ABORT_RATE ? HG_TIER_COUNT : rs->tier;
 	if ((uint32_t)to > now)
 		hg_engine_demote(rec, to, why);
 	else if ((uint32_t)to < now)
 		hg_engine_promote(rec, to, why);
 	rs->tier = (uint8_t)to;
 	rs->samples = 0;
+	rs->cur_n = 0;
+	rs->cur_sum = rs->cur_max = 0;
 	rs->stm_rate = 0;
 	rs->htm_fail = 0;
 	hg_run_policy_load(rs);
@@ -465,14 +485,26 @@ static void hg_run_switch(struct hg_run_site *rs, enum hg_tier to, enum hg_reaso
 	 */
 	if (why == HG_REASON_ABORT_RATE)
 		rs->period = hg_policy_now.reprobe_base ? hg_policy_now.reprobe_base : 64;
+	else if (back)
+		rs->period = rs->period < maxp / 2 ? rs->period * 2 : maxp;
 	rs->left = rs->period;
+}
+
+/* Mean of a burst without its largest sample (n >= 3), else the plain mean. */
+static uint64_t hg_run_trimmed(uint64_t sum, uint64_t max, uint32_t n)
+{
+	if (n >= 3)
+		return (sum - max) / (n - 1);
+	return n ? sum / n : 0;
 }
 
 static void hg_run_probe_done(struct hg_run_site *rs, enum hg_htm_mode mode)
 {
 	enum hg_tier probed = rs->probe;
-	uint64_t mean = rs->probe_sum / (rs->probe_n ? rs->probe_n : 1);
-	uint64_t cur = rs->cost[rs->tier];
+	uint64_t mean = hg_run_trimmed(rs->probe_sum, rs->probe_max, rs->probe_n);
+	uint64_t cur = rs->cur_n ? hg_run_trimmed(rs->cur_sum, rs->cur_max, rs->cur_n) : rs->cost[rs->tier];
+	rs->cur_n = 0;
+	rs->cur_sum = rs->cur_max = 0;
 	unsigned maxp = hg_policy_now.reprobe_max ? hg_policy_now.reprobe_max : 65536;
 	rs->probe = HG_TIER_COUNT;
 	bool better = cur == 0 || mean * HG_RUN_COST_MARGIN < cur * 1000;
@@ -522,9 +554,18 @@ static void hg_run_account(struct hg_run_site *rs, enum hg_tier picked, enum hg_
 	}
 	if (rs->probe != HG_TIER_COUNT) {
 		rs->probe_sum += dt;
+		if (dt > rs->probe_max)
+			rs->probe_max = dt;
 		if (++rs->probe_n >= HG_RUN_PROBE_BURST)
 			hg_run_probe_done(rs, mode);
 		return;
+	}
+	if (dt && rs->left <= HG_RUN_PROBE_BURST) {
+		/* The burst on the site's own tier just before the probe. */
+		rs->cur_sum += dt;
+		if (dt > rs->cur_max)
+			rs->cur_max = dt;
+		rs->cur_n++;
 	}
 	rs->samples++;
 	const unsigned min = hg_policy_now.demote_min ? hg_policy_now.demote_min : 8;
@@ -605,12 +646,12 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 	unsigned aborts = 0;
 	enum hg_tier used;
 	/*
-	 * Cycle counts only where they are used: every section of a probe
-	 * burst, one in HG_RUN_TIME_EVERY of the others (the policy's cost
-	 * estimate), and the report's one in 64.
+	 * Cycle counts only where they are used (reading the counter costs
+	 * tens of nanoseconds in a virtual machine): every section of a probe
+	 * burst and of the burst on the site's own tier just before it, and
+	 * the report's one in 64.
 	 */
-	bool timed = (rs != NULL && (rs->probe != HG_TIER_COUNT ||
-	                             (rs->samples & (HG_RUN_TIME_EVERY - 1)) == 0)) ||
+	bool timed = (rs != NULL && (rs->probe != HG_TIER_COUNT || rs->left <= HG_RUN_PROBE_BURST)) ||
 	    (rec->st.acquisitions & 63u) == 0;
 	hg_run_timing = timed && rs != NULL;
 	hg_run_lock_wait = 0;
@@ -632,7 +673,15 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 		hg_counter_add(&rec->st.acquisitions, 1);
 		hg_counter_add(&rec->st.commits[HG_TIER_STM], 1);
 	}
-	if (rs) {
+	if (rs && !hg_run_timing && used == HG_TIER_LOCK && rs->tier == HG_TIER_LOCK &&
+	    rs->probe == HG_TIER_COUNT) {
+		/*
+		 * The common case of a site settled on the lock: untimed, no
+		 * probe, no rate to track (the lock tier has none), so there is
+		 * nothing to account; skipping it keeps adaptive within a few
+		 * cycles of the forced lock tier on short sections.
+		 */
+	} else if (rs) {
 		uint64_t cost = 0;
 		if (hg_run_timing) {
 			cost = dt ? dt : 1;

@@ -9,7 +9,9 @@
  *      and logs (address, size, value); whenever stm_seq has moved since the
  *      snapshot it revalidates by value: waits for an even stm_seq, re-reads
  *      every logged word, and restarts if any differs (opacity: the body only
- *      ever sees values that were all committed at one snapshot);
+ *      ever sees values that were all committed at one snapshot).  An
+ *      unlogged attempt (fallback/stm.h) skips the log and restarts in
+ *      logging mode instead of revalidating;
  *   3. buffers writes in the redo log, per aligned 8-byte word with a byte
  *      mask, indexed by a small open-addressing hash and a 64-bit filter;
  *   4. commits a writer by CAS stm_seq snapshot -> snapshot + 1 (revalidating
@@ -147,6 +149,7 @@ struct hg_stm_tx *hg_stm_self(void)
 		abort();
 	}
 	tx->rng = 0x9E3779B97F4A7C15ull * (hg_thread_id() + 1u);
+	tx->log_pen = HG_STM_RELOG_MIN;
 	hg_stm_tls = tx;
 	pthread_setspecific(hg_stm_key, tx);
 	hg_atomic_fetch_add_relaxed32(&hg_stm_threads, 1);
@@ -429,6 +432,8 @@ static struct hg_stm_write *hg_stm_wget(struct hg_stm_tx *tx, uintptr_t word)
 	size_t i = tx->wn++;
 	tx->wlog[i] = (struct hg_stm_write){ word, 0, 0 };
 	tx->pub.wfilter |= hg_stm_filter_bit(word);
+	if (tx->pub.log == HG_TX_LOG_OFF)
+		tx->pub.log = HG_TX_LOG_OFF_WROTE; /* reads must now check the filter */
 	if (tx->wn > 8) {
 		if (2 * tx->wn > tx->widx_cap || tx->wn == 9) {
 			size_t cap = tx->widx_cap;
@@ -521,6 +526,26 @@ static void hg_stm_restart(struct hg_stm_tx *tx, int reason)
 	siglongjmp(tx->restart, 1);
 }
 
+/*
+ * stm_seq moved under the current attempt: a logging attempt revalidates
+ * (false: it must restart on a conflict); an unlogged one restarts in
+ * logging mode at once.
+ */
+static void hg_stm_relog_note(struct hg_stm_tx *tx)
+{
+	tx->st.relogs++;
+	tx->log_skip = tx->log_pen;
+	tx->log_pen = tx->log_pen < HG_STM_RELOG_MAX / 2 ? 2 * tx->log_pen : HG_STM_RELOG_MAX;
+}
+
+static bool hg_stm_moved(struct hg_stm_tx *tx)
+{
+	if (HG_LIKELY(tx->pub.log == HG_TX_LOG_ON))
+		return hg_stm_revalidate(tx);
+	hg_stm_relog_note(tx);
+	hg_stm_restart(tx, HG_STM_RESTART_RELOG);
+}
+
 /* ----------------------------------------------------------- transactions */
 
 void hg_stm_begin(struct hg_stm_tx *tx, struct hg_lock *l)
@@ -530,6 +555,14 @@ void hg_stm_begin(struct hg_stm_tx *tx, struct hg_lock *l)
 	tx->pub.soft = 1;
 	tx->pub.wrote = 0;
 	tx->tier = HG_TIER_STM;
+	/* After a relog the retry is logged (log_skip was just set). */
+	if (tx->log_skip) {
+		tx->log_skip--;
+		tx->pub.log = HG_TX_LOG_ON;
+	} else {
+		tx->pub.log = HG_TX_LOG_OFF;
+		tx->st.unlogged++;
+	}
 	tx->restart_reason = HG_STM_RESTART_NONE;
 	tx->st.starts++;
 	hg_epoch_enter(tx);
@@ -545,9 +578,11 @@ static uint64_t hg_stm_read_mem(struct hg_stm_tx *tx, uintptr_t a, unsigned size
 		/* Ordered after the data load by its acquire (see hg_stm_mem_load). */
 		if (HG_LIKELY(hg_atomic_load_relaxed32(seq) == tx->pub.snapshot))
 			break;
-		if (!hg_stm_revalidate(tx))
+		if (!hg_stm_moved(tx))
 			hg_stm_restart(tx, HG_STM_RESTART_CONFLICT);
 	}
+	if (tx->pub.log != HG_TX_LOG_ON)
+		return v;
 	if (HG_UNLIKELY(tx->pub.rpos == tx->pub.rend)) {
 		size_t n = (size_t)(tx->pub.rpos - tx->rlog);
 		tx->rcap *= 2;
@@ -674,6 +709,14 @@ static void hg_stm_writeback(struct hg_stm_tx *tx)
 	}
 }
 
+/* An unlogged attempt committed: its thread logs less eagerly. */
+static inline void hg_stm_commit_note(struct hg_stm_tx *tx)
+{
+	if (tx->pub.log != HG_TX_LOG_ON && tx->log_pen > HG_STM_RELOG_MIN)
+		tx->log_pen >>= 1;
+	tx->st.commits++;
+}
+
 bool hg_stm_commit(struct hg_stm_tx *tx)
 {
 	if (tx->wn == 0) {
@@ -683,7 +726,7 @@ bool hg_stm_commit(struct hg_stm_tx *tx)
 		hg_epoch_retire(tx, tx->frees.p, tx->frees.n);
 		tx->frees.n = 0;
 		hg_stm_logs_clear(tx);
-		tx->st.commits++;
+		hg_stm_commit_note(tx);
 		return true;
 	}
 	uint32_t *seq = &tx->lock->stm_seq;
@@ -697,6 +740,13 @@ bool hg_stm_commit(struct hg_stm_tx *tx)
 		 */
 		if (hg_atomic_cas_acq_rel32(seq, &s, tx->pub.snapshot + 1))
 			break;
+		if (tx->pub.log != HG_TX_LOG_ON) {
+			/* Cannot revalidate: restart in logging mode (see hg_stm_moved()). */
+			hg_stm_relog_note(tx);
+			hg_stm_rollback(tx);
+			tx->restart_reason = HG_STM_RESTART_RELOG;
+			return false;
+		}
 		if (!hg_stm_revalidate(tx)) {
 			hg_stm_rollback(tx);
 			tx->restart_reason = HG_STM_RESTART_CONFLICT;
@@ -712,7 +762,7 @@ bool hg_stm_commit(struct hg_stm_tx *tx)
 	hg_epoch_retire(tx, tx->frees.p, tx->frees.n);
 	tx->frees.n = 0;
 	hg_stm_logs_clear(tx);
-	tx->st.commits++;
+	hg_stm_commit_note(tx);
 	return true;
 }
 

@@ -73,17 +73,36 @@ struct hg_stm_tx {
 	struct hg_ptr_log frees;   /* hg_tx_free'd in this attempt */
 	uint64_t rng;              /* backoff randomness */
 	uint64_t wait_cycles;      /* cycles spent waiting for an even stm_seq (reset by hg_run) */
+	uint32_t log_skip;         /* attempts still to run logged before an unlogged one */
+	uint32_t log_pen;          /* log_skip given by the next relog (HG_STM_RELOG_MIN..MAX) */
 	sigjmp_buf restart;        /* software attempts restart here */
 	struct hg_stm_thread_stats st;
 };
 
 #define HG_STM_WIDX_MIN 64
 
+/*
+ * Unlogged attempts (struct hg_tx.log == 0).  A software attempt first runs
+ * without a read log: every read checks stm_seq == snapshot, so all values
+ * it saw belong to the snapshot state, and nothing needs revalidating while
+ * stm_seq stays put.  When stm_seq moves (a read sees it, or the commit CAS
+ * fails) the attempt cannot revalidate, so it restarts at once (no backoff,
+ * not counted towards escalation) in logging mode.  Each such relog makes
+ * the thread run its next log_pen attempts logged, and log_pen doubles (up
+ * to HG_STM_RELOG_MAX); an unlogged commit halves it (down to
+ * HG_STM_RELOG_MIN).  So a thread whose sections keep overlapping other
+ * parties' commits settles on logging, and one that rarely does pays no
+ * logging at all.
+ */
+#define HG_STM_RELOG_MIN 4
+#define HG_STM_RELOG_MAX 1024
+
 /* Reasons a software attempt restarts (restart_reason). */
 enum hg_stm_restart {
 	HG_STM_RESTART_NONE = 0,
 	HG_STM_RESTART_CONFLICT,    /* validation failed */
 	HG_STM_RESTART_IRREVOCABLE, /* body asked for the lock tier */
+	HG_STM_RESTART_RELOG,       /* an unlogged attempt saw stm_seq move */
 };
 
 /* The calling thread's descriptor (created on first use). */

@@ -55,6 +55,12 @@ struct hg_tx_read {
  *            lock's stm_seq before it commits)
  *   seq      the lock's stm_seq; snapshot: the even value this software
  *            attempt is consistent with
+ *   log      HG_TX_LOG_ON: reads are logged (the attempt can revalidate
+ *            when stm_seq moves); HG_TX_LOG_OFF: an unlogged attempt that
+ *            has not written (a read needs only the snapshot check);
+ *            HG_TX_LOG_OFF_WROTE: unlogged, with writes (reads check the
+ *            write filter first).  An unlogged attempt is valid only while
+ *            stm_seq == snapshot and restarts in logging mode when it moves
  *   wfilter  one bit per (address / 8) mod 64 written by this attempt: a
  *            read whose bit is clear cannot hit the write log
  *   rpos, rend  the read log's free space
@@ -65,10 +71,14 @@ struct hg_tx {
 	uint32_t wrote;
 	const uint32_t *seq;
 	uint32_t snapshot;
-	uint32_t pad;
+	uint32_t log;
 	uint64_t wfilter;
 	struct hg_tx_read *rpos, *rend;
 };
+
+#define HG_TX_LOG_OFF 0u
+#define HG_TX_LOG_ON 1u
+#define HG_TX_LOG_OFF_WROTE 2u
 
 typedef void (*hg_body_fn)(struct hg_tx *tx, void *arg);
 
@@ -137,27 +147,42 @@ void hg_stm_store_bytes(struct hg_tx *tx, void *dst, const void *src, size_t n);
 	} while (0)
 
 /*
- * Software read fast path: no pending write to the word, room in the log,
- * and stm_seq still equal to the snapshot after the value was read (the
- * acquire load orders the stm_seq load after it; see fallback/stm.c).
- * Anything else goes to hg_stm_load(), which revalidates or restarts.
+ * Software read fast path: no pending write to the word and stm_seq still
+ * equal to the snapshot after the value was read (the acquire load orders
+ * the stm_seq load after it; see fallback/stm.c); then, in a logging
+ * attempt, room in the log.  An unlogged attempt that has not written skips
+ * the write filter.  Anything else goes to hg_stm_load(), which
+ * revalidates or restarts.
  */
+static inline uint64_t hg_tx_mem_load_acquire(const void *p, unsigned size)
+{
+	switch (size) {
+	case 1: return __atomic_load_n((const uint8_t *)p, __ATOMIC_ACQUIRE);
+	case 2: return __atomic_load_n((const uint16_t *)p, __ATOMIC_ACQUIRE);
+	case 4: return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE);
+	default: return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE);
+	}
+}
+
 static inline uint64_t hg_tx_soft_load(struct hg_tx *tx, const void *p, unsigned size)
 {
 	uintptr_t a = (uintptr_t)p;
-	if (__builtin_expect(!(tx->wfilter & (1ull << ((a >> 3) & 63))) && tx->rpos != tx->rend, 1)) {
-		uint64_t v;
-		switch (size) {
-		case 1: v = __atomic_load_n((const uint8_t *)p, __ATOMIC_ACQUIRE); break;
-		case 2: v = __atomic_load_n((const uint16_t *)p, __ATOMIC_ACQUIRE); break;
-		case 4: v = __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE); break;
-		default: v = __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE); break;
-		}
-		if (__builtin_expect(__atomic_load_n(tx->seq, __ATOMIC_RELAXED) == tx->snapshot, 1)) {
-			struct hg_tx_read *r = tx->rpos++;
-			r->addr = a | ((uintptr_t)size << HG_TX_READ_SIZE_SHIFT);
-			r->val = v;
+	if (__builtin_expect(tx->log == HG_TX_LOG_OFF, 1)) {
+		uint64_t v = hg_tx_mem_load_acquire(p, size);
+		if (__builtin_expect(__atomic_load_n(tx->seq, __ATOMIC_RELAXED) == tx->snapshot, 1))
 			return v;
+	} else if (!(tx->wfilter & (1ull << ((a >> 3) & 63)))) {
+		uint64_t v = hg_tx_mem_load_acquire(p, size);
+		if (__builtin_expect(__atomic_load_n(tx->seq, __ATOMIC_RELAXED) == tx->snapshot, 1)) {
+			if (tx->log != HG_TX_LOG_ON)
+				return v;
+			struct hg_tx_read *r = tx->rpos;
+			if (__builtin_expect(r != tx->rend, 1)) {
+				tx->rpos = r + 1;
+				r->addr = a | ((uintptr_t)size << HG_TX_READ_SIZE_SHIFT);
+				r->val = v;
+				return v;
+			}
 		}
 	}
 	return hg_stm_load(tx, p, size);
@@ -247,6 +272,8 @@ struct hg_stm_thread_stats {
 	uint64_t aborts;      /* software attempts rolled back */
 	uint64_t validations; /* read-log revalidations */
 	uint64_t escalations; /* sections sent to the lock tier after repeated aborts */
+	uint64_t unlogged;    /* unlogged attempts begun (a subset of starts) */
+	uint64_t relogs;      /* unlogged attempts restarted in logging mode (a subset of aborts) */
 };
 void hg_stm_thread_stats(struct hg_stm_thread_stats *out);
 

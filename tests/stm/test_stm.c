@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/stm/test_stm.c - unit tests of the software tier and hg_run():
- * read-after-write at every width, restart on a failed validation, opacity
+ * read-after-write at every width, restart on a failed validation, unlogged
+ * attempts restarting in logging mode, opacity
  * against in-place lock-tier writers, allocation visibility, irrevocability,
  * nesting, and the three-tier policy's demotions.
  */
@@ -11,11 +12,26 @@
 
 #include "htmgil/htmgil.h"
 #include "htmgil/stm.h"
+#include "fallback/stm.h"
 #include "htm/atomic.h"
 #include "htm/engine.h"
 #include "stm_test.h"
 
 static struct hg_lock L;
+
+/* The calling thread's next n software attempts log their reads. */
+static void next_attempts_logged(uint32_t n)
+{
+	hg_stm_self()->log_skip = n;
+}
+
+/* The calling thread's next software attempt runs unlogged. */
+static void next_attempt_unlogged(void)
+{
+	struct hg_stm_tx *tx = hg_stm_self();
+	tx->log_skip = 0;
+	tx->log_pen = HG_STM_RELOG_MIN;
+}
 
 /* ---------------------------------------------------- read-after-write */
 
@@ -107,6 +123,7 @@ static void test_abort_and_retry(void)
 	struct hg_stm_thread_stats before, after;
 	hg_stm_thread_stats(&before);
 	hg_run_force_thread(HG_RUN_STM);
+	next_attempts_logged(2);
 	hg_run(&L, hg_site("retry"), retry_body, &a);
 	hg_run_force_thread(-1);
 	hg_stm_thread_stats(&after);
@@ -116,6 +133,97 @@ static void test_abort_and_retry(void)
 	HG_EXPECT_EQ(after.aborts - before.aborts, 1);
 	HG_EXPECT_EQ(after.commits - before.commits, 1);
 	HG_EXPECT(after.validations > before.validations);
+	HG_EXPECT_EQ(after.relogs - before.relogs, 0);
+}
+
+/*
+ * The same conflict met by an unlogged attempt: it cannot revalidate, so it
+ * restarts at once, and the retry logs its reads.
+ */
+static void test_unlogged_relog(void)
+{
+	static struct retry_arg a = { 1, 5, 0, 0 };
+	struct hg_stm_thread_stats before, after;
+	hg_stm_thread_stats(&before);
+	hg_run_force_thread(HG_RUN_STM);
+	next_attempt_unlogged();
+	hg_run(&L, hg_site("relog"), retry_body, &a);
+	hg_run_force_thread(-1);
+	hg_stm_thread_stats(&after);
+	HG_EXPECT_EQ(a.runs, 2);
+	HG_EXPECT_EQ(a.sum, 15);
+	HG_EXPECT_EQ(a.y, 6);
+	HG_EXPECT_EQ(after.relogs - before.relogs, 1);
+	HG_EXPECT_EQ(after.unlogged - before.unlogged, 1); /* the retry was logged */
+	HG_EXPECT_EQ(after.validations - before.validations, 0);
+	HG_EXPECT_EQ(after.escalations - before.escalations, 0);
+	HG_EXPECT_EQ(after.commits - before.commits, 1);
+}
+
+/* A writer whose stm_seq moves after its last read: the commit CAS fails. */
+static void late_move_body(struct hg_tx *tx, void *p)
+{
+	struct retry_arg *a = p;
+	a->runs++;
+	uint64_t x = hg_load64(tx, &a->x);
+	hg_store64(tx, &a->y, x + 100);
+	if (a->runs == 1) {
+		__atomic_store_n(&a->x, 7, __ATOMIC_RELEASE);
+		hg_atomic_store_release32(&L.stm_seq, hg_atomic_load_relaxed32(&L.stm_seq) + 2);
+	}
+}
+
+static void test_unlogged_commit_relog(void)
+{
+	static struct retry_arg a = { 1, 0, 0, 0 };
+	struct hg_stm_thread_stats before, after;
+	hg_stm_thread_stats(&before);
+	hg_run_force_thread(HG_RUN_STM);
+	next_attempt_unlogged();
+	hg_run(&L, hg_site("late-move"), late_move_body, &a);
+	hg_run_force_thread(-1);
+	hg_stm_thread_stats(&after);
+	HG_EXPECT_EQ(a.runs, 2);
+	HG_EXPECT_EQ(a.y, 107); /* written from the x of the retry, not the stale 1 */
+	HG_EXPECT_EQ(after.relogs - before.relogs, 1);
+	HG_EXPECT_EQ(after.commits - before.commits, 1);
+}
+
+/* An unlogged commit relaxes the thread's logging; relogs make it stricter. */
+static void ro_body(struct hg_tx *tx, void *p)
+{
+	struct retry_arg *a = p;
+	a->sum = hg_load64(tx, &a->x) + hg_load64(tx, &a->y);
+}
+
+static void test_relog_penalty(void)
+{
+	static struct retry_arg a = { 2, 3, 0, 0 };
+	struct hg_stm_tx *tx = hg_stm_self();
+	struct hg_stm_thread_stats before, after;
+	hg_run_force_thread(HG_RUN_STM);
+	next_attempt_unlogged();
+	tx->log_pen = 64;
+	hg_stm_thread_stats(&before);
+	hg_run(&L, hg_site("ro"), ro_body, &a);
+	hg_stm_thread_stats(&after);
+	HG_EXPECT_EQ(a.sum, 5);
+	HG_EXPECT_EQ(after.unlogged - before.unlogged, 1);
+	HG_EXPECT_EQ(tx->log_pen, 32);
+	/* A relog at penalty 32: the next 32 attempts log, the 33rd does not. */
+	a.runs = 0;
+	hg_run(&L, hg_site("relog"), retry_body, &a);
+	HG_EXPECT_EQ(a.runs, 2);
+	HG_EXPECT_EQ(tx->log_pen, 64);
+	hg_stm_thread_stats(&before);
+	for (int i = 0; i < 31; i++)
+		hg_run(&L, hg_site("ro"), ro_body, &a);
+	hg_stm_thread_stats(&after);
+	HG_EXPECT_EQ(after.unlogged - before.unlogged, 0);
+	hg_run(&L, hg_site("ro"), ro_body, &a);
+	hg_stm_thread_stats(&after);
+	HG_EXPECT_EQ(after.unlogged - before.unlogged, 1);
+	hg_run_force_thread(-1);
 }
 
 /* A value change that is undone before revalidation is not a conflict. */
@@ -133,6 +241,7 @@ static void test_value_validation(void)
 {
 	static struct retry_arg a = { 3, 4, 0, 0 };
 	hg_run_force_thread(HG_RUN_STM);
+	next_attempts_logged(1);
 	hg_run(&L, hg_site("aba"), aba_body, &a);
 	hg_run_force_thread(-1);
 	HG_EXPECT_EQ(a.runs, 1);
@@ -410,6 +519,49 @@ static void test_policy_cost(void)
 	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_LOCK);
 }
 
+static void spin_cycles(uint64_t n)
+{
+	uint64_t t0 = hg_cycles();
+	while (hg_cycles() - t0 < n)
+		;
+}
+
+/*
+ * Cheap on the STM except one section in 16, which stalls as a preempted
+ * one would; slow on the lock tier.  Every burst of 16 STM sections holds
+ * one stall, which must not make the lock look cheaper.
+ */
+static unsigned outlier_n;
+
+static void outlier_body(struct hg_tx *tx, void *p)
+{
+	uint64_t *x = p;
+	uint64_t v = hg_load64(tx, x);
+	if (hg_tx_tier(tx) == HG_TIER_STM) {
+		if (++outlier_n % 16 == 0)
+			spin_cycles(8000000);
+	} else {
+		/* Far above a software section's cost, even under a sanitizer;
+		 * far below a stall over 16 sections. */
+		spin_cycles(200000);
+	}
+	*x = v; /* unchanged: no shared write */
+}
+
+static void test_policy_outlier(void)
+{
+	static uint64_t x;
+	uint64_t site = hg_site("policy-outlier");
+	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
+	hg_run_force(HG_RUN_ADAPTIVE);
+	for (int i = 0; i < 1500; i++)
+		hg_run(&L, site, outlier_body, &x);
+	HG_EXPECT_EQ(rec->st.demotions[HG_REASON_COST], 0);
+	HG_EXPECT(rec->st.commits[HG_TIER_LOCK] > 0); /* the lock was probed */
+	HG_EXPECT(rec->st.commits[HG_TIER_STM] > 10 * rec->st.commits[HG_TIER_LOCK]);
+	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_STM);
+}
+
 static void small_update(struct hg_tx *tx, void *p)
 {
 	uint64_t *x = p;
@@ -457,6 +609,9 @@ static void test_policy_htm_to_stm_and_back(void)
 static const struct hg_test tests[] = {
 	HG_TEST(test_read_after_write),
 	HG_TEST(test_abort_and_retry),
+	HG_TEST(test_unlogged_relog),
+	HG_TEST(test_unlogged_commit_relog),
+	HG_TEST(test_relog_penalty),
 	HG_TEST(test_value_validation),
 	HG_TEST(test_opacity),
 	HG_TEST(test_allocation),
@@ -464,6 +619,7 @@ static const struct hg_test tests[] = {
 	HG_TEST(test_nesting),
 	HG_TEST(test_policy_abort_rate),
 	HG_TEST(test_policy_cost),
+	HG_TEST(test_policy_outlier),
 	HG_TEST(test_policy_htm_to_stm_and_back),
 };
 
