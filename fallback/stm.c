@@ -717,16 +717,23 @@ static inline void hg_stm_commit_note(struct hg_stm_tx *tx)
 	tx->st.commits++;
 }
 
+/* After a commit point: leave the epoch, keep the allocations, retire the
+ * frees, reset the logs. */
+static void hg_stm_commit_finish(struct hg_stm_tx *tx)
+{
+	hg_epoch_exit(tx);
+	tx->allocs.n = 0;
+	hg_epoch_retire(tx, tx->frees.p, tx->frees.n);
+	tx->frees.n = 0;
+	hg_stm_logs_clear(tx);
+	hg_stm_commit_note(tx);
+}
+
 bool hg_stm_commit(struct hg_stm_tx *tx)
 {
 	if (tx->wn == 0) {
 		/* Read-only: consistent at its last validation point. */
-		hg_epoch_exit(tx);
-		tx->allocs.n = 0;
-		hg_epoch_retire(tx, tx->frees.p, tx->frees.n);
-		tx->frees.n = 0;
-		hg_stm_logs_clear(tx);
-		hg_stm_commit_note(tx);
+		hg_stm_commit_finish(tx);
 		return true;
 	}
 	uint32_t *seq = &tx->lock->stm_seq;
@@ -757,12 +764,7 @@ bool hg_stm_commit(struct hg_stm_tx *tx)
 	/* Release: publishes the write-back; pairs with the acquire loads in
 	 * hg_stm_wait_even() and hg_stm_revalidate(). */
 	hg_atomic_store_release32(seq, tx->pub.snapshot + 2);
-	hg_epoch_exit(tx);
-	tx->allocs.n = 0;
-	hg_epoch_retire(tx, tx->frees.p, tx->frees.n);
-	tx->frees.n = 0;
-	hg_stm_logs_clear(tx);
-	hg_stm_commit_note(tx);
+	hg_stm_commit_finish(tx);
 	return true;
 }
 
