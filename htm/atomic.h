@@ -81,10 +81,6 @@ static inline uint32_t hg_atomic_fetch_add_release32(uint32_t *p, uint32_t v)
 {
 	return atomic_fetch_add_explicit(HG_A32(p), v, memory_order_release);
 }
-static inline uint32_t hg_atomic_fetch_add_acq_rel32(uint32_t *p, uint32_t v)
-{
-	return atomic_fetch_add_explicit(HG_A32(p), v, memory_order_acq_rel);
-}
 
 static inline uint64_t hg_atomic_load_relaxed64(const uint64_t *p)
 {
@@ -109,11 +105,6 @@ static inline uint64_t hg_atomic_fetch_add_relaxed64(uint64_t *p, uint64_t v)
 static inline uint64_t hg_atomic_fetch_add_acq_rel64(uint64_t *p, uint64_t v)
 {
 	return atomic_fetch_add_explicit(HG_A64(p), v, memory_order_acq_rel);
-}
-static inline bool hg_atomic_cas_acq_rel64(uint64_t *p, uint64_t *expect, uint64_t v)
-{
-	return atomic_compare_exchange_strong_explicit(HG_A64(p), expect, v,
-	    memory_order_acq_rel, memory_order_relaxed);
 }
 
 /*
