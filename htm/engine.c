@@ -34,6 +34,7 @@
 #include "htm/status.h"
 
 bool hg_rtm_ok;
+uint32_t hg_txlen_fixed;
 
 #define HG_Q16 65536u
 #define HG_COST_SAMPLE 63u /* sample one section in 64 for cycle costs */
@@ -310,6 +311,47 @@ int hg_engine_try(void *target, const struct hg_target_ops *ops,
 	if (ops->trylock && ops->trylock(target))
 		return HG_TIER_LOCK;
 	return -1;
+}
+
+/* Aborts that a shorter transaction could have avoided (not a busy lock). */
+static inline uint32_t hg_txlen_aborts(const struct hg_site_rec *rec)
+{
+	return (uint32_t)(rec->st.aborts[HG_CAUSE_CONFLICT] + rec->st.aborts[HG_CAUSE_CAPACITY] +
+	    rec->st.aborts[HG_CAUSE_RETRY] + rec->st.aborts[HG_CAUSE_OTHER]);
+}
+
+static inline void hg_txlen_set(struct hg_site_rec *rec, uint32_t len)
+{
+	/* Relaxed: single writer; the report reads a possibly stale value. */
+	hg_atomic_store_relaxed32(&rec->txlen, len);
+	rec->txlen_aux = ((uint32_t)rec->st.attempts & 0xffffu) | (hg_txlen_aborts(rec) << 16);
+}
+
+uint32_t hg_engine_txlen(struct hg_site_rec *rec)
+{
+	uint32_t len = rec->txlen;
+	if (hg_txlen_fixed) {
+		if (len != hg_txlen_fixed)
+			hg_txlen_set(rec, hg_txlen_fixed);
+		return hg_txlen_fixed;
+	}
+	if (HG_UNLIKELY(len == 0)) {
+		hg_txlen_set(rec, HG_TXLEN_INIT);
+		return HG_TXLEN_INIT;
+	}
+	/* Window deltas modulo 2^16: a window never spans that many attempts. */
+	uint32_t att = ((uint32_t)rec->st.attempts - rec->txlen_aux) & 0xffffu;
+	uint32_t ab = (hg_txlen_aborts(rec) - (rec->txlen_aux >> 16)) & 0xffffu;
+	if (rec->tier != HG_TIER_HTM && ab > 0) {
+		hg_txlen_set(rec, len > HG_TXLEN_MIN * 2 ? len / 2 : HG_TXLEN_MIN);
+	} else if (att >= HG_TXLEN_WINDOW) {
+		if (ab * 8 > att)
+			len = len > HG_TXLEN_MIN * 2 ? len / 2 : HG_TXLEN_MIN;
+		else if (ab == 0)
+			len = len < HG_TXLEN_MAX / 2 ? len * 2 : HG_TXLEN_MAX;
+		hg_txlen_set(rec, len);
+	}
+	return rec->txlen;
 }
 
 enum hg_htm_mode hg_mode_now(void)

@@ -56,8 +56,8 @@ struct hg_site_rec {
 	uint32_t samples;         /* attempts seen since the last tier change */
 	uint32_t rate_q16;        /* decaying abort-rate estimate, fixed point 1.0 = 65536 */
 	uint64_t t0;              /* cycle stamp of a sampled section's entry (0: not sampled) */
-	uint32_t txlen;           /* front-end owned (GIL: yield points per transaction) */
-	uint32_t txlen_aux;       /* front-end owned */
+	uint32_t txlen;           /* yield points per transaction (hg_engine_txlen; 0: unused) */
+	uint32_t txlen_aux;       /* hg_engine_txlen's window start: attempts | aborts << 16 */
 	uint64_t cost[HG_TIER_COUNT]; /* decaying cycles per section, per tier (0 = unknown) */
 	struct hg_site_rec *next;  /* hash chain within the thread's table */
 	struct hg_site_rec *all;   /* list of the thread's records, for snapshots */
@@ -104,6 +104,33 @@ HG_INTERNAL void hg_engine_note_abort(struct hg_site_rec *rec, uint32_t status);
 HG_INTERNAL void hg_engine_note_commit(struct hg_site_rec *rec, enum hg_tier tier);
 HG_INTERNAL void hg_engine_demote(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why);
 HG_INTERNAL void hg_engine_promote(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why);
+
+/*
+ * Transaction length, for front ends whose sections span the host's own
+ * yield points (the GIL: eval-breaker check sites).  A transaction begun at
+ * a site spans hg_engine_txlen(rec) yield points before it commits and a new
+ * one begins.  The length is adapted per site from the aborts the engine
+ * counted in rec since the last adjustment (conflict, capacity, retry and
+ * other causes; a busy lock is not the length's fault):
+ *
+ *   - the site was demoted to the lock after aborts: halve (the re-probe
+ *     then tries shorter transactions);
+ *   - every HG_TXLEN_WINDOW speculative attempts: more than 1 in 8 aborted:
+ *     halve; none aborted: double;
+ *
+ * always within [HG_TXLEN_MIN, HG_TXLEN_MAX], starting at HG_TXLEN_INIT.
+ * A fixed length (HTMGIL_TXLEN=N, hg_txlen_fixed) disables the adaptation.
+ * Called by the thread that owns rec, outside transactions.
+ */
+#define HG_TXLEN_MIN 1u
+#define HG_TXLEN_MAX 256u
+#define HG_TXLEN_INIT 16u
+#define HG_TXLEN_WINDOW 32u
+HG_INTERNAL uint32_t hg_engine_txlen(struct hg_site_rec *rec);
+/* 0: adapt per site; 1..HG_TXLEN_MAX: every transaction spans that many yield points. */
+HG_INTERNAL extern uint32_t hg_txlen_fixed;
+/* HTMGIL_TXLEN=off: front ends force no yield points (sections end where the host releases). */
+HG_INTERNAL extern bool hg_txlen_off;
 
 /* The policy in force (read-mostly; copied at init and by hg_policy_set). */
 HG_INTERNAL extern struct hg_policy hg_policy_now;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * htm/env.c - start-up: HTMGIL_HTM, HTMGIL_EMU, HTMGIL_POLICY, HTMGIL_REPORT,
- * and the policy knobs.
+ * htm/env.c - start-up: HTMGIL_HTM, HTMGIL_EMU, HTMGIL_POLICY, HTMGIL_TXLEN,
+ * HTMGIL_REPORT, and the policy knobs.
  *
  * A bad value never stops the host program: one line on stderr names the
  * variable, the value and what is accepted, and the safe default applies
@@ -122,6 +122,28 @@ int hg_policy_parse(const char *spec)
 	return 0;
 }
 
+bool hg_txlen_off;
+
+/* HTMGIL_TXLEN: "auto" (adapt per site), "off" (no forced yield points) or N. */
+static void hg_txlen_parse(const char *v)
+{
+	if (strcmp(v, "auto") == 0)
+		return;
+	if (strcmp(v, "off") == 0) {
+		hg_txlen_off = true;
+		return;
+	}
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(v, &end, 10);
+	if (v[0] < '0' || v[0] > '9' || *end || errno || n < HG_TXLEN_MIN || n > HG_TXLEN_MAX) {
+		hg_warn("HTMGIL_TXLEN=\"%s\" is not auto, off or a number of yield points in %u..%u; "
+		    "using auto", v, HG_TXLEN_MIN, HG_TXLEN_MAX);
+		return;
+	}
+	hg_txlen_fixed = (uint32_t)n;
+}
+
 static void hg_report_at_exit(void)
 {
 	if (hg_report_path)
@@ -137,6 +159,9 @@ __attribute__((constructor)) static void hg_init(void)
 	const char *v = getenv("HTMGIL_POLICY");
 	if (v && *v)
 		hg_policy_parse(v);
+	v = getenv("HTMGIL_TXLEN");
+	if (v && *v)
+		hg_txlen_parse(v);
 	v = getenv("HTMGIL_EMU");
 	if (v && *v)
 		hg_emu_configure(v);
