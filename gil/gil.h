@@ -29,6 +29,8 @@ struct hg_gil_totals {
 	uint64_t sections[HG_TIER_COUNT]; /* ... entered through the engine, by tier */
 	uint64_t drops;          /* GIL releases */
 	uint64_t forks;          /* children that reinitialized after fork() */
+	uint64_t yields;         /* forced yield points passed inside speculative sections */
+	uint64_t restarts;       /* ... at which the transaction committed and a new one began */
 };
 extern struct hg_gil_totals hg_gil_totals;
 
@@ -38,6 +40,7 @@ struct hg_gil_state {
 	bool active;          /* hooks installed */
 	uint32_t lock_id;     /* engine lock id of the GIL ("gil") */
 	const char *hooked;   /* what was hooked, for the report */
+	const char *yields;   /* forced yield points: on, off, or why not available */
 };
 extern struct hg_gil_state hg_gil_state;
 

@@ -31,6 +31,31 @@
  * FORCE_SWITCHING fairness untouched).  ops.lock/unlock need the arguments of
  * the call being served; they travel in the thread-local struct gil_call.
  *
+ * Forced yield points (3.12, 3.13; docs/gil.md, "Forced yield points"): a
+ * speculative section ends and a new one begins at the interpreter's own
+ * eval-breaker check sites, every hg_engine_txlen(rec) of them.  The
+ * pending-work handler _Py_HandlePending gets a third entry patch, and the
+ * breaker is made to fire without a store inside any transaction:
+ *
+ *   3.13  bit 7 of the thread's own tstate->eval_breaker (an event bit
+ *         CPython leaves unused; checked by cpython_layout_*), set when a
+ *         speculative section begins and cleared when it ends.  Other
+ *         threads never read it.
+ *   3.12  the breaker is per interpreter and CPython stores only 0 or 1 in
+ *         it, so "armed" is the value HG_YIELD_ARMED, written by CAS from 0
+ *         outside transactions (before XBEGIN, or by an emulated section,
+ *         which holds the real GIL).  A thread on the real GIL that meets it
+ *         puts 0 back (no transaction can be running then).  Any real event
+ *         stores 1, or 0 after handling: the handler then runs CPython's own
+ *         code and re-arms.
+ *
+ * In the handler, an armed speculative section counts one yield point; at
+ * the last one it commits (hg_gil3_drop) and begins anew (hg_gil3_take),
+ * with the site noted at that check site.  The thread state stays attached
+ * throughout: only the GIL operations happen, as in CPython's own drop
+ * request path minus the thread-state swap, which on 3.12/3.13 is a
+ * thread-local write and needed by nothing in between.
+ *
  * The GIL's address comes from the per-version layout (gil/pylayout.h):
  * &_PyRuntime.ceval.gil (3.11) or tstate->interp->ceval.gil (3.12+, one GIL
  * per interpreter, so subinterpreters with their own GIL are handled: each
@@ -45,6 +70,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "gil/patch.h"
@@ -60,6 +86,9 @@ struct gil_call {
 	uint8_t in;    /* 1 while this thread is in a section entered by hg_gil3_take */
 	uint8_t tier;  /* enum hg_tier of that section */
 	uint8_t mode;  /* enum hg_htm_mode it was entered in */
+	uint8_t armed; /* the section counts forced yield points */
+	uint32_t yields_left; /* yield points before the transaction ends */
+	uint32_t yields;      /* yield points passed in this section */
 };
 static __thread struct gil_call gcall __attribute__((tls_model("initial-exec")));
 
@@ -67,7 +96,14 @@ static void (*orig_take)(void *tstate);
 /* _Py_IsFinalizing (3.11, 3.12) or Py_IsFinalizing (3.13): reads _PyRuntime only. */
 static int (*is_finalizing)(void);
 static void (*orig_drop)(void *a, void *b, void *c);
-static struct hg_patch take_patch, drop_patch;
+static struct hg_patch take_patch, drop_patch, pending_patch;
+static int (*orig_pending)(void *tstate);
+static char yields_why[256];
+/* 1 when forced yield points are in use (handler patched, HTMGIL_TXLEN not off). */
+static uint32_t yield_ok;
+#define HG_YIELD_BIT13 ((uint64_t)1 << 7)   /* 3.13: our event bit in tstate->eval_breaker */
+#define HG_EVENTS13 ((uint64_t)0xff)        /* 3.13: _PY_EVAL_EVENTS_MASK */
+#define HG_YIELD_ARMED12 0x48670000u        /* 3.12: interp->ceval.eval_breaker while armed */
 static const struct hg_py_layout *lay;
 static uintptr_t runtime_gil; /* 3.11: &_PyRuntime.ceval.gil */
 /*
@@ -105,6 +141,27 @@ static void *gil_of_drop(void *a)
 	default:
 		return (void *)ld_ptr(a, lay->interp_gil); /* interp->ceval.gil */
 	}
+}
+
+static uint64_t *breaker13(void *tstate)
+{
+	return (uint64_t *)((char *)tstate + lay->tstate_eval_breaker);
+}
+
+static uint32_t *breaker12(void *tstate)
+{
+	char *interp = (char *)ld_ptr(tstate, lay->tstate_interp);
+	return (uint32_t *)(interp + lay->interp_ceval + lay->ceval_eval_breaker);
+}
+
+/* 3.12: arm the interpreter's breaker, outside any transaction. */
+static void arm12(void *tstate)
+{
+	uint32_t *eb = breaker12(tstate);
+	uint32_t zero = 0;
+	/* relaxed: the breaker is only a trigger; CPython reads it relaxed */
+	if (hg_atomic_load_relaxed32(eb) == 0)
+		hg_atomic_cas_relaxed32(eb, &zero, HG_YIELD_ARMED12);
 }
 
 static void disable(const char *why)
@@ -202,6 +259,11 @@ static void hg_gil3_take(void *tstate)
 	uint64_t site = hg_pysite_note(tstate);
 	struct hg_site_rec *rec = hg_site_rec_get(hg_gil_state.lock_id, site);
 	gcall.take_tstate = tstate;
+	/* relaxed: see yield_ok */
+	uint32_t yields = hg_atomic_load_relaxed32(&yield_ok);
+	uint32_t txlen = yields ? hg_engine_txlen(rec) : 0;
+	if (yields && lay->minor == 12 && mode == HG_HTM_RTM && rec->tier == HG_TIER_HTM)
+		arm12(tstate); /* before XBEGIN: never a store inside the transaction */
 	enum hg_tier tier = hg_engine_enter(gil, &gil_ops,
 	    (const uint32_t *)((char *)gil + lay->gil_locked), mode, rec);
 	/* From here on an RTM section runs transactionally: only thread-local writes. */
@@ -210,6 +272,16 @@ static void hg_gil3_take(void *tstate)
 	gcall.tier = (uint8_t)tier;
 	gcall.mode = (uint8_t)mode;
 	gcall.in = 1;
+	gcall.yields = 0;
+	gcall.yields_left = txlen;
+	gcall.armed = 0;
+	if (yields && tier == HG_TIER_HTM) {
+		gcall.armed = 1;
+		if (lay->minor >= 13)
+			hg_atomic_fetch_or_relaxed64(breaker13(tstate), HG_YIELD_BIT13); /* own tstate */
+		else if (mode != HG_HTM_RTM)
+			arm12(tstate); /* emulated: we hold the real GIL, no transaction runs */
+	}
 	if (mode != HG_HTM_RTM || tier != HG_TIER_HTM) {
 		/* The real GIL is held: check the layout really named it. */
 		uint32_t locked = hg_atomic_load_relaxed32((const uint32_t *)((char *)gil + lay->gil_locked));
@@ -234,12 +306,71 @@ static void hg_gil3_drop(void *a, void *b, void *c)
 	}
 	gcall.drop_a = a, gcall.drop_b = b, gcall.drop_c = c;
 	gcall.in = 0;
+	if (gcall.armed && lay->minor >= 13)
+		hg_atomic_fetch_and_relaxed64(breaker13(gcall.take_tstate), ~HG_YIELD_BIT13);
+	gcall.armed = 0;
 	hg_engine_exit(gcall.gil, &gil_ops, (enum hg_htm_mode)gcall.mode, gcall.rec,
 	    (enum hg_tier)gcall.tier);
 	/* Outside any transaction from here. */
+	if (gcall.yields)
+		hg_atomic_fetch_add_relaxed64(&hg_gil_totals.yields, gcall.yields); /* a statistic */
+	gcall.yields = 0;
 	hg_gil_count(&hg_gil_totals.drops);
 	if (gcall.tier == HG_TIER_HTM && gcall.mode == HG_HTM_RTM)
 		hg_gil_count(&hg_gil_totals.sections[HG_TIER_HTM]);
+}
+
+/*
+ * One forced yield point of an armed speculative section (inside the
+ * transaction under RTM): count it; at the last one, commit and begin the
+ * next transaction here.
+ */
+static int yield_point(void *tstate)
+{
+	gcall.yields++;
+	if (--gcall.yields_left > 0)
+		return 0;
+	void *a, *b, *c;
+	drop_args_of(tstate, &a, &b, &c);
+	hg_gil3_drop(a, b, c);
+	/* Outside any transaction: the section is closed. */
+	hg_gil_count(&hg_gil_totals.restarts);
+	hg_gil3_take(tstate);
+	return 0;
+}
+
+/*
+ * _Py_HandlePending replacement (3.12, 3.13): serves forced yield points
+ * without writing the breaker, and passes every real event to CPython.
+ */
+static int hg_gil3_pending(void *tstate)
+{
+	if (lay->minor >= 13) {
+		uint64_t b = hg_atomic_load_relaxed64(breaker13(tstate)); /* relaxed: as CPython */
+		if (b & HG_YIELD_BIT13) {
+			if (!gcall.armed) /* stale (section ended without its drop): own tstate */
+				hg_atomic_fetch_and_relaxed64(breaker13(tstate), ~HG_YIELD_BIT13);
+			else if ((b & HG_EVENTS13 & ~HG_YIELD_BIT13) == 0)
+				return yield_point(tstate);
+		}
+		if (b & HG_EVENTS13 & ~HG_YIELD_BIT13)
+			return orig_pending(tstate);
+		return 0;
+	}
+	uint32_t *eb = breaker12(tstate);
+	if (hg_atomic_load_relaxed32(eb) == HG_YIELD_ARMED12) {
+		if (gcall.armed)
+			return yield_point(tstate);
+		/* We hold the real GIL, so no transaction runs: put 0 back. */
+		uint32_t armed = HG_YIELD_ARMED12;
+		hg_atomic_cas_relaxed32(eb, &armed, 0);
+		return 0;
+	}
+	int r = orig_pending(tstate);
+	/* CPython recomputed the breaker (0 or 1); re-arm a section that counts. */
+	if (gcall.in && gcall.armed)
+		arm12(tstate);
+	return r;
 }
 
 /* No-op unlock: closes the forking thread's section in the child (see below). */
@@ -267,6 +398,10 @@ static void gil3_atfork_child(void)
 	if (!gcall.in)
 		return;
 	gcall.in = 0;
+	if (gcall.armed && lay->minor >= 13)
+		hg_atomic_fetch_and_relaxed64(breaker13(gcall.take_tstate), ~HG_YIELD_BIT13);
+	gcall.armed = 0;
+	gcall.yields = 0;
 	hg_engine_exit(gcall.gil, &forget_ops, (enum hg_htm_mode)gcall.mode, gcall.rec,
 	    (enum hg_tier)gcall.tier);
 	hg_gil_count(&hg_gil_totals.forks);
@@ -301,6 +436,21 @@ int hg_gil3_install(struct hg_gil_state *g)
 	}
 	orig_take = (void (*)(void *))take_patch.trampoline;
 	orig_drop = (void (*)(void *, void *, void *))drop_patch.trampoline;
+	g->yields = "off (HTMGIL_TXLEN=off)";
+	if (!hg_txlen_off) {
+		if (lay->minor < 12 || !py->handle_pending) {
+			g->yields = "not available: CPython 3.11 has no separate pending-work handler to hook";
+		} else if (hg_patch_install(&pending_patch, (void *)py->handle_pending, py->pending_size,
+		               (void *)hg_gil3_pending, &why) != 0) {
+			snprintf(yields_why, sizeof(yields_why),
+			    "not available: cannot patch _Py_HandlePending: %s", why);
+			g->yields = yields_why;
+		} else {
+			orig_pending = (int (*)(void *))pending_patch.trampoline;
+			hg_atomic_store_relaxed32(&yield_ok, 1); /* relaxed: before any thread starts */
+			g->yields = "on (_Py_HandlePending entry patch)";
+		}
+	}
 	hg_atomic_store_relaxed32(&elide_ok, 1); /* relaxed: set before any thread starts */
 	pthread_atfork(NULL, NULL, gil3_atfork_child);
 	g->hooked = "take_gil and drop_gil (entry patches)";

@@ -59,6 +59,19 @@ unsigned hg_x86_insn_len(const uint8_t *p, size_t avail)
 	case 0x31: case 0x33: case 0x39: case 0x3b: case 0x85: case 0x89: case 0x8b: case 0x8d:
 		m = modrm_len(p + i, avail - i);
 		return m < 0 ? 0 : (unsigned)(i + (size_t)m);
+	case 0x84: case 0x88: case 0x8a: /* test/mov with a byte register */
+		m = modrm_len(p + i, avail - i);
+		return m < 0 ? 0 : (unsigned)(i + (size_t)m);
+	case 0xf6: /* test r/m8, imm8 (/0 only: the others are not/neg/mul/div) */
+		if (i >= avail || ((p[i] >> 3) & 7) != 0)
+			return 0;
+		m = modrm_len(p + i, avail - i);
+		return m < 0 || i + (size_t)m + 1 > avail ? 0 : (unsigned)(i + (size_t)m + 1);
+	case 0xf7: /* test r/m, imm32 (/0 only) */
+		if (i >= avail || ((p[i] >> 3) & 7) != 0)
+			return 0;
+		m = modrm_len(p + i, avail - i);
+		return m < 0 || i + (size_t)m + 4 > avail ? 0 : (unsigned)(i + (size_t)m + 4);
 	case 0x83: /* ALU r/m, imm8 */
 		m = modrm_len(p + i, avail - i);
 		return m < 0 || i + (size_t)m + 1 > avail ? 0 : (unsigned)(i + (size_t)m + 1);

@@ -103,18 +103,23 @@ void hg_gil_report(FILE *f, enum hg_report_format fmt)
 	t.direct = hg_atomic_load_relaxed64(&hg_gil_totals.direct);
 	t.drops = hg_atomic_load_relaxed64(&hg_gil_totals.drops);
 	t.forks = hg_atomic_load_relaxed64(&hg_gil_totals.forks);
+	t.yields = hg_atomic_load_relaxed64(&hg_gil_totals.yields);
+	t.restarts = hg_atomic_load_relaxed64(&hg_gil_totals.restarts);
+	const char *yields = g->yields ? g->yields : "not available for this interpreter";
 	for (int i = 0; i < HG_TIER_COUNT; i++)
 		t.sections[i] = hg_atomic_load_relaxed64(&hg_gil_totals.sections[i]);
 	if (fmt == HG_REPORT_JSON) {
 		fprintf(f, ",\"gil\":{\"interpreter\": \"%s\", \"version\": \"%s\", \"active\": %s, "
 		    "\"hooked\": \"%s\", \"mode\": \"%s\", \"takes\": %llu, \"direct\": %llu, "
 		    "\"sections_htm\": %llu, \"sections_lock\": %llu, \"drops\": %llu, "
-		    "\"fork_children\": %llu, \"sites\": %u}",
+		    "\"fork_children\": %llu, \"sites\": %u, \"forced_yields\": \"%s\", "
+		    "\"yield_points\": %llu, \"yield_restarts\": %llu}",
 		    kind_name(g->py.kind), g->py.version, g->active ? "true" : "false",
 		    g->hooked ? g->hooked : "", hg_htm_mode_name(hg_htm_mode()),
 		    (unsigned long long)t.takes, (unsigned long long)t.direct,
 		    (unsigned long long)t.sections[HG_TIER_HTM], (unsigned long long)t.sections[HG_TIER_LOCK],
-		    (unsigned long long)t.drops, (unsigned long long)t.forks, hg_pysite_count());
+		    (unsigned long long)t.drops, (unsigned long long)t.forks, hg_pysite_count(), yields,
+		    (unsigned long long)t.yields, (unsigned long long)t.restarts);
 		return;
 	}
 	fprintf(f, "\nGIL: CPython %s (%s), %s\n", g->py.version, g->py.path,
@@ -124,6 +129,9 @@ void hg_gil_report(FILE *f, enum hg_report_format fmt)
 	    (unsigned long long)t.takes, (unsigned long long)t.direct,
 	    (unsigned long long)t.sections[HG_TIER_HTM], (unsigned long long)t.sections[HG_TIER_LOCK],
 	    (unsigned long long)t.drops, (unsigned long long)t.forks, hg_pysite_count());
+	fprintf(f, "GIL forced yield points: %s; %llu passed inside speculative sections, "
+	    "%llu ended a transaction and began the next\n",
+	    yields, (unsigned long long)t.yields, (unsigned long long)t.restarts);
 	gil_sites_text(f, g->lock_id);
 }
 

@@ -162,6 +162,8 @@ enum hg_py_kind hg_py_identify(struct hg_py *py)
 	}
 	py->take_gil = sym(py, &e, "take_gil", &py->take_size);
 	py->drop_gil = sym(py, &e, "drop_gil", &py->drop_size);
+	if (py->minor >= 12)
+		py->handle_pending = sym(py, &e, "_Py_HandlePending", &py->pending_size);
 	py->runtime = sym(py, &e, "_PyRuntime", NULL);
 	py->deopt = sym(py, &e, "_PyOpcode_Deopt", NULL);
 	py->opnames = sym(py, &e, "_PyOpcode_OpName", NULL);

@@ -36,6 +36,8 @@ struct hg_py {
 	/* 3.x symbols (run-time addresses; 0 when absent) */
 	uintptr_t take_gil, drop_gil;
 	uint64_t take_size, drop_size;
+	uintptr_t handle_pending;  /* _Py_HandlePending (3.12, 3.13), 0 when absent */
+	uint64_t pending_size;
 	uintptr_t runtime;         /* _PyRuntime */
 	uintptr_t deopt;           /* _PyOpcode_Deopt (uint8_t[256]) */
 	uintptr_t opnames;         /* _PyOpcode_OpName (const char *[256]), debug and 3.13 */

@@ -106,6 +106,15 @@ static inline uint64_t hg_atomic_fetch_add_acq_rel64(uint64_t *p, uint64_t v)
 {
 	return atomic_fetch_add_explicit(HG_A64(p), v, memory_order_acq_rel);
 }
+/* Bit set/clear on a word other threads may also update bit-wise (RMW keeps their bits). */
+static inline uint64_t hg_atomic_fetch_or_relaxed64(uint64_t *p, uint64_t v)
+{
+	return atomic_fetch_or_explicit(HG_A64(p), v, memory_order_relaxed);
+}
+static inline uint64_t hg_atomic_fetch_and_relaxed64(uint64_t *p, uint64_t v)
+{
+	return atomic_fetch_and_explicit(HG_A64(p), v, memory_order_relaxed);
+}
 
 /*
  * Single-writer counter bump: the owning thread is the only writer, readers

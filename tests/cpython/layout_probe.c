@@ -6,6 +6,7 @@
  */
 #define Py_BUILD_CORE 1
 #include "Python.h"
+#include "internal/pycore_ceval.h"
 #include "internal/pycore_frame.h"
 #include "internal/pycore_gil.h"
 #include "internal/pycore_interp.h"
@@ -47,9 +48,17 @@ int main(void)
 #if PY_VERSION_HEX >= 0x030d0000
 	check("tstate.current_frame", offsetof(PyThreadState, current_frame), l->tstate_frame);
 	check("tstate.eval_breaker", offsetof(PyThreadState, eval_breaker), l->tstate_eval_breaker);
+	/* gil/gil3.c's forced yields use event bit 7, which CPython must leave unused. */
+	check("eval breaker event mask", _PY_EVAL_EVENTS_MASK, 0xff);
+	check("eval breaker event bit 7 in use", (_PY_GIL_DROP_REQUEST_BIT | _PY_SIGNALS_PENDING_BIT |
+	    _PY_CALLS_TO_DO_BIT | _PY_ASYNC_EXCEPTION_BIT | _PY_GC_SCHEDULED_BIT |
+	    _PY_EVAL_PLEASE_STOP_BIT | _PY_EVAL_EXPLICIT_MERGE_BIT) & 0x80, 0);
 	check("frame.f_executable", offsetof(_PyInterpreterFrame, f_executable), l->frame_code);
 	check("frame.instr_ptr", offsetof(_PyInterpreterFrame, instr_ptr), l->frame_instr);
 #else
+#if PY_VERSION_HEX >= 0x030c0000
+	check("ceval.eval_breaker", offsetof(struct _ceval_state, eval_breaker), l->ceval_eval_breaker);
+#endif
 	check("tstate.cframe", offsetof(PyThreadState, cframe), l->tstate_cframe);
 	check("cframe.current_frame", offsetof(_PyCFrame, current_frame), l->cframe_frame);
 	check("frame.f_code", offsetof(_PyInterpreterFrame, f_code), l->frame_code);

@@ -85,6 +85,15 @@ static void test_decoder(void)
 	HG_EXPECT_EQ(hg_x86_insn_len(riprel, sizeof riprel), 0);
 	HG_EXPECT_EQ(hg_x86_insn_len(call, sizeof call), 0);
 	HG_EXPECT_EQ(hg_x86_insn_len(jcc, sizeof jcc), 0);
+	static const uint8_t test_bpl_imm8[] = { 0x40, 0xf6, 0xc5, 0x20 };  /* test $0x20,%bpl */
+	static const uint8_t test_mem_imm32[] = { 0xf7, 0x47, 0x18, 1, 0, 0, 0 }; /* testl $1,0x18(%rdi) */
+	static const uint8_t neg_bpl[] = { 0x40, 0xf6, 0xdd };  /* neg %bpl: /3, not a test */
+	static const uint8_t test_al_cl[] = { 0x84, 0xc8 };     /* test %cl,%al */
+	HG_EXPECT_EQ(hg_x86_insn_len(test_bpl_imm8, sizeof test_bpl_imm8), 4);
+	HG_EXPECT_EQ(hg_x86_insn_len(test_mem_imm32, sizeof test_mem_imm32), 7);
+	HG_EXPECT_EQ(hg_x86_insn_len(neg_bpl, sizeof neg_bpl), 0);
+	HG_EXPECT_EQ(hg_x86_insn_len(test_al_cl, sizeof test_al_cl), 2);
+	HG_EXPECT_EQ(hg_x86_insn_len(test_bpl_imm8, 3), 0);
 	/* Truncated input is refused, not over-read. */
 	HG_EXPECT_EQ(hg_x86_insn_len(sub_rsp_38, 3), 0);
 }
