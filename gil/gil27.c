@@ -23,6 +23,13 @@
  * front end mostly gives attribution (which bytecodes switch the GIL).
  * Under the emulated HTM the sections hold the real GIL, so semantics are
  * CPython's own.
+ *
+ * Transaction length: a release called from PyEval_EvalFrameEx itself (its
+ * return address lies in that function; blocking calls release through
+ * PyEval_SaveThread instead) is the check-interval yield point.  While a
+ * speculative section has yield points left (hg_engine_txlen), that release
+ * and the acquisition that follows it are both skipped, so one transaction
+ * spans several check intervals.
  */
 #define _GNU_SOURCE
 #include "gil/gil.h"
@@ -43,7 +50,11 @@ struct gil27_call {
 	struct hg_site_rec *rec;
 	void *lock;
 	uint8_t in, tier, mode;
+	uint8_t cont;         /* a yield point was skipped: the next acquire continues the section */
+	uint32_t yields_left; /* check intervals left before the transaction ends (0: no yields) */
+	uint32_t yields;      /* check intervals passed inside this section */
 };
+static uintptr_t evalframe_lo, evalframe_hi; /* PyEval_EvalFrameEx; 0 when yields are off */
 static __thread struct gil27_call g27 __attribute__((tls_model("initial-exec")));
 
 static void resolve(void)
@@ -104,6 +115,11 @@ HG_EXPORT int PyThread_acquire_lock(void *lock, int waitflag)
 		resolve();
 	if (!gil_slot || waitflag == 0 || lock != *gil_slot)
 		return real_acquire(lock, waitflag);
+	if (g27.cont) {
+		/* The second half of a skipped check-interval yield: the section goes on. */
+		g27.cont = 0;
+		return 1;
+	}
 	hg_gil_count(&hg_gil_totals.takes);
 	enum hg_htm_mode mode = hg_mode_now();
 	if (mode == HG_HTM_OFF || g27.in) {
@@ -112,8 +128,11 @@ HG_EXPORT int PyThread_acquire_lock(void *lock, int waitflag)
 	}
 	uint64_t site = hg_pysite_note(NULL);
 	struct hg_site_rec *rec = hg_site_rec_get(hg_gil_state.lock_id, site);
+	uint32_t txlen = evalframe_hi ? hg_engine_txlen(rec) : 0;
 	enum hg_tier tier = hg_engine_enter(lock, &gil27_ops, &zero_word, mode, rec);
 	g27.rec = rec, g27.lock = lock, g27.tier = (uint8_t)tier, g27.mode = (uint8_t)mode;
+	g27.yields_left = tier == HG_TIER_HTM ? txlen : 0;
+	g27.yields = 0;
 	g27.in = 1;
 	if (mode != HG_HTM_RTM || tier != HG_TIER_HTM)
 		hg_gil_count(&hg_gil_totals.sections[tier]);
@@ -130,8 +149,27 @@ HG_EXPORT void PyThread_release_lock(void *lock)
 		real_release(lock);
 		return;
 	}
-	g27.in = 0;
-	hg_engine_exit(lock, &gil27_ops, (enum hg_htm_mode)g27.mode, g27.rec, (enum hg_tier)g27.tier);
+	uintptr_t ret = (uintptr_t)__builtin_return_address(0);
+	if (g27.yields_left && ret >= evalframe_lo && ret < evalframe_hi) {
+		/* A check-interval yield point inside a speculative section. */
+		g27.yields++;
+		if (--g27.yields_left > 0) {
+			g27.cont = 1;
+			return;
+		}
+		g27.in = 0;
+		hg_engine_exit(lock, &gil27_ops, (enum hg_htm_mode)g27.mode, g27.rec,
+		    (enum hg_tier)g27.tier);
+		/* Outside any transaction: the acquisition that follows begins the next one. */
+		hg_gil_count(&hg_gil_totals.restarts);
+	} else {
+		g27.in = 0;
+		hg_engine_exit(lock, &gil27_ops, (enum hg_htm_mode)g27.mode, g27.rec,
+		    (enum hg_tier)g27.tier);
+	}
+	if (g27.yields)
+		hg_atomic_fetch_add_relaxed64(&hg_gil_totals.yields, g27.yields); /* a statistic */
+	g27.yields = 0;
 	hg_gil_count(&hg_gil_totals.drops);
 	if (g27.mode == HG_HTM_RTM && g27.tier == HG_TIER_HTM)
 		hg_gil_count(&hg_gil_totals.sections[HG_TIER_HTM]);
@@ -140,9 +178,11 @@ HG_EXPORT void PyThread_release_lock(void *lock)
 /* See gil3_atfork_child in gil/gil3.c: PyOS_AfterFork re-creates the lock. */
 static void gil27_atfork_child(void)
 {
+	g27.cont = 0;
 	if (!g27.in)
 		return;
 	g27.in = 0;
+	g27.yields = 0;
 	hg_engine_exit(g27.lock, &forget_ops, (enum hg_htm_mode)g27.mode, g27.rec,
 	    (enum hg_tier)g27.tier);
 	hg_gil_count(&hg_gil_totals.forks);
@@ -157,6 +197,15 @@ int hg_gil27_install(struct hg_gil_state *g)
 		return -1;
 	}
 	gil_slot = (void **)g->py.interpreter_lock;
+	if (hg_txlen_off) {
+		g->yields = "off (HTMGIL_TXLEN=off)";
+	} else if (!g->py.evalframe || !g->py.evalframe_size) {
+		g->yields = "not available: PyEval_EvalFrameEx not found in the symbol table";
+	} else {
+		evalframe_lo = g->py.evalframe;
+		evalframe_hi = g->py.evalframe + g->py.evalframe_size;
+		g->yields = "on (check-interval releases from PyEval_EvalFrameEx)";
+	}
 	pthread_atfork(NULL, NULL, gil27_atfork_child);
 	g->hooked = "PyThread_acquire_lock and PyThread_release_lock on interpreter_lock (PLT interposition)";
 	return 0;

@@ -145,6 +145,7 @@ enum hg_py_kind hg_py_identify(struct hg_py *py)
 			return py->kind;
 		}
 		py->ticker = sym(py, &e, "_Py_Ticker", NULL);
+		py->evalframe = sym(py, &e, "PyEval_EvalFrameEx", &py->evalframe_size);
 		hg_elf_close(&e);
 		return py->kind = HG_PY_27;
 	}

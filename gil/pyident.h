@@ -44,6 +44,8 @@ struct hg_py {
 	/* 2.7 symbols */
 	uintptr_t interpreter_lock; /* &interpreter_lock (PyThread_type_lock) */
 	uintptr_t ticker;           /* &_Py_Ticker */
+	uintptr_t evalframe;        /* PyEval_EvalFrameEx: its check-interval GIL release is a yield point */
+	uint64_t evalframe_size;
 	char why[1024];             /* HG_PY_REFUSED: the one line to print */
 };
 

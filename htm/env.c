@@ -153,8 +153,10 @@ static void hg_report_at_exit(void)
 /*
  * Runs when the library is loaded (linked or preloaded).  Reads the
  * environment once; programs may still change everything through the API.
+ * Priority 101 (the first one not reserved): within the preload library it
+ * runs before gil/preload.c's constructor, which reads what it sets.
  */
-__attribute__((constructor)) static void hg_init(void)
+__attribute__((constructor(101))) static void hg_init(void)
 {
 	const char *v = getenv("HTMGIL_POLICY");
 	if (v && *v)
