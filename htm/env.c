@@ -153,10 +153,11 @@ static void hg_report_at_exit(void)
 /*
  * Runs when the library is loaded (linked or preloaded).  Reads the
  * environment once; programs may still change everything through the API.
- * Priority 101 (the first one not reserved): within the preload library it
- * runs before gil/preload.c's constructor, which reads what it sets.
+ * Priority 102: within the preload library it runs before gil/preload.c's
+ * (unnumbered) constructor, which reads what it sets; in the `htmgil`
+ * program it runs after tools/htmgil.c's priority-101 constructor.
  */
-__attribute__((constructor(101))) static void hg_init(void)
+__attribute__((constructor(102))) static void hg_init(void)
 {
 	const char *v = getenv("HTMGIL_POLICY");
 	if (v && *v)

@@ -47,7 +47,7 @@ static const char *const hg_target_values[] = { "gil", "pthread", NULL };
  * glibc passes main's argc and argv to constructors.
  */
 static const char *const hg_cli_stash_names[] = { "HTMGIL_HTM", "HTMGIL_EMU",
-	"HTMGIL_POLICY", "HTMGIL_REPORT" };
+	"HTMGIL_POLICY", "HTMGIL_TXLEN", "HTMGIL_REPORT" };
 #define HG_CLI_NSTASH (sizeof hg_cli_stash_names / sizeof hg_cli_stash_names[0])
 static char *hg_cli_stash[HG_CLI_NSTASH];
 
