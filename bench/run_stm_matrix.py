@@ -8,7 +8,14 @@ is read once by libitm at start-up, so each method needs its own process).
 The table gives sections per second (all threads) and the ratios the STM
 tier is judged by, all from this one matrix run.
 
-usage: bench/run_stm_matrix.py [--bench PATH] [--min-time S] [--repetitions N]
+The machines this runs on are shared and noisy, and a slow spell of a few
+seconds would otherwise land on whichever columns ran then.  So the matrix
+is measured in rounds: each round runs every process once (one repetition
+of every benchmark, in random order within the process), and each cell of
+the table is the median over the rounds.  Every column thus samples the
+same spells of noise.
+
+usage: bench/run_stm_matrix.py [--bench PATH] [--min-time S] [--rounds N]
                                [--out FILE]
 """
 import argparse
@@ -17,6 +24,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,6 +51,8 @@ def run_bench(bench, flt, min_time, reps, env_extra):
         if reps > 1:
             cmd += ["--benchmark_repetitions=%d" % reps,
                     "--benchmark_report_aggregates_only=true"]
+        else:
+            cmd += ["--benchmark_enable_random_interleaving=true"]
         r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, text=True)
         if r.returncode != 0:
@@ -88,8 +98,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", default=os.path.join(ROOT, "build", "bin", "htmgil-bench"))
     ap.add_argument("--min-time", type=float, default=0.2)
-    ap.add_argument("--repetitions", type=int, default=3,
-                    help="runs per benchmark; the table shows their median")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="rounds of the whole matrix; the table shows each cell's median")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "results.md"))
     a = ap.parse_args()
     if not os.access(a.bench, os.X_OK):
@@ -98,13 +108,16 @@ def main():
 
     load0 = os.getloadavg()
     start = datetime.datetime.now(datetime.timezone.utc)
-    res, ctx = run_bench(a.bench, STM_RE + "(lock|stm|emu|adaptive|mutex)/", a.min_time,
-                         a.repetitions, {})
-    for m in ITM_METHODS:
-        r, _ = run_bench(a.bench, STM_RE + "itm/", a.min_time, a.repetitions,
-                         {"ITM_DEFAULT_METHOD": m})
+    samples = {}
+    for _ in range(a.rounds):
+        r, ctx = run_bench(a.bench, STM_RE + "(lock|stm|emu|adaptive|mutex)/", a.min_time, 1, {})
         for k, v in r.items():
-            res[k.replace("/itm", "/itm-" + m)] = v
+            samples.setdefault(k, []).append(v)
+        for m in ITM_METHODS:
+            r, _ = run_bench(a.bench, STM_RE + "itm/", a.min_time, 1, {"ITM_DEFAULT_METHOD": m})
+            for k, v in r.items():
+                samples.setdefault(k.replace("/itm", "/itm-" + m), []).append(v)
+    res = {k: statistics.median(v) for k, v in samples.items()}
     load1 = os.getloadavg()
 
     def get(w, t, v):
@@ -123,9 +136,10 @@ def main():
     lines.append("- CPU: %s, %d logical CPUs, RTM: %s (the `emu` column is emulated HTM)" % (model, cpus, rtm))
     lines.append("- Memory: %s; OS: %s, kernel %s" % (mem, osname, kernel))
     lines.append("- Compiler: %s; libitm from the same GCC" % cc)
-    lines.append("- Run: %s UTC, median of %d runs of at least %.2f s per benchmark; "
+    lines.append("- Run: %s UTC, %d rounds of the whole matrix (every benchmark once per round, "
+                 "at least %.2f s each, in random order); each cell is the median over the rounds; "
                  "load average %.2f before, %.2f after"
-                 % (start.strftime("%Y-%m-%d %H:%M"), a.repetitions, a.min_time, load0[0], load1[0]))
+                 % (start.strftime("%Y-%m-%d %H:%M"), a.rounds, a.min_time, load0[0], load1[0]))
     lines.append("  (a load above the core count means other processes shared the CPUs, "
                  "which mostly distorts the 2-thread rows)")
     lines.append("")

@@ -87,6 +87,7 @@ struct gil_call {
 	uint8_t tier;  /* enum hg_tier of that section */
 	uint8_t mode;  /* enum hg_htm_mode it was entered in */
 	uint8_t armed; /* the section counts forced yield points */
+	uint8_t restarting; /* inside yield_point: not a take/drop the interpreter asked for */
 	uint32_t yields_left; /* yield points before the transaction ends */
 	uint32_t yields;      /* yield points passed in this section */
 };
@@ -240,7 +241,8 @@ static const struct hg_target_ops gil_ops = {
 
 static void hg_gil3_take(void *tstate)
 {
-	hg_gil_count(&hg_gil_totals.takes);
+	if (!gcall.restarting)
+		hg_gil_count(&hg_gil_totals.takes);
 	enum hg_htm_mode mode = hg_mode_now();
 	void *gil;
 	/*
@@ -315,7 +317,8 @@ static void hg_gil3_drop(void *a, void *b, void *c)
 	if (gcall.yields)
 		hg_atomic_fetch_add_relaxed64(&hg_gil_totals.yields, gcall.yields); /* a statistic */
 	gcall.yields = 0;
-	hg_gil_count(&hg_gil_totals.drops);
+	if (!gcall.restarting)
+		hg_gil_count(&hg_gil_totals.drops);
 	if (gcall.tier == HG_TIER_HTM && gcall.mode == HG_HTM_RTM)
 		hg_gil_count(&hg_gil_totals.sections[HG_TIER_HTM]);
 }
@@ -332,10 +335,12 @@ static int yield_point(void *tstate)
 		return 0;
 	void *a, *b, *c;
 	drop_args_of(tstate, &a, &b, &c);
+	gcall.restarting = 1;
 	hg_gil3_drop(a, b, c);
 	/* Outside any transaction: the section is closed. */
 	hg_gil_count(&hg_gil_totals.restarts);
 	hg_gil3_take(tstate);
+	gcall.restarting = 0;
 	return 0;
 }
 
