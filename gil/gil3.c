@@ -42,12 +42,13 @@
  *         speculative section begins and cleared when it ends.  Other
  *         threads never read it.
  *   3.12  the breaker is per interpreter and CPython stores only 0 or 1 in
- *         it, so "armed" is the value HG_YIELD_ARMED, written by CAS from 0
+ *         it, so "armed" is the value HG_YIELD_ARMED12, written by CAS from 0
  *         outside transactions (before XBEGIN, or by an emulated section,
  *         which holds the real GIL).  A thread on the real GIL that meets it
  *         puts 0 back (no transaction can be running then).  Any real event
  *         stores 1, or 0 after handling: the handler then runs CPython's own
- *         code and re-arms.
+ *         code, whose final store lands on the same line in the same
+ *         transaction, and re-arms right after it.
  *
  * In the handler, an armed speculative section counts one yield point; at
  * the last one it commits (hg_gil3_drop) and begins anew (hg_gil3_take),
@@ -444,7 +445,8 @@ int hg_gil3_install(struct hg_gil_state *g)
 	g->yields = "off (HTMGIL_TXLEN=off)";
 	if (!hg_txlen_off) {
 		if (lay->minor < 12 || !py->handle_pending) {
-			g->yields = "not available: CPython 3.11 has no separate pending-work handler to hook";
+			g->yields = "not available on CPython 3.11: its pending-work handler cannot be hooked "
+			    "(inlined, or starting with a RIP-relative load; see docs/gil.md)";
 		} else if (hg_patch_install(&pending_patch, (void *)py->handle_pending, py->pending_size,
 		               (void *)hg_gil3_pending, &why) != 0) {
 			snprintf(yields_why, sizeof(yields_why),
