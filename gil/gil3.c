@@ -31,17 +31,19 @@
  * FORCE_SWITCHING fairness untouched).  ops.lock/unlock need the arguments of
  * the call being served; they travel in the thread-local struct gil_call.
  *
- * Forced yield points (3.12, 3.13; docs/gil.md, "Forced yield points"): a
+ * Forced yield points (docs/gil.md, "Forced yield points"): a
  * speculative section ends and a new one begins at the interpreter's own
  * eval-breaker check sites, every hg_engine_txlen(rec) of them.  The
- * pending-work handler _Py_HandlePending gets a third entry patch, and the
- * breaker is made to fire without a store inside any transaction:
+ * pending-work handler (_Py_HandlePending; 3.11: eval_frame_handle_pending,
+ * where the build has it as a function of its own) gets a third entry
+ * patch, and the breaker is made to fire without a store inside any
+ * transaction:
  *
  *   3.13  bit 7 of the thread's own tstate->eval_breaker (an event bit
  *         CPython leaves unused; checked by cpython_layout_*), set when a
  *         speculative section begins and cleared when it ends.  Other
  *         threads never read it.
- *   3.12  the breaker is per interpreter and CPython stores only 0 or 1 in
+ *   3.11, 3.12  the breaker is per interpreter and CPython stores only 0 or 1 in
  *         it, so "armed" is the value HG_YIELD_ARMED12, written by CAS from 0
  *         outside transactions (before XBEGIN, or by an emulated section,
  *         which holds the real GIL).  A thread on the real GIL that meets it
@@ -55,7 +57,10 @@
  * with the site noted at that check site.  The thread state stays attached
  * throughout: only the GIL operations happen, as in CPython's own drop
  * request path minus the thread-state swap, which on 3.12/3.13 is a
- * thread-local write and needed by nothing in between.
+ * thread-local write and needed by nothing in between.  On 3.11 the current
+ * thread state is a process-wide atomic that a thread taking the real GIL
+ * sets for itself, so there the restart swaps it out and back around the
+ * two calls (_PyThreadState_Swap), as CPython's handler does.
  *
  * The GIL's address comes from the per-version layout (gil/pylayout.h):
  * &_PyRuntime.ceval.gil (3.11) or tstate->interp->ceval.gil (3.12+, one GIL
@@ -105,7 +110,10 @@ static char yields_why[256];
 static uint32_t yield_ok;
 #define HG_YIELD_BIT13 ((uint64_t)1 << 7)   /* 3.13: our event bit in tstate->eval_breaker */
 #define HG_EVENTS13 ((uint64_t)0xff)        /* 3.13: _PY_EVAL_EVENTS_MASK */
-#define HG_YIELD_ARMED12 0x48670000u        /* 3.12: interp->ceval.eval_breaker while armed */
+#define HG_YIELD_ARMED12 0x48670000u        /* 3.11/3.12: interp->ceval.eval_breaker while armed */
+/* 3.11: _PyThreadState_Swap(&_PyRuntime.gilstate, tstate) */
+static void *(*ts_swap)(void *gilstate, void *tstate);
+static void *gilstate311;
 static const struct hg_py_layout *lay;
 static uintptr_t runtime_gil; /* 3.11: &_PyRuntime.ceval.gil */
 /*
@@ -265,7 +273,7 @@ static void hg_gil3_take(void *tstate)
 	/* relaxed: see yield_ok */
 	uint32_t yields = hg_atomic_load_relaxed32(&yield_ok);
 	uint32_t txlen = yields ? hg_engine_txlen(rec) : 0;
-	if (yields && lay->minor == 12 && mode == HG_HTM_RTM && rec->tier == HG_TIER_HTM)
+	if (yields && lay->minor <= 12 && mode == HG_HTM_RTM && rec->tier == HG_TIER_HTM)
 		arm12(tstate); /* before XBEGIN: never a store inside the transaction */
 	enum hg_tier tier = hg_engine_enter(gil, &gil_ops,
 	    (const uint32_t *)((char *)gil + lay->gil_locked), mode, rec);
@@ -337,17 +345,21 @@ static int yield_point(void *tstate)
 	void *a, *b, *c;
 	drop_args_of(tstate, &a, &b, &c);
 	gcall.restarting = 1;
+	if (ts_swap)
+		ts_swap(gilstate311, NULL);
 	hg_gil3_drop(a, b, c);
 	/* Outside any transaction: the section is closed. */
 	hg_gil_count(&hg_gil_totals.restarts);
 	hg_gil3_take(tstate);
+	if (ts_swap)
+		ts_swap(gilstate311, tstate);
 	gcall.restarting = 0;
 	return 0;
 }
 
 /*
- * _Py_HandlePending replacement (3.12, 3.13): serves forced yield points
- * without writing the breaker, and passes every real event to CPython.
+ * Pending-work handler replacement: serves forced yield points without
+ * writing the breaker, and passes every real event to CPython.
  */
 static int hg_gil3_pending(void *tstate)
 {
@@ -444,9 +456,15 @@ int hg_gil3_install(struct hg_gil_state *g)
 	orig_drop = (void (*)(void *, void *, void *))drop_patch.trampoline;
 	g->yields = "off (HTMGIL_TXLEN=off)";
 	if (!hg_txlen_off) {
-		if (lay->minor < 12 || !py->handle_pending) {
-			g->yields = "not available on CPython 3.11: its pending-work handler cannot be hooked "
-			    "(inlined, or starting with a RIP-relative load; see docs/gil.md)";
+		if (lay->minor == 11) {
+			ts_swap = (void *(*)(void *, void *))dlsym(RTLD_DEFAULT, "_PyThreadState_Swap");
+			gilstate311 = (void *)(py->runtime + lay->runtime_gilstate);
+		}
+		if (!py->handle_pending) {
+			g->yields = "not available: this build has no separate pending-work handler "
+			    "(inlined into the eval loop; see docs/gil.md)";
+		} else if (lay->minor == 11 && !ts_swap) {
+			g->yields = "not available: _PyThreadState_Swap not found";
 		} else if (hg_patch_install(&pending_patch, (void *)py->handle_pending, py->pending_size,
 		               (void *)hg_gil3_pending, &why) != 0) {
 			snprintf(yields_why, sizeof(yields_why),
@@ -455,7 +473,8 @@ int hg_gil3_install(struct hg_gil_state *g)
 		} else {
 			orig_pending = (int (*)(void *))pending_patch.trampoline;
 			hg_atomic_store_relaxed32(&yield_ok, 1); /* relaxed: before any thread starts */
-			g->yields = "on (_Py_HandlePending entry patch)";
+			g->yields = lay->minor >= 12 ? "on (_Py_HandlePending entry patch)" :
+			    "on (eval_frame_handle_pending entry patch)";
 		}
 	}
 	hg_atomic_store_relaxed32(&elide_ok, 1); /* relaxed: set before any thread starts */

@@ -10,8 +10,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* Bytes of ModRM/SIB/displacement after the opcode, or -1 if refused. */
-static int modrm_len(const uint8_t *p, size_t avail)
+/*
+ * Bytes of ModRM/SIB/displacement after the opcode, or -1 if refused.  A
+ * RIP-relative operand is accepted only when rip is not NULL; *rip then gets
+ * the offset of its disp32 from p (it stays -1 otherwise).
+ */
+static int modrm_len(const uint8_t *p, size_t avail, int *rip)
 {
 	if (avail < 1)
 		return -1;
@@ -28,7 +32,10 @@ static int modrm_len(const uint8_t *p, size_t avail)
 		if (mod == 0 && (sib & 7) == 5)
 			n += 4; /* disp32, no base: absolute, position independent */
 	} else if (mod == 0 && rm == 5) {
-		return -1; /* RIP-relative: would need rewriting */
+		if (!rip)
+			return -1; /* RIP-relative: needs rewriting where it is copied */
+		*rip = 1;
+		return avail >= 5 ? 5 : -1;
 	}
 	if (mod == 1)
 		n += 1;
@@ -37,9 +44,12 @@ static int modrm_len(const uint8_t *p, size_t avail)
 	return (size_t)n <= avail ? n : -1;
 }
 
-unsigned hg_x86_insn_len(const uint8_t *p, size_t avail)
+unsigned hg_x86_insn_decode(const uint8_t *p, size_t avail, int *rip_disp)
 {
 	size_t i = 0;
+	int r = -1, *rip = rip_disp ? &r : NULL;
+	if (rip_disp)
+		*rip_disp = -1;
 	if (avail >= 4 && p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
 		return 4; /* endbr64 */
 	bool rex_w = false;
@@ -55,33 +65,49 @@ unsigned hg_x86_insn_len(const uint8_t *p, size_t avail)
 	case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56: case 0x57:
 	case 0x58: case 0x59: case 0x5a: case 0x5b: case 0x5c: case 0x5d: case 0x5e: case 0x5f:
 		return (unsigned)i; /* push/pop r */
+	case 0x90:
+		return (unsigned)i; /* nop */
 	case 0x01: case 0x03: case 0x09: case 0x0b: case 0x21: case 0x23: case 0x29: case 0x2b:
 	case 0x31: case 0x33: case 0x39: case 0x3b: case 0x85: case 0x89: case 0x8b: case 0x8d:
-		m = modrm_len(p + i, avail - i);
+		m = modrm_len(p + i, avail - i, rip);
+		if (r >= 0)
+			*rip_disp = (int)i + r;
 		return m < 0 ? 0 : (unsigned)(i + (size_t)m);
 	case 0x84: case 0x88: case 0x8a: /* test/mov with a byte register */
-		m = modrm_len(p + i, avail - i);
+		m = modrm_len(p + i, avail - i, rip);
+		if (r >= 0)
+			*rip_disp = (int)i + r;
 		return m < 0 ? 0 : (unsigned)(i + (size_t)m);
 	case 0xf6: /* test r/m8, imm8 (/0 only: the others are not/neg/mul/div) */
 		if (i >= avail || ((p[i] >> 3) & 7) != 0)
 			return 0;
-		m = modrm_len(p + i, avail - i);
+		m = modrm_len(p + i, avail - i, rip);
+		if (r >= 0)
+			*rip_disp = (int)i + r;
 		return m < 0 || i + (size_t)m + 1 > avail ? 0 : (unsigned)(i + (size_t)m + 1);
 	case 0xf7: /* test r/m, imm32 (/0 only) */
 		if (i >= avail || ((p[i] >> 3) & 7) != 0)
 			return 0;
-		m = modrm_len(p + i, avail - i);
+		m = modrm_len(p + i, avail - i, rip);
+		if (r >= 0)
+			*rip_disp = (int)i + r;
 		return m < 0 || i + (size_t)m + 4 > avail ? 0 : (unsigned)(i + (size_t)m + 4);
 	case 0x83: /* ALU r/m, imm8 */
-		m = modrm_len(p + i, avail - i);
+		m = modrm_len(p + i, avail - i, rip);
+		if (r >= 0)
+			*rip_disp = (int)i + r;
 		return m < 0 || i + (size_t)m + 1 > avail ? 0 : (unsigned)(i + (size_t)m + 1);
 	case 0x81: /* ALU r/m, imm32 */
-		m = modrm_len(p + i, avail - i);
+		m = modrm_len(p + i, avail - i, rip);
+		if (r >= 0)
+			*rip_disp = (int)i + r;
 		return m < 0 || i + (size_t)m + 4 > avail ? 0 : (unsigned)(i + (size_t)m + 4);
 	case 0xc7: /* mov r/m, imm32 (/0 only) */
 		if (i >= avail || ((p[i] >> 3) & 7) != 0)
 			return 0;
-		m = modrm_len(p + i, avail - i);
+		m = modrm_len(p + i, avail - i, rip);
+		if (r >= 0)
+			*rip_disp = (int)i + r;
 		return m < 0 || i + (size_t)m + 4 > avail ? 0 : (unsigned)(i + (size_t)m + 4);
 	case 0xb8: case 0xb9: case 0xba: case 0xbb: case 0xbc: case 0xbd: case 0xbe: case 0xbf: {
 		size_t imm = rex_w ? 8 : 4;
@@ -90,6 +116,33 @@ unsigned hg_x86_insn_len(const uint8_t *p, size_t avail)
 	default:
 		return 0;
 	}
+}
+
+unsigned hg_x86_insn_len(const uint8_t *p, size_t avail)
+{
+	return hg_x86_insn_decode(p, avail, NULL);
+}
+
+/*
+ * A page for the trampoline of a prologue with RIP-relative operands: its
+ * disp32 must still reach the same target from the copy, so the page must
+ * lie within about +-1 GiB of the function.  Asks the kernel for free pages
+ * at growing distances below and above it; NULL when none is free.
+ */
+static uint8_t *tramp_near(const uint8_t *f, size_t pg)
+{
+	static const int64_t mib[] = { 16, -16, 64, -64, 256, -256, 1024, -1024 };
+	for (size_t k = 0; k < sizeof(mib) / sizeof(mib[0]); k++) {
+		uintptr_t want = ((uintptr_t)f + (uintptr_t)(mib[k] << 20)) & ~(uintptr_t)(pg - 1);
+		void *m = mmap((void *)want, pg, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (m == MAP_FAILED)
+			continue;
+		if ((uintptr_t)m == want)
+			return m;
+		munmap(m, pg); /* an older kernel treated the address as a hint */
+	}
+	return NULL;
 }
 
 /* Trampolines live in one executable page, filled from the constructor. */
@@ -123,17 +176,51 @@ int hg_patch_install(struct hg_patch *p, void *fn, size_t fn_size, void *repl, c
 		*why = "function shorter than the 14-byte jump";
 		return -1;
 	}
-	unsigned n = 0;
+	unsigned n = 0, nrel = 0;
+	unsigned rel[HG_PATCH_MAX_COPY / 5]; /* offsets of RIP-relative disp32 fields */
 	while (n < HG_PATCH_JMP_LEN) {
-		unsigned len = hg_x86_insn_len(f + n, avail - n);
+		int disp;
+		unsigned len = hg_x86_insn_decode(f + n, avail - n, &disp);
 		if (len == 0) {
 			*why = "unexpected instruction in the prologue";
 			return -1;
 		}
+		if (disp >= 0)
+			rel[nrel++] = n + (unsigned)disp;
 		n += len;
 	}
 	size_t need = n + HG_PATCH_JMP_LEN;
 	long pg = sysconf(_SC_PAGESIZE);
+	uint8_t *t;
+	if (nrel) {
+		/* A page of its own, near the function. */
+		t = tramp_near(f, (size_t)pg);
+		if (!t) {
+			*why = "no free page within reach of the prologue's RIP-relative operand";
+			return -1;
+		}
+		memcpy(t, f, n);
+		for (unsigned k = 0; k < nrel; k++) {
+			int32_t d;
+			memcpy(&d, t + rel[k], 4);
+			int64_t nd = (int64_t)d + (int64_t)((intptr_t)f - (intptr_t)t);
+			if (nd != (int32_t)nd) {
+				munmap(t, (size_t)pg);
+				*why = "the prologue's RIP-relative operand is out of reach of its trampoline";
+				return -1;
+			}
+			d = (int32_t)nd;
+			memcpy(t + rel[k], &d, 4);
+		}
+		write_abs_jmp(t + n, f + n);
+		if (set_prot(t, (size_t)pg, PROT_READ | PROT_EXEC) != 0) {
+			munmap(t, (size_t)pg);
+			*why = "cannot make the trampoline page executable";
+			return -1;
+		}
+		__builtin___clear_cache((char *)t, (char *)t + need);
+		goto patch;
+	}
 	if (!tramp_page || tramp_used + need > (size_t)pg) {
 		void *m = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (m == MAP_FAILED) {
@@ -146,7 +233,7 @@ int hg_patch_install(struct hg_patch *p, void *fn, size_t fn_size, void *repl, c
 		*why = "cannot make the trampoline page writable";
 		return -1;
 	}
-	uint8_t *t = tramp_page + tramp_used;
+	t = tramp_page + tramp_used;
 	memcpy(t, f, n);
 	write_abs_jmp(t + n, f + n);
 	tramp_used += (need + 15) & ~(size_t)15;
@@ -156,6 +243,7 @@ int hg_patch_install(struct hg_patch *p, void *fn, size_t fn_size, void *repl, c
 	}
 	__builtin___clear_cache((char *)t, (char *)t + need);
 
+patch:
 	if (set_prot(f, n, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
 		*why = "cannot make the function writable (mprotect refused)";
 		return -1;

@@ -12,12 +12,14 @@
  * trampoline followed by the same absolute jump back to the first byte not
  * copied.  Calling the trampoline therefore runs the original function.
  *
- * Only instructions whose meaning does not depend on where they sit are
- * relocated: the length decoder (hg_x86_insn_len) accepts a short list of
- * prologue shapes (endbr64, push/pop, register and memory moves without
- * RIP-relative operands, ALU with immediates, lea, test, mov immediate) and
- * refuses everything else, including every branch, call and RIP-relative
- * operand.  A refused prologue leaves the function untouched.
+ * The length decoder (hg_x86_insn_decode) accepts a short list of prologue
+ * shapes (endbr64, push/pop, register and memory moves, ALU with
+ * immediates, lea, test, mov immediate) and refuses everything else,
+ * including every branch and call.  A RIP-relative memory operand is
+ * relocated: its trampoline gets a page of its own within reach of the
+ * function (mmap at a fixed free address, +-16 MiB to +-1 GiB away) and the
+ * copied disp32 is rewritten to name the same address.  A refused prologue
+ * leaves the function untouched.
  *
  * Patching must happen while no other thread can run the function (the
  * preload patches from its constructor, before the interpreter starts).
@@ -35,9 +37,14 @@
 
 /*
  * Length of the instruction at p (at most avail bytes readable), or 0 when it
- * is not one the decoder accepts for relocation.
+ * is not one the decoder accepts; RIP-relative operands are refused.
  */
 HG_INTERNAL unsigned hg_x86_insn_len(const uint8_t *p, size_t avail);
+/*
+ * The same, also accepting a RIP-relative operand: *rip_disp gets the offset
+ * of its disp32 within the instruction, or -1 when it has none.
+ */
+HG_INTERNAL unsigned hg_x86_insn_decode(const uint8_t *p, size_t avail, int *rip_disp);
 
 struct hg_patch {
 	uint8_t *fn;                        /* patched function */

@@ -163,8 +163,10 @@ enum hg_py_kind hg_py_identify(struct hg_py *py)
 	}
 	py->take_gil = sym(py, &e, "take_gil", &py->take_size);
 	py->drop_gil = sym(py, &e, "drop_gil", &py->drop_size);
-	if (py->minor >= 12)
-		py->handle_pending = sym(py, &e, "_Py_HandlePending", &py->pending_size);
+	/* The pending-work handler: exported or local from 3.12, static in 3.11
+	 * (and inlined into the eval loop by optimized 3.11 builds). */
+	py->handle_pending = sym(py, &e, py->minor >= 12 ? "_Py_HandlePending" :
+	    "eval_frame_handle_pending", &py->pending_size);
 	py->runtime = sym(py, &e, "_PyRuntime", NULL);
 	py->deopt = sym(py, &e, "_PyOpcode_Deopt", NULL);
 	py->opnames = sym(py, &e, "_PyOpcode_OpName", NULL);

@@ -36,7 +36,7 @@ struct hg_py {
 	/* 3.x symbols (run-time addresses; 0 when absent) */
 	uintptr_t take_gil, drop_gil;
 	uint64_t take_size, drop_size;
-	uintptr_t handle_pending;  /* _Py_HandlePending (3.12, 3.13), 0 when absent */
+	uintptr_t handle_pending;  /* _Py_HandlePending (3.12, 3.13) or eval_frame_handle_pending (3.11); 0: absent */
 	uint64_t pending_size;
 	uintptr_t runtime;         /* _PyRuntime */
 	uintptr_t deopt;           /* _PyOpcode_Deopt (uint8_t[256]) */

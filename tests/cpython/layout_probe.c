@@ -56,8 +56,9 @@ int main(void)
 	check("frame.f_executable", offsetof(_PyInterpreterFrame, f_executable), l->frame_code);
 	check("frame.instr_ptr", offsetof(_PyInterpreterFrame, instr_ptr), l->frame_instr);
 #else
-#if PY_VERSION_HEX >= 0x030c0000
 	check("ceval.eval_breaker", offsetof(struct _ceval_state, eval_breaker), l->ceval_eval_breaker);
+#if PY_VERSION_HEX < 0x030c0000
+	check("runtime.gilstate", offsetof(_PyRuntimeState, gilstate), l->runtime_gilstate);
 #endif
 	check("tstate.cframe", offsetof(PyThreadState, cframe), l->tstate_cframe);
 	check("cframe.current_frame", offsetof(_PyCFrame, current_frame), l->cframe_frame);

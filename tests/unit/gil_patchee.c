@@ -13,8 +13,9 @@
  * patchee_sum(a, b, c) = a + b + c.  Prologue: push %rbx; push %r12;
  * mov %rdi,%rbx; sub $0x18,%rsp; lea (%rbx,%rsi,1),%rax = 14 bytes exactly.
  * patchee_ibt: the same after endbr64 and with a mov-immediate.
- * patchee_riprel starts with a RIP-relative load and patchee_call with a
- * call: both must be refused.  patchee_short is shorter than the jump.
+ * patchee_riprel starts with a RIP-relative load, which is relocated;
+ * patchee_call starts with a call, which must be refused, and so must
+ * patchee_short, which is shorter than the jump.
  */
 __asm__(".text\n"
 	".p2align 4\n"
