@@ -44,10 +44,28 @@ static int modrm_len(const uint8_t *p, size_t avail, int *rip)
 	return (size_t)n <= avail ? n : -1;
 }
 
+/*
+ * An instruction whose opcode ends at p[i]: ModRM (with /reg required to be
+ * `reg` when reg >= 0), SIB, displacement, then imm immediate bytes.
+ * Returns its length or 0; *rip_disp as for hg_x86_insn_decode.
+ */
+static unsigned modrm_insn(const uint8_t *p, size_t avail, size_t i, size_t imm, int reg,
+    int *rip_disp)
+{
+	int r = -1;
+	if (i >= avail || (reg >= 0 && ((p[i] >> 3) & 7) != (unsigned)reg))
+		return 0;
+	int m = modrm_len(p + i, avail - i, rip_disp ? &r : NULL);
+	if (m < 0 || i + (size_t)m + imm > avail)
+		return 0;
+	if (r >= 0)
+		*rip_disp = (int)i + r;
+	return (unsigned)(i + (size_t)m + imm);
+}
+
 unsigned hg_x86_insn_decode(const uint8_t *p, size_t avail, int *rip_disp)
 {
 	size_t i = 0;
-	int r = -1, *rip = rip_disp ? &r : NULL;
 	if (rip_disp)
 		*rip_disp = -1;
 	if (avail >= 4 && p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
@@ -60,7 +78,6 @@ unsigned hg_x86_insn_decode(const uint8_t *p, size_t avail, int *rip_disp)
 	if (i >= avail)
 		return 0;
 	uint8_t op = p[i++];
-	int m;
 	switch (op) {
 	case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56: case 0x57:
 	case 0x58: case 0x59: case 0x5a: case 0x5b: case 0x5c: case 0x5d: case 0x5e: case 0x5f:
@@ -69,46 +86,17 @@ unsigned hg_x86_insn_decode(const uint8_t *p, size_t avail, int *rip_disp)
 		return (unsigned)i; /* nop */
 	case 0x01: case 0x03: case 0x09: case 0x0b: case 0x21: case 0x23: case 0x29: case 0x2b:
 	case 0x31: case 0x33: case 0x39: case 0x3b: case 0x85: case 0x89: case 0x8b: case 0x8d:
-		m = modrm_len(p + i, avail - i, rip);
-		if (r >= 0)
-			*rip_disp = (int)i + r;
-		return m < 0 ? 0 : (unsigned)(i + (size_t)m);
-	case 0x84: case 0x88: case 0x8a: /* test/mov with a byte register */
-		m = modrm_len(p + i, avail - i, rip);
-		if (r >= 0)
-			*rip_disp = (int)i + r;
-		return m < 0 ? 0 : (unsigned)(i + (size_t)m);
-	case 0xf6: /* test r/m8, imm8 (/0 only: the others are not/neg/mul/div) */
-		if (i >= avail || ((p[i] >> 3) & 7) != 0)
-			return 0;
-		m = modrm_len(p + i, avail - i, rip);
-		if (r >= 0)
-			*rip_disp = (int)i + r;
-		return m < 0 || i + (size_t)m + 1 > avail ? 0 : (unsigned)(i + (size_t)m + 1);
-	case 0xf7: /* test r/m, imm32 (/0 only) */
-		if (i >= avail || ((p[i] >> 3) & 7) != 0)
-			return 0;
-		m = modrm_len(p + i, avail - i, rip);
-		if (r >= 0)
-			*rip_disp = (int)i + r;
-		return m < 0 || i + (size_t)m + 4 > avail ? 0 : (unsigned)(i + (size_t)m + 4);
+	case 0x84: case 0x88: case 0x8a: /* ALU/test/mov/lea r, r/m (byte forms too) */
+		return modrm_insn(p, avail, i, 0, -1, rip_disp);
 	case 0x83: /* ALU r/m, imm8 */
-		m = modrm_len(p + i, avail - i, rip);
-		if (r >= 0)
-			*rip_disp = (int)i + r;
-		return m < 0 || i + (size_t)m + 1 > avail ? 0 : (unsigned)(i + (size_t)m + 1);
+		return modrm_insn(p, avail, i, 1, -1, rip_disp);
 	case 0x81: /* ALU r/m, imm32 */
-		m = modrm_len(p + i, avail - i, rip);
-		if (r >= 0)
-			*rip_disp = (int)i + r;
-		return m < 0 || i + (size_t)m + 4 > avail ? 0 : (unsigned)(i + (size_t)m + 4);
+		return modrm_insn(p, avail, i, 4, -1, rip_disp);
+	case 0xf6: /* test r/m8, imm8 (/0 only: the others are not/neg/mul/div) */
+		return modrm_insn(p, avail, i, 1, 0, rip_disp);
+	case 0xf7: /* test r/m, imm32 (/0 only) */
 	case 0xc7: /* mov r/m, imm32 (/0 only) */
-		if (i >= avail || ((p[i] >> 3) & 7) != 0)
-			return 0;
-		m = modrm_len(p + i, avail - i, rip);
-		if (r >= 0)
-			*rip_disp = (int)i + r;
-		return m < 0 || i + (size_t)m + 4 > avail ? 0 : (unsigned)(i + (size_t)m + 4);
+		return modrm_insn(p, avail, i, 4, 0, rip_disp);
 	case 0xb8: case 0xb9: case 0xba: case 0xbb: case 0xbc: case 0xbd: case 0xbe: case 0xbf: {
 		size_t imm = rex_w ? 8 : 4;
 		return i + imm > avail ? 0 : (unsigned)(i + imm);
