@@ -164,7 +164,20 @@ static uint32_t *breaker12(void *tstate)
 	return (uint32_t *)(interp + lay->interp_ceval + lay->ceval_eval_breaker);
 }
 
-/* 3.12: arm the interpreter's breaker, outside any transaction. */
+/*
+ * 3.11 while tracing: its tracing RESUME path checks the breaker and
+ * re-dispatches the same instruction until a handler has cleared it, so
+ * an armed breaker must not stay set there.
+ */
+static bool tracing311(void *tstate)
+{
+	if (lay->minor != 11)
+		return false;
+	const uint8_t *cf = ld_ptr(tstate, lay->tstate_cframe);
+	return cf && cf[lay->cframe_tracing] != 0;
+}
+
+/* 3.11/3.12: arm the interpreter's breaker, outside any transaction. */
 static void arm12(void *tstate)
 {
 	uint32_t *eb = breaker12(tstate);
@@ -377,9 +390,14 @@ static int hg_gil3_pending(void *tstate)
 	}
 	uint32_t *eb = breaker12(tstate);
 	if (hg_atomic_load_relaxed32(eb) == HG_YIELD_ARMED12) {
-		if (gcall.armed)
+		if (gcall.armed && !tracing311(tstate))
 			return yield_point(tstate);
-		/* We hold the real GIL, so no transaction runs: put 0 back. */
+		/*
+		 * On the real GIL no transaction runs: put 0 back.  A 3.11
+		 * section that traces stops counting and does the same (inside
+		 * its transaction under RTM: tracing calls Python code anyway).
+		 */
+		gcall.armed = 0;
 		uint32_t armed = HG_YIELD_ARMED12;
 		hg_atomic_cas_relaxed32(eb, &armed, 0);
 		return 0;

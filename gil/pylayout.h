@@ -39,6 +39,7 @@ struct hg_py_layout {
 	uint16_t tstate_eval_breaker; /* 3.13: per-thread eval breaker (uintptr_t) */
 	uint16_t ceval_eval_breaker;  /* 3.11, 3.12: eval breaker (int) in interp->ceval */
 	uint16_t runtime_gilstate;    /* 3.11: &_PyRuntime.gilstate, for _PyThreadState_Swap */
+	uint16_t cframe_tracing;      /* 3.11: _PyCFrame.use_tracing (uint8_t) */
 	uint16_t frame_code;          /* _PyInterpreterFrame.f_code / f_executable */
 	uint16_t frame_instr;         /* .prev_instr (3.11, 3.12) / .instr_ptr (3.13) */
 	uint16_t code_adaptive;       /* PyCodeObject.co_code_adaptive */

@@ -59,6 +59,7 @@ int main(void)
 	check("ceval.eval_breaker", offsetof(struct _ceval_state, eval_breaker), l->ceval_eval_breaker);
 #if PY_VERSION_HEX < 0x030c0000
 	check("runtime.gilstate", offsetof(_PyRuntimeState, gilstate), l->runtime_gilstate);
+	check("cframe.use_tracing", offsetof(_PyCFrame, use_tracing), l->cframe_tracing);
 #endif
 	check("tstate.cframe", offsetof(PyThreadState, cframe), l->tstate_cframe);
 	check("cframe.current_frame", offsetof(_PyCFrame, current_frame), l->cframe_frame);
