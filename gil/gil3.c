@@ -345,6 +345,58 @@ static void hg_gil3_drop(void *a, void *b, void *c)
 		hg_gil_count(&hg_gil_totals.sections[HG_TIER_HTM]);
 }
 
+/* The real GIL is already held (an emulated restart): nothing to take or give. */
+static void ops_held(void *target)
+{
+	(void)target;
+}
+
+static void ops_held_wait(void *target, unsigned spin)
+{
+	(void)target, (void)spin;
+}
+
+static const struct hg_target_ops held_ops = {
+	.lock = ops_held,
+	.trylock = NULL,
+	.unlock = ops_held,
+	.wait_free = ops_held_wait,
+	.subscribe_extra = NULL,
+};
+
+/*
+ * An emulated section's restart.  An emulated transaction holds the real
+ * GIL, and giving it up here would let waiting threads in at every forced
+ * yield point, far more often than CPython's switch interval would (tests
+ * that rely on a thread keeping the GIL for a few bytecodes after waking
+ * another then fail).  So the real GIL stays held: the engine commits and
+ * begins through held_ops, injected aborts and the length adaptation
+ * included, and only real drop requests move the GIL.
+ */
+static void restart_held(void *tstate)
+{
+	enum hg_htm_mode mode = (enum hg_htm_mode)gcall.mode;
+	hg_engine_exit(gcall.gil, &held_ops, mode, gcall.rec, (enum hg_tier)gcall.tier);
+	hg_atomic_fetch_add_relaxed64(&hg_gil_totals.yields, gcall.yields); /* a statistic */
+	gcall.yields = 0;
+	hg_gil_count(&hg_gil_totals.restarts);
+	uint64_t site = hg_pysite_note(tstate);
+	struct hg_site_rec *rec = hg_site_rec_get(hg_gil_state.lock_id, site);
+	uint32_t txlen = hg_engine_txlen(rec);
+	enum hg_tier tier = hg_engine_enter(gcall.gil, &held_ops,
+	    (const uint32_t *)((char *)gcall.gil + lay->gil_locked), mode, rec);
+	gcall.rec = rec;
+	gcall.tier = (uint8_t)tier;
+	gcall.yields_left = txlen;
+	hg_gil_count(&hg_gil_totals.sections[tier]);
+	if (tier != HG_TIER_HTM) {
+		/* On the real GIL now: no more forced yield points in this section. */
+		if (lay->minor >= 13)
+			hg_atomic_fetch_and_relaxed64(breaker13(tstate), ~HG_YIELD_BIT13);
+		gcall.armed = 0;
+	}
+}
+
 /*
  * One forced yield point of an armed speculative section (inside the
  * transaction under RTM): count it; at the last one, commit and begin the
@@ -355,6 +407,10 @@ static int yield_point(void *tstate)
 	gcall.yields++;
 	if (--gcall.yields_left > 0)
 		return 0;
+	if (gcall.mode != HG_HTM_RTM) {
+		restart_held(tstate);
+		return 0;
+	}
 	void *a, *b, *c;
 	drop_args_of(tstate, &a, &b, &c);
 	gcall.restarting = 1;
