@@ -187,6 +187,22 @@ static void arm12(void *tstate)
 		hg_atomic_cas_relaxed32(eb, &zero, HG_YIELD_ARMED12);
 }
 
+/* The section stops counting forced yield points (3.13: clears our bit on its own tstate). */
+static void disarm(void *tstate)
+{
+	if (gcall.armed && lay->minor >= 13)
+		hg_atomic_fetch_and_relaxed64(breaker13(tstate), ~HG_YIELD_BIT13);
+	gcall.armed = 0;
+}
+
+/* Adds the section's yield points to the totals; outside any transaction. */
+static void flush_yields(void)
+{
+	if (gcall.yields)
+		hg_atomic_fetch_add_relaxed64(&hg_gil_totals.yields, gcall.yields); /* a statistic */
+	gcall.yields = 0;
+}
+
 static void disable(const char *why)
 {
 	uint32_t was = hg_atomic_load_relaxed32(&elide_ok);
@@ -330,22 +346,21 @@ static void hg_gil3_drop(void *a, void *b, void *c)
 	}
 	gcall.drop_a = a, gcall.drop_b = b, gcall.drop_c = c;
 	gcall.in = 0;
-	if (gcall.armed && lay->minor >= 13)
-		hg_atomic_fetch_and_relaxed64(breaker13(gcall.take_tstate), ~HG_YIELD_BIT13);
-	gcall.armed = 0;
+	disarm(gcall.take_tstate);
 	hg_engine_exit(gcall.gil, &gil_ops, (enum hg_htm_mode)gcall.mode, gcall.rec,
 	    (enum hg_tier)gcall.tier);
 	/* Outside any transaction from here. */
-	if (gcall.yields)
-		hg_atomic_fetch_add_relaxed64(&hg_gil_totals.yields, gcall.yields); /* a statistic */
-	gcall.yields = 0;
+	flush_yields();
 	if (!gcall.restarting)
 		hg_gil_count(&hg_gil_totals.drops);
 	if (gcall.tier == HG_TIER_HTM && gcall.mode == HG_HTM_RTM)
 		hg_gil_count(&hg_gil_totals.sections[HG_TIER_HTM]);
 }
 
-/* The real GIL is already held (an emulated restart): nothing to take or give. */
+/*
+ * The real GIL is already held (an emulated restart) or must not be touched
+ * (the fork child): nothing to take or give.
+ */
 static void ops_held(void *target)
 {
 	(void)target;
@@ -377,8 +392,7 @@ static void restart_held(void *tstate)
 {
 	enum hg_htm_mode mode = (enum hg_htm_mode)gcall.mode;
 	hg_engine_exit(gcall.gil, &held_ops, mode, gcall.rec, (enum hg_tier)gcall.tier);
-	hg_atomic_fetch_add_relaxed64(&hg_gil_totals.yields, gcall.yields); /* a statistic */
-	gcall.yields = 0;
+	flush_yields();
 	hg_gil_count(&hg_gil_totals.restarts);
 	uint64_t site = hg_pysite_note(tstate);
 	struct hg_site_rec *rec = hg_site_rec_get(hg_gil_state.lock_id, site);
@@ -389,12 +403,8 @@ static void restart_held(void *tstate)
 	gcall.tier = (uint8_t)tier;
 	gcall.yields_left = txlen;
 	hg_gil_count(&hg_gil_totals.sections[tier]);
-	if (tier != HG_TIER_HTM) {
-		/* On the real GIL now: no more forced yield points in this section. */
-		if (lay->minor >= 13)
-			hg_atomic_fetch_and_relaxed64(breaker13(tstate), ~HG_YIELD_BIT13);
-		gcall.armed = 0;
-	}
+	if (tier != HG_TIER_HTM)
+		disarm(tstate); /* on the real GIL now: no more forced yield points here */
 }
 
 /*
@@ -465,20 +475,6 @@ static int hg_gil3_pending(void *tstate)
 	return r;
 }
 
-/* No-op unlock: closes the forking thread's section in the child (see below). */
-static void ops_forget(void *target)
-{
-	(void)target;
-}
-
-static const struct hg_target_ops forget_ops = {
-	.lock = ops_lock,
-	.trylock = NULL,
-	.unlock = ops_forget,
-	.wait_free = NULL,
-	.subscribe_extra = NULL,
-};
-
 /*
  * fork() in a threaded program: CPython forks holding the GIL and the child
  * recreates the GIL and takes it again (_PyEval_ReInitThreads).  The forking
@@ -490,11 +486,10 @@ static void gil3_atfork_child(void)
 	if (!gcall.in)
 		return;
 	gcall.in = 0;
-	if (gcall.armed && lay->minor >= 13)
-		hg_atomic_fetch_and_relaxed64(breaker13(gcall.take_tstate), ~HG_YIELD_BIT13);
-	gcall.armed = 0;
+	disarm(gcall.take_tstate);
 	gcall.yields = 0;
-	hg_engine_exit(gcall.gil, &forget_ops, (enum hg_htm_mode)gcall.mode, gcall.rec,
+	/* held_ops: closes the section without touching the GIL. */
+	hg_engine_exit(gcall.gil, &held_ops, (enum hg_htm_mode)gcall.mode, gcall.rec,
 	    (enum hg_tier)gcall.tier);
 	hg_gil_count(&hg_gil_totals.forks);
 }
