@@ -16,8 +16,9 @@
  *
  * Policy state per (lock, site, thread) lives in struct hg_run_site beside
  * the engine's struct hg_site_rec.  Its costs are whole hg_run sections
- * (aborted software attempts and waits included), measured with the cycle
- * counter outside transactions; the engine's rec->cost[] samples only the
+ * (aborted software attempts and waits included) plus the caller's work up
+ * to its next section (hg_run_open), measured with the cycle counter
+ * outside transactions; the engine's rec->cost[] samples only the
  * span it sees, so the two are kept apart and only hg_run's drive this
  * policy.
  */
@@ -36,6 +37,8 @@
 #define HG_RUN_STM_ESCALATE 8
 /* Sections per cost probe of another tier. */
 #define HG_RUN_PROBE_BURST 16
+/* Probe sections run first and not counted: the tier's code and data warm up. */
+#define HG_RUN_PROBE_WARM 4
 #define HG_RUN_Q16 65536u
 /* A tier must be this much cheaper (per mille) to win a cost comparison. */
 #define HG_RUN_COST_MARGIN 1080
@@ -116,16 +119,18 @@ static const struct hg_target_ops hg_run_ops = {
  * struct hg_run_site: the three-tier policy of one (lock, site) for one
  * thread.  Written only by that thread, outside transactions.
  *   tier      enum hg_tier the site runs on when adaptive
- *   left      sections before the next probe of another tier
+ *   left, fast  sections before the next probe of another tier: fast of
+ *             them run on the fast path (hg_run_fast_grant()), then left
+ *             through hg_run_pick()
  *   period    current probe period (reprobe_base .. reprobe_max, doubling
  *             each time a probe confirms the current tier)
  *   probe     tier being probed (HG_TIER_COUNT: none); probe_n sections of
- *             the burst done so far, their cycles in probe_sum, the
- *             largest in probe_max
- *   cur_n, cur_sum, cur_max  the same for the HG_RUN_PROBE_BURST sections
+ *             the burst done so far (the first HG_RUN_PROBE_WARM unsampled),
+ *             their costs in probe_s
+ *   cur_n, cur_s  the same for the HG_RUN_PROBE_BURST sections
  *             on the site's own tier just before a probe: the two bursts
- *             are compared side by side, each without its slowest section
- *             (a preempted section would otherwise decide), and outside
+ *             are compared side by side, each without its slowest quarter
+ *             (preempted sections would otherwise decide), and outside
  *             the two bursts no section is timed for the policy
  *   from      the tier the last cost or re-probe win left (HG_TIER_COUNT:
  *             none); a win that goes back to it doubles the period, so
@@ -144,13 +149,14 @@ struct hg_run_site {
 	uint8_t init;
 	uint8_t flip;
 	uint32_t left;
+	uint32_t fast;
 	uint32_t period;
 	uint32_t samples;
 	uint8_t from;
 	uint32_t probe_n;
-	uint64_t probe_sum, probe_max;
+	uint32_t probe_s[HG_RUN_PROBE_BURST];
 	uint32_t cur_n;
-	uint64_t cur_sum, cur_max;
+	uint32_t cur_s[HG_RUN_PROBE_BURST];
 	uint64_t cost[HG_TIER_COUNT]; /* decaying cycles per hg_run section, by tier picked */
 	uint32_t stm_rate;
 	uint32_t htm_fail;
@@ -162,6 +168,27 @@ struct hg_run_site {
 #define HG_RUN_SITES 64
 static __thread struct hg_run_site *hg_run_sites[HG_RUN_SITES];
 static __thread struct hg_run_site *hg_run_last; /* most sections hit it */
+
+/*
+ * The open cost sample of this thread (hg_run_open == NULL: none).  A
+ * sampled section's cost is the time from its entry to the thread's next
+ * hg_run entry: the section, whatever its tier costs around it (policy
+ * bookkeeping, the caller's work running colder or warmer) and the
+ * caller's work up to the next section, which is the same on every tier.
+ * The cycle counter is read once per sampled section, at entries, so a
+ * counter that ticks coarsely (26 cycles a tick in some virtual machines)
+ * or costs tens of nanoseconds to read weighs the same on every tier.
+ *   open_t0     entry stamp of the open section
+ *   open_sub    cycles to leave out: waits for other parties' write phases
+ *               (STM probe) or for another holder of the lock (lock probe)
+ *   open_hold   lock probe with other threads: its holding time times the
+ *               parallelism (hg_run_parallelism()); the cost is at least that
+ *   open_probe  the sample belongs to a probe burst (else to the burst on
+ *               the site's own tier)
+ */
+static __thread struct hg_run_site *hg_run_open;
+static __thread uint64_t hg_run_open_t0, hg_run_open_sub, hg_run_open_hold;
+static __thread bool hg_run_open_probe;
 
 static void hg_run_sites_free(void *p)
 {
@@ -175,6 +202,7 @@ static void hg_run_sites_free(void *p)
 		hg_run_sites[i] = NULL;
 	}
 	hg_run_last = NULL;
+	hg_run_open = NULL;
 }
 
 static pthread_key_t hg_run_key;
@@ -199,7 +227,11 @@ static struct hg_run_site *hg_run_site_lookup(struct hg_site_rec *rec)
 		pthread_setspecific(hg_run_key, (void *)1);
 		hg_run_key_set = 1;
 	}
-	s = calloc(1, sizeof(*s));
+	/* Own cache lines: the fast path writes it on every section. */
+	size_t sz = (sizeof(*s) + HG_CACHELINE - 1) & ~(size_t)(HG_CACHELINE - 1);
+	s = aligned_alloc(HG_CACHELINE, sz);
+	if (s)
+		memset(s, 0, sz);
 	if (!s) {
 		hg_warn("out of memory allocating hg_run policy state");
 		abort();
@@ -405,6 +437,10 @@ static void hg_run_site_init(struct hg_run_site *rs, enum hg_htm_mode mode)
 {
 	hg_run_policy_load(rs);
 	rs->tier = mode != HG_HTM_OFF ? HG_TIER_HTM : HG_TIER_STM;
+	/* Without a hardware tier the site starts on the STM: the engine's
+	 * record starts there too (nothing was demoted, nothing is counted). */
+	if (rs->tier == HG_TIER_STM && hg_atomic_load_relaxed32(&rs->rec->tier) == HG_TIER_HTM)
+		hg_atomic_store_relaxed32(&rs->rec->tier, HG_TIER_STM);
 	rs->period = hg_policy_now.reprobe_base ? hg_policy_now.reprobe_base : 64;
 	rs->left = rs->period;
 	rs->probe = HG_TIER_COUNT;
@@ -416,6 +452,8 @@ static enum hg_tier hg_run_pick(struct hg_run_site *rs, enum hg_htm_mode mode)
 {
 	if (HG_UNLIKELY(!rs->init))
 		hg_run_site_init(rs, mode);
+	rs->left += rs->fast;
+	rs->fast = 0;
 	if (rs->tier == HG_TIER_HTM && mode == HG_HTM_OFF)
 		rs->tier = HG_TIER_STM; /* the lock's mode changed under us */
 	if (rs->probe != HG_TIER_COUNT)
@@ -440,8 +478,6 @@ static enum hg_tier hg_run_pick(struct hg_run_site *rs, enum hg_htm_mode mode)
 		return rs->tier;
 	}
 	rs->probe_n = 0;
-	rs->probe_sum = 0;
-	rs->probe_max = 0;
 	if (rs->probe == HG_TIER_STM)
 		hg_counter_add(&rs->rec->st.reprobes, 1);
 	/* An HTM probe goes through the engine's own re-probe (it counts it),
@@ -465,15 +501,17 @@ static void hg_run_switch(struct hg_run_site *rs, enum hg_tier to, enum hg_reaso
 	uint32_t now = hg_atomic_load_relaxed32(&rec->tier);
 	unsigned maxp = hg_policy_now.reprobe_max ? hg_policy_now.reprobe_max : 65536;
 	bool back = to == rs->from;
+	if (hg_run_open == rs)
+		hg_run_open = NULL; /* measured on the tier being left */
 	rs->from = why == HG_REASON_ABORT_RATE ? HG_TIER_COUNT : rs->tier;
 	if ((uint32_t)to > now)
 		hg_engine_demote(rec, to, why);
 	else if ((uint32_t)to < now)
 		hg_engine_promote(rec, to, why);
 	rs->tier = (uint8_t)to;
+	rs->fast = 0;
 	rs->samples = 0;
 	rs->cur_n = 0;
-	rs->cur_sum = rs->cur_max = 0;
 	rs->stm_rate = 0;
 	rs->htm_fail = 0;
 	hg_run_policy_load(rs);
@@ -490,21 +528,32 @@ static void hg_run_switch(struct hg_run_site *rs, enum hg_tier to, enum hg_reaso
 	rs->left = rs->period;
 }
 
-/* Mean of a burst without its largest sample (n >= 3), else the plain mean. */
-static uint64_t hg_run_trimmed(uint64_t sum, uint64_t max, uint32_t n)
+/*
+ * Mean of a burst without its largest quarter: a section preempted, or
+ * hit by an interrupt or another party's cache misses, would otherwise
+ * decide (sorts s in place; n <= HG_RUN_PROBE_BURST).
+ */
+static uint64_t hg_run_trimmed(uint32_t *s, uint32_t n)
 {
-	if (n >= 3)
-		return (sum - max) / (n - 1);
-	return n ? sum / n : 0;
+	for (uint32_t i = 1; i < n; i++) {
+		uint32_t v = s[i], j = i;
+		for (; j > 0 && s[j - 1] > v; j--)
+			s[j] = s[j - 1];
+		s[j] = v;
+	}
+	uint32_t keep = n - n / 4;
+	uint64_t sum = 0;
+	for (uint32_t i = 0; i < keep; i++)
+		sum += s[i];
+	return keep ? sum / keep : 0;
 }
 
-static void hg_run_probe_done(struct hg_run_site *rs, enum hg_htm_mode mode)
+static void hg_run_probe_done(struct hg_run_site *rs)
 {
 	enum hg_tier probed = rs->probe;
-	uint64_t mean = hg_run_trimmed(rs->probe_sum, rs->probe_max, rs->probe_n);
-	uint64_t cur = rs->cur_n ? hg_run_trimmed(rs->cur_sum, rs->cur_max, rs->cur_n) : rs->cost[rs->tier];
+	uint64_t mean = hg_run_trimmed(rs->probe_s, rs->probe_n - HG_RUN_PROBE_WARM);
+	uint64_t cur = rs->cur_n ? hg_run_trimmed(rs->cur_s, rs->cur_n) : rs->cost[rs->tier];
 	rs->cur_n = 0;
-	rs->cur_sum = rs->cur_max = 0;
 	unsigned maxp = hg_policy_now.reprobe_max ? hg_policy_now.reprobe_max : 65536;
 	rs->probe = HG_TIER_COUNT;
 	bool better = cur == 0 || mean * HG_RUN_COST_MARGIN < cur * 1000;
@@ -520,7 +569,6 @@ static void hg_run_probe_done(struct hg_run_site *rs, enum hg_htm_mode mode)
 		hg_run_switch(rs, probed, HG_REASON_REPROBE);
 		return;
 	}
-	(void)mode;
 	/* The probe lost.  If the engine promoted its record on an HTM commit
 	 * during the burst, put it back on this site's tier (counted). */
 	if (hg_atomic_load_relaxed32(&rs->rec->tier) < rs->tier)
@@ -530,14 +578,40 @@ static void hg_run_probe_done(struct hg_run_site *rs, enum hg_htm_mode mode)
 	rs->left = rs->period;
 }
 
+/* Closes the open cost sample at `now` (an hg_run entry of this thread). */
+static void hg_run_sample_close(uint64_t now)
+{
+	struct hg_run_site *rs = hg_run_open;
+	hg_run_open = NULL;
+	uint64_t dt = now - hg_run_open_t0;
+	dt = dt > hg_run_open_sub ? dt - hg_run_open_sub : 1;
+	if (dt < hg_run_open_hold)
+		dt = hg_run_open_hold;
+	if (dt > UINT32_MAX)
+		dt = UINT32_MAX;
+	if (hg_run_open_probe) {
+		if (rs->probe == HG_TIER_COUNT)
+			return; /* the burst ended without it (cannot happen; defensive) */
+		if (rs->probe_n >= HG_RUN_PROBE_WARM) {
+			hg_run_cost_note(&rs->cost[rs->probe], dt);
+			rs->probe_s[rs->probe_n - HG_RUN_PROBE_WARM] = (uint32_t)dt;
+		}
+		rs->probe_n++;
+		if (rs->probe_n >= HG_RUN_PROBE_WARM + HG_RUN_PROBE_BURST)
+			hg_run_probe_done(rs);
+		return;
+	}
+	/* The burst on the site's own tier just before the probe. */
+	if (rs->cur_n < HG_RUN_PROBE_BURST)
+		rs->cur_s[rs->cur_n++] = (uint32_t)dt;
+	hg_run_cost_note(&rs->cost[rs->tier], dt);
+}
+
+/* Rates and abort-driven demotions, right after each adaptive section. */
 static void hg_run_account(struct hg_run_site *rs, enum hg_tier picked, enum hg_tier used,
-    unsigned stm_aborts, uint64_t dt, enum hg_htm_mode mode)
+    unsigned stm_aborts)
 {
 	struct hg_site_rec *rec = rs->rec;
-	/* The section's whole cost, wasted attempts included, is the price of
-	 * having picked its tier (dt == 0: this section was not timed). */
-	if (dt)
-		hg_run_cost_note(&rs->cost[picked], dt);
 	if (stm_aborts)
 		hg_counter_add(&rec->st.stm_aborts, stm_aborts);
 	if (picked == HG_TIER_STM) {
@@ -552,21 +626,8 @@ static void hg_run_account(struct hg_run_site *rs, enum hg_tier picked, enum hg_
 		if (used != HG_TIER_HTM || rs->htm_fail)
 			hg_run_rate(&rs->htm_fail, used != HG_TIER_HTM ? HG_RUN_Q16 : 0, rs->decay_q16);
 	}
-	if (rs->probe != HG_TIER_COUNT) {
-		rs->probe_sum += dt;
-		if (dt > rs->probe_max)
-			rs->probe_max = dt;
-		if (++rs->probe_n >= HG_RUN_PROBE_BURST)
-			hg_run_probe_done(rs, mode);
-		return;
-	}
-	if (dt && rs->left <= HG_RUN_PROBE_BURST) {
-		/* The burst on the site's own tier just before the probe. */
-		rs->cur_sum += dt;
-		if (dt > rs->cur_max)
-			rs->cur_max = dt;
-		rs->cur_n++;
-	}
+	if (rs->probe != HG_TIER_COUNT)
+		return; /* a probe burst is judged by its cost when it ends */
 	rs->samples++;
 	const unsigned min = hg_policy_now.demote_min ? hg_policy_now.demote_min : 8;
 	const uint32_t thr = rs->thr_q16;
@@ -580,6 +641,28 @@ static void hg_run_account(struct hg_run_site *rs, enum hg_tier picked, enum hg_
 	} else if (rs->tier == HG_TIER_STM) {
 		if (rs->samples >= min && rs->stm_rate > thr)
 			hg_run_switch(rs, HG_TIER_LOCK, HG_REASON_ABORT_RATE);
+	}
+}
+
+/*
+ * After a section on the slow path: when the site is quiet (no probe, no
+ * software aborts or hardware failures being tracked), the sections up to
+ * the burst before the next probe may take the fast path, which runs the
+ * site's tier and accounts nothing unless the section aborted or ended on
+ * another tier.  A quiet site has no rate that a clean section could move,
+ * so skipping the accounting changes no decision; only `samples` (the
+ * demotion's minimum) then counts accounted sections.
+ */
+static inline void hg_run_fast_grant(struct hg_run_site *rs)
+{
+	uint32_t all = rs->left + rs->fast;
+	if (rs->probe == HG_TIER_COUNT && (rs->stm_rate | rs->htm_fail) == 0 &&
+	    all > HG_RUN_PROBE_BURST + 1) {
+		rs->fast = all - (HG_RUN_PROBE_BURST + 1);
+		rs->left = HG_RUN_PROBE_BURST + 1;
+	} else {
+		rs->fast = 0;
+		rs->left = all;
 	}
 }
 
@@ -627,6 +710,12 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 		hg_run_nested(tx, l, site, body, arg);
 		return;
 	}
+	/* This entry ends the thread's open cost sample, if any. */
+	uint64_t now = 0;
+	if (HG_UNLIKELY(hg_run_open != NULL)) {
+		now = hg_cycles();
+		hg_run_sample_close(now);
+	}
 	if (HG_UNLIKELY(hg_atomic_load_acquire8(&l->stm_used) != HG_STM_USED_READY) && !hg_in_transaction())
 		hg_lock_enable_stm(l);
 	struct hg_site_rec *rec = hg_site_rec_get(l->id, site);
@@ -634,29 +723,43 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 	enum hg_run_tier forced = hg_run_forced();
 	struct hg_run_site *rs = NULL;
 	enum hg_tier picked;
+	bool fast = false;
 	switch (forced) {
 	case HG_RUN_HTM: picked = HG_TIER_HTM; break;
 	case HG_RUN_STM: picked = HG_TIER_STM; break;
 	case HG_RUN_LOCK: picked = HG_TIER_LOCK; break;
 	default:
 		rs = hg_run_site_get(rec);
-		picked = hg_run_pick(rs, mode);
+		if (HG_LIKELY(rs->fast > 0) && (rs->tier != HG_TIER_HTM || mode != HG_HTM_OFF)) {
+			rs->fast--;
+			picked = (enum hg_tier)rs->tier;
+			fast = true;
+		} else {
+			picked = hg_run_pick(rs, mode);
+		}
 		break;
 	}
 	unsigned aborts = 0;
 	enum hg_tier used;
 	/*
 	 * Cycle counts only where they are used (reading the counter costs
-	 * tens of nanoseconds in a virtual machine): every section of a probe
-	 * burst and of the burst on the site's own tier just before it, and
-	 * the report's one in 64.
+	 * tens of nanoseconds in a virtual machine): the policy samples every
+	 * section of a probe burst and of the burst on the site's own tier
+	 * just before it (closed at the next entry, see hg_run_open); the
+	 * report times one software section in 64 on its own.  A lock probe
+	 * while other threads run also needs its holding time.
 	 */
-	bool timed = (rs != NULL && (rs->probe != HG_TIER_COUNT || rs->left <= HG_RUN_PROBE_BURST)) ||
-	    (rec->st.acquisitions & 63u) == 0;
-	hg_run_timing = timed && rs != NULL;
+	bool sample = rs != NULL && (rs->probe != HG_TIER_COUNT || rs->left <= HG_RUN_PROBE_BURST);
+	bool stat = (rec->st.acquisitions & 63u) == 0 && picked == HG_TIER_STM;
+	unsigned par = 1;
+	if (sample && rs->probe == HG_TIER_LOCK)
+		par = hg_run_parallelism();
+	hg_run_timing = sample;
 	hg_run_lock_wait = 0;
 	tx->wait_cycles = 0;
-	uint64_t t0 = timed ? hg_cycles() : 0;
+	uint64_t t0 = 0;
+	if (sample || stat)
+		t0 = now ? now : hg_cycles();
 	tx->depth = 1;
 	if (picked == HG_TIER_STM)
 		used = hg_run_soft(tx, l, rec, body, arg, &aborts);
@@ -665,40 +768,35 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 		    picked == HG_TIER_HTM ? mode : HG_HTM_OFF);
 	tx->depth = 0;
 	tx->lock = NULL;
-	uint64_t dt = timed ? hg_cycles() - t0 : 0;
+	hg_run_timing = false;
+	uint64_t t1 = (stat || par > 1) ? hg_cycles() : 0;
 	if (used == HG_TIER_STM) {
-		/* Cycles are sampled one section in 64, as the engine does. */
-		if (timed && (rec->st.acquisitions & 63u) == 0)
-			hg_counter_add(&rec->st.cycles[HG_TIER_STM], dt);
+		if (stat)
+			hg_counter_add(&rec->st.cycles[HG_TIER_STM], t1 - t0);
 		hg_counter_add(&rec->st.acquisitions, 1);
 		hg_counter_add(&rec->st.commits[HG_TIER_STM], 1);
 	}
-	if (rs && !hg_run_timing && used == HG_TIER_LOCK && rs->tier == HG_TIER_LOCK &&
-	    rs->probe == HG_TIER_COUNT) {
-		/*
-		 * The common case of a site settled on the lock: untimed, no
-		 * probe, no rate to track (the lock tier has none), so there is
-		 * nothing to account; skipping it keeps adaptive within a few
-		 * cycles of the forced lock tier on short sections.
-		 */
-	} else if (rs) {
-		uint64_t cost = 0;
-		if (hg_run_timing) {
-			cost = dt ? dt : 1;
-			if (rs->probe != HG_TIER_COUNT) {
-				/* A probe measures a tier the other threads are not
-				 * on; see hg_run_parallelism(). */
-				uint64_t wait = picked == HG_TIER_STM ? tx->wait_cycles : hg_run_lock_wait;
-				cost = dt > wait ? dt - wait : 1;
-				if (picked == HG_TIER_LOCK)
-					cost *= hg_run_parallelism();
-			}
-		}
-		hg_run_timing = false;
-		hg_run_account(rs, picked, used, aborts, cost, mode);
+	if (!rs || (fast && used == picked && aborts == 0)) {
+		if (aborts)
+			hg_counter_add(&rec->st.stm_aborts, aborts);
+		return;
 	}
-	else if (aborts)
-		hg_counter_add(&rec->st.stm_aborts, aborts);
+	if (sample) {
+		hg_run_open = rs;
+		hg_run_open_t0 = t0;
+		hg_run_open_probe = rs->probe != HG_TIER_COUNT;
+		hg_run_open_sub = 0;
+		hg_run_open_hold = 0;
+		if (hg_run_open_probe) {
+			/* A probe measures a tier the other threads are not on;
+			 * see hg_run_parallelism(). */
+			hg_run_open_sub = picked == HG_TIER_STM ? tx->wait_cycles : hg_run_lock_wait;
+			if (par > 1 && t1 - t0 > hg_run_lock_wait)
+				hg_run_open_hold = (t1 - t0 - hg_run_lock_wait) * par;
+		}
+	}
+	hg_run_account(rs, picked, used, aborts);
+	hg_run_fast_grant(rs);
 }
 
 /* ------------------------------------------------------------ in-section */

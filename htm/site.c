@@ -225,9 +225,13 @@ static struct hg_site_rec hg_rec_oom; /* last resort: shared, counts may race */
 
 static struct hg_site_rec *hg_site_rec_new(struct hg_thread_tab *t, uint32_t lock_id, uint64_t site)
 {
-	struct hg_site_rec *r = calloc(1, sizeof *r);
+	/* Own cache lines: the owner writes its counters on every section, and
+	 * two threads' records must not share a line. */
+	size_t sz = (sizeof(struct hg_site_rec) + HG_CACHELINE - 1) & ~(size_t)(HG_CACHELINE - 1);
+	struct hg_site_rec *r = aligned_alloc(HG_CACHELINE, sz);
 	if (!r)
 		return &hg_rec_oom;
+	memset(r, 0, sz);
 	r->lock_id = lock_id;
 	r->site = site;
 	r->tier = HG_TIER_HTM;

@@ -562,6 +562,88 @@ static void test_policy_outlier(void)
 	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_STM);
 }
 
+/*
+ * As above, with a stall in every 6th software section: up to 3 of a
+ * burst's 16, more than one largest sample can hide.  The lock must still
+ * not look cheaper.
+ */
+static unsigned stalls_n;
+
+static void stalls_body(struct hg_tx *tx, void *p)
+{
+	uint64_t *x = p;
+	uint64_t v = hg_load64(tx, x);
+	if (hg_tx_tier(tx) == HG_TIER_STM) {
+		if (++stalls_n % 6 == 0)
+			spin_cycles(2000000);
+	} else {
+		spin_cycles(200000);
+	}
+	*x = v;
+}
+
+static void test_policy_stalls(void)
+{
+	static uint64_t x;
+	uint64_t site = hg_site("policy-stalls");
+	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
+	hg_run_force(HG_RUN_ADAPTIVE);
+	for (int i = 0; i < 600; i++)
+		hg_run(&L, site, stalls_body, &x);
+	HG_EXPECT_EQ(rec->st.demotions[HG_REASON_COST], 0);
+	HG_EXPECT(rec->st.commits[HG_TIER_LOCK] > 0);
+	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_STM);
+}
+
+/*
+ * A site settled on the STM runs its clean sections on the fast path
+ * (nothing accounted); when its sections start to abort it must still be
+ * demoted on the abort rate, as a site that accounts every section is.
+ * settled_conflict: software attempts of the current section still to be
+ * invalidated (3: an unlogged attempt restarts logged, uncounted, then at
+ * least 2 aborts and a commit: a rate of 2/3 or more, above the default
+ * 0.5, and far from escalation, so the section completes on the STM).
+ */
+static int settled_conflict;
+
+static void settled_body(struct hg_tx *tx, void *p)
+{
+	uint64_t *x = p;
+	uint64_t v = hg_load64(tx, x);
+	if (hg_tx_tier(tx) == HG_TIER_LOCK)
+		spin_cycles(100000); /* the lock loses every cost probe */
+	if (tx->soft && settled_conflict > 0) {
+		settled_conflict--;
+		__atomic_store_n(x, v + 1, __ATOMIC_RELEASE);
+		hg_atomic_store_release32(&L.stm_seq, hg_atomic_load_relaxed32(&L.stm_seq) + 2);
+		(void)hg_load64(tx, x);
+	}
+}
+
+static void test_policy_settled_reacts(void)
+{
+	static uint64_t x;
+	uint64_t site = hg_site("policy-settled");
+	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
+	hg_run_force(HG_RUN_ADAPTIVE);
+	settled_conflict = 0;
+	for (int i = 0; i < 5000; i++)
+		hg_run(&L, site, settled_body, &x);
+	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_STM);
+	HG_EXPECT_EQ(rec->st.demotions[HG_REASON_ABORT_RATE], 0);
+	uint64_t lock_before = rec->st.commits[HG_TIER_LOCK];
+	for (int i = 0; i < 100; i++) {
+		settled_conflict = 3;
+		hg_run(&L, site, settled_body, &x);
+	}
+	settled_conflict = 0;
+	HG_EXPECT_EQ(rec->st.demotions[HG_REASON_ABORT_RATE], 1);
+	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_LOCK);
+	HG_EXPECT(rec->st.commits[HG_TIER_LOCK] > lock_before);
+	/* Per-thread records own their cache lines (written every section). */
+	HG_EXPECT_EQ((uintptr_t)rec % 64, 0);
+}
+
 static void small_update(struct hg_tx *tx, void *p)
 {
 	uint64_t *x = p;
@@ -620,6 +702,8 @@ static const struct hg_test tests[] = {
 	HG_TEST(test_policy_abort_rate),
 	HG_TEST(test_policy_cost),
 	HG_TEST(test_policy_outlier),
+	HG_TEST(test_policy_stalls),
+	HG_TEST(test_policy_settled_reacts),
 	HG_TEST(test_policy_htm_to_stm_and_back),
 };
 
