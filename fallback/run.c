@@ -590,8 +590,8 @@ static void hg_run_sample_close(uint64_t now)
 	if (dt > UINT32_MAX)
 		dt = UINT32_MAX;
 	if (hg_run_open_probe) {
-		if (rs->probe == HG_TIER_COUNT)
-			return; /* the burst ended without it (cannot happen; defensive) */
+		/* Still in its burst: only this close ends a burst, and a tier
+		 * switch drops the open sample (hg_run_switch()). */
 		if (rs->probe_n >= HG_RUN_PROBE_WARM) {
 			hg_run_cost_note(&rs->cost[rs->probe], dt);
 			rs->probe_s[rs->probe_n - HG_RUN_PROBE_WARM] = (uint32_t)dt;
