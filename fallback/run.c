@@ -41,7 +41,15 @@
 #define HG_RUN_PROBE_WARM 4
 #define HG_RUN_Q16 65536u
 /* A tier must be this much cheaper (per mille) to win a cost comparison. */
-#define HG_RUN_COST_MARGIN 1080
+#define HG_RUN_COST_MARGIN 1040
+/*
+ * A cost comparison decides only when the difference (margin included) is
+ * at least this many standard errors; otherwise it measures another pair of
+ * bursts, up to HG_RUN_PROBE_ROUNDS pairs, and an undecided comparison
+ * keeps the site where it is.
+ */
+#define HG_RUN_COST_Z 3.0
+#define HG_RUN_PROBE_ROUNDS 8
 
 /* ----------------------------------------------------------- target ops */
 
@@ -132,10 +140,18 @@ static const struct hg_target_ops hg_run_ops = {
  *             are compared side by side, each without its slowest quarter
  *             (preempted sections would otherwise decide), and outside
  *             the two bursts no section is timed for the policy
+ *   rounds, acc  a cost comparison's pairs of bursts so far and their
+ *             trimmed samples (count, sum, sum of squares) on each side: a
+ *             comparison that the bursts cannot decide yet goes back to
+ *             the site's tier for another burst, then probes the same tier
+ *             again (see hg_run_verdict())
  *   from      the tier the last cost or re-probe win left (HG_TIER_COUNT:
  *             none); a win that goes back to it doubles the period, so
  *             two tiers of about the same cost cannot make a site flap at
  *             a fixed rate
+ *   verify    the last cost win moved the site from `from` and is not
+ *             confirmed yet: the next cost comparison with `from` must
+ *             find the new tier cheaper, or the site goes back
  *   stm_rate  decaying fraction of software attempts that aborted
  *   htm_fail  decaying fraction of HTM-tier sections that ended on the lock
  *             (both fixed point, 1.0 == HG_RUN_Q16; the policy's decay and
@@ -153,10 +169,13 @@ struct hg_run_site {
 	uint32_t period;
 	uint32_t samples;
 	uint8_t from;
+	uint8_t verify;
 	uint32_t probe_n;
 	uint32_t probe_s[HG_RUN_PROBE_BURST];
 	uint32_t cur_n;
 	uint32_t cur_s[HG_RUN_PROBE_BURST];
+	uint8_t rounds;  /* pairs of bursts measured so far in this comparison */
+	double acc[2][3]; /* [own tier, probed tier][samples, sum, sum of squares] */
 	uint64_t cost[HG_TIER_COUNT]; /* decaying cycles per hg_run section, by tier picked */
 	uint32_t stm_rate;
 	uint32_t htm_fail;
@@ -461,7 +480,13 @@ static enum hg_tier hg_run_pick(struct hg_run_site *rs, enum hg_htm_mode mode)
 	if (rs->left > 0 && --rs->left > 0)
 		return rs->tier;
 	/* Start a probe burst: down to the lock from STM (cost check), up from
-	 * the lock to STM, up from STM to HTM when a mode allows it. */
+	 * the lock to STM, up from STM to HTM when a mode allows it.  A cost
+	 * comparison not yet decided probes the same tier again. */
+	if (rs->rounds > 0 && rs->tier != HG_TIER_HTM) {
+		rs->probe = rs->tier == HG_TIER_STM ? HG_TIER_LOCK : HG_TIER_STM;
+		rs->probe_n = 0;
+		return rs->probe;
+	}
 	switch (rs->tier) {
 	case HG_TIER_STM:
 		/* Alternate: measure the lock, then (if HTM exists) try HTM. */
@@ -487,6 +512,13 @@ static enum hg_tier hg_run_pick(struct hg_run_site *rs, enum hg_htm_mode mode)
 	return rs->probe;
 }
 
+/* Forgets a cost comparison under way (its samples, its repeated probe). */
+static void hg_run_comparison_reset(struct hg_run_site *rs)
+{
+	rs->rounds = 0;
+	memset(rs->acc, 0, sizeof rs->acc);
+}
+
 /*
  * Moves the site to tier `to` and keeps the engine's record in step, so the
  * engine's own HTM/lock policy and the report agree with hg_run's choice.
@@ -504,6 +536,8 @@ static void hg_run_switch(struct hg_run_site *rs, enum hg_tier to, enum hg_reaso
 	if (hg_run_open == rs)
 		hg_run_open = NULL; /* measured on the tier being left */
 	rs->from = why == HG_REASON_ABORT_RATE ? HG_TIER_COUNT : rs->tier;
+	rs->verify = why != HG_REASON_ABORT_RATE && !back && to != HG_TIER_HTM &&
+	    rs->tier != HG_TIER_HTM;
 	if ((uint32_t)to > now)
 		hg_engine_demote(rec, to, why);
 	else if ((uint32_t)to < now)
@@ -512,6 +546,7 @@ static void hg_run_switch(struct hg_run_site *rs, enum hg_tier to, enum hg_reaso
 	rs->fast = 0;
 	rs->samples = 0;
 	rs->cur_n = 0;
+	hg_run_comparison_reset(rs);
 	rs->stm_rate = 0;
 	rs->htm_fail = 0;
 	hg_run_policy_load(rs);
@@ -520,20 +555,25 @@ static void hg_run_switch(struct hg_run_site *rs, enum hg_tier to, enum hg_reaso
 	 * or re-probe win keeps the period, so two tiers of similar cost do
 	 * not make a site flap between them (each flap puts the threads of a
 	 * lock on different tiers for a while, which is slower than either).
+	 * But the first probe after a win comes after reprobe_base sections:
+	 * it checks the win, so a win by chance (a noisy spell on one side)
+	 * costs that many sections on the slower tier, not a whole period.
 	 */
+	unsigned base = hg_policy_now.reprobe_base ? hg_policy_now.reprobe_base : 64;
 	if (why == HG_REASON_ABORT_RATE)
-		rs->period = hg_policy_now.reprobe_base ? hg_policy_now.reprobe_base : 64;
+		rs->period = base;
 	else if (back)
 		rs->period = rs->period < maxp / 2 ? rs->period * 2 : maxp;
-	rs->left = rs->period;
+	rs->left = rs->period < base ? rs->period : base;
 }
 
 /*
- * Mean of a burst without its largest quarter: a section preempted, or
- * hit by an interrupt or another party's cache misses, would otherwise
- * decide (sorts s in place; n <= HG_RUN_PROBE_BURST).
+ * Adds a burst without its largest quarter to acc (count, sum, sum of
+ * squares): a section preempted, or hit by an interrupt or another party's
+ * cache misses, would otherwise decide (sorts s in place;
+ * n <= HG_RUN_PROBE_BURST).
  */
-static uint64_t hg_run_trimmed(uint32_t *s, uint32_t n)
+static void hg_run_trim_add(uint32_t *s, uint32_t n, double acc[3])
 {
 	for (uint32_t i = 1; i < n; i++) {
 		uint32_t v = s[i], j = i;
@@ -542,24 +582,83 @@ static uint64_t hg_run_trimmed(uint32_t *s, uint32_t n)
 		s[j] = v;
 	}
 	uint32_t keep = n - n / 4;
-	uint64_t sum = 0;
-	for (uint32_t i = 0; i < keep; i++)
-		sum += s[i];
-	return keep ? sum / keep : 0;
+	for (uint32_t i = 0; i < keep; i++) {
+		acc[0] += 1;
+		acc[1] += s[i];
+		acc[2] += (double)s[i] * s[i];
+	}
+}
+
+enum hg_run_verdict { HG_RUN_WIN, HG_RUN_LOSE, HG_RUN_MORE };
+
+/*
+ * Judges a cost comparison from the samples so far: d = own mean - probed
+ * mean * margin, against the standard error of that difference.  The
+ * probed tier wins when d is at least HG_RUN_COST_Z standard errors above
+ * zero and loses when it is as far below; in between the bursts cannot
+ * tell the tiers apart yet.  Sections whose cost varies a lot from one to
+ * the next (a list walked to a random key) give 16-section means that
+ * differ by a fifth between two bursts on the same tier; without this
+ * test such a site flipped to the slower tier now and then and stayed
+ * there for a whole period.  Runs once per burst, outside transactions.
+ */
+static enum hg_run_verdict hg_run_verdict(struct hg_run_site *rs)
+{
+	const double *c = rs->acc[0], *p = rs->acc[1];
+	if (p[0] < 1)
+		return HG_RUN_LOSE;
+	double mp = p[1] / p[0];
+	double mc, se2 = 0;
+	if (c[0] >= 1) {
+		mc = c[1] / c[0];
+		if (c[0] >= 2 && p[0] >= 2) {
+			double vc = c[2] / c[0] - mc * mc, vp = p[2] / p[0] - mp * mp;
+			double m = HG_RUN_COST_MARGIN / 1000.0;
+			se2 = (vc > 0 ? vc / c[0] : 0) + (vp > 0 ? vp / p[0] * m * m : 0);
+		}
+	} else {
+		mc = (double)rs->cost[rs->tier]; /* no burst on the own tier */
+		if (mc <= 0)
+			return HG_RUN_WIN;
+	}
+	double d = mc - mp * HG_RUN_COST_MARGIN / 1000.0;
+	if (d * d <= HG_RUN_COST_Z * HG_RUN_COST_Z * se2)
+		return HG_RUN_MORE;
+	return d > 0 ? HG_RUN_WIN : HG_RUN_LOSE;
 }
 
 static void hg_run_probe_done(struct hg_run_site *rs)
 {
 	enum hg_tier probed = rs->probe;
-	uint64_t mean = hg_run_trimmed(rs->probe_s, rs->probe_n - HG_RUN_PROBE_WARM);
-	uint64_t cur = rs->cur_n ? hg_run_trimmed(rs->cur_s, rs->cur_n) : rs->cost[rs->tier];
-	rs->cur_n = 0;
 	unsigned maxp = hg_policy_now.reprobe_max ? hg_policy_now.reprobe_max : 65536;
+	bool better;
 	rs->probe = HG_TIER_COUNT;
-	bool better = cur == 0 || mean * HG_RUN_COST_MARGIN < cur * 1000;
 	if (probed == HG_TIER_HTM) {
 		/* An HTM probe wins when the hardware path committed. */
+		rs->cur_n = 0;
 		better = rs->htm_fail < rs->thr_q16;
+	} else {
+		hg_run_trim_add(rs->probe_s, rs->probe_n - HG_RUN_PROBE_WARM, rs->acc[1]);
+		hg_run_trim_add(rs->cur_s, rs->cur_n, rs->acc[0]);
+		rs->cur_n = 0;
+		enum hg_run_verdict v = hg_run_verdict(rs);
+		if (v == HG_RUN_MORE && ++rs->rounds < HG_RUN_PROBE_ROUNDS) {
+			/* Another pair: a warm-up and a burst on the own tier,
+			 * then the same tier is probed again. */
+			rs->left = HG_RUN_PROBE_WARM + HG_RUN_PROBE_BURST + 1;
+			rs->fast = 0;
+			return;
+		}
+		hg_run_comparison_reset(rs);
+		if (rs->verify && probed == rs->from) {
+			/* The check of the last win: unless the bursts find the
+			 * new tier cheaper, go back (an undecided check means
+			 * the win was a noisy spell, not a difference). */
+			rs->verify = 0;
+			if (v == HG_RUN_MORE)
+				v = HG_RUN_WIN;
+		}
+		better = v == HG_RUN_WIN;
 	}
 	if (better && probed == HG_TIER_LOCK) {
 		hg_run_switch(rs, HG_TIER_LOCK, HG_REASON_COST);

@@ -644,6 +644,74 @@ static void test_policy_settled_reacts(void)
 	HG_EXPECT_EQ((uintptr_t)rec % 64, 0);
 }
 
+/*
+ * Sections whose cost varies widely from one to the next (uniform over
+ * 0..200k cycles, as a list walked to a random key varies), the same on
+ * both tiers times noisy_stm_factor/4 on the STM.  Two 16-section bursts
+ * on one tier then differ by a fifth or more, so a comparison that trusts
+ * one pair of bursts moves the site between equal tiers again and again.
+ * reprobe_max 64 makes the site compare often.
+ */
+static uint64_t noisy_x = 0x2545F4914F6CDD1Dull;
+static unsigned noisy_stm_factor = 4;
+
+static void noisy_body(struct hg_tx *tx, void *p)
+{
+	uint64_t *x = p;
+	uint64_t v = hg_load64(tx, x);
+	noisy_x ^= noisy_x << 13;
+	noisy_x ^= noisy_x >> 7;
+	noisy_x ^= noisy_x << 17;
+	uint64_t c = noisy_x % 200000;
+	if (hg_tx_tier(tx) == HG_TIER_STM)
+		c = c * noisy_stm_factor / 4;
+	spin_cycles(c);
+	*x = v;
+}
+
+static void noisy_run(const char *name, unsigned stm_factor, int n, struct hg_site_rec **out)
+{
+	static uint64_t x;
+	struct hg_policy saved, p;
+	hg_policy_get(&saved);
+	p = saved;
+	p.reprobe_base = 64;
+	p.reprobe_max = 64;
+	hg_policy_set(&p);
+	hg_run_force(HG_RUN_ADAPTIVE);
+	noisy_stm_factor = stm_factor;
+	uint64_t site = hg_site(name);
+	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
+	for (int i = 0; i < n; i++)
+		hg_run(&L, site, noisy_body, &x);
+	hg_policy_set(&saved);
+	fprintf(stderr, "%s: commits stm %llu lock %llu; cost demotions %llu, promotions %llu\n", name,
+	    (unsigned long long)rec->st.commits[HG_TIER_STM], (unsigned long long)rec->st.commits[HG_TIER_LOCK],
+	    (unsigned long long)rec->st.demotions[HG_REASON_COST],
+	    (unsigned long long)rec->st.promotions[HG_REASON_REPROBE]);
+	*out = rec;
+}
+
+static void test_policy_noisy_equal(void)
+{
+	/* Equal tiers: every move is one the noise made. */
+	struct hg_site_rec *rec;
+	noisy_run("policy-noisy-equal", 4, 3000, &rec);
+	HG_EXPECT(rec->st.commits[HG_TIER_LOCK] > 0); /* the lock was probed */
+	HG_EXPECT(rec->st.demotions[HG_REASON_COST] + rec->st.promotions[HG_REASON_REPROBE] <= 2);
+}
+
+static void test_policy_noisy_decides(void)
+{
+	/* The same noise, the STM twice as dear: the comparison must still
+	 * decide, and the site settle on the lock. */
+	struct hg_site_rec *rec;
+	noisy_run("policy-noisy-decides", 8, 3000, &rec);
+	HG_EXPECT(rec->st.demotions[HG_REASON_COST] >= 1);
+	HG_EXPECT(rec->st.commits[HG_TIER_LOCK] > rec->st.commits[HG_TIER_STM]);
+	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_LOCK);
+}
+
 static void small_update(struct hg_tx *tx, void *p)
 {
 	uint64_t *x = p;
@@ -704,6 +772,8 @@ static const struct hg_test tests[] = {
 	HG_TEST(test_policy_outlier),
 	HG_TEST(test_policy_stalls),
 	HG_TEST(test_policy_settled_reacts),
+	HG_TEST(test_policy_noisy_equal),
+	HG_TEST(test_policy_noisy_decides),
 	HG_TEST(test_policy_htm_to_stm_and_back),
 };
 
