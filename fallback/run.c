@@ -151,7 +151,8 @@ static const struct hg_target_ops hg_run_ops = {
  *             a fixed rate
  *   verify    the last cost win moved the site from `from` and is not
  *             confirmed yet: the next cost comparison with `from` must
- *             find the new tier cheaper, or the site goes back
+ *             find the new tier cheaper, or the site goes back (a move
+ *             back made by that check is not checked itself)
  *   stm_rate  decaying fraction of software attempts that aborted
  *   htm_fail  decaying fraction of HTM-tier sections that ended on the lock
  *             (both fixed point, 1.0 == HG_RUN_Q16; the policy's decay and
@@ -536,8 +537,7 @@ static void hg_run_switch(struct hg_run_site *rs, enum hg_tier to, enum hg_reaso
 	if (hg_run_open == rs)
 		hg_run_open = NULL; /* measured on the tier being left */
 	rs->from = why == HG_REASON_ABORT_RATE ? HG_TIER_COUNT : rs->tier;
-	rs->verify = why != HG_REASON_ABORT_RATE && !back && to != HG_TIER_HTM &&
-	    rs->tier != HG_TIER_HTM;
+	rs->verify = why != HG_REASON_ABORT_RATE && to != HG_TIER_HTM && rs->tier != HG_TIER_HTM;
 	if ((uint32_t)to > now)
 		hg_engine_demote(rec, to, why);
 	else if ((uint32_t)to < now)
@@ -631,7 +631,7 @@ static void hg_run_probe_done(struct hg_run_site *rs)
 {
 	enum hg_tier probed = rs->probe;
 	unsigned maxp = hg_policy_now.reprobe_max ? hg_policy_now.reprobe_max : 65536;
-	bool better;
+	bool better, check = false;
 	rs->probe = HG_TIER_COUNT;
 	if (probed == HG_TIER_HTM) {
 		/* An HTM probe wins when the hardware path committed. */
@@ -653,19 +653,20 @@ static void hg_run_probe_done(struct hg_run_site *rs)
 		if (rs->verify && probed == rs->from) {
 			/* The check of the last win: unless the bursts find the
 			 * new tier cheaper, go back (an undecided check means
-			 * the win was a noisy spell, not a difference). */
+			 * the win was a noisy spell, not a difference).  Going
+			 * back is not checked again, or two tiers that the
+			 * bursts cannot tell apart would alternate. */
+			check = true;
 			rs->verify = 0;
 			if (v == HG_RUN_MORE)
 				v = HG_RUN_WIN;
 		}
 		better = v == HG_RUN_WIN;
 	}
-	if (better && probed == HG_TIER_LOCK) {
-		hg_run_switch(rs, HG_TIER_LOCK, HG_REASON_COST);
-		return;
-	}
-	if (better && probed < rs->tier) {
-		hg_run_switch(rs, probed, HG_REASON_REPROBE);
+	if (better && (probed == HG_TIER_LOCK || probed < rs->tier)) {
+		hg_run_switch(rs, probed, probed == HG_TIER_LOCK ? HG_REASON_COST : HG_REASON_REPROBE);
+		if (check)
+			rs->verify = 0;
 		return;
 	}
 	/* The probe lost.  If the engine promoted its record on an HTM commit

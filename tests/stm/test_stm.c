@@ -646,14 +646,14 @@ static void test_policy_settled_reacts(void)
 
 /*
  * Sections whose cost varies widely from one to the next (uniform over
- * 0..200k cycles, as a list walked to a random key varies), the same on
- * both tiers times noisy_stm_factor/4 on the STM.  Two 16-section bursts
- * on one tier then differ by a fifth or more, so a comparison that trusts
- * one pair of bursts moves the site between equal tiers again and again.
- * reprobe_max 64 makes the site compare often.
+ * 0..200k cycles, as a list walked to a random key varies), times
+ * noisy_pm[0] per mille on the lock tier and noisy_pm[1] on the STM.  Two
+ * 16-section bursts on one tier then differ by a fifth or more, so a
+ * comparison that trusts one pair of bursts moves the site between equal
+ * tiers again and again.  reprobe_max 64 makes the site compare often.
  */
 static uint64_t noisy_x = 0x2545F4914F6CDD1Dull;
-static unsigned noisy_stm_factor = 4;
+static unsigned noisy_pm[2] = { 1000, 1000 };
 
 static void noisy_body(struct hg_tx *tx, void *p)
 {
@@ -663,40 +663,53 @@ static void noisy_body(struct hg_tx *tx, void *p)
 	noisy_x ^= noisy_x >> 7;
 	noisy_x ^= noisy_x << 17;
 	uint64_t c = noisy_x % 200000;
-	if (hg_tx_tier(tx) == HG_TIER_STM)
-		c = c * noisy_stm_factor / 4;
-	spin_cycles(c);
+	spin_cycles(c * noisy_pm[hg_tx_tier(tx) == HG_TIER_STM] / 1000);
 	*x = v;
 }
 
-static void noisy_run(const char *name, unsigned stm_factor, int n, struct hg_site_rec **out)
+/*
+ * Runs sections of `site` under the noisy policy (reprobe period 64) with
+ * the given cost factors, n of them, or fewer when `until_tier` (>= 0) is
+ * reached first; returns the sections run.
+ */
+static int noisy_phase(uint64_t site, unsigned lock_pm, unsigned stm_pm, int n, int until_tier)
 {
 	static uint64_t x;
 	struct hg_policy saved, p;
+	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
 	hg_policy_get(&saved);
 	p = saved;
 	p.reprobe_base = 64;
 	p.reprobe_max = 64;
 	hg_policy_set(&p);
 	hg_run_force(HG_RUN_ADAPTIVE);
-	noisy_stm_factor = stm_factor;
-	uint64_t site = hg_site(name);
-	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
-	for (int i = 0; i < n; i++)
+	noisy_pm[0] = lock_pm;
+	noisy_pm[1] = stm_pm;
+	int i = 0;
+	for (; i < n; i++) {
+		if (until_tier >= 0 && hg_atomic_load_relaxed32(&rec->tier) == (uint32_t)until_tier)
+			break;
 		hg_run(&L, site, noisy_body, &x);
+	}
 	hg_policy_set(&saved);
+	return i;
+}
+
+static void noisy_print(const char *name, const struct hg_site_rec *rec)
+{
 	fprintf(stderr, "%s: commits stm %llu lock %llu; cost demotions %llu, promotions %llu\n", name,
 	    (unsigned long long)rec->st.commits[HG_TIER_STM], (unsigned long long)rec->st.commits[HG_TIER_LOCK],
 	    (unsigned long long)rec->st.demotions[HG_REASON_COST],
 	    (unsigned long long)rec->st.promotions[HG_REASON_REPROBE]);
-	*out = rec;
 }
 
 static void test_policy_noisy_equal(void)
 {
 	/* Equal tiers: every move is one the noise made. */
-	struct hg_site_rec *rec;
-	noisy_run("policy-noisy-equal", 4, 3000, &rec);
+	uint64_t site = hg_site("policy-noisy-equal");
+	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
+	noisy_phase(site, 1000, 1000, 3000, -1);
+	noisy_print("policy-noisy-equal", rec);
 	HG_EXPECT(rec->st.commits[HG_TIER_LOCK] > 0); /* the lock was probed */
 	HG_EXPECT(rec->st.demotions[HG_REASON_COST] + rec->st.promotions[HG_REASON_REPROBE] <= 2);
 }
@@ -705,11 +718,36 @@ static void test_policy_noisy_decides(void)
 {
 	/* The same noise, the STM twice as dear: the comparison must still
 	 * decide, and the site settle on the lock. */
-	struct hg_site_rec *rec;
-	noisy_run("policy-noisy-decides", 8, 3000, &rec);
+	uint64_t site = hg_site("policy-noisy-decides");
+	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
+	noisy_phase(site, 1000, 2000, 3000, -1);
+	noisy_print("policy-noisy-decides", rec);
 	HG_EXPECT(rec->st.demotions[HG_REASON_COST] >= 1);
 	HG_EXPECT(rec->st.commits[HG_TIER_LOCK] > rec->st.commits[HG_TIER_STM]);
 	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_LOCK);
+}
+
+/*
+ * A win is checked: a site settled on the lock moves to the STM while the
+ * lock is dear for a spell; when the spell ends the STM is 10 % dearer
+ * than the lock, which the noisy bursts cannot tell apart.  The check of
+ * the win must send the site back (an undecided check is no confirmation);
+ * a site that kept an unconfirmed win would stay on the dearer STM.
+ */
+static void test_policy_win_checked(void)
+{
+	uint64_t site = hg_site("policy-win-checked");
+	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
+	noisy_phase(site, 1000, 3000, 2000, HG_TIER_LOCK);
+	noisy_phase(site, 1000, 3000, 500, -1); /* the move to the lock is checked */
+	HG_ASSERT(hg_atomic_load_relaxed32(&rec->tier) == HG_TIER_LOCK);
+	noisy_phase(site, 3000, 1100, 2000, HG_TIER_STM); /* the spell */
+	HG_ASSERT(hg_atomic_load_relaxed32(&rec->tier) == HG_TIER_STM);
+	uint64_t stm0 = rec->st.commits[HG_TIER_STM];
+	noisy_phase(site, 1000, 1100, 600, -1);
+	noisy_print("policy-win-checked", rec);
+	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_LOCK);
+	HG_EXPECT(rec->st.commits[HG_TIER_STM] - stm0 < 450);
 }
 
 static void small_update(struct hg_tx *tx, void *p)
@@ -774,6 +812,7 @@ static const struct hg_test tests[] = {
 	HG_TEST(test_policy_settled_reacts),
 	HG_TEST(test_policy_noisy_equal),
 	HG_TEST(test_policy_noisy_decides),
+	HG_TEST(test_policy_win_checked),
 	HG_TEST(test_policy_htm_to_stm_and_back),
 };
 
