@@ -42,7 +42,8 @@ WORKLOADS = ["bank", "bank-audit", "list-0", "list-20", "list-50",
              "hash-0", "hash-20", "hash-50", "skip-0", "skip-20", "skip-50"]
 
 
-def run_bench(bench, flt, min_time, reps, env_extra):
+def run_bench(bench, flt, min_time, env_extra):
+    """One process: the benchmarks matching flt, once each, in random order."""
     env = dict(os.environ)
     env.update(env_extra)
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
@@ -50,12 +51,8 @@ def run_bench(bench, flt, min_time, reps, env_extra):
     try:
         cmd = [bench, "--benchmark_filter=" + flt,
                "--benchmark_min_time=%g" % min_time,
-               "--benchmark_out=" + out, "--benchmark_out_format=json"]
-        if reps > 1:
-            cmd += ["--benchmark_repetitions=%d" % reps,
-                    "--benchmark_report_aggregates_only=true"]
-        else:
-            cmd += ["--benchmark_enable_random_interleaving=true"]
+               "--benchmark_out=" + out, "--benchmark_out_format=json",
+               "--benchmark_enable_random_interleaving=true"]
         r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, text=True)
         if r.returncode != 0:
@@ -69,11 +66,9 @@ def run_bench(bench, flt, min_time, reps, env_extra):
     for b in data["benchmarks"]:
         if b.get("error_occurred"):
             sys.exit("benchmark %s reported: %s" % (b["name"], b.get("error_message")))
-        if reps > 1 and b.get("aggregate_name") != "median":
-            continue
         name = re.sub(r"/real_time.*$", "", b["name"])
         res[name] = b["items_per_second"]
-    return res, data.get("context", {})
+    return res
 
 
 def sh(cmd):
@@ -124,12 +119,12 @@ def main():
             random.shuffle(procs)
             for m in procs:
                 if m is None:
-                    r, _ = run_bench(a.bench, row + "(lock|stm|emu|adaptive|mutex)/",
-                                     a.min_time, 1, {})
+                    r = run_bench(a.bench, row + "(lock|stm|emu|adaptive|mutex)/",
+                                  a.min_time, {})
                     got.update(r)
                 else:
-                    r, _ = run_bench(a.bench, row + "itm/", a.min_time, 1,
-                                     {"ITM_DEFAULT_METHOD": m})
+                    r = run_bench(a.bench, row + "itm/", a.min_time,
+                                  {"ITM_DEFAULT_METHOD": m})
                     for k, v in r.items():
                         got[k.replace("/itm", "/itm-" + m)] = v
         rounds.append(got)

@@ -171,11 +171,11 @@ struct hg_run_site {
 	uint32_t samples;
 	uint8_t from;
 	uint8_t verify;
+	uint8_t rounds; /* pairs of bursts measured so far in this comparison */
 	uint32_t probe_n;
 	uint32_t probe_s[HG_RUN_PROBE_BURST];
 	uint32_t cur_n;
 	uint32_t cur_s[HG_RUN_PROBE_BURST];
-	uint8_t rounds;  /* pairs of bursts measured so far in this comparison */
 	double acc[2][3]; /* [own tier, probed tier][samples, sum, sum of squares] */
 	uint64_t cost[HG_TIER_COUNT]; /* decaying cycles per hg_run section, by tier picked */
 	uint32_t stm_rate;
@@ -604,14 +604,13 @@ enum hg_run_verdict { HG_RUN_WIN, HG_RUN_LOSE, HG_RUN_MORE };
  */
 static enum hg_run_verdict hg_run_verdict(struct hg_run_site *rs)
 {
+	/* The probed side always holds a whole trimmed burst (12 samples). */
 	const double *c = rs->acc[0], *p = rs->acc[1];
-	if (p[0] < 1)
-		return HG_RUN_LOSE;
 	double mp = p[1] / p[0];
 	double mc, se2 = 0;
 	if (c[0] >= 1) {
 		mc = c[1] / c[0];
-		if (c[0] >= 2 && p[0] >= 2) {
+		if (c[0] >= 2) {
 			double vc = c[2] / c[0] - mc * mc, vp = p[2] / p[0] - mp * mp;
 			double m = HG_RUN_COST_MARGIN / 1000.0;
 			se2 = (vc > 0 ? vc / c[0] : 0) + (vp > 0 ? vp / p[0] * m * m : 0);
