@@ -11,6 +11,8 @@
 #                            dlopen'ed)
 #   symbols LIB LIST         the defined dynamic symbols of LIB are exactly
 #                            the names in LIST (one a line; '#' comments)
+#   dynlist LIB DYNLIST      every non-hg_ symbol LIB defines is named in
+#                            the linker's DYNLIST (gil/preload.dynlist)
 #   update LIB LIST          rewrites LIST from LIB, keeping its comments
 #
 # readelf and nm come from $HG_READELF and $HG_NM (default: on PATH).
@@ -34,7 +36,7 @@ defined() {
 	"$nm" -D --defined-only "$1" | awk '{ print $NF }' | sort -u
 }
 
-mode=${1:?"usage: check_link.sh bind-now|no-self-plt|no-static-tls|symbols|update ARGS..."}
+mode=${1:?"usage: check_link.sh bind-now|no-self-plt|no-static-tls|symbols|dynlist|update ARGS..."}
 shift
 case $mode in
 bind-now)
@@ -74,6 +76,15 @@ symbols)
 			"is meant, rewrite the list with: bash tests/link/check_link.sh update $lib $list"
 	fi
 	;;
+dynlist)
+	lib=$1 list=$2
+	# Every symbol the preload defines beyond the hg_ API is one it
+	# interposes, and must stay preemptible.
+	for sym in $(defined "$lib" | grep -v '^hg_'); do
+		grep -Eq "^[[:space:]]*$sym;" "$list" ||
+			bad "$lib defines $sym, which $list does not name (it would bind inside the library)"
+	done
+	;;
 update)
 	lib=$1 list=$2
 	{
@@ -84,7 +95,7 @@ update)
 	echo "rewrote $list from $lib"
 	;;
 *)
-	echo "check_link.sh: unknown mode '$mode'; accepted: bind-now, no-self-plt, no-static-tls, symbols, update" >&2
+	echo "check_link.sh: unknown mode '$mode'; accepted: bind-now, no-self-plt, no-static-tls, symbols, dynlist, update" >&2
 	exit 2
 	;;
 esac
