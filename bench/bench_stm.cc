@@ -89,10 +89,12 @@ hg_body_fn set_body(Work w)
 	}
 }
 
+#ifdef HG_BENCH_HAVE_ITM
 int itm_set(Work w)
 {
 	return w == W_LIST ? HG_ITM_LIST : w == W_HASH ? HG_ITM_HASH : HG_ITM_SKIP;
 }
+#endif
 
 inline void section(Variant v, uint64_t site, hg_body_fn body, void *arg)
 {

@@ -54,10 +54,10 @@
 /* ----------------------------------------------------------- target ops */
 
 /* The lock whose stm_seq this thread holds odd (lock tier, emulated HTM). */
-static __thread struct hg_lock *hg_run_seq_held;
+static HG_TLS struct hg_lock *hg_run_seq_held;
 /* Timed section: hg_run_op_lock adds the cycles it waited to hg_run_lock_wait. */
-static __thread bool hg_run_timing;
-static __thread uint64_t hg_run_lock_wait;
+static HG_TLS bool hg_run_timing;
+static HG_TLS uint64_t hg_run_lock_wait;
 
 static void hg_run_op_lock(void *target)
 {
@@ -186,8 +186,8 @@ struct hg_run_site {
 };
 
 #define HG_RUN_SITES 64
-static __thread struct hg_run_site *hg_run_sites[HG_RUN_SITES];
-static __thread struct hg_run_site *hg_run_last; /* most sections hit it */
+static HG_TLS struct hg_run_site *hg_run_sites[HG_RUN_SITES];
+static HG_TLS struct hg_run_site *hg_run_last; /* most sections hit it */
 
 /*
  * The open cost sample of this thread (hg_run_open == NULL: none).  A
@@ -206,9 +206,9 @@ static __thread struct hg_run_site *hg_run_last; /* most sections hit it */
  *   open_probe  the sample belongs to a probe burst (else to the burst on
  *               the site's own tier)
  */
-static __thread struct hg_run_site *hg_run_open;
-static __thread uint64_t hg_run_open_t0, hg_run_open_sub, hg_run_open_hold;
-static __thread bool hg_run_open_probe;
+static HG_TLS struct hg_run_site *hg_run_open;
+static HG_TLS uint64_t hg_run_open_t0, hg_run_open_sub, hg_run_open_hold;
+static HG_TLS bool hg_run_open_probe;
 
 static void hg_run_sites_free(void *p)
 {
@@ -227,7 +227,7 @@ static void hg_run_sites_free(void *p)
 
 static pthread_key_t hg_run_key;
 static pthread_once_t hg_run_key_once = PTHREAD_ONCE_INIT;
-static __thread int hg_run_key_set;
+static HG_TLS int hg_run_key_set;
 
 static void hg_run_key_init(void)
 {
@@ -317,7 +317,7 @@ void hg_run_force(enum hg_run_tier t)
 	hg_atomic_store_relaxed32(&hg_run_force_word, (uint32_t)t);
 }
 
-static __thread int hg_run_force_tls = -1;
+static HG_TLS int hg_run_force_tls = -1;
 
 void hg_run_force_thread(int t)
 {

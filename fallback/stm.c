@@ -92,7 +92,7 @@ unsigned hg_stm_thread_count(void)
 	return hg_atomic_load_relaxed32(&hg_stm_threads);
 }
 static pthread_once_t hg_stm_key_once = PTHREAD_ONCE_INIT;
-static __thread struct hg_stm_tx *hg_stm_tls;
+static HG_TLS struct hg_stm_tx *hg_stm_tls;
 
 static void hg_stm_thread_exit(void *p);
 
@@ -215,9 +215,9 @@ __attribute__((constructor)) static void hg_epoch_asym_load(void)
 	pthread_once(&hg_epoch_asym_once, hg_epoch_asym_init);
 }
 
-static __thread struct hg_epoch_slot *hg_epoch_mine;
-static __thread struct hg_limbo *hg_limbo;
-static __thread size_t hg_limbo_n, hg_limbo_cap;
+static HG_TLS struct hg_epoch_slot *hg_epoch_mine;
+static HG_TLS struct hg_limbo *hg_limbo;
+static HG_TLS size_t hg_limbo_n, hg_limbo_cap;
 
 #define HG_LIMBO_SCAN 256 /* retirements between scans (each scan costs a membarrier) */
 

@@ -55,7 +55,7 @@ struct gil27_call {
 	uint32_t yields;      /* check intervals passed inside this section */
 };
 static uintptr_t evalframe_lo, evalframe_hi; /* PyEval_EvalFrameEx; 0 when yields are off */
-static __thread struct gil27_call g27 __attribute__((tls_model("initial-exec")));
+static HG_TLS struct gil27_call g27;
 
 static void resolve(void)
 {

@@ -97,7 +97,7 @@ struct gil_call {
 	uint32_t yields_left; /* yield points before the transaction ends */
 	uint32_t yields;      /* yield points passed in this section */
 };
-static __thread struct gil_call gcall __attribute__((tls_model("initial-exec")));
+static HG_TLS struct gil_call gcall;
 
 static void (*orig_take)(void *tstate);
 /* _Py_IsFinalizing (3.11, 3.12) or Py_IsFinalizing (3.13): reads _PyRuntime only. */

@@ -69,7 +69,7 @@ struct pt_thread {
 	unsigned emu_open; /* ENTERED sections running as emulated transactions */
 	unsigned busy;     /* > 0 while htmgil itself runs (no interposition) */
 };
-static __thread struct pt_thread pt __attribute__((tls_model("initial-exec")));
+static HG_TLS struct pt_thread pt;
 
 static void resolve(void)
 {

@@ -15,8 +15,11 @@
 
 #include "gil/elfsym.h"
 
-/* Messages name paths of any length; cutting an overlong one short is intended. */
+/* Messages name paths of any length; cutting an overlong one short is intended.
+ * (GCC's warning; clang has no such group.) */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 int hg_py_parse_version(const char *s, unsigned *major, unsigned *minor, unsigned *micro,
     bool *free_threaded)

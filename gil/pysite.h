@@ -31,7 +31,7 @@ struct hg_pysite {
 	uint8_t opcode;   /* base (deoptimized) opcode */
 	uint64_t key;
 };
-extern __thread struct hg_pysite hg_pysite_last __attribute__((tls_model("initial-exec")));
+extern HG_TLS struct hg_pysite hg_pysite_last;
 
 /* Binds the reader to the identified interpreter (3.x or 2.7). */
 HG_INTERNAL void hg_pysite_init(const struct hg_py *py);

@@ -57,7 +57,7 @@ struct hg_held {
 	struct hg_held_entry e[HG_HELD_MAX];
 };
 
-static __thread struct hg_held hg_held __attribute__((tls_model("initial-exec")));
+static HG_TLS struct hg_held hg_held;
 
 /*
  * The elided lock records who holds its mutex in the held stack, not in

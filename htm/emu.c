@@ -34,9 +34,9 @@ static uint64_t hg_emu_cut[HG_EMU_NCAUSE]; /* cumulative thresholds over 2^32 */
 static uint64_t hg_emu_seed = 0x2545f4914f6cdd1dull;
 static uint32_t hg_emu_generation;         /* bumped to reseed threads */
 
-static __thread uint64_t hg_rng_state __attribute__((tls_model("initial-exec")));
-static __thread uint32_t hg_rng_gen __attribute__((tls_model("initial-exec")));
-static __thread unsigned hg_emu_open __attribute__((tls_model("initial-exec")));
+static HG_TLS uint64_t hg_rng_state;
+static HG_TLS uint32_t hg_rng_gen;
+static HG_TLS unsigned hg_emu_open;
 
 static uint64_t hg_splitmix(uint64_t x)
 {

@@ -66,7 +66,7 @@ struct hg_site_rec {
 /* The calling thread's record for (lock_id, site), created on first use. */
 HG_INTERNAL struct hg_site_rec *hg_site_rec_lookup(uint32_t lock_id, uint64_t site);
 /* The record used last by this thread: most acquisitions hit it. */
-extern __thread struct hg_site_rec *hg_site_last __attribute__((tls_model("initial-exec")));
+extern HG_TLS struct hg_site_rec *hg_site_last;
 static inline struct hg_site_rec *hg_site_rec_get(uint32_t lock_id, uint64_t site)
 {
 	struct hg_site_rec *r = hg_site_last;

@@ -39,8 +39,8 @@ static unsigned hg_nretired, hg_capretired;
 static pthread_key_t hg_tab_key;
 static pthread_once_t hg_tab_once = PTHREAD_ONCE_INIT;
 
-static __thread struct hg_thread_tab *hg_tab __attribute__((tls_model("initial-exec")));
-__thread struct hg_site_rec *hg_site_last __attribute__((tls_model("initial-exec")));
+static HG_TLS struct hg_thread_tab *hg_tab;
+HG_TLS struct hg_site_rec *hg_site_last;
 
 /* ---- lock registry ---- */
 

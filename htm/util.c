@@ -12,7 +12,7 @@
 #include "htm/atomic.h"
 #include "htm/util.h"
 
-__thread uint32_t hg_thread_id_cache __attribute__((tls_model("initial-exec")));
+HG_TLS uint32_t hg_thread_id_cache;
 
 static uint32_t hg_thread_next = 1; /* next ordinal; only fetch_add */
 

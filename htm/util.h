@@ -18,6 +18,21 @@
 #define HG_CACHELINE 64
 
 /*
+ * Every thread-local of the library is declared HG_TLS.  In the preload
+ * library (HG_BUILDING_PRELOAD, hg_core_preload) it is initial-exec: the
+ * preload is loaded at start-up, and its thread-locals are read and written
+ * inside transactions, where a __tls_get_addr that has to allocate would
+ * abort them.  In libhtmgil.so and libhtmgil.a it is the default model, so
+ * the shared library can be dlopen'ed (an initial-exec block that large does
+ * not fit the static TLS surplus); see docs/design.md, "Build and link".
+ */
+#if defined(HG_BUILDING_PRELOAD)
+#define HG_TLS __thread __attribute__((tls_model("initial-exec")))
+#else
+#define HG_TLS __thread
+#endif
+
+/*
  * Assertion levels (HTMGIL_DEBUG): hg_assert >= 1, hg_assert_internal >= 2,
  * hg_assert_expensive >= 3.  Never used inside a transaction: the message
  * would abort it.
@@ -36,7 +51,7 @@
 
 /* Small per-process thread ordinal (1, 2, ...), cached in TLS; never 0. */
 HG_INTERNAL uint32_t hg_thread_id_slow(void);
-extern __thread uint32_t hg_thread_id_cache;
+extern HG_TLS uint32_t hg_thread_id_cache;
 static inline uint32_t hg_thread_id(void)
 {
 	uint32_t id = hg_thread_id_cache;

@@ -5,7 +5,7 @@
 # second run (and CI on a prepared machine) makes no network access.
 
 # Needed to build, test and benchmark.
-HG_APT_REQUIRED=(build-essential cmake pkg-config libbenchmark-dev valgrind spin
+HG_APT_REQUIRED=(build-essential clang cmake pkg-config libbenchmark-dev valgrind spin
 	python3 python3.11 python3.11-dbg libpython3.11-testsuite)
 # Used when present: hyperfine for end-to-end timings, libpfm4 for PMU event
 # names in the profiler (the build detects it).

@@ -6,6 +6,7 @@
 #   build/       normal build: ctest -L unit, stress, model, cpython, bench
 #   build-tsan/  ThreadSanitizer build (HTMGIL_SANITIZE=thread): unit, stress
 #   build-asan/  AddressSanitizer + UBSan build (HTMGIL_SANITIZE=address): unit, stress
+#   build-clang/ the same tree built with clang/clang++ (warning-free): unit
 #
 # Every phase runs even when an earlier one failed; the last line is
 # "N passed, N failed" over all ctest runs, and the exit status is non-zero
@@ -63,6 +64,8 @@ hg_config build-tsan "unit stress" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DHTMGIL_SANITIZE=thread -DHTMGIL_BUILD_BENCH=OFF
 hg_config build-asan "unit stress" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DHTMGIL_SANITIZE=address -DHTMGIL_BUILD_BENCH=OFF
+hg_config build-clang "unit" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DHTMGIL_BUILD_BENCH=OFF
 
 echo
 echo "test suite took $((SECONDS - start)) s"

@@ -8,9 +8,10 @@
  * returned, so execution resumes here with the frame intact and returns the
  * status (the same property glibc's elided pthread_mutex_lock relies on).
  */
-/* RTM is enabled for this translation unit only (the per-file equivalent of
- * -mrtm, independent of how the build system scopes flags). */
-#pragma GCC target("rtm")
+/* Compiled with -mrtm (htm/CMakeLists.txt); no other file is. */
+#ifndef __RTM__
+#error "htm/x86/rtm.c must be compiled with -mrtm"
+#endif
 #include <immintrin.h>
 
 #include "htm/htm.h"

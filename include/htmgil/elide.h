@@ -18,9 +18,7 @@
 #include <htmgil/htm.h>
 #include <htmgil/lock.h>
 
-#ifndef HG_API
-#define HG_API __attribute__((visibility("default")))
-#endif
+#include <htmgil/api.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -14,9 +14,7 @@
 
 #include <htmgil/elide.h>
 
-#ifndef HG_API
-#define HG_API __attribute__((visibility("default")))
-#endif
+#include <htmgil/api.h>
 
 #ifdef __cplusplus
 extern "C" {

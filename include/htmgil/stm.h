@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <htmgil/api.h>
 #include <htmgil/htm.h>
 #include <htmgil/elide.h>
 
@@ -83,7 +84,7 @@ struct hg_tx {
 typedef void (*hg_body_fn)(struct hg_tx *tx, void *arg);
 
 /* Runs body(tx, arg) as one atomic section of lock l, on whatever tier the policy picks. */
-void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg);
+HG_API void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg);
 
 /*
  * Tier selection for hg_run, process-wide (benchmarks and tests): adaptive
@@ -97,17 +98,17 @@ enum hg_run_tier {
 	HG_RUN_STM,
 	HG_RUN_LOCK,
 };
-void hg_run_force(enum hg_run_tier t);
-enum hg_run_tier hg_run_forced(void);
+HG_API void hg_run_force(enum hg_run_tier t);
+HG_API enum hg_run_tier hg_run_forced(void);
 /*
  * The same for the calling thread only (overrides the process setting);
  * -1 returns the thread to the process setting.  Tests use it to run
  * different tiers on one lock at the same time.
  */
-void hg_run_force_thread(int t);
+HG_API void hg_run_force_thread(int t);
 
 /* The tier the calling thread's current section runs on (enum hg_tier), or -1 outside one. */
-int hg_tx_tier(const struct hg_tx *tx);
+HG_API int hg_tx_tier(const struct hg_tx *tx);
 
 /*
  * Makes the rest of the section irrevocable: from here on it runs holding
@@ -115,7 +116,7 @@ int hg_tx_tier(const struct hg_tx *tx);
  * body restarts on the lock tier; on the lock tier (or emulated HTM, which
  * already holds the real lock) it returns at once.
  */
-void hg_tx_irrevocable(struct hg_tx *tx);
+HG_API void hg_tx_irrevocable(struct hg_tx *tx);
 
 /*
  * Allocation inside a section.  hg_tx_malloc memory is the caller's until the
@@ -124,14 +125,14 @@ void hg_tx_irrevocable(struct hg_tx *tx);
  * returned to the allocator only once no software transaction that may still
  * read it is running (epoch-based reclamation).
  */
-void *hg_tx_malloc(struct hg_tx *tx, size_t n);
-void hg_tx_free(struct hg_tx *tx, void *p);
+HG_API void *hg_tx_malloc(struct hg_tx *tx, size_t n);
+HG_API void hg_tx_free(struct hg_tx *tx, void *p);
 
 /* Out-of-line software barriers (called by the inline ones when tx->soft). */
-uint64_t hg_stm_load(struct hg_tx *tx, const void *addr, unsigned size);
-void hg_stm_store(struct hg_tx *tx, void *addr, uint64_t v, unsigned size);
-void hg_stm_load_bytes(struct hg_tx *tx, void *dst, const void *src, size_t n);
-void hg_stm_store_bytes(struct hg_tx *tx, void *dst, const void *src, size_t n);
+HG_API uint64_t hg_stm_load(struct hg_tx *tx, const void *addr, unsigned size);
+HG_API void hg_stm_store(struct hg_tx *tx, void *addr, uint64_t v, unsigned size);
+HG_API void hg_stm_load_bytes(struct hg_tx *tx, void *dst, const void *src, size_t n);
+HG_API void hg_stm_store_bytes(struct hg_tx *tx, void *dst, const void *src, size_t n);
 
 /*
  * Direct-tier accesses are atomic (relaxed loads, release stores) because
@@ -275,7 +276,7 @@ struct hg_stm_thread_stats {
 	uint64_t unlogged;    /* unlogged attempts begun (a subset of starts) */
 	uint64_t relogs;      /* unlogged attempts restarted in logging mode (a subset of aborts) */
 };
-void hg_stm_thread_stats(struct hg_stm_thread_stats *out);
+HG_API void hg_stm_thread_stats(struct hg_stm_thread_stats *out);
 
 #ifdef __cplusplus
 }

@@ -5,8 +5,11 @@
 #
 #   tree       cmake --install BUILD --prefix PREFIX, then check the layout
 #              and run the installed program
-#   pkgconfig  build and run the consumer with `pkg-config htmgil`
-#   cmake      build and run the consumer with find_package(htmgil)
+#   pkgconfig  build and run the consumers (consumer.c, the elided lock;
+#              consumer_stm.c, hg_run with the barriers) with
+#              `pkg-config --cflags --libs htmgil`, against the shared library
+#   cmake      build and run them with find_package(htmgil), against
+#              htmgil::htmgil (shared) and htmgil::htmgil_static
 #
 # Exit 0 on success, 1 on failure, 77 when a tool the mode needs is missing.
 set -euo pipefail
@@ -33,7 +36,10 @@ fi
 case $mode in
 tree)
 	rm -rf "$prefix"
-	"$cmake" --install "$build" --prefix "$prefix" >/dev/null
+	log=$("$cmake" --install "$build" --prefix "$prefix")
+	# Each file is installed by one rule only.
+	twice=$(sed -n 's/^-- \(Installing\|Up-to-date\): //p' <<<"$log" | sort | uniq -d)
+	[ -z "$twice" ] || die "installed more than once: $twice"
 	need bin/htmgil
 	need "$libdir/libhtmgil.so"
 	need "$libdir/libhtmgil.a"
@@ -69,14 +75,17 @@ pkgconfig)
 	pkg-config --exists htmgil || die "pkg-config does not find htmgil in $PKG_CONFIG_PATH"
 	cflags=$(pkg-config --cflags htmgil)
 	libs=$(pkg-config --libs htmgil)
-	# shellcheck disable=SC2086
-	"$cc" $sanflags $cflags -o "$work/consumer" "$src/consumer.c" $libs
-	LD_LIBRARY_PATH=$prefix/$libdir "$work/consumer"
-	# The program really used the installed shared library.
-	# (ldd's output is kept whole: grep -q in a pipe could end it with SIGPIPE.)
-	deps=$(LD_LIBRARY_PATH=$prefix/$libdir ldd "$work/consumer")
-	grep -qF "=> $(realpath "$prefix/$libdir")/libhtmgil.so" <<<"$deps" ||
-		die "consumer is not linked against $prefix/$libdir/libhtmgil.so: $deps"
+	for prog in consumer consumer_stm; do
+		# shellcheck disable=SC2086
+		"$cc" $sanflags $cflags -o "$work/$prog" "$src/$prog.c" $libs ||
+			die "building $prog with pkg-config --libs htmgil"
+		LD_LIBRARY_PATH=$prefix/$libdir "$work/$prog" || die "$prog failed"
+		# The program really used the installed shared library.
+		# (ldd's output is kept whole: grep -q in a pipe could end it with SIGPIPE.)
+		deps=$(LD_LIBRARY_PATH=$prefix/$libdir ldd "$work/$prog")
+		grep -qF "=> $(realpath "$prefix/$libdir")/libhtmgil.so" <<<"$deps" ||
+			die "$prog is not linked against $prefix/$libdir/libhtmgil.so: $deps"
+	done
 	;;
 cmake)
 	rm -rf "$work"
@@ -86,8 +95,15 @@ cmake)
 		{ cat "$work.log"; die "configuring the find_package consumer"; }
 	"$cmake" --build "$work" >>"$work.log" 2>&1 ||
 		{ cat "$work.log"; die "building the find_package consumer"; }
-	"$work/consumer_shared"
-	"$work/consumer_static"
+	for prog in consumer_shared consumer_static consumer_stm_shared consumer_stm_static; do
+		LD_LIBRARY_PATH=$prefix/$libdir "$work/$prog" || die "$prog failed"
+	done
+	# The _shared programs really use the installed shared library.
+	for prog in consumer_shared consumer_stm_shared; do
+		deps=$(LD_LIBRARY_PATH=$prefix/$libdir ldd "$work/$prog")
+		grep -qF "=> $(realpath "$prefix/$libdir")/libhtmgil.so" <<<"$deps" ||
+			die "$prog is not linked against $prefix/$libdir/libhtmgil.so: $deps"
+	done
 	;;
 *)
 	die "unknown mode '$mode'; accepted: tree, pkgconfig, cmake"
