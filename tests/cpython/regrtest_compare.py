@@ -96,7 +96,7 @@ def check_report(report, mode):
     if not g or not g.get("active"):
         return "report has no active GIL front end"
     # 2.7 creates its GIL only when a second thread starts: no takes, no sections.
-    if g.get("takes", 0) > 0 and g.get("sections_htm", 0) + g.get("sections_lock", 0) == 0:
+    if g.get("takes", 0) > 0 and g.get("sections_emu", 0) + g.get("sections_lock", 0) == 0:
         return "no GIL section went through the engine"
     return None
 
