@@ -675,10 +675,13 @@ static int hg_cli_setenv(const char *name, const char *value)
 	return 0;
 }
 
-/* Writes s so that a POSIX shell reads it back as one word. */
-static void hg_cli_shell_word(const char *s)
+/*
+ * Writes s so that a POSIX shell reads it back as one word (a command name
+ * with '=' is quoted, or the shell would take it for an assignment).
+ */
+static void hg_cli_shell_word(const char *s, bool command)
 {
-	bool plain = *s != '\0';
+	bool plain = *s != '\0' && !(command && strchr(s, '=') != NULL);
 	for (const char *p = s; *p && plain; p++)
 		plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 		               "_@%+=:,./-", *p) != NULL;
@@ -763,13 +766,13 @@ static int hg_cli_run(int argc, char **argv)
 			if (val == NULL)
 				continue;
 			printf("%s=", *v);
-			hg_cli_shell_word(val);
+			hg_cli_shell_word(val, false);
 			putchar('\n');
 		}
 		for (char **a = r.cmd; *a; a++) {
 			if (a != r.cmd)
 				putchar(' ');
-			hg_cli_shell_word(*a);
+			hg_cli_shell_word(*a, a == r.cmd);
 		}
 		printf("\n");
 		return fflush(stdout) == 0 ? 0 : 1;
