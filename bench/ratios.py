@@ -13,8 +13,12 @@ used.  Printed ratios:
   counter: hg_lock 2-thread throughput / pthread_mutex's    (target >= 0.9)
 
 plus the other variants for context.  The targets are stated for a run in
-which HTM is unavailable (mode "off"); the script says which mode the run
-used.  Exit status: 0 when the run produced every number (targets missed or
+which HTM is off (mode "off"): measure them with
+
+    HTMGIL_HTM=off python3 bench/ratios.py
+
+The script prints the mode the run measured and, when it is not off, says
+that the targets do not apply to it.  Exit status: 0 when the run produced every number (targets missed or
 not), 1 when benchmarks are missing or failed, and with --check also 1 when
 a target is missed.
 """
@@ -125,8 +129,11 @@ def main():
         if load[0] > 0.5 * cpus:
             print("note: the machine was busy; contended (2-thread) results are not "
                   "representative")
-    if mode != "off":
-        print("note: the targets are defined with HTM unavailable (mode off); this run used %s"
+    if mode == "off":
+        print("targets: defined for HTM off, the mode measured here")
+    else:
+        print("note: the targets are defined for HTM off; this run measured mode %s, so they "
+              "do not apply to it (measure them with HTMGIL_HTM=off python3 bench/ratios.py)"
               % mode)
 
     missing = []

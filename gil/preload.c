@@ -15,6 +15,7 @@
  */
 #include "gil/gil.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,21 +73,22 @@ static void gil_sites_text(FILE *f, uint32_t lock_id)
 			snap.rows[n++] = snap.rows[i];
 	qsort(snap.rows, n, sizeof(*snap.rows), by_aborts);
 	fprintf(f, "GIL bytecode sites (opcode@offset function file:line), most aborts first:\n");
-	fprintf(f, "  %8s %8s %8s %8s %8s %8s %8s %8s %8s %-5s %5s  %s\n", "sections", "attempts",
-	    "htm", "lock", "conflict", "capacity", "explicit", "retry", "other", "tier", "txlen",
+	fprintf(f, "  %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s %-5s %5s  %s\n", "sections", "attempts",
+	    "htm", "emu", "lock", "conflict", "capacity", "explicit", "retry", "other", "tier", "txlen",
 	    "site");
 	char name[256];
 	for (unsigned i = 0; i < n && i < 40; i++) {
 		const struct hg_site_stats *s = &snap.rows[i].s;
-		fprintf(f, "  %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %-5s %5u  %s\n",
+		fprintf(f, "  %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %-5s %5u  %s\n",
 		    (unsigned long long)s->acquisitions, (unsigned long long)s->attempts,
-		    (unsigned long long)s->commits[HG_TIER_HTM], (unsigned long long)s->commits[HG_TIER_LOCK],
+		    (unsigned long long)s->commits[HG_TIER_HTM], (unsigned long long)s->commits_emu,
+		    (unsigned long long)s->commits[HG_TIER_LOCK],
 		    (unsigned long long)s->aborts[HG_CAUSE_CONFLICT],
 		    (unsigned long long)s->aborts[HG_CAUSE_CAPACITY],
 		    (unsigned long long)s->aborts[HG_CAUSE_EXPLICIT],
 		    (unsigned long long)s->aborts[HG_CAUSE_RETRY],
 		    (unsigned long long)s->aborts[HG_CAUSE_OTHER],
-		    hg_tier_name((enum hg_tier)s->tier_now), s->txlen,
+		    hg_site_tier_name(s, s->tier_now), s->txlen,
 		    hg_site_name(snap.rows[i].site, name, sizeof(name)));
 	}
 	if (n > 40)
@@ -108,31 +110,57 @@ void hg_gil_report(FILE *f, enum hg_report_format fmt)
 	const char *yields = g->yields ? g->yields : "not available for this interpreter";
 	for (int i = 0; i < HG_TIER_COUNT; i++)
 		t.sections[i] = hg_atomic_load_relaxed64(&hg_gil_totals.sections[i]);
+	/* The GIL runs in the process mode (hg_mode_now): under emu every
+	 * speculative section was emulated. */
+	uint64_t emu = 0;
+	if (hg_mode_now() == HG_HTM_EMU) {
+		emu = t.sections[HG_TIER_HTM];
+		t.sections[HG_TIER_HTM] = 0;
+	}
 	if (fmt == HG_REPORT_JSON) {
 		fprintf(f, ",\"gil\":{\"interpreter\": \"%s\", \"version\": \"%s\", \"active\": %s, "
 		    "\"hooked\": \"%s\", \"mode\": \"%s\", \"takes\": %llu, \"direct\": %llu, "
-		    "\"sections_htm\": %llu, \"sections_lock\": %llu, \"drops\": %llu, "
+		    "\"sections_htm\": %llu, \"sections_emu\": %llu, \"sections_lock\": %llu, \"drops\": %llu, "
 		    "\"fork_children\": %llu, \"sites\": %u, \"forced_yields\": \"%s\", "
 		    "\"yield_points\": %llu, \"yield_restarts\": %llu}",
 		    kind_name(g->py.kind), g->py.version, g->active ? "true" : "false",
 		    g->hooked ? g->hooked : "", hg_htm_mode_name(hg_htm_mode()),
 		    (unsigned long long)t.takes, (unsigned long long)t.direct,
-		    (unsigned long long)t.sections[HG_TIER_HTM], (unsigned long long)t.sections[HG_TIER_LOCK],
+		    (unsigned long long)t.sections[HG_TIER_HTM], (unsigned long long)emu,
+		    (unsigned long long)t.sections[HG_TIER_LOCK],
 		    (unsigned long long)t.drops, (unsigned long long)t.forks, hg_pysite_count(), yields,
 		    (unsigned long long)t.yields, (unsigned long long)t.restarts);
 		return;
 	}
 	fprintf(f, "\nGIL: CPython %s (%s), %s\n", g->py.version, g->py.path,
 	    g->active ? g->hooked : "not hooked");
-	fprintf(f, "GIL totals: takes %llu (direct %llu), sections htm %llu lock %llu, drops %llu, "
+	fprintf(f, "GIL totals: takes %llu (direct %llu), sections htm %llu emu %llu lock %llu, drops %llu, "
 	    "fork children %llu, bytecode sites %u\n",
 	    (unsigned long long)t.takes, (unsigned long long)t.direct,
-	    (unsigned long long)t.sections[HG_TIER_HTM], (unsigned long long)t.sections[HG_TIER_LOCK],
+	    (unsigned long long)t.sections[HG_TIER_HTM], (unsigned long long)emu,
+	    (unsigned long long)t.sections[HG_TIER_LOCK],
 	    (unsigned long long)t.drops, (unsigned long long)t.forks, hg_pysite_count());
 	fprintf(f, "GIL forced yield points: %s; %llu passed inside speculative sections, "
 	    "%llu ended a transaction and began the next\n",
 	    yields, (unsigned long long)t.yields, (unsigned long long)t.restarts);
 	gil_sites_text(f, g->lock_id);
+}
+
+/* The GIL front end took part in this process: the interpreter asked it for the GIL. */
+static bool gil_saw_sections(void)
+{
+	/* relaxed: read at exit */
+	return hg_gil_state.active && hg_atomic_load_relaxed64(&hg_gil_totals.takes) > 0;
+}
+
+/*
+ * fork() without exec: the child's totals are its own (docs/report.md).
+ * Registered before the interpreter hooks' handlers, so the fork those
+ * count stays counted.
+ */
+static void gil_atfork_child(void)
+{
+	memset(&hg_gil_totals, 0, sizeof hg_gil_totals);
 }
 
 static void gil_init(void)
@@ -146,6 +174,7 @@ static void gil_init(void)
 		return;
 	}
 	g->lock_id = hg_lock_register("gil");
+	pthread_atfork(NULL, NULL, gil_atfork_child);
 	hg_pysite_init(&g->py);
 	int rc = k == HG_PY_27 ? hg_gil27_install(g) : hg_gil3_install(g);
 	if (rc != 0)
@@ -153,6 +182,7 @@ static void gil_init(void)
 	g->active = true;
 	hg_site_set_resolver(hg_pysite_resolve);
 	hg_report_set_hook(hg_gil_report);
+	hg_report_set_active(gil_saw_sections);
 }
 
 __attribute__((constructor)) static void hg_preload_init(void)

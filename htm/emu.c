@@ -8,6 +8,7 @@
  * deterministic for a given seed as long as threads start in the same order.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,8 @@ static const uint32_t hg_emu_status[HG_EMU_NCAUSE] = {
 static uint64_t hg_emu_cut[HG_EMU_NCAUSE]; /* cumulative thresholds over 2^32 */
 static uint64_t hg_emu_seed = 0x2545f4914f6cdd1dull;
 static uint32_t hg_emu_generation;         /* bumped to reseed threads */
+/* The last accepted HTMGIL_EMU spec, for the report (written with the configuration). */
+static char hg_emu_spec_now[256];
 
 static HG_TLS uint64_t hg_rng_state;
 static HG_TLS uint32_t hg_rng_gen;
@@ -60,6 +63,11 @@ uint64_t hg_rand(void)
 	x ^= x >> 27;
 	hg_rng_state = x;
 	return x * 0x2545f4914f6cdd1dull;
+}
+
+const char *hg_emu_spec(void)
+{
+	return hg_emu_spec_now;
 }
 
 unsigned hg_emu_depth(void)
@@ -147,5 +155,6 @@ int hg_emu_configure(const char *spec)
 		hg_atomic_store_relaxed64(&hg_emu_cut[c], cut[c]);
 	hg_atomic_store_relaxed64(&hg_emu_seed, seed);
 	hg_atomic_fetch_add_relaxed32(&hg_emu_generation, 1);
+	snprintf(hg_emu_spec_now, sizeof hg_emu_spec_now, "%s", spec);
 	return 0;
 }

@@ -18,6 +18,8 @@
 
 HG_INTERNAL uint32_t hg_emu_begin(void *target, const struct hg_target_ops *ops);
 HG_INTERNAL void hg_emu_commit(void *target, const struct hg_target_ops *ops);
+/* The last HTMGIL_EMU spec hg_emu_configure accepted ("" when none). */
+HG_INTERNAL const char *hg_emu_spec(void);
 /* Open emulated transactions of the calling thread. */
 HG_INTERNAL unsigned hg_emu_depth(void);
 /* A uniform draw from the calling thread's seeded stream (also used for backoff). */

@@ -133,15 +133,21 @@ static inline void hg_cost_update(struct hg_site_rec *rec, enum hg_tier tier)
 	hg_counter_add(&rec->st.cycles[tier], dt);
 }
 
-void hg_engine_note_commit(struct hg_site_rec *rec, enum hg_tier tier)
+/* emu: an emulated transaction committed; counted apart from RTM (prof.h). */
+static void hg_note_commit(struct hg_site_rec *rec, enum hg_tier tier, bool emu)
 {
-	hg_counter_add(&rec->st.commits[tier], 1);
+	hg_counter_add(emu ? &rec->st.commits_emu : &rec->st.commits[tier], 1);
 	hg_cost_update(rec, tier);
 	if (tier == HG_TIER_HTM) {
 		hg_rate_update(rec, false);
 		if (rec->tier != HG_TIER_HTM)
 			hg_engine_promote(rec, HG_TIER_HTM, HG_REASON_REPROBE);
 	}
+}
+
+void hg_engine_note_commit(struct hg_site_rec *rec, enum hg_tier tier)
+{
+	hg_note_commit(rec, tier, false);
 }
 
 static void hg_wait_free(void *target, const struct hg_target_ops *ops, const uint32_t *word)
@@ -290,7 +296,7 @@ void hg_engine_exit(void *target, const struct hg_target_ops *ops,
 	} else {
 		ops->unlock(target);
 	}
-	hg_engine_note_commit(rec, tier);
+	hg_note_commit(rec, tier, tier == HG_TIER_HTM && mode == HG_HTM_EMU);
 }
 
 int hg_engine_try(void *target, const struct hg_target_ops *ops,

@@ -151,4 +151,22 @@ HG_INTERNAL void hg_lock_enable_stm(struct hg_lock *l);
 /* Registry of named locks: returns a fresh id (>= 1), names kept for reports. */
 HG_INTERNAL uint32_t hg_lock_register(const char *name);
 
+/*
+ * The exit report (htm/report.c, docs/report.md).  hg_report_init() reads
+ * HTMGIL_REPORT once at start-up: it joins the run named by the marker
+ * HTMGIL_REPORT_RUN, or starts one (this process is then the top).
+ * hg_report_at_exit() writes this process's report when it counted a
+ * section of its own; a front end that passes sections to the host lock
+ * without the engine says through hg_report_set_active() that it saw some.
+ */
+HG_INTERNAL void hg_report_init(const char *name);
+HG_INTERNAL void hg_report_at_exit(void);
+HG_INTERNAL void hg_report_set_active(bool (*fn)(void));
+/* A fork child: the parent pid the report records. */
+HG_INTERNAL void hg_report_forked(void);
+/* The tier's name in reports: the speculative tier is "emu" for emulated sites. */
+HG_INTERNAL const char *hg_site_tier_name(const struct hg_site_stats *s, uint32_t tier);
+/* Registers the fork handlers: a child's counters start at zero, its own alone. */
+HG_INTERNAL void hg_stats_atfork_install(void);
+
 #endif /* HG_ENGINE_H */

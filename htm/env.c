@@ -16,8 +16,6 @@
 #include "htm/atomic.h"
 #include "htm/engine.h"
 
-static char *hg_report_path;
-
 /*
  * Defined here, beside the start-up constructor, so that every program that
  * links the engine from the static library (which reads hg_policy_now) also
@@ -144,12 +142,6 @@ static void hg_txlen_parse(const char *v)
 	hg_txlen_fixed = (uint32_t)n;
 }
 
-static void hg_report_at_exit(void)
-{
-	if (hg_report_path)
-		hg_report_write_path(hg_report_path);
-}
-
 /*
  * Runs when the library is loaded (linked or preloaded).  Reads the
  * environment once; programs may still change everything through the API.
@@ -187,9 +179,12 @@ __attribute__((constructor(102))) static void hg_init(void)
 	}
 	hg_htm_set_mode(req);
 
+	/* A fork child's counts start empty (docs/report.md): registered first,
+	 * so it runs before the front ends' own fork handlers. */
+	hg_stats_atfork_install();
 	v = getenv("HTMGIL_REPORT");
 	if (v && *v) {
-		hg_report_path = strdup(v);
+		hg_report_init(v);
 		atexit(hg_report_at_exit);
 	}
 }

@@ -3,11 +3,17 @@
  * htm/report.c - the report: an aligned text table or JSON (docs/report.md).
  * Written outside any transaction, from a merged snapshot.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "htm/detect.h"
+#include "htm/emu.h"
 #include "htm/engine.h"
 
 static hg_report_hook hg_hook;
@@ -98,6 +104,75 @@ static void hg_json_reasons(FILE *f, const char *name, const uint64_t *v)
 	fputc('}', f);
 }
 
+
+/* ---- who wrote the report, and whether its sections were emulated ---- */
+
+static pid_t hg_rpt_ppid; /* the parent at start-up, or at fork() in a child */
+
+/* The command line of this process from /proc/self/cmdline (NUL-separated). */
+static size_t hg_cmdline(char *buf, size_t len)
+{
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	size_t n = 0;
+	if (fd < 0)
+		return 0;
+	ssize_t r;
+	while (n < len - 1 && (r = read(fd, buf + n, len - 1 - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	buf[n] = '\0';
+	return n;
+}
+
+static pid_t hg_parent_pid(void)
+{
+	return hg_rpt_ppid ? hg_rpt_ppid : getppid();
+}
+
+/*
+ * A site ran emulated when most of its speculative commits were emulated,
+ * or when it has none and the process mode is emu (a lock forced to emu in
+ * another mode shows its emulated commits).
+ */
+static bool hg_row_emulated(const struct hg_site_stats *s)
+{
+	if (s->commits_emu != s->commits[HG_TIER_HTM])
+		return s->commits_emu > s->commits[HG_TIER_HTM];
+	return hg_htm_mode() == HG_HTM_EMU;
+}
+
+/* The speculative tier's name for a site: "htm" (RTM) or "emu". */
+const char *hg_site_tier_name(const struct hg_site_stats *s, uint32_t tier)
+{
+	if (tier == HG_TIER_HTM && hg_row_emulated(s))
+		return "emu";
+	return hg_tier_name((enum hg_tier)tier);
+}
+
+static bool hg_snap_emulated(const struct hg_stats_snapshot *snap)
+{
+	if (hg_htm_mode() == HG_HTM_EMU)
+		return true;
+	for (unsigned i = 0; i < snap->n; i++)
+		if (snap->rows[i].s.commits_emu)
+			return true;
+	return false;
+}
+
+/* The report's words for an emulated run (text header and the JSON "emulated" member). */
+static void hg_emu_note(char *buf, size_t len)
+{
+	const char *spec = hg_emu_spec();
+	if (*spec)
+		snprintf(buf, len, "sections ran serialized on the real lock under emulated HTM; aborts "
+		    "were injected (HTMGIL_EMU=%s): per-site abort rates are those of the injection, "
+		    "not properties of the program", spec);
+	else
+		snprintf(buf, len, "sections ran serialized on the real lock under emulated HTM; no "
+		    "aborts were injected (HTMGIL_EMU unset): only lock-busy aborts occur, not the "
+		    "program's own");
+}
+
 static void hg_report_json(FILE *f, struct hg_stats_snapshot *snap)
 {
 	const struct hg_cpu_info *ci = hg_cpu_detect();
@@ -106,6 +181,28 @@ static void hg_report_json(FILE *f, struct hg_stats_snapshot *snap)
 
 	hg_policy_get(&p);
 	fprintf(f, "{\"schema\":\"htmgil-report\",\"version\":%d,", HG_REPORT_SCHEMA_VERSION);
+	/* "process" comes first: hg_report_claim() reads the pid back from here. */
+	fprintf(f, "\"process\":{\"pid\":%ld,\"ppid\":%ld,\"cmdline\":[", (long)getpid(),
+	    (long)hg_parent_pid());
+	char cmd[4096];
+	size_t cn = hg_cmdline(cmd, sizeof cmd);
+	for (size_t k = 0; k < cn; k += strlen(cmd + k) + 1) {
+		if (k)
+			fputc(',', f);
+		hg_json_str(f, cmd + k);
+	}
+	fprintf(f, "]},");
+	if (hg_snap_emulated(snap)) {
+		fprintf(f, "\"emulated\":{\"serialized\":true,\"injected\":");
+		hg_json_str(f, hg_emu_spec());
+		char note[512];
+		hg_emu_note(note, sizeof note);
+		fprintf(f, ",\"note\":");
+		hg_json_str(f, note);
+		fprintf(f, "},");
+	} else {
+		fprintf(f, "\"emulated\":null,");
+	}
 	fprintf(f, "\"mode\":\"%s\",\"rtm\":{\"usable\":%s,\"verdict\":", hg_htm_mode_name(hg_htm_mode()),
 	    ci->verdict == HG_RTM_USABLE ? "true" : "false");
 	hg_json_str(f, hg_rtm_verdict_str(ci->verdict));
@@ -129,9 +226,10 @@ static void hg_report_json(FILE *f, struct hg_stats_snapshot *snap)
 			fprintf(f, "{\"key\":\"0x%016" PRIx64 "\",\"name\":", snap->rows[j].site);
 			hg_json_str(f, hg_site_name(snap->rows[j].site, name, sizeof name));
 			fprintf(f, ",\"acquisitions\":%" PRIu64 ",\"attempts\":%" PRIu64, s->acquisitions, s->attempts);
-			fprintf(f, ",\"commits\":{");
-			for (int t = 0; t < HG_TIER_COUNT; t++)
-				fprintf(f, "%s\"%s\":%" PRIu64, t ? "," : "", hg_tier_name(t), s->commits[t]);
+			fprintf(f, ",\"commits\":{\"htm\":%" PRIu64 ",\"emu\":%" PRIu64, s->commits[HG_TIER_HTM],
+			    s->commits_emu);
+			for (int t = HG_TIER_HTM + 1; t < HG_TIER_COUNT; t++)
+				fprintf(f, ",\"%s\":%" PRIu64, hg_tier_name(t), s->commits[t]);
 			fprintf(f, "},\"aborts\":{");
 			for (int c = 0; c < HG_CAUSE_COUNT; c++)
 				fprintf(f, "%s\"%s\":%" PRIu64, c ? "," : "", hg_abort_cause_name(c), s->aborts[c]);
@@ -154,7 +252,7 @@ static void hg_report_json(FILE *f, struct hg_stats_snapshot *snap)
 			fprintf(f, ",\"reprobes\":%" PRIu64 ",\"skips\":%" PRIu64 ",\"bad_releases\":%" PRIu64
 			           ",\"stm_aborts\":%" PRIu64 ",\"tier\":\"%s\",\"txlen\":%" PRIu32,
 			    s->reprobes, s->skips, s->bad_releases, s->stm_aborts,
-			    hg_tier_name((enum hg_tier)s->tier_now), s->txlen);
+			    hg_site_tier_name(s, s->tier_now), s->txlen);
 			fprintf(f, ",\"cycles\":{");
 			for (int t = 0; t < HG_TIER_COUNT; t++)
 				fprintf(f, "%s\"%s\":%" PRIu64, t ? "," : "", hg_tier_name(t), s->cycles[t]);
@@ -175,11 +273,23 @@ static void hg_report_text(FILE *f, struct hg_stats_snapshot *snap)
 
 	fprintf(f, "htmgil report: mode %s; rtm %s (%s)\n", hg_htm_mode_name(hg_htm_mode()),
 	    ci->verdict == HG_RTM_USABLE ? "usable" : "not usable", hg_rtm_verdict_str(ci->verdict));
+	/* hg_report_claim() reads the pid back from this line. */
+	fprintf(f, "process %ld (parent %ld):", (long)getpid(), (long)hg_parent_pid());
+	char cmd[4096];
+	size_t cn = hg_cmdline(cmd, sizeof cmd);
+	for (size_t k = 0; k < cn; k += strlen(cmd + k) + 1)
+		fprintf(f, " %s", cmd + k);
+	fputc('\n', f);
+	if (hg_snap_emulated(snap)) {
+		char note[512];
+		hg_emu_note(note, sizeof note);
+		fprintf(f, "emulated HTM: %s\n", note);
+	}
 	for (unsigned i = 0; i < snap->n;) {
 		uint32_t id = snap->rows[i].lock_id;
 		fprintf(f, "\nlock %s (id %" PRIu32 ")\n", hg_lock_name(id), id);
-		fprintf(f, "  %-32s %10s %10s %10s %10s %9s %9s %9s %9s %9s %7s %-5s %4s %4s %7s\n",
-		    "site", "acquired", "attempts", "htm", "lock", "conflict", "capacity",
+		fprintf(f, "  %-32s %10s %10s %10s %10s %10s %9s %9s %9s %9s %9s %7s %-5s %4s %4s %7s\n",
+		    "site", "acquired", "attempts", "htm", "emu", "lock", "conflict", "capacity",
 		    "explicit", "retry", "other", "abort%", "tier", "dem", "pro", "reprobe");
 		for (; i < snap->n && snap->rows[i].lock_id == id; i++) {
 			const struct hg_site_stats *s = &snap->rows[i].s;
@@ -189,15 +299,15 @@ static void hg_report_text(FILE *f, struct hg_stats_snapshot *snap)
 				pro += s->promotions[r];
 			}
 			uint64_t ab = hg_row_aborts(s);
-			fprintf(f, "  %-32.32s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
+			fprintf(f, "  %-32.32s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
 			           " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64
 			           " %6.1f%% %-5s %4" PRIu64 " %4" PRIu64 " %7" PRIu64 "\n",
 			    hg_site_name(snap->rows[i].site, name, sizeof name), s->acquisitions,
-			    s->attempts, s->commits[HG_TIER_HTM], s->commits[HG_TIER_LOCK],
+			    s->attempts, s->commits[HG_TIER_HTM], s->commits_emu, s->commits[HG_TIER_LOCK],
 			    s->aborts[HG_CAUSE_CONFLICT], s->aborts[HG_CAUSE_CAPACITY],
 			    s->aborts[HG_CAUSE_EXPLICIT], s->aborts[HG_CAUSE_RETRY],
 			    s->aborts[HG_CAUSE_OTHER], s->attempts ? 100.0 * (double)ab / (double)s->attempts : 0.0,
-			    hg_tier_name((enum hg_tier)s->tier_now), dem, pro, s->reprobes);
+			    hg_site_tier_name(s, s->tier_now), dem, pro, s->reprobes);
 			if (s->commits[HG_TIER_STM] || s->stm_aborts)
 				fprintf(f, "  %-32s stm commits %" PRIu64 ", stm aborts %" PRIu64 "\n", "",
 				    s->commits[HG_TIER_STM], s->stm_aborts);
@@ -239,4 +349,242 @@ int hg_report_write_path(const char *path)
 	if (f != stderr)
 		r |= fclose(f);
 	return r;
+}
+
+/* ---- the report files of a run (docs/report.md, "One report per process") ---- */
+
+#define HG_RUN_VAR "HTMGIL_REPORT_RUN" /* "PID:NAME": the run's top process and its report name */
+
+static char *hg_rpt_name;         /* absolute name (may hold %p), "-", or NULL: no report */
+static pid_t hg_rpt_top;          /* the run's top process */
+static bool (*hg_rpt_active)(void);
+
+void hg_report_set_active(bool (*fn)(void))
+{
+	hg_rpt_active = fn;
+}
+
+void hg_report_forked(void)
+{
+	hg_rpt_ppid = getppid();
+}
+
+/* name made absolute against the current directory; malloc'd, NULL on failure. */
+static char *hg_abs_name(const char *name)
+{
+	char cwd[PATH_MAX];
+	if (name[0] == '/' || !getcwd(cwd, sizeof cwd))
+		return strdup(name);
+	size_t n = strlen(cwd) + 1 + strlen(name) + 1;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s/%s", cwd, name);
+	return p;
+}
+
+int hg_report_start_run(const char *name, char *out, size_t len)
+{
+	if (!name || !*name || !out || len == 0)
+		return -1;
+	if (strcmp(name, "-") == 0) {
+		snprintf(out, len, "-");
+		unsetenv(HG_RUN_VAR);
+		return 0;
+	}
+	char *abs = hg_abs_name(name);
+	if (!abs || strlen(abs) >= len) {
+		free(abs);
+		return -1;
+	}
+	char mark[PATH_MAX + 32];
+	snprintf(mark, sizeof mark, "%ld:%s", (long)getpid(), abs);
+	if (setenv("HTMGIL_REPORT", abs, 1) != 0 || setenv(HG_RUN_VAR, mark, 1) != 0) {
+		free(abs);
+		return -1;
+	}
+	/* A file of that name left from before is not this run's: remove it.
+	 * A %p name is each process's own and is replaced when written. */
+	if (!strstr(abs, "%p"))
+		unlink(abs);
+	snprintf(out, len, "%s", abs);
+	free(abs);
+	return 0;
+}
+
+void hg_report_init(const char *name)
+{
+	hg_rpt_ppid = getppid();
+	if (strcmp(name, "-") == 0) {
+		hg_rpt_name = strdup(name);
+		return;
+	}
+	/* Inside a run (the marker names this report): join it. */
+	const char *m = getenv(HG_RUN_VAR);
+	char *end;
+	long top = m ? strtol(m, &end, 10) : 0;
+	if (m && top > 0 && *end == ':' && name[0] == '/' && strcmp(end + 1, name) == 0) {
+		hg_rpt_top = (pid_t)top;
+		hg_rpt_name = strdup(name);
+		return;
+	}
+	/* Otherwise this process starts the run and is its top. */
+	char abs[PATH_MAX];
+	if (hg_report_start_run(name, abs, sizeof abs) != 0) {
+		hg_warn("HTMGIL_REPORT=%s: cannot use this name (too long, or no working directory); "
+		        "name a file by a shorter absolute path", name);
+		return;
+	}
+	hg_rpt_top = getpid();
+	hg_rpt_name = strdup(abs);
+}
+
+/* True when this process counted a section of its own (since fork, in a child). */
+static bool hg_report_due(void)
+{
+	if (hg_rpt_active && hg_rpt_active())
+		return true;
+	struct hg_stats_snapshot snap;
+	if (hg_stats_snapshot(&snap) != 0)
+		return false;
+	bool any = false;
+	for (unsigned i = 0; i < snap.n && !any; i++)
+		any = snap.rows[i].s.acquisitions > 0;
+	hg_stats_free(&snap);
+	return any;
+}
+
+/* name with %p replaced by the pid and %% by %. */
+static int hg_expand(const char *name, char *out, size_t len)
+{
+	size_t o = 0;
+	for (const char *p = name; *p; p++) {
+		int n;
+		if (p[0] == '%' && p[1] == 'p') {
+			n = snprintf(out + o, len - o, "%ld", (long)getpid());
+			p++;
+		} else if (p[0] == '%' && p[1] == '%') {
+			n = snprintf(out + o, len - o, "%%");
+			p++;
+		} else {
+			n = snprintf(out + o, len - o, "%c", *p);
+		}
+		if (n < 0 || (size_t)n >= len - o)
+			return -1;
+		o += (size_t)n;
+	}
+	return 0;
+}
+
+/* NAME.PID.EXT (k == 0) or NAME.PID-k.EXT; the extension is the base name's last suffix. */
+static int hg_alt_name(const char *name, long pid, unsigned k, char *out, size_t len)
+{
+	const char *base = strrchr(name, '/');
+	const char *dot = strrchr(base ? base + 1 : name, '.');
+	if (!dot || dot == (base ? base + 1 : name))
+		dot = name + strlen(name);
+	char tag[48];
+	if (k)
+		snprintf(tag, sizeof tag, ".%ld-%u", pid, k);
+	else
+		snprintf(tag, sizeof tag, ".%ld", pid);
+	int n = snprintf(out, len, "%.*s%s%s", (int)(dot - name), name, tag, dot);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* Links src to the first free NAME.PID[-k].EXT; 0 or -1 (errno set). */
+static int hg_link_alt(const char *src, const char *name, long pid, char *got, size_t len)
+{
+	for (unsigned k = 0; k < 100; k++) {
+		if (hg_alt_name(name, pid, k, got, len) != 0) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		if (link(src, got) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+	}
+	return -1;
+}
+
+/* The pid a report file says wrote it, or 0. */
+static long hg_report_pid_of(const char *path)
+{
+	char buf[512];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	const char *p = strstr(buf, "\"process\":{\"pid\":");
+	if (p)
+		return strtol(p + 17, NULL, 10);
+	p = strstr(buf, "\nprocess ");
+	return p ? strtol(p + 9, NULL, 10) : 0;
+}
+
+/*
+ * Puts the finished report tmp in place under name (docs/report.md): the
+ * first process to link() it there owns the name, except that the top
+ * process takes the name over, moving the report found there to its
+ * writer's NAME.PID.EXT; everyone else falls back to NAME.PID.EXT.  No
+ * report of another process is ever replaced.  Returns 0 or -1 with *where.
+ */
+static int hg_report_claim(const char *tmp, const char *name, bool own_name, char *where, size_t len)
+{
+	long me = (long)getpid();
+	snprintf(where, len, "%s", name);
+	if (own_name)
+		return rename(tmp, name);
+	if (link(tmp, name) == 0)
+		return unlink(tmp), 0;
+	if (errno != EEXIST) {
+		/* No hard links here (some file systems): the name, if still free. */
+		int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd >= 0) {
+			close(fd);
+			return rename(tmp, name);
+		}
+		hg_alt_name(name, me, 0, where, len);
+		return rename(tmp, where);
+	}
+	char alt[PATH_MAX];
+	long other = hg_report_pid_of(name);
+	if (me == (long)hg_rpt_top && other > 0 && other != me &&
+	    hg_link_alt(name, name, other, alt, sizeof alt) == 0)
+		return rename(tmp, name); /* the other report stays, as alt */
+	if (hg_link_alt(tmp, name, me, where, len) != 0)
+		return -1;
+	return unlink(tmp), 0;
+}
+
+void hg_report_at_exit(void)
+{
+	if (!hg_rpt_name || !hg_report_due())
+		return;
+	if (strcmp(hg_rpt_name, "-") == 0) {
+		hg_report_write(stderr, HG_REPORT_TEXT);
+		return;
+	}
+	char name[PATH_MAX], tmp[PATH_MAX + 32], where[PATH_MAX];
+	if (hg_expand(hg_rpt_name, name, sizeof name) != 0) {
+		hg_warn("HTMGIL_REPORT=%s: the name is too long; name a shorter path", hg_rpt_name);
+		return;
+	}
+	size_t n = strlen(name);
+	enum hg_report_format fmt = (n >= 5 && strcmp(name + n - 5, ".json") == 0) ? HG_REPORT_JSON : HG_REPORT_TEXT;
+	snprintf(tmp, sizeof tmp, "%s.%ld.tmp", name, (long)getpid());
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		hg_warn("HTMGIL_REPORT=%s: cannot write the report there (%m); name a writable file", name);
+		return;
+	}
+	int r = hg_report_write(f, fmt);
+	r |= fclose(f);
+	if (r == 0 && hg_report_claim(tmp, name, strstr(hg_rpt_name, "%p") != NULL, where, sizeof where) == 0)
+		return;
+	hg_warn("HTMGIL_REPORT=%s: cannot put the report in place (%m); it is left in %s", name, tmp);
 }

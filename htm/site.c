@@ -414,3 +414,52 @@ void hg_stats_reset(void)
 		}
 	pthread_mutex_unlock(&hg_reg_mutex);
 }
+
+/* ---- fork ---- */
+
+/*
+ * fork() without exec: the child's statistics are its own (docs/report.md).
+ * hg_reg_mutex is held across fork() so the child finds the registry
+ * consistent; the child drops the tables of the threads it does not have,
+ * the folded rows of exited threads, and zeroes the counters of the forking
+ * thread's records, keeping their policy state (tier, rates, costs).
+ */
+static void hg_fork_prepare(void)
+{
+	pthread_mutex_lock(&hg_reg_mutex);
+}
+
+static void hg_fork_parent(void)
+{
+	pthread_mutex_unlock(&hg_reg_mutex);
+}
+
+static void hg_fork_child(void)
+{
+	hg_nretired = 0;
+	for (struct hg_thread_tab *t = hg_live, *next; t; t = next) {
+		next = t->next;
+		if (t == hg_tab)
+			continue;
+		for (struct hg_site_rec *r = t->all, *n; r; r = n) {
+			n = r->all;
+			free(r);
+		}
+		free(t->bucket);
+		free(t);
+	}
+	hg_live = hg_tab;
+	if (hg_tab) {
+		hg_tab->prev = hg_tab->next = NULL;
+		for (struct hg_site_rec *r = hg_tab->all; r; r = r->all)
+			memset(&r->st, 0, sizeof r->st);
+	}
+	memset(&hg_rec_oom.st, 0, sizeof hg_rec_oom.st);
+	pthread_mutex_unlock(&hg_reg_mutex);
+	hg_report_forked();
+}
+
+void hg_stats_atfork_install(void)
+{
+	pthread_atfork(hg_fork_prepare, hg_fork_parent, hg_fork_child);
+}

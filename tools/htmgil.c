@@ -118,10 +118,13 @@ static void hg_cli_run_usage(FILE *f)
 	      "\n"
 	      "  --htm MODE      HTMGIL_HTM: auto, rtm, emu or off\n"
 	      "  --emu SPEC      HTMGIL_EMU: conflict=P,capacity=P,retry=P,other=P,seed=N\n"
+	      "                  (emulated HTM only: needs --htm emu or HTMGIL_HTM=emu)\n"
 	      "  --policy SPEC   HTMGIL_POLICY: key=value,... (struct hg_policy fields)\n"
-	      "  --report FILE   HTMGIL_REPORT: write the report at exit (.json = JSON)\n"
+	      "  --report FILE   HTMGIL_REPORT: write the report at exit (.json = JSON); one\n"
+	      "                  file per process that elided a section, %p = pid\n"
 	      "  --target KIND   HTMGIL_TARGET: gil or pthread\n"
-	      "  --dry-run       print the settings and the command instead of running it\n"
+	      "  --dry-run       print the settings and the command (shell-quoted) instead\n"
+	      "                  of running it\n"
 	      "\n"
 	      "The preload library is found at <dir of htmgil>/" HG_CLI_LIBDIR_REL "/" HG_PRELOAD_NAME "\n"
 	      "(or ../lib in a build tree); HTMGIL_PRELOAD=PATH overrides it.\n",
@@ -435,7 +438,8 @@ static bool hg_cli_in(const char *v, const char *const *values)
 /*
  * Matches "--name VALUE" and "--name=VALUE" at argv[*i]; returns 1 with
  * *val set (and *i advanced past a separate value), 0 when argv[*i] is
- * another option, -1 (after one line on stderr) when the value is missing.
+ * another option, -1 (after one line on stderr) when the value is missing
+ * (nothing follows, or the next word starts with "--").
  */
 static int hg_cli_opt(int argc, char **argv, int *i, const char *name, const char **val)
 {
@@ -446,7 +450,9 @@ static int hg_cli_opt(int argc, char **argv, int *i, const char *name, const cha
 	if (a[n] == '=') {
 		*val = a + n + 1;
 	} else if (a[n] == '\0') {
-		if (*i + 1 >= argc) {
+		/* "--report --": the next word is an option or the end of them, not a value
+		 * (a value that starts with "--" can be given as --name=VALUE). */
+		if (*i + 1 >= argc || strncmp(argv[*i + 1], "--", 2) == 0) {
 			fprintf(stderr, "htmgil run: %s needs a value; see htmgil run --help\n", name);
 			return -1;
 		}
@@ -589,6 +595,13 @@ static int hg_cli_run_parse(int argc, char **argv, struct hg_cli_run *r)
 		fprintf(stderr, "htmgil run: no command given; usage: htmgil run [OPTIONS] -- CMD [ARGS...]\n");
 		return -1;
 	}
+	/* --emu configures the emulated HTM only: in any other mode it would do nothing. */
+	const char *htm = r->htm ? r->htm : hg_cli_stash[0]; /* [0]: an inherited HTMGIL_HTM */
+	if (r->emu && (htm == NULL || strcmp(htm, "emu") != 0)) {
+		fprintf(stderr, "htmgil run: --emu takes effect only with emulated HTM (mode %s here); "
+		    "add --htm emu\n", htm ? htm : "auto");
+		return -1;
+	}
 	r->cmd = argv + i;
 	return 0;
 }
@@ -662,6 +675,30 @@ static int hg_cli_setenv(const char *name, const char *value)
 	return 0;
 }
 
+/*
+ * Writes s so that a POSIX shell reads it back as one word (a command name
+ * with '=' is quoted, or the shell would take it for an assignment).
+ */
+static void hg_cli_shell_word(const char *s, bool command)
+{
+	bool plain = *s != '\0' && !(command && strchr(s, '=') != NULL);
+	for (const char *p = s; *p && plain; p++)
+		plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+		               "_@%+=:,./-", *p) != NULL;
+	if (plain) {
+		fputs(s, stdout);
+		return;
+	}
+	putchar('\'');
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*p);
+	}
+	putchar('\'');
+}
+
 static int hg_cli_run(int argc, char **argv)
 {
 	struct hg_cli_run r;
@@ -699,16 +736,44 @@ static int hg_cli_run(int argc, char **argv)
 	}
 	free(list);
 
+	/*
+	 * This process starts the report run (docs/report.md): the command it
+	 * becomes keeps its pid and so is the run's top.  A dry run only shows
+	 * the name made absolute.
+	 */
+	const char *rep = getenv("HTMGIL_REPORT");
+	if (rep != NULL && *rep != '\0' && strcmp(rep, "-") != 0) {
+		char name[PATH_MAX], abs[PATH_MAX];
+		snprintf(name, sizeof name, "%s", rep);
+		char cwd[PATH_MAX];
+		if (r.dry_run) {
+			if (name[0] != '/' && getcwd(cwd, sizeof cwd) != NULL &&
+			    (size_t)snprintf(abs, sizeof abs, "%s/%s", cwd, name) < sizeof abs &&
+			    hg_cli_setenv("HTMGIL_REPORT", abs))
+				return 1;
+		} else if (hg_report_start_run(name, abs, sizeof abs) != 0) {
+			fprintf(stderr, "htmgil run: --report '%s': cannot use this name (too long, or no "
+			    "working directory); name a shorter absolute path\n", name);
+			return HG_EXIT_USAGE;
+		}
+	}
+
 	if (r.dry_run) {
 		static const char *const vars[] = { "LD_PRELOAD", "HTMGIL_HTM", "HTMGIL_EMU",
 			"HTMGIL_POLICY", "HTMGIL_REPORT", "HTMGIL_TARGET", NULL };
 		for (const char *const *v = vars; *v; v++) {
 			const char *val = getenv(*v);
-			if (val != NULL)
-				printf("%s=%s\n", *v, val);
+			if (val == NULL)
+				continue;
+			printf("%s=", *v);
+			hg_cli_shell_word(val, false);
+			putchar('\n');
 		}
-		for (char **a = r.cmd; *a; a++)
-			printf("%s%s", a == r.cmd ? "" : " ", *a);
+		for (char **a = r.cmd; *a; a++) {
+			if (a != r.cmd)
+				putchar(' ');
+			hg_cli_shell_word(*a, a == r.cmd);
+		}
 		printf("\n");
 		return fflush(stdout) == 0 ? 0 : 1;
 	}

@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define HG_REPORT_SCHEMA_VERSION 1
+#define HG_REPORT_SCHEMA_VERSION 2
 
 /* Demotion/promotion reasons, counted per site. */
 enum hg_reason {
@@ -38,7 +38,9 @@ HG_API const char *hg_reason_name(enum hg_reason r);
 struct hg_site_stats {
 	uint64_t acquisitions;              /* sections entered */
 	uint64_t attempts;                  /* speculative begins (HTM) */
-	uint64_t commits[HG_TIER_COUNT];    /* sections completed, by tier */
+	uint64_t commits[HG_TIER_COUNT];    /* sections completed, by tier; [HG_TIER_HTM]: RTM only */
+	uint64_t commits_emu;               /* speculative sections completed under emulated HTM
+	                                       (serialized on the real lock; tier "emu" in reports) */
 	uint64_t aborts[HG_CAUSE_COUNT];    /* speculative aborts, by cause */
 	uint64_t explicit_codes[HG_EXPLICIT_SLOTS]; /* by code, see hg_explicit_slot_code */
 	uint64_t demotions[HG_REASON_COUNT];
@@ -82,6 +84,15 @@ enum hg_report_format { HG_REPORT_TEXT = 0, HG_REPORT_JSON = 1 };
 HG_API int hg_report_write(FILE *f, enum hg_report_format fmt);
 /* Writes to path; the format follows the suffix (".json" -> JSON). */
 HG_API int hg_report_write_path(const char *path);
+/*
+ * Starts a run whose processes write their reports under name (as
+ * HTMGIL_REPORT does, docs/report.md): makes name absolute against the
+ * current directory, removes a file left there from before, and sets
+ * HTMGIL_REPORT and the run marker for this process's descendants, this
+ * process (its pid) being the run's top.  Writes the absolute name to out.
+ * Returns 0, or -1 when name does not fit or the environment cannot be set.
+ */
+HG_API int hg_report_start_run(const char *name, char *out, size_t len);
 
 /*
  * Hooks that let a front end (the GIL) add its own section to the report:

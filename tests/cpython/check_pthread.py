@@ -37,7 +37,10 @@ def main():
         if not locks:
             print("FAIL: no pthread_mutex lock in the report")
             return 1
-        htm = sum(s["commits"]["htm"] for s in locks[0]["sites"])
+        htm = sum(s["commits"]["emu"] for s in locks[0]["sites"])
+        if any(s["commits"]["htm"] for s in locks[0]["sites"]) or not r.get("emulated"):
+            print("FAIL: emulated sections counted as RTM, or not marked emulated")
+            return 1
         aborts = sum(sum(s["aborts"].values()) for s in locks[0]["sites"])
         if htm == 0 or aborts == 0:
             print("FAIL: expected emulated commits and injected aborts, got %d and %d" % (htm, aborts))

@@ -3,7 +3,10 @@
 """Runs tests/cpython/prog.py under the preload with the emulated HTM and
 checks the exit report, in JSON and in text:
 
-  - the GIL section is there, active, with sections entered through the engine;
+  - the GIL section is there, active, with sections entered through the engine,
+    counted as emulated (tier "emu", never "htm"), and the report says at
+    its top (JSON "emulated", the text header) that they ran serialized with
+    injected aborts;
   - the GIL lock's sites are bytecodes: "OPNAME@offset function file:line";
   - at least one site is in prog.py, names one of its functions, and its
     line number is a line of prog.py inside that function;
@@ -19,6 +22,7 @@ import re
 import subprocess
 import sys
 
+EMU = "conflict=0.3,capacity=0.05,other=0.02,seed=7"
 SITE = re.compile(r"^([A-Z_0-9+]+)@(-?\d+) (\S+) (.+):(-?\d+)$")
 
 
@@ -30,7 +34,7 @@ def fail(msg):
 def run(py, preload, prog, report):
     env = dict(os.environ)
     env.update(LD_PRELOAD=preload, HTMGIL_HTM="emu",
-               HTMGIL_EMU="conflict=0.3,capacity=0.05,other=0.02,seed=7",
+               HTMGIL_EMU=EMU,
                HTMGIL_REPORT=report)
     p = subprocess.run([py, prog, "3", "300000"], env=env, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=300)
@@ -64,8 +68,11 @@ def main():
     g = r.get("gil")
     if not g or not g.get("active"):
         fail("no active GIL section in the report: %r" % g)
-    if g["sections_htm"] == 0:
-        fail("no GIL section ran speculatively (emulated): %r" % g)
+    if g["sections_emu"] == 0 or g["sections_htm"] != 0:
+        fail("GIL sections not counted as emulated (emu > 0, htm 0): %r" % g)
+    em = r.get("emulated")
+    if not em or not em.get("serialized") or em.get("injected") != EMU:
+        fail("the report does not say its sections were emulated with %s: %r" % (EMU, em))
     gil = [l for l in r["locks"] if l["name"] == "gil"]
     if not gil:
         fail("no lock named gil in the report")
@@ -79,6 +86,8 @@ def main():
         if not m:
             fail("site %r is not 'OPNAME@offset function file:line'" % name)
         op, off, func, path, line = m.groups()
+        if s["commits"]["htm"] != 0 or s["tier"] == "htm":
+            fail("site %r counted as RTM under emulated HTM: %r %r" % (name, s["commits"], s["tier"]))
         if re.match(r"op\d+$", op):
             fail("opcode not named in %r" % name)
         if os.path.basename(path) == os.path.basename(prog):
@@ -97,12 +106,14 @@ def main():
     tpath = os.path.join(work, "report.txt")
     run(py, preload, prog, tpath)
     text = open(tpath).read()
+    if "\nemulated HTM: sections ran serialized" not in text or ("HTMGIL_EMU=%s" % EMU) not in text:
+        fail("the text report does not say its sections were emulated:\n" + text[:1000])
     if "GIL bytecode sites" not in text or not re.search(r"prog\.py:\d+", text):
         fail("text report lacks the GIL bytecode sites of prog.py:\n" + text[-2000:])
     for n, f, l in good[:3]:
         print("ok site %s (line %d is in %s)" % (n, l, f))
     print("ok %d sites, %d in prog.py, GIL totals %s" % (len(sites), len(ours),
-          {k: g[k] for k in ("takes", "sections_htm", "sections_lock", "drops")}))
+          {k: g[k] for k in ("takes", "sections_emu", "sections_lock", "drops")}))
 
 
 if __name__ == "__main__":

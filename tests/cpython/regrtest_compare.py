@@ -83,9 +83,14 @@ def run(py, mod, mode, preload, report):
     return rc, out, time.time() - t0
 
 
-def check_report(report, mode):
+def check_report(report, mode, major):
     """The emulated modes must really have gone through the GIL front end."""
     if mode not in ("emu", "inject"):
+        return None
+    # 2.7 creates its GIL only when a second thread starts: a module that
+    # starts none elides nothing, and a process that elided nothing writes
+    # no report (docs/report.md).
+    if major == 2 and not os.path.exists(report):
         return None
     try:
         with open(report) as f:
@@ -96,7 +101,7 @@ def check_report(report, mode):
     if not g or not g.get("active"):
         return "report has no active GIL front end"
     # 2.7 creates its GIL only when a second thread starts: no takes, no sections.
-    if g.get("takes", 0) > 0 and g.get("sections_htm", 0) + g.get("sections_lock", 0) == 0:
+    if g.get("takes", 0) > 0 and g.get("sections_emu", 0) + g.get("sections_lock", 0) == 0:
         return "no GIL section went through the engine"
     return None
 
@@ -143,14 +148,14 @@ def main():
         for mode in mod_modes:
             report = os.path.join(a.report_dir, "%s-%s.json" % (mod, mode))
             rc, out, dt = run(a.python, mod, mode, a.preload, report)
-            why = check_report(report, mode)
+            why = check_report(report, mode, py_major(a.python))
             same = (rc == 0) == (base_rc == 0) and rc != "timeout"
             note = ""
             if not same:
                 # Once more, both ways, before calling it a difference.
                 base_rc2, _, _ = run(a.python, mod, "base", a.preload, None)
                 rc, out, dt2 = run(a.python, mod, mode, a.preload, report)
-                why = check_report(report, mode)
+                why = check_report(report, mode, py_major(a.python))
                 same = (rc == 0) == (base_rc2 == 0) and rc != "timeout"
                 note = " (rerun; base rc=%s)" % base_rc2
             print("%-24s %-7s rc=%-4s %6.1fs %s%s%s" % (mod, mode, rc, dt,

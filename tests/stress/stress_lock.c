@@ -91,9 +91,9 @@ static int run(const char *label, enum hg_htm_mode mode, const char *emu, unsign
 	int bad = counter != want_counter || pair_x != want_pair || pair_y != want_pair || torn ||
 	    hg_mutex_is_locked(&la.mutex) || hg_mutex_is_locked(&lb.mutex);
 	printf("%-22s threads=%u ops=%u counter=%ld/%ld pair=%ld/%ld torn=%u htm=%" PRIu64
-	       " lock=%" PRIu64 " aborts=%" PRIu64 " %s\n",
+	       " emu=%" PRIu64 " lock=%" PRIu64 " aborts=%" PRIu64 " %s\n",
 	    label, nthreads, ops_per_thread * nthreads, counter, want_counter, pair_x, want_pair, torn,
-	    sa.commits[HG_TIER_HTM], sa.commits[HG_TIER_LOCK],
+	    sa.commits[HG_TIER_HTM], sa.commits_emu, sa.commits[HG_TIER_LOCK],
 	    sa.aborts[0] + sa.aborts[1] + sa.aborts[2] + sa.aborts[3] + sa.aborts[4], bad ? "FAIL" : "ok");
 	return bad;
 }

@@ -219,6 +219,54 @@ expect_usage_error noverb 'unknown command' "$htmgil" frob
 expect_usage_error none 'no command' "$htmgil"
 expect_usage_error cpubadarg 'unknown argument' "$htmgil" cpu --xml
 
+# --emu configures emulated HTM only: without emu mode it is a usage error.
+expect_usage_error emunoemu 'add --htm emu' "$htmgil" run --emu conflict=0.1 -- true
+expect_usage_error emuoff 'add --htm emu' "$htmgil" run --htm off --emu conflict=0.1 -- true
+run_cmd emuinh env HTMGIL_HTM=emu "$htmgil" run --dry-run --emu conflict=0.1 -- true
+expect_rc 0 "run --emu with an inherited HTMGIL_HTM=emu"
+expect_out '^HTMGIL_EMU=conflict=0\.1$' "run --emu with an inherited HTMGIL_HTM=emu" emuinh
+
+# A missing option argument: "--" (or another option) is not a value.
+expect_usage_error reportdash '--report needs a value' "$htmgil" run --report -- true
+expect_usage_error htmopt '--htm needs a value' "$htmgil" run --htm --dry-run -- true
+
+# --dry-run prints a command line a shell reads back as the same words.
+run_cmd dryquote "$htmgil" run --dry-run -- printf '[%s]\n' "a b" "it's" '$HOME' ""
+expect_rc 0 "run --dry-run with words to quote"
+expect_out "^printf '\[%s\]\\\\n' 'a b' 'it'\\\\''s' '\\\$HOME' ''\$" "run --dry-run quotes" dryquote
+pasted=$(sh -c "$(tail -n 1 "$tmp/dryquote.out")")
+direct=$(printf '[%s]\n' "a b" "it's" '$HOME' "")
+[ "$pasted" = "$direct" ] || fail "run --dry-run: pasted back gives '$pasted', expected '$direct'"
+checks=$((checks + 1))
+
+# A relative report name is made absolute against the starting directory.
+run_cmd dryrel sh -c "cd '$tmp' && '$htmgil' run --dry-run --report rel.json -- true"
+expect_rc 0 "run --dry-run --report rel.json"
+expect_out "^HTMGIL_REPORT=$tmp/rel\\.json\$" "run makes the report name absolute" dryrel
+
+# Only processes that elided something write a report: not ls.
+if [ -n "$real" ]; then
+	run_cmd lsreport env -u HTMGIL_PRELOAD "$htmgil" run --htm emu --report "$tmp/ls.json" -- ls "$tmp"
+	expect_rc 0 "run -- ls with a report"
+	[ -e "$tmp/ls.json" ] && fail "run -- ls wrote a report: $(cat "$tmp/ls.json")"
+fi
+
+# bench/ratios.py says which mode it measured and that its targets are for off.
+ratios=$(dirname "$0")/../../bench/ratios.py
+if command -v python3 >/dev/null 2>&1 && [ -f "$ratios" ]; then
+	for m in emu off; do
+		printf '#!/bin/sh\necho %s\n' \
+			"'{\"context\": {\"htmgil_htm_mode\": \"$m\", \"num_cpus\": 2}, \"benchmarks\": []}'" \
+			>"$tmp/fakebench-$m"
+		chmod +x "$tmp/fakebench-$m"
+		run_cmd "ratios$m" python3 "$ratios" --bench "$tmp/fakebench-$m" --repetitions 1
+		expect_out "htm mode $m " "ratios.py prints the mode ($m)" "ratios$m"
+	done
+	expect_out 'do not apply .*HTMGIL_HTM=off python3 bench/ratios\.py' "ratios.py under emu" ratiosemu
+	expect_out '^targets: defined for HTM off' "ratios.py under off" ratiosoff
+	expect_no_out 'do not apply' "ratios.py under off" ratiosoff
+fi
+
 # ---- help and version
 for args in "--help" "cpu --help" "run --help"; do
 	# shellcheck disable=SC2086

@@ -142,7 +142,11 @@ static void test_report(void)
 	HG_ASSERT(f != NULL);
 	HG_EXPECT_EQ(hg_report_write(f, HG_REPORT_JSON), 0);
 	fclose(f);
-	HG_EXPECT(strstr(buf, "\"schema\":\"htmgil-report\",\"version\":1") != NULL);
+	HG_EXPECT(strstr(buf, "\"schema\":\"htmgil-report\",\"version\":2,\"process\":{\"pid\":") != NULL);
+	/* A lock forced to emu: its sections are "emu", and the report says they were emulated. */
+	HG_EXPECT(strstr(buf, "\"emulated\":{\"serialized\":true,\"injected\":\"seed=1\"") != NULL);
+	HG_EXPECT(strstr(buf, "\"commits\":{\"htm\":0,\"emu\":") != NULL);
+	HG_EXPECT(strstr(buf, "\"tier\":\"emu\"") != NULL);
 	HG_EXPECT(strstr(buf, "\"name\":\"reported \\\"lock\\\"\"") != NULL); /* escaped */
 	HG_EXPECT(strstr(buf, "\"name\":\"resolved-site\"") != NULL);
 	HG_EXPECT(strstr(buf, "\"name\":\"named.site\"") != NULL);
@@ -154,13 +158,18 @@ static void test_report(void)
 	HG_EXPECT_EQ(hg_report_write(f, HG_REPORT_TEXT), 0);
 	fclose(f);
 	HG_EXPECT(strstr(buf, "htmgil report: mode") != NULL);
+	HG_EXPECT(strstr(buf, "\nprocess ") != NULL);
+	HG_EXPECT(strstr(buf, "\nemulated HTM: sections ran serialized") != NULL);
+	HG_EXPECT(strstr(buf, "were injected (HTMGIL_EMU=seed=1)") != NULL);
 	HG_EXPECT(strstr(buf, "resolved-site") != NULL);
 	HG_EXPECT(strstr(buf, "conflict") != NULL);
 
 	struct hg_site_stats s;
 	hg_stats_get(&l, 0x1234, &s);
 	HG_EXPECT_EQ(s.acquisitions, 100);
-	HG_EXPECT_EQ(s.commits[HG_TIER_HTM] + s.commits[HG_TIER_LOCK], 100);
+	HG_EXPECT_EQ(s.commits[HG_TIER_HTM] + s.commits_emu + s.commits[HG_TIER_LOCK], 100);
+	HG_EXPECT(s.commits_emu > 0);
+	HG_EXPECT_EQ(s.commits[HG_TIER_HTM], 0); /* the lock is forced to emu */
 	HG_EXPECT(s.aborts[HG_CAUSE_CONFLICT] > 0);
 }
 
@@ -187,7 +196,7 @@ static void test_exited_threads_counted(void)
 		pthread_join(t[i], NULL);
 	hg_stats_get(&xl, 77, &s);
 	HG_EXPECT_EQ(s.acquisitions, 1500);
-	HG_EXPECT_EQ(s.commits[HG_TIER_HTM] + s.commits[HG_TIER_LOCK], 1500);
+	HG_EXPECT_EQ(s.commits[HG_TIER_HTM] + s.commits_emu + s.commits[HG_TIER_LOCK], 1500);
 }
 
 int main(void)
