@@ -80,7 +80,7 @@ int main(int argc, char **argv)
 
 	struct hg_site_stats st;
 	dl_stats_get(&dl_lock, dl_site_key, &st);
-	uint64_t done = st.commits[HG_TIER_HTM] + st.commits[HG_TIER_LOCK];
+	uint64_t done = st.commits[HG_TIER_HTM] + st.commits_emu + st.commits[HG_TIER_LOCK];
 	printf("link_dlopen: counter %lu, acquisitions %llu, commits %llu\n", dl_counter,
 	    (unsigned long long)st.acquisitions, (unsigned long long)done);
 	if (dl_counter != 2 * DL_ITERS || st.acquisitions != 2 * DL_ITERS || done != 2 * DL_ITERS) {
