@@ -22,7 +22,7 @@
  * and after Py_Finalize runs.  A speculative section subscribes to the
  * semaphore the finalizing thread holds, so it never overlaps a holder and
  * sees nothing a real acquisition at the same moment would not; there is
- * nothing to recheck per attempt (docs/gil.md, "Finalization").
+ * nothing to recheck per attempt (docs/gil.md, "Fallback semantics").
  *
  * The check interval: 2.7's eval loop decrements the global _Py_Ticker on
  * every bytecode and, at zero, releases and re-acquires the GIL.  Those are

@@ -278,7 +278,7 @@ static void ops_wait_free(void *target, unsigned spin)
  * set: a finalization that starts while the section runs writes it and
  * aborts the transaction.  The engine answers HG_ABORT_FINALIZING by taking
  * the real GIL, whose take_gil ends a daemon thread (docs/gil.md,
- * "Finalization").  Emulated attempts need no check: they take the real GIL
+ * "Fallback semantics").  Emulated attempts need no check: they take the real GIL
  * through take_gil.
  */
 static unsigned ops_subscribe(void *target)
