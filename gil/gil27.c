@@ -13,6 +13,16 @@
  * constant zero, and subscribe_extra reads the semaphore's value inside the
  * transaction, aborting with HG_ABORT_BUSY when it is 0 (held): every real
  * acquisition writes that value, which aborts the subscribers.
+ * sem_getvalue only loads the value (no system call), and the preload
+ * library is linked with -z now, so its PLT slot is bound before any
+ * transaction runs.
+ *
+ * Finalization: unlike 3.x, CPython 2.7 has no finalization check on its
+ * GIL: daemon threads go on acquiring it through PyThread_acquire_lock while
+ * and after Py_Finalize runs.  A speculative section subscribes to the
+ * semaphore the finalizing thread holds, so it never overlaps a holder and
+ * sees nothing a real acquisition at the same moment would not; there is
+ * nothing to recheck per attempt (docs/gil.md, "Fallback semantics").
  *
  * The check interval: 2.7's eval loop decrements the global _Py_Ticker on
  * every bytecode and, at zero, releases and re-acquires the GIL.  Those are

@@ -269,12 +269,30 @@ static void ops_wait_free(void *target, unsigned spin)
 	orig_drop(a, b, c);
 }
 
+/*
+ * Run inside every RTM attempt, right after the lock-word check: the
+ * finalization test of hg_gil3_take, repeated, because the engine's retries
+ * (backoff, waits) can outlast the moment finalization starts.
+ * is_finalizing() only loads _PyRuntime._finalizing (no system call; called
+ * through its resolved address, no PLT), which puts that word in the read
+ * set: a finalization that starts while the section runs writes it and
+ * aborts the transaction.  The engine answers HG_ABORT_FINALIZING by taking
+ * the real GIL, whose take_gil ends a daemon thread (docs/gil.md,
+ * "Fallback semantics").  Emulated attempts need no check: they take the real GIL
+ * through take_gil.
+ */
+static unsigned ops_subscribe(void *target)
+{
+	(void)target;
+	return is_finalizing() ? HG_ABORT_FINALIZING : 0;
+}
+
 static const struct hg_target_ops gil_ops = {
 	.lock = ops_lock,
 	.trylock = NULL,
 	.unlock = ops_unlock,
 	.wait_free = ops_wait_free,
-	.subscribe_extra = NULL,
+	.subscribe_extra = ops_subscribe,
 };
 
 static void hg_gil3_take(void *tstate)
@@ -287,7 +305,8 @@ static void hg_gil3_take(void *tstate)
 	 * Once the runtime finalizes, a daemon thread's tstate (and its frames)
 	 * may already be freed: CPython's own take_gil checks this first and
 	 * ends the thread.  Nothing here may read tstate then, so such calls go
-	 * straight to the original.
+	 * straight to the original.  Every RTM attempt checks again inside the
+	 * transaction (ops_subscribe).
 	 */
 	/* relaxed: see elide_ok */
 	if (mode == HG_HTM_OFF || !hg_atomic_load_relaxed32(&elide_ok) || gcall.in ||

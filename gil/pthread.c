@@ -18,7 +18,8 @@
  *            emulated HTM (an emulated section cannot roll back, so nested
  *            mutexes are taken for real)
  *   FLAT     subscribed inside an RTM transaction (read __lock, abort
- *            HG_ABORT_BUSY if held); the outer commit releases it
+ *            HG_ABORT_NESTED_BUSY if held: the outer mutex is not the busy
+ *            one); the outer commit releases it
  *
  * POSIX semantics:
  *   - trylock inside an RTM section aborts it with HG_ABORT_NESTED_TRYLOCK,
@@ -156,15 +157,21 @@ HG_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
 	if (HG_UNLIKELY(!real_lock))
 		resolve();
-	if (!elidable(m, (uintptr_t)__builtin_return_address(0)) || pt.n == HG_PT_DEPTH)
+	if (!elidable(m, (uintptr_t)__builtin_return_address(0)))
 		return real_lock(m);
+	if (pt.n == HG_PT_DEPTH) {
+		/* Too deep to track: a real lock, never inside a transaction. */
+		if (pt.rtm_open)
+			hg_tx_abort(HG_ABORT_IRREVOCABLE);
+		return real_lock(m);
+	}
 	struct pt_held *h = &pt.held[pt.n];
 	h->m = m;
 	h->rec = NULL;
 	if (pt.rtm_open) {
 		/* Inside an RTM transaction: subscribe to this mutex too. */
 		if (hg_atomic_load_relaxed32((const uint32_t *)&m->__data.__lock) != 0)
-			hg_tx_abort(HG_ABORT_BUSY);
+			hg_tx_abort(HG_ABORT_NESTED_BUSY);
 		h->kind = PT_FLAT;
 		pt.n++;
 		return 0;

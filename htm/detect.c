@@ -3,13 +3,16 @@
  * htm/detect.c - CPUID checks, the commit probe and the process mode.
  *
  * RTM is usable only when, in order: the library was built with RTM support
- * for x86-64; CPUID.(7,0):EBX[11] (RTM) is set; CPUID.(7,0):EDX[11]
+ * for x86-64; it was not built with a sanitizer (ThreadSanitizer cannot see
+ * hardware transactions, and sanitizer runtimes make system calls inside
+ * sections); CPUID.(7,0):EBX[11] (RTM) is set; CPUID.(7,0):EDX[11]
  * (RTM_ALWAYS_ABORT) is clear; the model is not on the Haswell erratum list
  * shared by glibc and libitm; and a probe of empty transactions commits.
  * Only after all of that may XBEGIN run.  TSX_FORCE_ABORT is reported but
  * not decisive by itself: the probe tells whether the MSR forces aborts.
  */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "htm/atomic.h"
@@ -82,6 +85,8 @@ void hg_cpu_classify(const struct hg_cpuid_raw *raw, struct hg_cpu_info *out)
 
 	if (!HG_HAVE_RTM)
 		out->verdict = HG_RTM_NOT_X86;
+	else if (HG_SANITIZED)
+		out->verdict = HG_RTM_SANITIZER;
 	else if (!out->rtm)
 		out->verdict = HG_RTM_NO_CPUID_BIT;
 	else if (out->rtm_always_abort)
@@ -175,8 +180,24 @@ const char *hg_rtm_verdict_str(enum hg_rtm_verdict v)
 	case HG_RTM_ERRATUM: return "CPU model on the Haswell TSX erratum list";
 	case HG_RTM_PROBE_FAILED: return "empty transactions do not commit (TSX force-aborted)";
 	case HG_RTM_VALGRIND: return "valgrind test mode: every XBEGIN aborts with CAPACITY";
+	case HG_RTM_SANITIZER: return "a sanitizer build cannot run hardware transactions "
+	    "(built with HTMGIL_SANITIZE)";
 	}
 	return "?";
+}
+
+int hg_glibc_rtm_safe(const char *version)
+{
+	if (!version || version[0] < '0' || version[0] > '9')
+		return -1;
+	char *end;
+	unsigned long major = strtoul(version, &end, 10);
+	if (*end != '.' || end[1] < '0' || end[1] > '9')
+		return -1;
+	unsigned long minor = strtoul(end + 1, &end, 10);
+	if (*end != '\0' && *end != '.' && *end != '-' && *end != '+')
+		return -1;
+	return major > 2 || (major == 2 && minor >= 33) ? 1 : 0;
 }
 
 enum hg_htm_mode hg_htm_set_mode(enum hg_htm_request req)
@@ -201,7 +222,7 @@ enum hg_htm_mode hg_htm_set_mode(enum hg_htm_request req)
 		if (ci->verdict == HG_RTM_USABLE) {
 			m = HG_HTM_RTM;
 			hg_rtm_ok = true;
-		} else if (HG_HAVE_RTM && hg_under_valgrind()) {
+		} else if (HG_HAVE_RTM && !HG_SANITIZED && hg_under_valgrind()) {
 			/*
 			 * Test-only way past the gate: valgrind executes XBEGIN as
 			 * an immediate CAPACITY abort whatever the host CPU, so the

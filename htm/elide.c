@@ -157,11 +157,12 @@ static inline void hg_held_push(struct hg_lock *l, struct hg_site_rec *rec, unsi
 {
 	struct hg_held *h = &hg_held;
 	if (HG_UNLIKELY(h->n == HG_HELD_MAX)) {
-		/* Deeper nesting than we track: still correct for LOCK entries,
-		 * which are looked up by lock; refuse to speculate deeper. */
-		if (how != HG_HELD_LOCK)
-			hg_htm_abort(HG_ABORT_IRREVOCABLE);
-		/* untracked: let the mutex's owner field prove it at release */
+		/*
+		 * Deeper nesting than we track: only a LOCK entry gets here (the
+		 * acquire paths refuse to speculate at this depth, see
+		 * hg_lock_acquire_slow).  Untracked: the mutex's owner field
+		 * proves it at release.
+		 */
 		hg_atomic_store_relaxed32(&l->mutex.owner, hg_thread_id());
 		return;
 	}
@@ -211,15 +212,26 @@ slow:
 __attribute__((noinline)) static void hg_lock_acquire_slow(struct hg_lock *l, uint64_t site)
 {
 	if (HG_UNLIKELY(hg_held.in_rtm > 0) && hg_rtm_active()) {
-		/* Nested inside a running RTM transaction: subscribe only. */
+		/*
+		 * Nested inside a running RTM transaction: subscribe only.  A held
+		 * inner lock is not the outer lock's doing: HG_ABORT_NESTED_BUSY,
+		 * not HG_ABORT_BUSY, so the outer engine does not wait on its own
+		 * (free) lock word.  Too deep to track: the section re-runs on
+		 * real locks, where the overflow is handled.
+		 */
+		if (HG_UNLIKELY(hg_held.n == HG_HELD_MAX))
+			hg_htm_abort(HG_ABORT_IRREVOCABLE);
 		if (hg_atomic_load_relaxed32(&l->mutex.word) != 0)
-			hg_htm_abort(HG_ABORT_BUSY);
+			hg_htm_abort(HG_ABORT_NESTED_BUSY);
 		if (hg_lock_op_sub_extra(l))
 			hg_htm_abort(HG_ABORT_STM_BUSY);
 		hg_held_push(l, NULL, HG_HELD_SUB, HG_HTM_RTM);
 		return;
 	}
 	enum hg_htm_mode mode = hg_lock_mode(l);
+	/* No transaction runs here; one begun at this depth could not be tracked. */
+	if (HG_UNLIKELY(hg_held.n == HG_HELD_MAX))
+		mode = HG_HTM_OFF;
 	struct hg_site_rec *rec = hg_site_rec_get(l->id, site);
 	unsigned how = HG_HELD_LOCK;
 	if (HG_LIKELY(mode == HG_HTM_OFF)) {
@@ -245,7 +257,7 @@ int hg_lock_tryacquire(struct hg_lock *l, uint64_t site)
 		hg_htm_abort(HG_ABORT_NESTED_TRYLOCK);
 	}
 	struct hg_site_rec *rec = hg_site_rec_get(l->id, site);
-	if (hg_emu_depth() > 0 || mode == HG_HTM_OFF) {
+	if (hg_emu_depth() > 0 || mode == HG_HTM_OFF || hg_held.n == HG_HELD_MAX) {
 		/* Inside an emulated section every lock is real: plain trylock. */
 		hg_counter_add(&rec->st.acquisitions, 1);
 		if (!hg_mutex_tryacquire_unowned(&l->mutex))

@@ -9,14 +9,21 @@
  *   begin  -> started: return inside the transaction
  *          -> EXPLICIT busy: wait until the lock is free (PAUSE-spin, bounded,
  *             then park), retry up to retry_busy times
+ *          -> EXPLICIT nested busy (an inner lock was held; which one is
+ *             lost with the transaction): as a conflict
+ *          -> EXPLICIT nested trylock or syscall: the site would abort the
+ *             same way next time, so skip HTM for skip_other acquisitions
+ *             and take the lock
  *          -> other EXPLICIT code: this acquisition takes the lock
  *          -> CAPACITY: retry up to retry_capacity times (1), then demote
  *             the site (capacity is persistent) and take the lock
  *          -> RETRY set (CONFLICT or bare RETRY): wait for the lock if it is
  *             held (no lemming effect), randomized backoff, retry up to
  *             retry_conflict times, then take the lock
- *          -> no RETRY (status 0, DEBUG, NESTED): skip HTM for skip_other
- *             acquisitions and take the lock
+ *          -> status 0 (an interrupt, a page fault: one-off events): retry
+ *             at once; a second status 0 in a row, or DEBUG/NESTED: skip
+ *             HTM for skip_other acquisitions and take the lock
+ *   hg_engine_action() is that table, as a pure function of the status.
  *   every attempt feeds the decaying abort-rate estimate; once it passes
  *   demote_rate after demote_min attempts, the site is demoted.
  *
@@ -97,7 +104,9 @@ static unsigned hg_explicit_slot(unsigned code)
 	case HG_ABORT_GIL_DROP: return 3;
 	case HG_ABORT_SYSCALL: return 4;
 	case HG_ABORT_IRREVOCABLE: return 5;
-	default: return code >= HG_ABORT_USER_MIN && code <= HG_ABORT_USER_MAX ? 6 : 7;
+	case HG_ABORT_NESTED_BUSY: return 6;
+	case HG_ABORT_FINALIZING: return 7;
+	default: return code >= HG_ABORT_USER_MIN && code <= HG_ABORT_USER_MAX ? 8 : 9;
 	}
 }
 
@@ -105,7 +114,8 @@ unsigned hg_explicit_slot_code(unsigned slot)
 {
 	static const unsigned codes[HG_EXPLICIT_SLOTS] = {
 		HG_ABORT_BUSY, HG_ABORT_NESTED_TRYLOCK, HG_ABORT_STM_BUSY, HG_ABORT_GIL_DROP,
-		HG_ABORT_SYSCALL, HG_ABORT_IRREVOCABLE, HG_ABORT_USER_MIN, 0,
+		HG_ABORT_SYSCALL, HG_ABORT_IRREVOCABLE, HG_ABORT_NESTED_BUSY, HG_ABORT_FINALIZING,
+		HG_ABORT_USER_MIN, 0,
 	};
 	return slot < HG_EXPLICIT_SLOTS ? codes[slot] : 0;
 }
@@ -148,6 +158,55 @@ static void hg_note_commit(struct hg_site_rec *rec, enum hg_tier tier, bool emu)
 void hg_engine_note_commit(struct hg_site_rec *rec, enum hg_tier tier)
 {
 	hg_note_commit(rec, tier, false);
+}
+
+void hg_abort_budget_init(struct hg_abort_budget *b, const struct hg_policy *p)
+{
+	b->conflict = p->retry_conflict;
+	b->busy = p->retry_busy;
+	b->capacity = p->retry_capacity;
+	b->last_zero = false;
+}
+
+enum hg_abort_action hg_engine_action(uint32_t s, struct hg_abort_budget *b)
+{
+	bool last_zero = b->last_zero;
+	b->last_zero = s == 0;
+	if (s & HG_STATUS_EXPLICIT) {
+		switch (HG_STATUS_CODE(s)) {
+		case HG_ABORT_BUSY:
+			if (b->busy == 0)
+				return HG_ACT_LOCK;
+			b->busy--;
+			return HG_ACT_WAIT;
+		case HG_ABORT_NESTED_BUSY:
+			/* The outer lock is free; the inner one is unknown here. */
+			if (b->conflict == 0)
+				return HG_ACT_LOCK;
+			b->conflict--;
+			return HG_ACT_BACKOFF;
+		case HG_ABORT_NESTED_TRYLOCK:
+		case HG_ABORT_SYSCALL:
+			return HG_ACT_SKIP; /* the section does the same next time */
+		default:
+			return HG_ACT_LOCK;
+		}
+	}
+	if (s & HG_STATUS_CAPACITY) {
+		if (b->capacity == 0)
+			return HG_ACT_DEMOTE;
+		b->capacity--;
+		return HG_ACT_RETRY;
+	}
+	if (hg_status_retry(s)) {
+		if (b->conflict == 0)
+			return HG_ACT_LOCK;
+		b->conflict--;
+		return HG_ACT_BACKOFF;
+	}
+	if (s == 0 && !last_zero)
+		return HG_ACT_RETRY;
+	return HG_ACT_SKIP;
 }
 
 static void hg_wait_free(void *target, const struct hg_target_ops *ops, const uint32_t *word)
@@ -229,9 +288,8 @@ enum hg_tier hg_engine_enter(void *target, const struct hg_target_ops *ops,
 	}
 
 	const struct hg_policy *pol = &hg_policy_now;
-	unsigned conflict_left = pol->retry_conflict;
-	unsigned busy_left = pol->retry_busy;
-	unsigned capacity_left = pol->retry_capacity;
+	struct hg_abort_budget b;
+	hg_abort_budget_init(&b, pol);
 	for (unsigned attempt = 0;; attempt++) {
 		hg_counter_add(&rec->st.attempts, 1);
 		uint32_t s = hg_spec_begin(target, ops, sub_word, mode);
@@ -240,30 +298,28 @@ enum hg_tier hg_engine_enter(void *target, const struct hg_target_ops *ops,
 
 		/* Aborted: from here on we are outside any transaction. */
 		hg_engine_note_abort(rec, s);
-		if (hg_status_is_busy(s)) {
-			if (busy_left-- == 0)
-				break;
+		enum hg_abort_action act = hg_engine_action(s, &b);
+		if (act == HG_ACT_WAIT) {
 			hg_wait_free(target, ops, sub_word);
-			continue;
+			continue; /* the section is not at fault: no rate check */
 		}
-		if (s & HG_STATUS_EXPLICIT)
-			break; /* nested trylock, irrevocable, ...: lock this time */
-		if (s & HG_STATUS_CAPACITY) {
-			if (capacity_left-- == 0) {
-				hg_engine_demote(rec, HG_TIER_LOCK, HG_REASON_CAPACITY);
-				break;
-			}
-		} else if (hg_status_retry(s)) {
-			if (conflict_left-- == 0)
-				break;
+		if (act == HG_ACT_LOCK)
+			break;
+		if (act == HG_ACT_SKIP) {
+			rec->skip = pol->skip_other;
+			break;
+		}
+		if (act == HG_ACT_DEMOTE) {
+			hg_engine_demote(rec, HG_TIER_LOCK, HG_REASON_CAPACITY);
+			break;
+		}
+		if (act == HG_ACT_BACKOFF) {
 			if (hg_atomic_load_relaxed32(sub_word) != 0)
 				hg_wait_free(target, ops, sub_word);
 			else
 				hg_backoff(attempt);
-		} else {
-			rec->skip = pol->skip_other;
-			break;
 		}
+		/* HG_ACT_RETRY: again at once. */
 		if (rec->tier == HG_TIER_HTM && rec->samples >= pol->demote_min &&
 		    rec->rate_q16 > hg_q16(pol->demote_rate)) {
 			hg_engine_demote(rec, HG_TIER_LOCK, HG_REASON_ABORT_RATE);
@@ -289,8 +345,11 @@ void hg_engine_exit(void *target, const struct hg_target_ops *ops,
     enum hg_htm_mode mode, struct hg_site_rec *rec, enum hg_tier tier)
 {
 	if (tier == HG_TIER_HTM) {
-		if (mode == HG_HTM_RTM)
-			hg_htm_commit();
+		if (mode == HG_HTM_RTM) {
+			/* XEND outside a transaction raises #GP: only under XTEST. */
+			if (hg_htm_active())
+				hg_htm_commit();
+		}
 		else
 			hg_emu_commit(target, ops);
 	} else {
@@ -304,15 +363,23 @@ int hg_engine_try(void *target, const struct hg_target_ops *ops,
 {
 	hg_counter_add(&rec->st.acquisitions, 1);
 	if (mode != HG_HTM_OFF && rec->tier == HG_TIER_HTM && rec->skip == 0) {
-		hg_counter_add(&rec->st.attempts, 1);
-		uint32_t s = hg_spec_begin(target, ops, sub_word, mode);
-		if (hg_htm_begin_success(s))
-			return HG_TIER_HTM;
-		hg_engine_note_abort(rec, s);
-		if (hg_status_is_busy(s))
-			return -1;
-		if (!(s & (HG_STATUS_RETRY | HG_STATUS_EXPLICIT | HG_STATUS_CAPACITY)))
-			rec->skip = hg_policy_now.skip_other;
+		struct hg_abort_budget b;
+		hg_abort_budget_init(&b, &hg_policy_now);
+		for (;;) {
+			hg_counter_add(&rec->st.attempts, 1);
+			uint32_t s = hg_spec_begin(target, ops, sub_word, mode);
+			if (hg_htm_begin_success(s))
+				return HG_TIER_HTM;
+			hg_engine_note_abort(rec, s);
+			if (hg_status_is_busy(s))
+				return -1;
+			enum hg_abort_action act = hg_engine_action(s, &b);
+			if (act == HG_ACT_RETRY && s == 0)
+				continue; /* a one-off event: once more, as in hg_engine_enter */
+			if (act == HG_ACT_SKIP)
+				rec->skip = hg_policy_now.skip_other;
+			break;
+		}
 	}
 	if (ops->trylock && ops->trylock(target))
 		return HG_TIER_LOCK;

@@ -99,6 +99,29 @@ HG_INTERNAL void hg_engine_exit(void *target, const struct hg_target_ops *ops,
 HG_INTERNAL int hg_engine_try(void *target, const struct hg_target_ops *ops,
     const uint32_t *sub_word, enum hg_htm_mode mode, struct hg_site_rec *rec);
 
+/*
+ * What the retry loop does after an abort (docs/design.md, "The engine and
+ * the policy"): a pure function of the status word and the acquisition's
+ * budgets, which it consumes.  hg_engine_enter and hg_engine_try act on it;
+ * tests call it directly for statuses only real RTM produces.
+ */
+enum hg_abort_action {
+	HG_ACT_WAIT,      /* the lock is held: wait until it is free, retry */
+	HG_ACT_BACKOFF,   /* transient: wait if the lock is held, else back off; retry */
+	HG_ACT_RETRY,     /* retry at once (a first CAPACITY or a first status-0 abort) */
+	HG_ACT_LOCK,      /* take the lock for this acquisition */
+	HG_ACT_SKIP,      /* take the lock and skip speculation for skip_other acquisitions */
+	HG_ACT_DEMOTE,    /* take the lock and demote the site (capacity is persistent) */
+};
+struct hg_abort_budget {
+	unsigned conflict; /* retries left after CONFLICT/RETRY or a busy inner lock */
+	unsigned busy;     /* retries left after the lock itself was busy */
+	unsigned capacity; /* retries left after CAPACITY */
+	bool last_zero;    /* the previous attempt of this acquisition aborted with status 0 */
+};
+HG_INTERNAL void hg_abort_budget_init(struct hg_abort_budget *b, const struct hg_policy *p);
+HG_INTERNAL enum hg_abort_action hg_engine_action(uint32_t status, struct hg_abort_budget *b);
+
 /* Counting helpers for front ends that run their own loops (outside transactions). */
 HG_INTERNAL void hg_engine_note_abort(struct hg_site_rec *rec, uint32_t status);
 HG_INTERNAL void hg_engine_note_commit(struct hg_site_rec *rec, enum hg_tier tier);

@@ -54,6 +54,8 @@ const char *hg_abort_code_name(unsigned code)
 	case HG_ABORT_GIL_DROP: return "gil_drop";
 	case HG_ABORT_SYSCALL: return "syscall";
 	case HG_ABORT_IRREVOCABLE: return "irrevocable";
+	case HG_ABORT_NESTED_BUSY: return "nested_busy";
+	case HG_ABORT_FINALIZING: return "finalizing";
 	case 0: return "other";
 	default: return code <= HG_ABORT_USER_MAX ? "user" : "unknown";
 	}

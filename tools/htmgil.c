@@ -12,6 +12,7 @@
  * (not found) or 126 (not executable), as env(1) does.
  */
 #include <errno.h>
+#include <gnu/libc-version.h>
 #include <limits.h>
 #include <linux/perf_event.h>
 #include <stdbool.h>
@@ -254,6 +255,8 @@ struct hg_cli_cpu {
 	bool tx_abort_event; /* /sys/bus/event_source/devices/cpu/events/tx-abort */
 	int flag_rtm, flag_hle;
 	struct hg_cli_pmu pmu;
+	const char *glibc;   /* gnu_get_libc_version() */
+	int glibc_safe;      /* hg_glibc_rtm_safe(glibc) */
 };
 
 #define HG_SYS_TAA "/sys/devices/system/cpu/vulnerabilities/tsx_async_abort"
@@ -271,6 +274,18 @@ static void hg_cli_cpu_gather(struct hg_cli_cpu *c)
 	c->flag_rtm = hg_cli_cpuinfo_flag("rtm");
 	c->flag_hle = hg_cli_cpuinfo_flag("hle");
 	hg_cli_pmu_probe(&c->pmu);
+	c->glibc = gnu_get_libc_version();
+	c->glibc_safe = hg_glibc_rtm_safe(c->glibc);
+}
+
+static const char *hg_cli_glibc_note(int safe)
+{
+	switch (safe) {
+	case 1: return "string functions are RTM-safe";
+	case 0: return "warning: before 2.33 the AVX2 string functions end in VZEROUPPER, which "
+	    "aborts RTM transactions; sections that call them fall back to the lock";
+	default: return "version not understood; string functions may abort RTM transactions";
+	}
 }
 
 static const char *hg_cli_yes(bool b)
@@ -321,6 +336,7 @@ static void hg_cli_cpu_text(const struct hg_cli_cpu *c)
 	else
 		printf("pmu: no (%s: %s; %s)\n", hg_cli_errno_name(c->pmu.err),
 		    strerror(c->pmu.err), c->pmu.why);
+	printf("glibc: %s (%s)\n", c->glibc, hg_cli_glibc_note(c->glibc_safe));
 	printf("requested: %s\n", c->request ? c->request : "auto (HTMGIL_HTM unset)");
 	printf("mode: %s\n", hg_htm_mode_name(c->mode));
 }
@@ -385,7 +401,10 @@ static void hg_cli_cpu_json(const struct hg_cli_cpu *c)
 		printf("null");
 	else
 		printf("%d", c->pmu.paranoid);
-	printf("},\n  \"requested\": ");
+	printf("},\n  \"glibc\": {\"version\": ");
+	hg_cli_json_str(c->glibc);
+	printf(", \"rtm_safe\": %s}", c->glibc_safe < 0 ? "null" : c->glibc_safe ? "true" : "false");
+	printf(",\n  \"requested\": ");
 	if (c->request)
 		hg_cli_json_str(c->request);
 	else

@@ -35,6 +35,8 @@ enum hg_abort_code {
 	HG_ABORT_GIL_DROP = 0xfc,       /* interpreter asked the holder to drop the GIL */
 	HG_ABORT_SYSCALL = 0xfb,        /* a system call or blocking call is ahead */
 	HG_ABORT_IRREVOCABLE = 0xfa,    /* section asked to become irrevocable */
+	HG_ABORT_NESTED_BUSY = 0xf9,    /* an inner lock acquired in the section was held */
+	HG_ABORT_FINALIZING = 0xf8,     /* the interpreter is finalizing: take the real GIL */
 	HG_ABORT_USER_MIN = 0x01,       /* 0x01..0x7f are free for callers */
 	HG_ABORT_USER_MAX = 0x7f,
 };

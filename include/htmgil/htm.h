@@ -61,6 +61,7 @@ enum hg_rtm_verdict {
 	HG_RTM_ERRATUM,        /* Haswell erratum list (06_3C, 06_45, 06_46, 06_3F < 4) */
 	HG_RTM_PROBE_FAILED,   /* trivial transactions do not commit */
 	HG_RTM_VALGRIND,       /* valgrind test mode: XBEGIN always aborts */
+	HG_RTM_SANITIZER,      /* built with HTMGIL_SANITIZE: no hardware transactions */
 };
 
 struct hg_cpu_info {
@@ -78,7 +79,11 @@ struct hg_cpu_info {
 	uint32_t probe_last_status; /* last abort status seen by the probe */
 };
 
-/* Fills *out from raw CPUID values without executing anything. */
+/*
+ * Fills *out from raw CPUID values without executing anything.  Verdicts
+ * that the build decides (HG_RTM_NOT_X86, then HG_RTM_SANITIZER) come before
+ * every CPUID check.
+ */
 HG_API void hg_cpu_classify(const struct hg_cpuid_raw *raw, struct hg_cpu_info *out);
 /* Reads this CPU's CPUID (x86 only; zeros elsewhere). */
 HG_API void hg_cpu_read(struct hg_cpuid_raw *raw);
@@ -87,6 +92,15 @@ HG_API void hg_cpu_read(struct hg_cpuid_raw *raw);
  * pass.  The result is computed once and cached.
  */
 HG_API const struct hg_cpu_info *hg_cpu_detect(void);
+
+/*
+ * Whether a glibc version's string functions are safe inside RTM
+ * transactions: before 2.33 the AVX2 variants end in VZEROUPPER, which
+ * aborts the transaction they run in (2.33 added variants that do not).
+ * version is gnu_get_libc_version()'s "MAJOR.MINOR[...]".  Returns 1 (2.33
+ * or later), 0 (older) or -1 (not a version).  Pure: reads only its argument.
+ */
+HG_API int hg_glibc_rtm_safe(const char *version);
 
 /* The mode in force for the process (after HTMGIL_HTM and detection). */
 HG_API enum hg_htm_mode hg_htm_mode(void);

@@ -33,7 +33,7 @@ enum hg_reason {
 HG_API const char *hg_reason_name(enum hg_reason r);
 
 /* Explicit codes counted individually; others fall in the last slot. */
-#define HG_EXPLICIT_SLOTS 8
+#define HG_EXPLICIT_SLOTS 10
 
 struct hg_site_stats {
 	uint64_t acquisitions;              /* sections entered */

@@ -67,7 +67,7 @@ expect_rc 0 cpu
 expect_err_lines 0 cpu cpu
 for key in vendor family/model/stepping rtm hle rtm_always_abort tsx_force_abort erratum \
 	probe verdict "kernel tsx_async_abort" "kernel tx-abort event" "cpuinfo flags" pmu \
-	requested mode; do
+	glibc requested mode; do
 	expect_out "^$key: " "cpu shows $key" cpu
 done
 if [ "$has_rtm" = no ]; then
@@ -95,7 +95,7 @@ if command -v python3 >/dev/null 2>&1; then
 import json, sys
 d = json.load(open(sys.argv[1]))
 for k in ("vendor", "family", "model", "stepping", "rtm", "hle", "rtm_always_abort",
-          "tsx_force_abort", "erratum", "probe", "verdict", "kernel", "pmu", "mode"):
+          "tsx_force_abort", "erratum", "probe", "verdict", "kernel", "pmu", "glibc", "mode"):
     assert k in d, k
 assert d["rtm"] == (sys.argv[2] == "yes"), d["rtm"]
 if sys.argv[2] == "no":

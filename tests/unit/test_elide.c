@@ -103,6 +103,56 @@ static void test_nested_any_order(void)
 	}
 }
 
+/*
+ * Deeper nesting than the held stack tracks (64): the 65th acquisition and
+ * tryacquisition take the real lock (never a speculative begin, never an
+ * XABORT outside a transaction), and everything releases cleanly.
+ */
+#define NEST 65
+static void test_nest_beyond_tracked(void)
+{
+	static struct hg_lock ls[NEST + 1];
+	struct hg_site_stats s;
+	uint64_t site = hg_site("deep");
+	for (unsigned m = 0; m < 2; m++) {
+		/* The lock at depth 65 in the given mode; the ones below in every combination. */
+		for (unsigned below = 0; below < 2; below++) {
+			HG_ASSERT_EQ(hg_emu_configure("seed=9"), 0);
+			for (unsigned i = 0; i <= NEST; i++) {
+				hg_lock_init(&ls[i], i < NEST - 1 ? "deep_outer" : "deep_inner");
+				HG_ASSERT_EQ(hg_lock_set_mode(&ls[i], i < NEST - 1 ? modes[below] : modes[m]), 0);
+			}
+			hg_stats_reset();
+			for (unsigned i = 0; i < NEST - 1; i++)
+				hg_lock_acquire(&ls[i], site);
+			hg_lock_acquire(&ls[NEST - 1], site);
+			HG_EXPECT(hg_mutex_is_locked(&ls[NEST - 1].mutex));
+			HG_EXPECT_EQ(hg_lock_tryacquire(&ls[NEST], site), 0);
+			HG_EXPECT(hg_mutex_is_locked(&ls[NEST].mutex));
+			HG_EXPECT_EQ(hg_in_transaction(), modes[below] == HG_HTM_EMU);
+			HG_EXPECT_EQ(hg_lock_release(&ls[NEST]), 0);
+			HG_EXPECT_EQ(hg_lock_release(&ls[NEST - 1]), 0);
+			for (unsigned i = NEST - 1; i-- > 0;)
+				HG_EXPECT_EQ(hg_lock_release(&ls[i]), 0);
+			for (unsigned i = 0; i <= NEST; i++)
+				HG_EXPECT(!hg_mutex_is_locked(&ls[i].mutex));
+			HG_EXPECT(!hg_in_transaction());
+			/* The two beyond the stack: no speculative attempt, a real lock each. */
+			for (unsigned i = NEST - 1; i <= NEST; i++) {
+				hg_stats_get(&ls[i], site, &s);
+				HG_EXPECT_EQ(s.acquisitions, 1);
+				HG_EXPECT_EQ(s.attempts, 0);
+				HG_EXPECT_EQ(s.bad_releases, 0);
+			}
+			/* Still usable as usual afterwards. */
+			hg_lock_acquire(&ls[NEST - 1], site);
+			HG_EXPECT_EQ(hg_lock_held_tier(&ls[NEST - 1]),
+			    modes[m] == HG_HTM_EMU ? HG_TIER_HTM : HG_TIER_LOCK);
+			HG_EXPECT_EQ(hg_lock_release(&ls[NEST - 1]), 0);
+		}
+	}
+}
+
 static void test_set_mode_rtm(void)
 {
 	struct hg_lock l;
@@ -204,7 +254,7 @@ int main(void)
 	static const struct hg_test t[] = {
 		HG_TEST(test_acquire_release), HG_TEST(test_tryacquire), HG_TEST(test_trylock_nested_same_lock),
 		HG_TEST(test_bad_release), HG_TEST(test_nested_any_order), HG_TEST(test_set_mode_rtm),
-		HG_TEST(test_report), HG_TEST(test_exited_threads_counted),
+		HG_TEST(test_report), HG_TEST(test_exited_threads_counted), HG_TEST(test_nest_beyond_tracked),
 	};
 	return HG_RUN_TESTS(t);
 }

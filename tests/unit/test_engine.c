@@ -9,6 +9,7 @@
 #include "hg_test.h"
 #include "htm/atomic.h"
 #include "htm/engine.h"
+#include "htm/status.h"
 #include "htmgil/htmgil.h"
 
 static struct hg_policy defaults = HG_POLICY_DEFAULTS;
@@ -108,6 +109,7 @@ static void test_reprobe_backoff(void)
 	HG_EXPECT_EQ(s.promotions[HG_REASON_REPROBE], 0);
 }
 
+/* Status 0 every time: one immediate retry, then skip_other acquisitions on the lock. */
 static void test_no_retry_skips(void)
 {
 	struct hg_lock l;
@@ -117,13 +119,108 @@ static void test_no_retry_skips(void)
 	fresh(&l, "other", "other=1,seed=5");
 	run(&l, site, 1 + defaults.skip_other, &c);
 	hg_stats_get(&l, site, &s);
-	HG_EXPECT_EQ(s.attempts, 1);
-	HG_EXPECT_EQ(s.aborts[HG_CAUSE_OTHER], 1);
+	HG_EXPECT_EQ(s.attempts, 2);
+	HG_EXPECT_EQ(s.aborts[HG_CAUSE_OTHER], 2);
 	HG_EXPECT_EQ(s.skips, defaults.skip_other);
 	HG_EXPECT_EQ(s.commits[HG_TIER_LOCK], 1 + defaults.skip_other);
 	run(&l, site, 1, &c); /* skip used up: speculates again */
 	hg_stats_get(&l, site, &s);
+	HG_EXPECT_EQ(s.attempts, 4);
+	/* tryacquire makes the same one retry. */
+	uint64_t tsite = hg_site("other_try");
+	HG_ASSERT_EQ(hg_lock_tryacquire(&l, tsite), 0);
+	HG_EXPECT_EQ(hg_lock_held_tier(&l), HG_TIER_LOCK);
+	HG_EXPECT_EQ(hg_lock_release(&l), 0);
+	hg_stats_get(&l, tsite, &s);
 	HG_EXPECT_EQ(s.attempts, 2);
+	HG_EXPECT_EQ(s.aborts[HG_CAUSE_OTHER], 2);
+}
+
+/*
+ * Status 0 at rate P: a first status-0 abort is retried at once; only a
+ * second one in a row sends the site to the lock for skip_other
+ * acquisitions.  Per speculative acquisition: attempts = 1 + [first
+ * aborted], aborts = [first aborted] + [second aborted], and a skip period
+ * starts exactly when the second aborted too (it then ends on the lock).
+ */
+static void test_status0_retried_once(void)
+{
+	struct hg_lock l;
+	struct hg_site_stats s;
+	long c = 0;
+	const unsigned n = 4000;
+	uint64_t site = hg_site("other30");
+	fresh(&l, "other30", "other=0.3,seed=8");
+	run(&l, site, n, &c);
+	hg_stats_get(&l, site, &s);
+	HG_EXPECT_EQ(c, n);
+	HG_EXPECT_EQ(s.acquisitions, n);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_HTM);
+	HG_EXPECT_EQ(s.aborts[HG_CAUSE_CONFLICT], 0);
+	uint64_t spec = s.acquisitions - s.skips;
+	uint64_t retried = s.attempts - spec;        /* first attempts that aborted */
+	uint64_t periods = spec - s.commits[HG_TIER_HTM]; /* two status-0 aborts in a row */
+	HG_EXPECT(s.attempts > spec);                /* status 0 was retried */
+	HG_EXPECT_EQ(s.aborts[HG_CAUSE_OTHER], retried + periods);
+	HG_EXPECT_EQ(s.commits[HG_TIER_LOCK], s.skips + periods);
+	HG_EXPECT(periods > 0);
+	/* skip_other per period, the last one possibly cut short by the end of the run */
+	HG_EXPECT(s.skips <= periods * defaults.skip_other);
+	HG_EXPECT(s.skips > (periods - 1) * defaults.skip_other);
+	/* P(second | first) = 0.3: far fewer periods than retries. */
+	HG_EXPECT(periods * 2 < retried);
+}
+
+/* The retry loop's decisions, as a pure function of the status word. */
+static void test_action_table(void)
+{
+	struct hg_abort_budget b;
+	hg_policy_set(&defaults);
+	const struct hg_policy *p = &defaults;
+
+	/* The lock itself busy: wait and retry, retry_busy times. */
+	hg_abort_budget_init(&b, p);
+	for (unsigned i = 0; i < p->retry_busy; i++)
+		HG_EXPECT_EQ(hg_engine_action(HG_STATUS_MAKE_EXPLICIT(HG_ABORT_BUSY), &b), HG_ACT_WAIT);
+	HG_EXPECT_EQ(hg_engine_action(HG_STATUS_MAKE_EXPLICIT(HG_ABORT_BUSY), &b), HG_ACT_LOCK);
+
+	/* An inner lock busy: as a conflict (back off), never a wait on the outer lock. */
+	hg_abort_budget_init(&b, p);
+	for (unsigned i = 0; i < p->retry_conflict; i++)
+		HG_EXPECT_EQ(hg_engine_action(HG_STATUS_MAKE_EXPLICIT(HG_ABORT_NESTED_BUSY), &b),
+		    HG_ACT_BACKOFF);
+	HG_EXPECT_EQ(b.busy, p->retry_busy);
+	HG_EXPECT_EQ(hg_engine_action(HG_STATUS_MAKE_EXPLICIT(HG_ABORT_NESTED_BUSY), &b), HG_ACT_LOCK);
+	HG_EXPECT_EQ(hg_engine_action(HG_STATUS_CONFLICT | HG_STATUS_RETRY, &b), HG_ACT_LOCK);
+
+	/* A trylock or a system call in the section: the site stops speculating for a while. */
+	hg_abort_budget_init(&b, p);
+	HG_EXPECT_EQ(hg_engine_action(HG_STATUS_MAKE_EXPLICIT(HG_ABORT_NESTED_TRYLOCK), &b), HG_ACT_SKIP);
+	HG_EXPECT_EQ(hg_engine_action(HG_STATUS_MAKE_EXPLICIT(HG_ABORT_SYSCALL), &b), HG_ACT_SKIP);
+	/* Other codes: the lock, this acquisition only. */
+	HG_EXPECT_EQ(hg_engine_action(HG_STATUS_MAKE_EXPLICIT(HG_ABORT_IRREVOCABLE), &b), HG_ACT_LOCK);
+	HG_EXPECT_EQ(hg_engine_action(HG_STATUS_MAKE_EXPLICIT(HG_ABORT_FINALIZING), &b), HG_ACT_LOCK);
+	HG_EXPECT_EQ(hg_engine_action(HG_STATUS_MAKE_EXPLICIT(HG_ABORT_STM_BUSY), &b), HG_ACT_LOCK);
+	HG_EXPECT_EQ(hg_engine_action(HG_STATUS_MAKE_EXPLICIT(0x42), &b), HG_ACT_LOCK);
+
+	/* Capacity: one retry, then demote. */
+	hg_abort_budget_init(&b, p);
+	HG_EXPECT_EQ(hg_engine_action(HG_STATUS_CAPACITY, &b), HG_ACT_RETRY);
+	HG_EXPECT_EQ(hg_engine_action(HG_STATUS_CAPACITY, &b), HG_ACT_DEMOTE);
+
+	/* Status 0: retry once; only a second one in a row skips. */
+	hg_abort_budget_init(&b, p);
+	HG_EXPECT_EQ(hg_engine_action(0, &b), HG_ACT_RETRY);
+	HG_EXPECT_EQ(hg_engine_action(0, &b), HG_ACT_SKIP);
+	hg_abort_budget_init(&b, p);
+	HG_EXPECT_EQ(hg_engine_action(0, &b), HG_ACT_RETRY);
+	HG_EXPECT_EQ(hg_engine_action(HG_STATUS_CONFLICT | HG_STATUS_RETRY, &b), HG_ACT_BACKOFF);
+	HG_EXPECT_EQ(hg_engine_action(0, &b), HG_ACT_RETRY); /* not in a row */
+	HG_EXPECT_EQ(hg_engine_action(0, &b), HG_ACT_SKIP);
+	/* DEBUG or NESTED without RETRY: no retry. */
+	hg_abort_budget_init(&b, p);
+	HG_EXPECT_EQ(hg_engine_action(HG_STATUS_DEBUG, &b), HG_ACT_SKIP);
+	HG_EXPECT_EQ(hg_engine_action(HG_STATUS_NESTED, &b), HG_ACT_SKIP);
 }
 
 static void test_conflict_budget(void)
@@ -245,7 +342,7 @@ int main(void)
 		HG_TEST(test_phase_change_repromotes), HG_TEST(test_reprobe_backoff),
 		HG_TEST(test_no_retry_skips), HG_TEST(test_conflict_budget),
 		HG_TEST(test_busy_waits_then_elides), HG_TEST(test_policy_grammar),
-		HG_TEST(test_txlen_adapts),
+		HG_TEST(test_txlen_adapts), HG_TEST(test_status0_retried_once), HG_TEST(test_action_table),
 	};
 	return HG_RUN_TESTS(t);
 }

@@ -30,10 +30,25 @@ static void test_codes(void)
 	HG_EXPECT(!hg_status_retry(HG_STATUS_CAPACITY));
 	/* The registry's codes are distinct and named. */
 	static const unsigned codes[] = { HG_ABORT_BUSY, HG_ABORT_NESTED_TRYLOCK, HG_ABORT_STM_BUSY,
-		HG_ABORT_GIL_DROP, HG_ABORT_SYSCALL, HG_ABORT_IRREVOCABLE };
-	for (unsigned i = 0; i < 6; i++)
-		for (unsigned j = i + 1; j < 6; j++)
+		HG_ABORT_GIL_DROP, HG_ABORT_SYSCALL, HG_ABORT_IRREVOCABLE, HG_ABORT_NESTED_BUSY,
+		HG_ABORT_FINALIZING };
+	const unsigned ncodes = sizeof codes / sizeof codes[0];
+	for (unsigned i = 0; i < ncodes; i++) {
+		HG_EXPECT(codes[i] > HG_ABORT_USER_MAX);
+		HG_EXPECT(strcmp(hg_abort_code_name(codes[i]), "unknown") != 0);
+		for (unsigned j = i + 1; j < ncodes; j++)
 			HG_EXPECT(codes[i] != codes[j]);
+	}
+	/* Each registry code has its own statistics slot, named by the code. */
+	for (unsigned i = 0; i < ncodes; i++) {
+		unsigned k;
+		for (k = 0; k < HG_EXPLICIT_SLOTS; k++)
+			if (hg_explicit_slot_code(k) == codes[i])
+				break;
+		HG_EXPECT(k < HG_EXPLICIT_SLOTS);
+	}
+	HG_EXPECT(strcmp(hg_abort_code_name(HG_ABORT_NESTED_BUSY), "nested_busy") == 0);
+	HG_EXPECT(strcmp(hg_abort_code_name(HG_ABORT_FINALIZING), "finalizing") == 0);
 	HG_EXPECT(strcmp(hg_abort_code_name(HG_ABORT_BUSY), "busy") == 0);
 	HG_EXPECT(strcmp(hg_abort_code_name(HG_ABORT_NESTED_TRYLOCK), "nested_trylock") == 0);
 	HG_EXPECT(strcmp(hg_abort_code_name(0x10), "user") == 0);
