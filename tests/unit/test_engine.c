@@ -159,7 +159,7 @@ static void test_status0_retried_once(void)
 	HG_EXPECT_EQ(s.aborts[HG_CAUSE_CONFLICT], 0);
 	uint64_t spec = s.acquisitions - s.skips;
 	uint64_t retried = s.attempts - spec;        /* first attempts that aborted */
-	uint64_t periods = spec - s.commits[HG_TIER_HTM]; /* two status-0 aborts in a row */
+	uint64_t periods = spec - s.commits_emu; /* two status-0 aborts in a row */
 	HG_EXPECT(s.attempts > spec);                /* status 0 was retried */
 	HG_EXPECT_EQ(s.aborts[HG_CAUSE_OTHER], retried + periods);
 	HG_EXPECT_EQ(s.commits[HG_TIER_LOCK], s.skips + periods);
