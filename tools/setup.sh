@@ -4,9 +4,11 @@
 # Debian packages the project needs, but only those not installed yet, so a
 # second run (and CI on a prepared machine) makes no network access.
 
-# Needed to build, test and benchmark.
+# Needed to build, test and benchmark.  python3.11-dev: python3.11d's header
+# directory (from python3.11-dbg) links into python3.11's, internal/ included,
+# which libpython3.11-dev provides.
 HG_APT_REQUIRED=(build-essential clang cmake pkg-config libbenchmark-dev valgrind spin
-	python3 python3.11 python3.11-dbg libpython3.11-testsuite)
+	python3 python3.11 python3.11-dev python3.11-dbg libpython3.11-testsuite)
 # Used when present: hyperfine for end-to-end timings, libpfm4 for PMU event
 # names in the profiler (the build detects it).
 HG_APT_OPTIONAL=(hyperfine libpfm4-dev)

@@ -3,14 +3,16 @@
 """Runs CPython's own regression tests with and without the htmgil preload
 and checks that every module passes or fails the same way.
 
-usage: regrtest_compare.py --python PY --preload LIB --modes off,auto,emu,inject
+usage: regrtest_compare.py --python PY --preload LIB --modes off,auto,emu,inject[,rtm]
                            [--report-dir DIR] MODULE...
 
-Modes: off (HTMGIL_HTM=off), auto (HTMGIL_HTM unset: no RTM here, so the real
-GIL), emu (emulated HTM) and inject (emulated HTM with injected aborts,
-conflict=0.3,capacity=0.05,other=0.02).  In the emulated modes the exit
-report must show the GIL front end active with sections entered through the
-engine, so a preload that silently did nothing fails.  A module whose result
+Modes: off (HTMGIL_HTM=off), auto (HTMGIL_HTM unset: the mode detection
+picks, RTM where usable and the real GIL elsewhere), emu (emulated HTM),
+inject (emulated HTM with injected aborts, conflict=0.3,capacity=0.05,
+other=0.02) and rtm (HTMGIL_HTM=rtm; run only where RTM is usable, see
+tests/rtm/).  In the emu, inject and rtm modes the exit report must show the
+GIL front end active in that mode with sections entered through the engine,
+so a preload that silently did nothing fails.  A module whose result
 differs is run once more in both configurations (timing-sensitive tests can
 flake on a loaded 2-core machine); only a difference that repeats fails.
 Modules the interpreter does not ship are listed and skipped.
@@ -62,8 +64,10 @@ def env_for(mode, preload, report):
     elif mode == "inject":
         env["HTMGIL_HTM"] = "emu"
         env["HTMGIL_EMU"] = INJECT % (int(time.time()) % 1000)
+    elif mode == "rtm":
+        env["HTMGIL_HTM"] = "rtm"
     elif mode != "auto":
-        raise SystemExit("unknown mode %r (use off, auto, emu, inject)" % mode)
+        raise SystemExit("unknown mode %r (use off, auto, emu, inject, rtm)" % mode)
     if report:
         env["HTMGIL_REPORT"] = report
     return env
@@ -84,8 +88,8 @@ def run(py, mod, mode, preload, report):
 
 
 def check_report(report, mode, major):
-    """The emulated modes must really have gone through the GIL front end."""
-    if mode not in ("emu", "inject"):
+    """The emulated and rtm modes must really have gone through the GIL front end."""
+    if mode not in ("emu", "inject", "rtm"):
         return None
     # 2.7 creates its GIL only when a second thread starts: a module that
     # starts none elides nothing, and a process that elided nothing writes
@@ -100,8 +104,11 @@ def check_report(report, mode, major):
     g = r.get("gil")
     if not g or not g.get("active"):
         return "report has no active GIL front end"
+    want = "rtm" if mode == "rtm" else "emu"
+    if g.get("mode") != want:
+        return "report's GIL mode is %r, not %s" % (g.get("mode"), want)
     # 2.7 creates its GIL only when a second thread starts: no takes, no sections.
-    if g.get("takes", 0) > 0 and g.get("sections_emu", 0) + g.get("sections_lock", 0) == 0:
+    if g.get("takes", 0) > 0 and g.get("sections_htm", 0) + g.get("sections_emu", 0) + g.get("sections_lock", 0) == 0:
         return "no GIL section went through the engine"
     return None
 
@@ -110,8 +117,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--python", required=True)
     ap.add_argument("--preload", required=True)
-    ap.add_argument("--modes", default="off,auto,emu,inject",
-                    help="HTMGIL_DEFAULT_MODES overrides it, HTMGIL_TEST_FULL=1 forces all four")
+    ap.add_argument("--modes", default=None,
+                    help="default off,auto,emu,inject, or HTMGIL_DEFAULT_MODES; HTMGIL_TEST_FULL=1 "
+                         "forces those four when --modes is not given")
     ap.add_argument("--report-dir", default=".")
     ap.add_argument("--full-only", action="append", default=[],
                     help="a module run only when HTMGIL_TEST_FULL=1 (slow on this interpreter)")
@@ -124,10 +132,12 @@ def main():
         return 1
     a.preload = os.path.abspath(a.preload)
     a.report_dir = os.path.abspath(a.report_dir)
-    if os.environ.get("HTMGIL_TEST_FULL") == "1":
+    if a.modes is not None:
+        pass
+    elif os.environ.get("HTMGIL_TEST_FULL") == "1":
         a.modes = "off,auto,emu,inject"
-    elif os.environ.get("HTMGIL_DEFAULT_MODES"):
-        a.modes = os.environ["HTMGIL_DEFAULT_MODES"]
+    else:
+        a.modes = os.environ.get("HTMGIL_DEFAULT_MODES") or "off,auto,emu,inject"
     modes = [m for m in a.modes.split(",") if m]
     os.makedirs(a.report_dir, exist_ok=True)
     failures = []

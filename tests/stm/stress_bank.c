@@ -5,10 +5,11 @@
  * 1024 accounts; each thread runs transfers (one per section) and, one time
  * in five, an audit that reads every account and checks the total.  Threads
  * are pinned to different tiers (lock, STM, HTM = emulated HTM with injected
- * aborts, adaptive) so software transactions, emulated hardware
+ * aborts, or real RTM, adaptive) so software transactions, hardware
  * transactions and real-lock holders run against each other.
  *   HG_STRESS_THREADS   threads (default 4, 2..8 meaningful)
  *   HG_STRESS_SECTIONS  sections in total (default 2000000)
+ *   HG_STRESS_HTM       emu (default) or rtm (see stm_test.h)
  * Checks: the total is conserved, every audit saw the initial total, and
  * the sequence word is even and the lock free at the end.
  */
@@ -28,6 +29,7 @@ static struct hg_lock L;
 static int64_t accounts[ACCOUNTS];
 static uint64_t bad_audits;
 static unsigned long per_thread;
+static int htm_mode = HG_HTM_EMU;
 
 struct transfer {
 	unsigned i, j;
@@ -90,7 +92,7 @@ static void stress_bank(void)
 	if (hg_emu_configure("conflict=0.1,capacity=0.02,retry=0.05,other=0.02,seed=7") != 0)
 		HG_ASSERT(!"the emulation settings were refused");
 	hg_lock_init(&L, "stress-bank");
-	HG_ASSERT(hg_lock_set_mode(&L, HG_HTM_EMU) == 0);
+	HG_ASSERT(hg_lock_set_mode(&L, (enum hg_htm_mode)htm_mode) == 0);
 	for (unsigned k = 0; k < ACCOUNTS; k++)
 		accounts[k] = INITIAL;
 	pthread_t t[64];
@@ -108,13 +110,19 @@ static void stress_bank(void)
 	/* Every tier really ran on this lock. */
 	struct hg_site_stats tr;
 	hg_stats_get(&L, hg_site("bank-transfer"), &tr);
-	HG_EXPECT(tr.commits_emu > 0); /* the lock is forced to emu */
+	/* The hardware tier committed: emulated commits under emu, RTM's under rtm. */
+	HG_EXPECT((htm_mode == HG_HTM_EMU ? tr.commits_emu : tr.commits[HG_TIER_HTM]) > 0);
 	HG_EXPECT(tr.commits[HG_TIER_STM] > 0);
 	HG_EXPECT(tr.commits[HG_TIER_LOCK] > 0);
-	HG_EXPECT(tr.aborts[HG_CAUSE_CONFLICT] > 0); /* injected */
-	fprintf(stderr, "bank: commits emu %llu stm %llu lock %llu, stm aborts %llu\n",
-	    (unsigned long long)tr.commits_emu, (unsigned long long)tr.commits[HG_TIER_STM],
-	    (unsigned long long)tr.commits[HG_TIER_LOCK], (unsigned long long)tr.stm_aborts);
+	if (htm_mode == HG_HTM_EMU)
+		HG_EXPECT(tr.aborts[HG_CAUSE_CONFLICT] > 0); /* injected */
+	fprintf(stderr, "bank (%s): commits htm %llu emu %llu stm %llu lock %llu, htm aborts conflict %llu "
+	    "capacity %llu other %llu, stm aborts %llu\n", hg_htm_mode_name((enum hg_htm_mode)htm_mode),
+	    (unsigned long long)tr.commits[HG_TIER_HTM], (unsigned long long)tr.commits_emu,
+	    (unsigned long long)tr.commits[HG_TIER_STM],
+	    (unsigned long long)tr.commits[HG_TIER_LOCK], (unsigned long long)tr.aborts[HG_CAUSE_CONFLICT],
+	    (unsigned long long)tr.aborts[HG_CAUSE_CAPACITY], (unsigned long long)tr.aborts[HG_CAUSE_OTHER],
+	    (unsigned long long)tr.stm_aborts);
 	fprintf(stderr, "bank: %lu threads, %lu sections, total %lld, bad audits %llu\n",
 	    threads, per_thread * threads, (long long)total, (unsigned long long)bad_audits);
 	hg_lock_destroy(&L);
@@ -124,5 +132,8 @@ static const struct hg_test tests[] = { HG_TEST(stress_bank) };
 
 int main(void)
 {
+	htm_mode = hg_test_stress_mode();
+	if (htm_mode < 0)
+		return htm_mode == -1 ? 77 : 1;
 	return HG_RUN_TESTS(tests);
 }

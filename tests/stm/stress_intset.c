@@ -11,6 +11,7 @@
  * use-after-free in a software reader.  Tiers are mixed as in
  * stress_bank.c.
  *   HG_STRESS_THREADS, HG_STRESS_SECTIONS (default 4, 1000000)
+ *   HG_STRESS_HTM (emu or rtm, see stm_test.h)
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -22,6 +23,8 @@
 #include "stm_test.h"
 
 #define KEYS 512
+
+static int htm_mode = HG_HTM_EMU;
 
 struct node {
 	uint64_t key;
@@ -103,7 +106,7 @@ static void stress_intset(void)
 	if (hg_emu_configure("conflict=0.1,other=0.02,seed=11") != 0)
 		HG_ASSERT(!"the emulation settings were refused");
 	hg_lock_init(&L, "stress-intset");
-	HG_ASSERT(hg_lock_set_mode(&L, HG_HTM_EMU) == 0);
+	HG_ASSERT(hg_lock_set_mode(&L, (enum hg_htm_mode)htm_mode) == 0);
 	pthread_t t[64];
 	unsigned char *models[64];
 	for (unsigned long i = 0; i < nthreads; i++)
@@ -132,8 +135,15 @@ static void stress_intset(void)
 	HG_EXPECT_EQ(bad_order, 0);
 	HG_EXPECT_EQ(extra, 0);
 	HG_EXPECT_EQ(missing, 0);
-	fprintf(stderr, "intset: %lu threads, %lu sections, mismatches %llu\n", nthreads,
-	    per_thread * nthreads, (unsigned long long)mismatches);
+	struct hg_site_stats st;
+	hg_stats_get(&L, hg_site("intset"), &st);
+	/* The hardware tier really ran: emulated commits under emu, RTM's under rtm. */
+	HG_EXPECT((htm_mode == HG_HTM_EMU ? st.commits_emu : st.commits[HG_TIER_HTM]) > 0);
+	fprintf(stderr, "intset (%s): %lu threads, %lu sections, mismatches %llu, commits htm %llu "
+	    "emu %llu stm %llu lock %llu\n", hg_htm_mode_name((enum hg_htm_mode)htm_mode), nthreads,
+	    per_thread * nthreads, (unsigned long long)mismatches,
+	    (unsigned long long)st.commits[HG_TIER_HTM], (unsigned long long)st.commits_emu,
+	    (unsigned long long)st.commits[HG_TIER_STM], (unsigned long long)st.commits[HG_TIER_LOCK]);
 	for (struct node *n = head_node.next, *m; n; n = m) {
 		m = n->next;
 		free(n);
@@ -147,5 +157,8 @@ static const struct hg_test tests[] = { HG_TEST(stress_intset) };
 
 int main(void)
 {
+	htm_mode = hg_test_stress_mode();
+	if (htm_mode < 0)
+		return htm_mode == -1 ? 77 : 1;
 	return HG_RUN_TESTS(tests);
 }

@@ -10,13 +10,16 @@
  * transaction that ignored them would see the transfer half done; the other
  * half transfer and audit with hg_run on the STM tier.  Every audit, software
  * or plain, must see the total unchanged, and so must the end.
+ * HG_STRESS_HTM=rtm (stm_test.h) runs the plain sections on real RTM instead
+ * of the emulated HTM, with a window of plain instructions (PAUSE aborts a
+ * hardware transaction).
  */
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "hg_test.h"
 #include "htm/atomic.h"
 #include "htmgil/htmgil.h"
+#include "stm_test.h"
 
 #define ACCOUNTS 64
 #define TOTAL (ACCOUNTS * 1000)
@@ -25,6 +28,7 @@ static struct hg_lock lock;
 static int64_t accounts[ACCOUNTS];
 static uint32_t bad_audits, stm_audits;
 static unsigned sections;
+static int htm_mode = HG_HTM_EMU;
 
 struct xfer { unsigned a, b; int64_t amount; int64_t sum; };
 
@@ -88,8 +92,12 @@ static void *plain_worker(void *arg)
 			 */
 			__atomic_store_n(&accounts[a], __atomic_load_n(&accounts[a], __ATOMIC_RELAXED) - amount,
 			    __ATOMIC_RELAXED);
-			for (int k = 0; k < 20; k++)
-				hg_cpu_relax();
+			if (htm_mode == HG_HTM_RTM)
+				for (int k = 0; k < 200; k++)
+					__asm__ volatile("" ::: "memory");
+			else
+				for (int k = 0; k < 20; k++)
+					hg_cpu_relax();
 			__atomic_store_n(&accounts[b], __atomic_load_n(&accounts[b], __ATOMIC_RELAXED) + amount,
 			    __ATOMIC_RELAXED);
 		}
@@ -127,14 +135,38 @@ static void run(enum hg_htm_mode mode, const char *emu)
 	HG_EXPECT(s.commits[HG_TIER_STM] > 0); /* the software tier really ran */
 	HG_EXPECT(lock.stm_used);
 	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&lock.stm_seq) & 1, 0);
+	if (mode == HG_HTM_RTM) {
+		struct hg_site_stats p;
+		hg_stats_get(&lock, hg_site("mixed.plain"), &p);
+		printf("plain sections: commits htm %" PRIu64 " lock %" PRIu64 "\n", p.commits[HG_TIER_HTM],
+		    p.commits[HG_TIER_LOCK]);
+		HG_EXPECT(p.commits[HG_TIER_HTM] > 0); /* plain sections ran in hardware */
+	}
 }
 
-static void test_plain_and_stm_lock_tier(void) { run(HG_HTM_OFF, "seed=1"); }
-static void test_plain_and_stm_emu(void) { run(HG_HTM_EMU, "conflict=0.3,capacity=0.05,other=0.02,seed=2"); }
-static void test_plain_and_stm_emu_noabort(void) { run(HG_HTM_EMU, "seed=2"); }
+static void test_plain_and_stm_lock_tier(void)
+{
+	if (htm_mode == HG_HTM_RTM)
+		HG_SKIP("HG_STRESS_HTM=rtm runs the hardware tier only");
+	run(HG_HTM_OFF, "seed=1");
+}
+/* The injected aborts apply to the emulated HTM only. */
+static void test_plain_and_stm_emu(void)
+{
+	run((enum hg_htm_mode)htm_mode, "conflict=0.3,capacity=0.05,other=0.02,seed=2");
+}
+static void test_plain_and_stm_emu_noabort(void)
+{
+	if (htm_mode == HG_HTM_RTM)
+		HG_SKIP("the same run as test_plain_and_stm_emu on real RTM");
+	run(HG_HTM_EMU, "seed=2");
+}
 
 int main(void)
 {
+	htm_mode = hg_test_stress_mode();
+	if (htm_mode < 0)
+		return htm_mode == -1 ? 77 : 1;
 	static const struct hg_test t[] = {
 		HG_TEST(test_plain_and_stm_lock_tier), HG_TEST(test_plain_and_stm_emu), HG_TEST(test_plain_and_stm_emu_noabort),
 	};

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/unit/test_rtm.c - the engine's answers to aborts that only real RTM
+ * tests/rtm/test_rtm_nested.c - the engine's answers to aborts that only real RTM
  * produces (ctest label rtm; skipped, 77, where detection refuses RTM).
  */
 #include <pthread.h>
