@@ -42,3 +42,22 @@ function(hg_find_pythons out)
   list(REMOVE_DUPLICATES found)
   set(${out} "${found}" PARENT_SCOPE)
 endfunction()
+
+# hg_python_entry(ENTRY VER EXE TAG): splits an "X.Y=/path" entry of
+# hg_find_pythons into its version and interpreter, and names it for test
+# names: pyenv_X_Y for a pyenv build, the program's name otherwise.
+function(hg_python_entry entry ver_out exe_out tag_out)
+  string(REPLACE "=" ";" pair "${entry}")
+  list(GET pair 0 ver)
+  list(GET pair 1 exe)
+  get_filename_component(base ${exe} NAME)
+  if(exe MATCHES "/versions/")
+    set(tag "pyenv_${ver}")
+  else()
+    set(tag "${base}")
+  endif()
+  string(REPLACE "." "_" tag "${tag}")
+  set(${ver_out} "${ver}" PARENT_SCOPE)
+  set(${exe_out} "${exe}" PARENT_SCOPE)
+  set(${tag_out} "${tag}" PARENT_SCOPE)
+endfunction()
