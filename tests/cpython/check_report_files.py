@@ -132,6 +132,7 @@ def main():
     forker = ("import os, sys, runpy\n"
               "sys.argv = [%r, '2', '30000']\n"
               "runpy.run_path(%r)['main']()\n"
+              "sys.stdout.flush()  # else the child flushes the parent's buffered lines too\n"
               "pid = os.fork()\n"
               "if pid == 0:\n"
               "    x = sum(range(1000))\n"
