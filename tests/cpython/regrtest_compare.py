@@ -152,6 +152,11 @@ def main():
             continue
         base_rc, base_out, dt = run(a.python, mod, "base", a.preload, None)
         print("%-24s %-7s rc=%-4s %6.1fs" % (mod, "base", base_rc, dt))
+        if base_rc == "timeout":
+            # Without the preload the module did not finish: there is nothing
+            # to compare the preload's runs with.
+            print("%-24s the run without the preload timed out: not comparable, skipped" % mod)
+            continue
         mod_modes = modes
         if mod in a.inject_only and not full:
             mod_modes = [m for m in modes if m == "inject"] or modes[-1:]
