@@ -29,8 +29,8 @@
 #include <limits.h>
 #include <time.h>
 
-#include "htm/atomic.h"
-#include "htm/util.h"
+#include "base/atomic.h"
+#include "base/util.h"
 #include "htmgil/lock.h"
 #include "fallback/mutex.h"
 

@@ -9,8 +9,8 @@
 
 #include <errno.h>
 
-#include "htm/atomic.h"
-#include "htm/util.h"
+#include "base/atomic.h"
+#include "base/util.h"
 #include "htmgil/lock.h"
 
 #if defined(__has_include)

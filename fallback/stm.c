@@ -31,7 +31,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "htm/atomic.h"
+#include "base/atomic.h"
 
 /* ---------------------------------------------------------------- sizes */
 
@@ -482,7 +482,7 @@ static void hg_stm_wait_even(struct hg_stm_tx *tx, const uint32_t *seq, uint32_t
 			return;
 		}
 		/* Waiting for another party's write phase: the policy does not
-		 * charge this time to the software tier (see fallback/run.c). */
+		 * charge this time to the software tier (see engine/run.c). */
 		if (!t0)
 			t0 = hg_cycles();
 		if (++spins < 256)

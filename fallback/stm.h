@@ -30,7 +30,7 @@
 #include <stdint.h>
 
 #include "htmgil/stm.h"
-#include "htm/util.h"
+#include "base/util.h"
 
 /*
  * One logged write, per naturally aligned 8-byte word: the pending bytes in

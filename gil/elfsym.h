@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "htm/util.h"
+#include "base/util.h"
 
 struct hg_elf {
 	const uint8_t *map;   /* the whole file, mapped read-only */

@@ -19,7 +19,7 @@
 #include <stdio.h>
 
 #include "gil/pyident.h"
-#include "htm/atomic.h"
+#include "base/atomic.h"
 #include "htmgil/htm.h"
 #include "htmgil/prof.h"
 

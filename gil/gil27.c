@@ -49,7 +49,7 @@
 #include <semaphore.h>
 
 #include "gil/pysite.h"
-#include "htm/engine.h"
+#include "engine/engine.h"
 
 static int (*real_acquire)(void *lock, int waitflag);
 static void (*real_release)(void *lock);

@@ -81,7 +81,7 @@
 
 #include "gil/patch.h"
 #include "gil/pysite.h"
-#include "htm/engine.h"
+#include "engine/engine.h"
 
 /* The thread's GIL section and the arguments of the take/drop being served. */
 struct gil_call {

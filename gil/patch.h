@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "htm/util.h"
+#include "base/util.h"
 
 #define HG_PATCH_JMP_LEN 14 /* ff 25 00000000 + imm64 */
 #define HG_PATCH_MAX_COPY 32 /* relocated prologue bytes, at most */

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "gil/pysite.h"
-#include "htm/engine.h"
+#include "engine/engine.h"
 
 struct hg_gil_totals hg_gil_totals;
 struct hg_gil_state hg_gil_state;

@@ -41,7 +41,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "htm/engine.h"
+#include "engine/engine.h"
 
 static int (*real_lock)(pthread_mutex_t *);
 static int (*real_trylock)(pthread_mutex_t *);

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "gil/pylayout.h"
-#include "htm/util.h"
+#include "base/util.h"
 
 enum hg_py_kind {
 	HG_PY_NONE = 0,   /* not CPython: do nothing at all */

@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "htm/atomic.h"
+#include "base/atomic.h"
 #include "htm/detect.h"
-#include "htm/engine.h"
+
 #include "htm/htm.h"
-#include "htm/util.h"
+#include "base/util.h"
 #if HG_HAVE_VALGRIND_H
 #include <valgrind/valgrind.h>
 #endif
@@ -33,6 +33,7 @@
 
 /* The mode in force; written at init and by hg_htm_set_mode, read everywhere. */
 uint32_t hg_mode_global = HG_HTM_OFF;
+bool hg_rtm_ok;
 
 void hg_cpu_read(struct hg_cpuid_raw *raw)
 {

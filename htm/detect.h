@@ -7,12 +7,14 @@
 #include <stdint.h>
 
 #include "htmgil/htm.h"
-#include "htm/util.h"
+#include "base/util.h"
 
 HG_INTERNAL extern uint32_t hg_mode_global;
+/* True when RTM instructions may execute in this process (detection, or valgrind test mode). */
+HG_INTERNAL extern bool hg_rtm_ok;
 HG_INTERNAL bool hg_under_valgrind(void);
 
-#include "htm/atomic.h"
+#include "base/atomic.h"
 /* Relaxed: the mode is set before sections run (hg_htm_set_mode's contract). */
 static inline enum hg_htm_mode hg_mode_fast(void)
 {

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "htm/atomic.h"
+#include "base/atomic.h"
 #include "htm/emu.h"
 #include "htm/status.h"
 

@@ -14,7 +14,8 @@
 
 #include <stdint.h>
 
-#include "htm/engine.h"
+#include "base/util.h"
+#include "htm/target.h"
 
 HG_INTERNAL uint32_t hg_emu_begin(void *target, const struct hg_target_ops *ops);
 HG_INTERNAL void hg_emu_commit(void *target, const struct hg_target_ops *ops);

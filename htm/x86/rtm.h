@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "htm/util.h"
+#include "base/util.h"
 
 HG_INTERNAL bool hg_htm_available(void);
 HG_INTERNAL void hg_htm_init(void);

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "hg_test.h"
-#include "htm/atomic.h"
+#include "base/atomic.h"
 #include "htmgil/htmgil.h"
 
 static struct hg_policy defaults = HG_POLICY_DEFAULTS;

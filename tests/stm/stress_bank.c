@@ -19,7 +19,7 @@
 
 #include "htmgil/htmgil.h"
 #include "htmgil/stm.h"
-#include "htm/atomic.h"
+#include "base/atomic.h"
 #include "stm_test.h"
 
 #define ACCOUNTS 1024

@@ -17,7 +17,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "htm/atomic.h"
+#include "base/atomic.h"
 #include "htmgil/htmgil.h"
 #include "stm_test.h"
 

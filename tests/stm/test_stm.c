@@ -13,8 +13,8 @@
 #include "htmgil/htmgil.h"
 #include "htmgil/stm.h"
 #include "fallback/stm.h"
-#include "htm/atomic.h"
-#include "htm/engine.h"
+#include "base/atomic.h"
+#include "engine/engine.h"
 #include "stm_test.h"
 
 static struct hg_lock L;

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 
 #include "hg_test.h"
-#include "htm/atomic.h"
+#include "base/atomic.h"
 #include "htmgil/htmgil.h"
 
 static struct hg_lock la, lb;

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "hg_test.h"
-#include "htm/atomic.h"
+#include "base/atomic.h"
 #include "htmgil/htmgil.h"
 
 static const enum hg_htm_mode modes[] = { HG_HTM_OFF, HG_HTM_EMU };

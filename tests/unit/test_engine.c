@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "hg_test.h"
-#include "htm/atomic.h"
-#include "htm/engine.h"
+#include "base/atomic.h"
+#include "engine/engine.h"
 #include "htm/status.h"
 #include "htmgil/htmgil.h"
 

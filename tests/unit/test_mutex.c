@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "hg_test.h"
-#include "htm/atomic.h"
+#include "base/atomic.h"
 #include "htmgil/lock.h"
 
 static void test_basic(void)

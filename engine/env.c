@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * htm/env.c - start-up: HTMGIL_HTM, HTMGIL_EMU, HTMGIL_POLICY, HTMGIL_TXLEN,
+ * engine/env.c - start-up: HTMGIL_HTM, HTMGIL_EMU, HTMGIL_POLICY, HTMGIL_TXLEN,
  * HTMGIL_REPORT, and the policy knobs.
  *
  * A bad value never stops the host program: one line on stderr names the
@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "htm/atomic.h"
-#include "htm/engine.h"
+#include "base/atomic.h"
+#include "engine/engine.h"
 
 /*
  * Defined here, beside the start-up constructor, so that every program that

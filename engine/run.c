@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fallback/run.c - hg_run(): one section on any of the three tiers, and the
+ * engine/run.c - hg_run(): one section on any of the three tiers, and the
  * three-tier policy for instrumented sections.
  *
  * Tiers (docs/design.md, "The STM tier and the coexistence protocol"):
@@ -28,8 +28,8 @@
 #include <unistd.h>
 
 #include "fallback/stm.h"
-#include "htm/atomic.h"
-#include "htm/engine.h"
+#include "base/atomic.h"
+#include "engine/engine.h"
 #include "htmgil/lock.h"
 #include "htmgil/stm.h"
 

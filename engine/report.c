@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * htm/report.c - the report: an aligned text table or JSON (docs/report.md).
+ * engine/report.c - the report: an aligned text table or JSON (docs/report.md).
  * Written outside any transaction, from a merged snapshot.
  */
 #include <errno.h>
@@ -14,7 +14,7 @@
 
 #include "htm/detect.h"
 #include "htm/emu.h"
-#include "htm/engine.h"
+#include "engine/engine.h"
 
 static hg_report_hook hg_hook;
 

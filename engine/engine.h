@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * htm/engine.h - the elision engine, shared by every front end: the elided
- * lock (htm/elide.c), the GIL (gil/), pthread mode (gil/) and hg_run (STM).
+ * engine/engine.h - the elision engine, shared by every front end: the elided
+ * lock (engine/elide.c), the GIL (gil/), pthread mode (gil/) and hg_run (STM).
  *
  * A front end describes its real lock with struct hg_target_ops and a
  * subscription word; the engine decides per (lock, site) and per thread
@@ -19,26 +19,8 @@
 #include "htmgil/htm.h"
 #include "htmgil/elide.h"
 #include "htmgil/prof.h"
-#include "htm/util.h"
-
-/*
- * How the engine reaches a front end's real lock.  The subscription word is
- * a 32-bit word that is 0 exactly when the real lock is free and is written
- * by every real acquisition (hg_mutex.word, CPython's gil->locked, glibc's
- * mutex __lock).
- */
-struct hg_target_ops {
-	void (*lock)(void *target);
-	bool (*trylock)(void *target);  /* may be NULL: emulation then blocks in lock */
-	void (*unlock)(void *target);
-	/* Waits until the lock is seen free without taking it; NULL: spin, then yield. */
-	void (*wait_free)(void *target, unsigned spin_iters);
-	/*
-	 * Extra subscription test run inside the transaction after the word
-	 * check; returns an abort code (e.g. HG_ABORT_STM_BUSY) or 0.  May be NULL.
-	 */
-	unsigned (*subscribe_extra)(void *target);
-};
+#include "base/util.h"
+#include "htm/target.h"
 
 /*
  * Per-thread record of one (lock, site): its policy state and counters.
@@ -157,8 +139,6 @@ HG_INTERNAL extern bool hg_txlen_off;
 
 /* The policy in force (read-mostly; copied at init and by hg_policy_set). */
 HG_INTERNAL extern struct hg_policy hg_policy_now;
-/* True when RTM instructions may execute in this process (detection, or valgrind test mode). */
-HG_INTERNAL extern bool hg_rtm_ok;
 
 /*
  * Marks l as used by hg_run() (sticky) and waits out plain sections that
@@ -175,7 +155,7 @@ HG_INTERNAL void hg_lock_enable_stm(struct hg_lock *l);
 HG_INTERNAL uint32_t hg_lock_register(const char *name);
 
 /*
- * The exit report (htm/report.c, docs/report.md).  hg_report_init() reads
+ * The exit report (engine/report.c, docs/report.md).  hg_report_init() reads
  * HTMGIL_REPORT once at start-up: it joins the run named by the marker
  * HTMGIL_REPORT_RUN, or starts one (this process is then the top).
  * hg_report_at_exit() writes this process's report when it counted a

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * htm/atomic.h - the one place htmgil touches <stdatomic.h>.
+ * base/atomic.h - the one place htmgil touches <stdatomic.h>.
  *
  * Every operation carries its memory order in its name (mimalloc style), so a
  * reader never has to guess, and there is no implicit seq_cst anywhere.  The

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * htm/util.c - thread ordinals, futex wrappers, the one-line warning.
+ * base/util.c - thread ordinals, futex wrappers, the one-line warning.
  */
 #include <errno.h>
 #include <linux/futex.h>
@@ -9,8 +9,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "htm/atomic.h"
-#include "htm/util.h"
+#include "base/atomic.h"
+#include "base/util.h"
 
 HG_TLS uint32_t hg_thread_id_cache;
 

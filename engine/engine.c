@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * htm/engine.c - the retry loop and the policy (docs/design.md, "The policy").
+ * engine/engine.c - the retry loop and the policy (docs/design.md, "The policy").
  *
  * Per (lock, site) and per thread, a site is on one tier: HTM (speculative)
  * or LOCK (the STM tier joins for instrumented sections in hg_run).  On the
@@ -34,13 +34,13 @@
  */
 #include <sched.h>
 
-#include "htm/atomic.h"
+#include "base/atomic.h"
 #include "htm/emu.h"
-#include "htm/engine.h"
+#include "engine/engine.h"
 #include "htm/htm.h"
 #include "htm/status.h"
 
-bool hg_rtm_ok;
+
 uint32_t hg_txlen_fixed;
 
 #define HG_Q16 65536u

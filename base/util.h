@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * htm/util.h - assertions, branch hints, thread ids, cycle counter, futex.
+ * base/util.h - assertions, branch hints, thread ids, cycle counter, futex.
  */
 #ifndef HG_UTIL_H
 #define HG_UTIL_H

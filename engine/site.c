@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * htm/site.c - per-thread site records, the lock registry, site names and
+ * engine/site.c - per-thread site records, the lock registry, site names and
  * statistics snapshots.
  *
  * Each thread owns a table of struct hg_site_rec, one per (lock id, site)
@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "htm/atomic.h"
-#include "htm/engine.h"
+#include "base/atomic.h"
+#include "engine/engine.h"
 
 struct hg_thread_tab {
 	struct hg_site_rec **bucket;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * htm/elide.c - struct hg_lock: the elided lock over struct hg_mutex.
+ * engine/elide.c - struct hg_lock: the elided lock over struct hg_mutex.
  *
  * Each thread keeps a small stack of the elided locks it holds (hg_held):
  * which lock, its site record, and how it is held:
@@ -22,10 +22,10 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "htm/atomic.h"
+#include "base/atomic.h"
 #include "htm/detect.h"
 #include "htm/emu.h"
-#include "htm/engine.h"
+#include "engine/engine.h"
 #include "htm/htm.h"
 #include "fallback/mutex.h"
 #include "fallback/stm.h"
