@@ -136,13 +136,13 @@ void setup(const Config &c)
 	g_site_audit = hg_site("bench-audit");
 	g_site_set = hg_site("bench-set");
 	switch (c.variant) {
-	case V_LOCK: hg_run_force(HG_RUN_LOCK); break;
-	case V_STM: hg_run_force(HG_RUN_STM); break;
+	case V_LOCK: hg_run_force(HG_TIER_LOCK); break;
+	case V_STM: hg_run_force(HG_TIER_STM); break;
 	case V_EMU:
-		hg_run_force(HG_RUN_HTM);
+		hg_run_force(HG_TIER_HTM);
 		hg_lock_set_mode(&g_lock, HG_HTM_EMU);
 		break;
-	default: hg_run_force(HG_RUN_ADAPTIVE); break;
+	default: hg_run_force(HG_TIER_ADAPTIVE); break;
 	}
 	hg_bench_plain_alloc = c.variant == V_MUTEX;
 	for (auto &a : g_accounts)

@@ -115,11 +115,6 @@ int hg_lock_set_mode(struct hg_lock *l, enum hg_htm_mode m)
 	return 0;
 }
 
-static inline enum hg_htm_mode hg_lock_mode(const struct hg_lock *l)
-{
-	return l->mode_set ? (enum hg_htm_mode)l->mode : hg_mode_fast();
-}
-
 static inline bool hg_rtm_active(void)
 {
 	return hg_rtm_ok && hg_held.in_rtm > 0 && hg_htm_active();
@@ -187,7 +182,7 @@ void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 {
 	struct hg_held *h = &hg_held;
 	struct hg_site_rec *rec = hg_site_last;
-	if (HG_LIKELY(h->in_rtm == 0 && !l->mode_set && hg_mode_fast() == HG_HTM_OFF &&
+	if (HG_LIKELY(h->in_rtm == 0 && !l->mode_set && hg_htm_mode() == HG_HTM_OFF &&
 	        h->n < HG_HELD_MAX && rec && rec->site == site && rec->lock_id == l->id)) {
 		uint32_t w = 0;
 		if (hg_single_threaded() && hg_atomic_load_relaxed32(&l->mutex.word) == 0)

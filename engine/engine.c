@@ -1,36 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * engine/engine.c - the retry loop and the policy (docs/design.md, "The policy").
+ * engine/engine.c - the retry loop every front end runs a section through
+ * (docs/design.md, "The engine").
  *
- * Per (lock, site) and per thread, a site is on one tier: HTM (speculative)
- * or LOCK (the STM tier joins for instrumented sections in hg_run).  On the
- * HTM tier each acquisition runs this loop:
- *
- *   begin  -> started: return inside the transaction
- *          -> EXPLICIT busy: wait until the lock is free (PAUSE-spin, bounded,
- *             then park), retry up to retry_busy times
- *          -> EXPLICIT nested busy (an inner lock was held; which one is
- *             lost with the transaction): as a conflict
- *          -> EXPLICIT nested trylock or syscall: the site would abort the
- *             same way next time, so skip HTM for skip_other acquisitions
- *             and take the lock
- *          -> other EXPLICIT code: this acquisition takes the lock
- *          -> CAPACITY: retry up to retry_capacity times (1), then demote
- *             the site (capacity is persistent) and take the lock
- *          -> RETRY set (CONFLICT or bare RETRY): wait for the lock if it is
- *             held (no lemming effect), randomized backoff, retry up to
- *             retry_conflict times, then take the lock
- *          -> status 0 (an interrupt, a page fault: one-off events): retry
- *             at once; a second status 0 in a row, or DEBUG/NESTED: skip
- *             HTM for skip_other acquisitions and take the lock
- *   hg_engine_action() is that table, as a pure function of the status.
- *   every attempt feeds the decaying abort-rate estimate; once it passes
- *   demote_rate after demote_min attempts, the site is demoted.
- *
- * A demoted site re-probes: after reprobe_left lock-tier acquisitions it
- * tries the HTM tier once more; a commit promotes it back, a failure doubles
- * the period up to reprobe_max.  Nothing here writes a counter inside a
- * transaction: counts before begin, after commit, or in the abort path.
+ * The policy (engine/policy.c) says whether an acquisition speculates at
+ * all (hg_policy_enter); this file runs the attempts, acts on each abort
+ * as hg_engine_action() says, and reports every outcome to the policy and
+ * the counters.  Nothing here writes a counter inside a transaction:
+ * counts before begin, after commit, or in the abort path.
  */
 #include <sched.h>
 
@@ -41,59 +18,9 @@
 #include "htm/status.h"
 
 
-uint32_t hg_txlen_fixed;
 
-#define HG_Q16 65536u
-#define HG_COST_SAMPLE 63u /* sample one section in 64 for cycle costs */
 
-static inline uint32_t hg_q16(double x)
-{
-	return (uint32_t)(x * HG_Q16 + 0.5);
-}
-
-/* Decaying estimate: rate += decay * (sample - rate), in fixed point. */
-static inline void hg_rate_update(struct hg_site_rec *rec, bool aborted)
-{
-	uint32_t d = hg_q16(hg_policy_now.decay);
-	uint32_t r = rec->rate_q16;
-	int64_t target = aborted ? HG_Q16 : 0;
-	int64_t nr = (int64_t)r + (((target - (int64_t)r) * d) >> 16);
-	if (nr < 0)
-		nr = 0;
-	if (nr > HG_Q16)
-		nr = HG_Q16;
-	/* Relaxed: single writer; the report reads a possibly stale value. */
-	hg_atomic_store_relaxed32(&rec->rate_q16, (uint32_t)nr);
-	rec->samples++;
-}
-
-static void hg_set_tier(struct hg_site_rec *rec, enum hg_tier to)
-{
-	hg_atomic_store_relaxed32(&rec->tier, to);
-	rec->samples = 0;
-}
-
-void hg_engine_demote(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why)
-{
-	if (rec->tier >= (uint32_t)to)
-		return;
-	hg_set_tier(rec, to);
-	hg_counter_add(&rec->st.demotions[why], 1);
-	rec->reprobe_left = rec->reprobe_period;
-}
-
-void hg_engine_promote(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why)
-{
-	if (rec->tier <= (uint32_t)to)
-		return;
-	hg_set_tier(rec, to);
-	hg_counter_add(&rec->st.promotions[why], 1);
-	/* Start below the threshold, so a phase that is still bad re-demotes
-	 * after a handful of attempts rather than at once or never. */
-	hg_atomic_store_relaxed32(&rec->rate_q16, hg_q16(hg_policy_now.demote_rate / 2));
-	rec->reprobe_period = hg_policy_now.reprobe_base;
-	rec->skip = 0;
-}
+#define HG_TIME_SAMPLE 63u /* time one section in 64 for st.cycles */
 
 static unsigned hg_explicit_slot(unsigned code)
 {
@@ -126,20 +53,15 @@ void hg_engine_note_abort(struct hg_site_rec *rec, uint32_t status)
 	hg_counter_add(&rec->st.aborts[c], 1);
 	if (c == HG_CAUSE_EXPLICIT)
 		hg_counter_add(&rec->st.explicit_codes[hg_explicit_slot(HG_STATUS_CODE(status))], 1);
-	/* A busy lock is not the section's fault: it does not raise the rate. */
-	if (!hg_status_is_busy(status))
-		hg_rate_update(rec, true);
+	hg_policy_abort(rec, hg_status_is_busy(status));
 }
 
-static inline void hg_cost_update(struct hg_site_rec *rec, enum hg_tier tier)
+static inline void hg_time_stop(struct hg_site_rec *rec, enum hg_tier tier)
 {
 	if (HG_LIKELY(rec->t0 == 0))
 		return;
 	uint64_t dt = hg_cycles() - rec->t0;
 	rec->t0 = 0;
-	/* decaying mean with weight 1/8; the first sample seeds it */
-	uint64_t c = rec->cost[tier];
-	rec->cost[tier] = c ? c - (c >> 3) + (dt >> 3) : dt;
 	hg_counter_add(&rec->st.cycles[tier], dt);
 }
 
@@ -147,12 +69,9 @@ static inline void hg_cost_update(struct hg_site_rec *rec, enum hg_tier tier)
 static void hg_note_commit(struct hg_site_rec *rec, enum hg_tier tier, bool emu)
 {
 	hg_counter_add(emu ? &rec->st.commits_emu : &rec->st.commits[tier], 1);
-	hg_cost_update(rec, tier);
-	if (tier == HG_TIER_HTM) {
-		hg_rate_update(rec, false);
-		if (rec->tier != HG_TIER_HTM)
-			hg_engine_promote(rec, HG_TIER_HTM, HG_REASON_REPROBE);
-	}
+	hg_time_stop(rec, tier);
+	if (tier == HG_TIER_HTM)
+		hg_policy_commit(rec);
 }
 
 void hg_engine_note_commit(struct hg_site_rec *rec, enum hg_tier tier)
@@ -228,7 +147,7 @@ static void hg_wait_free(void *target, const struct hg_target_ops *ops, const ui
 static void hg_backoff(unsigned attempt)
 {
 	unsigned shift = attempt < 6 ? attempt : 6;
-	unsigned n = (unsigned)(hg_rand() & ((32u << shift) - 1));
+	unsigned n = (unsigned)(hg_policy_random() & ((32u << shift) - 1));
 	for (unsigned i = 0; i < n; i++)
 		hg_cpu_relax();
 }
@@ -259,9 +178,9 @@ static inline uint32_t hg_spec_begin(void *target, const struct hg_target_ops *o
 	return hg_emu_begin(target, ops);
 }
 
-static inline void hg_cost_start(struct hg_site_rec *rec)
+static inline void hg_time_start(struct hg_site_rec *rec)
 {
-	if (HG_UNLIKELY((rec->st.acquisitions & HG_COST_SAMPLE) == 0))
+	if (HG_UNLIKELY((rec->st.acquisitions & HG_TIME_SAMPLE) == 0))
 		rec->t0 = hg_cycles();
 }
 
@@ -269,23 +188,12 @@ enum hg_tier hg_engine_enter(void *target, const struct hg_target_ops *ops,
     const uint32_t *sub_word, enum hg_htm_mode mode, struct hg_site_rec *rec)
 {
 	hg_counter_add(&rec->st.acquisitions, 1);
-	hg_cost_start(rec);
+	hg_time_start(rec);
 	if (mode == HG_HTM_OFF)
 		goto take_lock;
-
-	bool reprobe = false;
-	if (rec->tier != HG_TIER_HTM) {
-		if (rec->reprobe_left > 0) {
-			rec->reprobe_left--;
-			goto take_lock;
-		}
-		reprobe = true;
-		hg_counter_add(&rec->st.reprobes, 1);
-	} else if (rec->skip > 0) {
-		rec->skip--;
-		hg_counter_add(&rec->st.skips, 1);
+	enum hg_policy_go go = hg_policy_enter(rec);
+	if (go == HG_GO_LOCK)
 		goto take_lock;
-	}
 
 	const struct hg_policy *pol = &hg_policy_now;
 	struct hg_abort_budget b;
@@ -306,11 +214,11 @@ enum hg_tier hg_engine_enter(void *target, const struct hg_target_ops *ops,
 		if (act == HG_ACT_LOCK)
 			break;
 		if (act == HG_ACT_SKIP) {
-			rec->skip = pol->skip_other;
+			hg_policy_skip(rec);
 			break;
 		}
 		if (act == HG_ACT_DEMOTE) {
-			hg_engine_demote(rec, HG_TIER_LOCK, HG_REASON_CAPACITY);
+			hg_policy_capacity(rec);
 			break;
 		}
 		if (act == HG_ACT_BACKOFF) {
@@ -320,22 +228,14 @@ enum hg_tier hg_engine_enter(void *target, const struct hg_target_ops *ops,
 				hg_backoff(attempt);
 		}
 		/* HG_ACT_RETRY: again at once. */
-		if (rec->tier == HG_TIER_HTM && rec->samples >= pol->demote_min &&
-		    rec->rate_q16 > hg_q16(pol->demote_rate)) {
-			hg_engine_demote(rec, HG_TIER_LOCK, HG_REASON_ABORT_RATE);
+		if (hg_policy_check_rate(rec))
 			break;
-		}
-		if (reprobe)
+		if (go == HG_GO_PROBE)
 			break; /* a probe gets one attempt */
 	}
-	if (rec->tier == HG_TIER_HTM && rec->samples >= pol->demote_min &&
-	    rec->rate_q16 > hg_q16(pol->demote_rate))
-		hg_engine_demote(rec, HG_TIER_LOCK, HG_REASON_ABORT_RATE);
-	if (reprobe && rec->tier != HG_TIER_HTM) {
-		uint32_t p = rec->reprobe_period * 2;
-		rec->reprobe_period = p > pol->reprobe_max ? pol->reprobe_max : p;
-		rec->reprobe_left = rec->reprobe_period;
-	}
+	hg_policy_check_rate(rec);
+	if (go == HG_GO_PROBE)
+		hg_policy_probe_lost(rec);
 take_lock:
 	ops->lock(target);
 	return HG_TIER_LOCK;
@@ -362,7 +262,7 @@ int hg_engine_try(void *target, const struct hg_target_ops *ops,
     const uint32_t *sub_word, enum hg_htm_mode mode, struct hg_site_rec *rec)
 {
 	hg_counter_add(&rec->st.acquisitions, 1);
-	if (mode != HG_HTM_OFF && rec->tier == HG_TIER_HTM && rec->skip == 0) {
+	if (mode != HG_HTM_OFF && hg_site_tier(rec) == HG_TIER_HTM && rec->pol.skip == 0) {
 		struct hg_abort_budget b;
 		hg_abort_budget_init(&b, &hg_policy_now);
 		for (;;) {
@@ -377,57 +277,11 @@ int hg_engine_try(void *target, const struct hg_target_ops *ops,
 			if (act == HG_ACT_RETRY && s == 0)
 				continue; /* a one-off event: once more, as in hg_engine_enter */
 			if (act == HG_ACT_SKIP)
-				rec->skip = hg_policy_now.skip_other;
+				hg_policy_skip(rec);
 			break;
 		}
 	}
 	if (ops->trylock && ops->trylock(target))
 		return HG_TIER_LOCK;
 	return -1;
-}
-
-/* Aborts that a shorter transaction could have avoided (not a busy lock). */
-static inline uint32_t hg_txlen_aborts(const struct hg_site_rec *rec)
-{
-	return (uint32_t)(rec->st.aborts[HG_CAUSE_CONFLICT] + rec->st.aborts[HG_CAUSE_CAPACITY] +
-	    rec->st.aborts[HG_CAUSE_RETRY] + rec->st.aborts[HG_CAUSE_OTHER]);
-}
-
-static inline void hg_txlen_set(struct hg_site_rec *rec, uint32_t len)
-{
-	/* Relaxed: single writer; the report reads a possibly stale value. */
-	hg_atomic_store_relaxed32(&rec->txlen, len);
-	rec->txlen_aux = ((uint32_t)rec->st.attempts & 0xffffu) | (hg_txlen_aborts(rec) << 16);
-}
-
-uint32_t hg_engine_txlen(struct hg_site_rec *rec)
-{
-	uint32_t len = rec->txlen;
-	if (hg_txlen_fixed) {
-		if (len != hg_txlen_fixed)
-			hg_txlen_set(rec, hg_txlen_fixed);
-		return hg_txlen_fixed;
-	}
-	if (HG_UNLIKELY(len == 0)) {
-		hg_txlen_set(rec, HG_TXLEN_INIT);
-		return HG_TXLEN_INIT;
-	}
-	/* Window deltas modulo 2^16: a window never spans that many attempts. */
-	uint32_t att = ((uint32_t)rec->st.attempts - rec->txlen_aux) & 0xffffu;
-	uint32_t ab = (hg_txlen_aborts(rec) - (rec->txlen_aux >> 16)) & 0xffffu;
-	if (rec->tier != HG_TIER_HTM && ab > 0) {
-		hg_txlen_set(rec, len > HG_TXLEN_MIN * 2 ? len / 2 : HG_TXLEN_MIN);
-	} else if (att >= HG_TXLEN_WINDOW) {
-		if (ab * 8 > att)
-			len = len > HG_TXLEN_MIN * 2 ? len / 2 : HG_TXLEN_MIN;
-		else if (ab == 0)
-			len = len < HG_TXLEN_MAX / 2 ? len * 2 : HG_TXLEN_MAX;
-		hg_txlen_set(rec, len);
-	}
-	return rec->txlen;
-}
-
-enum hg_htm_mode hg_mode_now(void)
-{
-	return hg_htm_mode();
 }

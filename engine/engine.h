@@ -20,45 +20,16 @@
 #include "htmgil/elide.h"
 #include "htmgil/prof.h"
 #include "base/util.h"
+#include "engine/policy.h"
+#include "engine/site.h"
+#include "htm/detect.h"
 #include "htm/target.h"
 
-/*
- * Per-thread record of one (lock, site): its policy state and counters.
- * Owned and written by one thread, outside transactions; read by the report.
- */
-struct hg_site_rec {
-	uint32_t lock_id;
-	uint64_t site;
-	struct hg_site_stats st;  /* counters; st.abort_rate/tier_now/txlen are filled by snapshots */
-	/* policy state (tier and rate_q16 are read by the report: relaxed atomics) */
-	uint32_t tier;            /* enum hg_tier the site is on for this thread */
-	uint32_t skip;            /* acquisitions left on the lock after a no-RETRY abort */
-	uint32_t reprobe_left;    /* lock-tier acquisitions left before the next re-probe */
-	uint32_t reprobe_period;  /* current backoff period */
-	uint32_t samples;         /* attempts seen since the last tier change */
-	uint32_t rate_q16;        /* decaying abort-rate estimate, fixed point 1.0 = 65536 */
-	uint64_t t0;              /* cycle stamp of a sampled section's entry (0: not sampled) */
-	uint32_t txlen;           /* yield points per transaction (hg_engine_txlen; 0: unused) */
-	uint32_t txlen_aux;       /* hg_engine_txlen's window start: attempts | aborts << 16 */
-	uint64_t cost[HG_TIER_COUNT]; /* decaying cycles per section, per tier (0 = unknown) */
-	struct hg_site_rec *next;  /* hash chain within the thread's table */
-	struct hg_site_rec *all;   /* list of the thread's records, for snapshots */
-};
-
-/* The calling thread's record for (lock_id, site), created on first use. */
-HG_INTERNAL struct hg_site_rec *hg_site_rec_lookup(uint32_t lock_id, uint64_t site);
-/* The record used last by this thread: most acquisitions hit it. */
-extern HG_TLS struct hg_site_rec *hg_site_last;
-static inline struct hg_site_rec *hg_site_rec_get(uint32_t lock_id, uint64_t site)
-{
-	struct hg_site_rec *r = hg_site_last;
-	if (HG_LIKELY(r && r->site == site && r->lock_id == lock_id))
-		return r;
-	return hg_site_rec_lookup(lock_id, site);
-}
-
 /* The mode a lock runs in: its override, else the process mode. */
-HG_INTERNAL enum hg_htm_mode hg_mode_now(void);
+static inline enum hg_htm_mode hg_lock_mode(const struct hg_lock *l)
+{
+	return l->mode_set ? (enum hg_htm_mode)l->mode : hg_htm_mode();
+}
 
 /*
  * Enters a section.  Returns HG_TIER_HTM when the caller now runs inside a
@@ -107,38 +78,7 @@ HG_INTERNAL enum hg_abort_action hg_engine_action(uint32_t status, struct hg_abo
 /* Counting helpers for front ends that run their own loops (outside transactions). */
 HG_INTERNAL void hg_engine_note_abort(struct hg_site_rec *rec, uint32_t status);
 HG_INTERNAL void hg_engine_note_commit(struct hg_site_rec *rec, enum hg_tier tier);
-HG_INTERNAL void hg_engine_demote(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why);
-HG_INTERNAL void hg_engine_promote(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why);
 
-/*
- * Transaction length, for front ends whose sections span the host's own
- * yield points (the GIL: eval-breaker check sites).  A transaction begun at
- * a site spans hg_engine_txlen(rec) yield points before it commits and a new
- * one begins.  The length is adapted per site from the aborts the engine
- * counted in rec since the last adjustment (conflict, capacity, retry and
- * other causes; a busy lock is not the length's fault):
- *
- *   - the site was demoted to the lock after aborts: halve (the re-probe
- *     then tries shorter transactions);
- *   - every HG_TXLEN_WINDOW speculative attempts: more than 1 in 8 aborted:
- *     halve; none aborted: double;
- *
- * always within [HG_TXLEN_MIN, HG_TXLEN_MAX], starting at HG_TXLEN_INIT.
- * A fixed length (HTMGIL_TXLEN=N, hg_txlen_fixed) disables the adaptation.
- * Called by the thread that owns rec, outside transactions.
- */
-#define HG_TXLEN_MIN 1u
-#define HG_TXLEN_MAX 256u
-#define HG_TXLEN_INIT 16u
-#define HG_TXLEN_WINDOW 32u
-HG_INTERNAL uint32_t hg_engine_txlen(struct hg_site_rec *rec);
-/* 0: adapt per site; 1..HG_TXLEN_MAX: every transaction spans that many yield points. */
-HG_INTERNAL extern uint32_t hg_txlen_fixed;
-/* HTMGIL_TXLEN=off: front ends force no yield points (sections end where the host releases). */
-HG_INTERNAL extern bool hg_txlen_off;
-
-/* The policy in force (read-mostly; copied at init and by hg_policy_set). */
-HG_INTERNAL extern struct hg_policy hg_policy_now;
 
 /*
  * Marks l as used by hg_run() (sticky) and waits out plain sections that

@@ -17,44 +17,13 @@
 #include "engine/engine.h"
 
 /*
- * Defined here, beside the start-up constructor, so that every program that
- * links the engine from the static library (which reads hg_policy_now) also
- * links this file and so runs hg_init(): an archive member is linked only
- * when one of its symbols is needed.
+ * HTMGIL_TXLEN's settings live here, beside the start-up constructor, and
+ * engine/policy.c reads them: so every program that links the policy from
+ * the static library also links this file and runs hg_init() (an archive
+ * member is linked only when one of its symbols is needed).
  */
-struct hg_policy hg_policy_now = HG_POLICY_DEFAULTS;
-
-void hg_policy_get(struct hg_policy *out)
-{
-	*out = hg_policy_now;
-}
-
-static void hg_policy_clamp(struct hg_policy *p)
-{
-	if (p->retry_capacity > 1)
-		p->retry_capacity = 1; /* capacity is persistent: at most one retry */
-	if (p->retry_conflict > 1000)
-		p->retry_conflict = 1000;
-	if (p->retry_busy > 1000)
-		p->retry_busy = 1000;
-	if (!(p->demote_rate >= 0.0) || p->demote_rate > 1.0)
-		p->demote_rate = 0.5;
-	if (!(p->decay > 0.0) || p->decay > 1.0)
-		p->decay = 1.0 / 64;
-	if (p->reprobe_base == 0)
-		p->reprobe_base = 1;
-	if (p->reprobe_max < p->reprobe_base)
-		p->reprobe_max = p->reprobe_base;
-}
-
-void hg_policy_set(const struct hg_policy *p)
-{
-	struct hg_policy c = *p;
-	hg_policy_clamp(&c);
-	/* Sites read the knobs at their next acquisition; callers change the
-	 * policy while sections are quiescent (start-up, tests). */
-	hg_policy_now = c;
-}
+uint32_t hg_txlen_fixed;
+bool hg_txlen_off;
 
 struct hg_knob {
 	const char *name;
@@ -119,8 +88,6 @@ int hg_policy_parse(const char *spec)
 	hg_policy_set(&p);
 	return 0;
 }
-
-bool hg_txlen_off;
 
 /* HTMGIL_TXLEN: "auto" (adapt per site), "off" (no forced yield points) or N. */
 static void hg_txlen_parse(const char *v)

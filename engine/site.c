@@ -161,6 +161,7 @@ static void hg_tab_destroy(void *p)
 	pthread_mutex_unlock(&hg_reg_mutex);
 	for (struct hg_site_rec *r = t->all, *n; r; r = n) {
 		n = r->all;
+		hg_policy_site_fini(&r->pol);
 		free(r);
 	}
 	free(t->bucket);
@@ -234,8 +235,7 @@ static struct hg_site_rec *hg_site_rec_new(struct hg_thread_tab *t, uint32_t loc
 	memset(r, 0, sz);
 	r->lock_id = lock_id;
 	r->site = site;
-	r->tier = HG_TIER_HTM;
-	r->reprobe_period = hg_policy_now.reprobe_base;
+	hg_policy_site_init(&r->pol);
 	if (t->n + 1 > (t->mask + 1) * 2)
 		hg_tab_grow(t);
 	unsigned b = hg_rec_hash(lock_id, site) & t->mask;
@@ -335,9 +335,9 @@ static void hg_fold_locked(struct hg_thread_tab *t)
 			row->site = r->site;
 		}
 		hg_stats_add(&row->s, &r->st);
-		row->s.tier_now = r->tier;
-		row->s.txlen = r->txlen;
-		row->s.abort_rate = r->rate_q16 / 65536.0;
+		row->s.tier_now = r->pol.tier;
+		row->s.txlen = r->pol.txlen;
+		row->s.abort_rate = r->pol.rate_q16 / (double)HG_Q16;
 	}
 }
 
@@ -361,9 +361,9 @@ int hg_stats_snapshot(struct hg_stats_snapshot *out)
 				continue;
 			unsigned idx = (unsigned)(row - b.rows);
 			hg_stats_add(&row->s, &r->st);
-			row->s.tier_now = hg_atomic_load_relaxed32(&r->tier);
-			row->s.txlen = hg_atomic_load_relaxed32(&r->txlen);
-			b.rate_sum[idx] += hg_atomic_load_relaxed32(&r->rate_q16) / 65536.0;
+			row->s.tier_now = hg_atomic_load_relaxed32(&r->pol.tier);
+			row->s.txlen = hg_atomic_load_relaxed32(&r->pol.txlen);
+			b.rate_sum[idx] += hg_atomic_load_relaxed32(&r->pol.rate_q16) / (double)HG_Q16;
 			b.nrate[idx]++;
 		}
 	}
@@ -404,13 +404,8 @@ void hg_stats_reset(void)
 		for (struct hg_site_rec *r = t->all; r; r = r->all) {
 			/* Other threads must be quiescent (documented): plain resets. */
 			memset(&r->st, 0, sizeof r->st);
-			r->tier = HG_TIER_HTM;
-			r->skip = 0;
-			r->samples = 0;
-			r->rate_q16 = 0;
-			r->reprobe_period = hg_policy_now.reprobe_base;
-			r->reprobe_left = 0;
-			memset(r->cost, 0, sizeof r->cost);
+			r->t0 = 0;
+			hg_policy_site_reset(&r->pol);
 		}
 	pthread_mutex_unlock(&hg_reg_mutex);
 }

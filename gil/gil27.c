@@ -131,14 +131,14 @@ HG_EXPORT int PyThread_acquire_lock(void *lock, int waitflag)
 		return 1;
 	}
 	hg_gil_count(&hg_gil_totals.takes);
-	enum hg_htm_mode mode = hg_mode_now();
+	enum hg_htm_mode mode = hg_htm_mode();
 	if (mode == HG_HTM_OFF || g27.in) {
 		hg_gil_count(&hg_gil_totals.direct);
 		return real_acquire(lock, waitflag);
 	}
 	uint64_t site = hg_pysite_note(NULL);
 	struct hg_site_rec *rec = hg_site_rec_get(hg_gil_state.lock_id, site);
-	uint32_t txlen = evalframe_hi ? hg_engine_txlen(rec) : 0;
+	uint32_t txlen = evalframe_hi ? hg_policy_txlen(rec) : 0;
 	enum hg_tier tier = hg_engine_enter(lock, &gil27_ops, &zero_word, mode, rec);
 	g27.rec = rec, g27.lock = lock, g27.tier = (uint8_t)tier, g27.mode = (uint8_t)mode;
 	g27.yields_left = tier == HG_TIER_HTM ? txlen : 0;

@@ -33,7 +33,7 @@
  *
  * Forced yield points (docs/gil.md, "Forced yield points"): a
  * speculative section ends and a new one begins at the interpreter's own
- * eval-breaker check sites, every hg_engine_txlen(rec) of them.  The
+ * eval-breaker check sites, every hg_policy_txlen(rec) of them.  The
  * pending-work handler (_Py_HandlePending; 3.11: eval_frame_handle_pending,
  * where the build has it as a function of its own) gets a third entry
  * patch, and the breaker is made to fire without a store inside any
@@ -299,7 +299,7 @@ static void hg_gil3_take(void *tstate)
 {
 	if (!gcall.restarting)
 		hg_gil_count(&hg_gil_totals.takes);
-	enum hg_htm_mode mode = hg_mode_now();
+	enum hg_htm_mode mode = hg_htm_mode();
 	void *gil;
 	/*
 	 * Once the runtime finalizes, a daemon thread's tstate (and its frames)
@@ -320,8 +320,8 @@ static void hg_gil3_take(void *tstate)
 	gcall.take_tstate = tstate;
 	/* relaxed: see yield_ok */
 	uint32_t yields = hg_atomic_load_relaxed32(&yield_ok);
-	uint32_t txlen = yields ? hg_engine_txlen(rec) : 0;
-	if (yields && lay->minor <= 12 && mode == HG_HTM_RTM && rec->tier == HG_TIER_HTM)
+	uint32_t txlen = yields ? hg_policy_txlen(rec) : 0;
+	if (yields && lay->minor <= 12 && mode == HG_HTM_RTM && hg_site_tier(rec) == HG_TIER_HTM)
 		arm12(tstate); /* before XBEGIN: never a store inside the transaction */
 	enum hg_tier tier = hg_engine_enter(gil, &gil_ops,
 	    (const uint32_t *)((char *)gil + lay->gil_locked), mode, rec);
@@ -415,7 +415,7 @@ static void restart_held(void *tstate)
 	hg_gil_count(&hg_gil_totals.restarts);
 	uint64_t site = hg_pysite_note(tstate);
 	struct hg_site_rec *rec = hg_site_rec_get(hg_gil_state.lock_id, site);
-	uint32_t txlen = hg_engine_txlen(rec);
+	uint32_t txlen = hg_policy_txlen(rec);
 	enum hg_tier tier = hg_engine_enter(gcall.gil, &held_ops,
 	    (const uint32_t *)((char *)gcall.gil + lay->gil_locked), mode, rec);
 	gcall.rec = rec;

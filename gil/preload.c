@@ -110,10 +110,10 @@ void hg_gil_report(FILE *f, enum hg_report_format fmt)
 	const char *yields = g->yields ? g->yields : "not available for this interpreter";
 	for (int i = 0; i < HG_TIER_COUNT; i++)
 		t.sections[i] = hg_atomic_load_relaxed64(&hg_gil_totals.sections[i]);
-	/* The GIL runs in the process mode (hg_mode_now): under emu every
+	/* The GIL runs in the process mode (hg_htm_mode): under emu every
 	 * speculative section was emulated. */
 	uint64_t emu = 0;
-	if (hg_mode_now() == HG_HTM_EMU) {
+	if (hg_htm_mode() == HG_HTM_EMU) {
 		emu = t.sections[HG_TIER_HTM];
 		t.sections[HG_TIER_HTM] = 0;
 	}

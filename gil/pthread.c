@@ -184,7 +184,7 @@ HG_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 		}
 		return rc;
 	}
-	enum hg_htm_mode mode = hg_mode_now();
+	enum hg_htm_mode mode = hg_htm_mode();
 	if (mode == HG_HTM_OFF)
 		return real_lock(m);
 	pt.busy++;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define HG_DETECT_DEFINES_MODE /* the exported hg_htm_mode() is defined here */
 #include "base/atomic.h"
 #include "htm/detect.h"
 

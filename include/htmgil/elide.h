@@ -42,12 +42,17 @@ enum hg_abort_code {
 };
 HG_API const char *hg_abort_code_name(unsigned code);
 
-/* Tiers a section can run on; the order is the demotion order. */
+/*
+ * Tiers a section can run on; the order is the demotion order.
+ * HG_TIER_ADAPTIVE is not a tier: forcing it (hg_run_force) leaves the
+ * choice to the policy.
+ */
 enum hg_tier {
 	HG_TIER_HTM = 0, /* hardware (or emulated) transaction */
 	HG_TIER_STM = 1, /* software transaction (instrumented sections only) */
 	HG_TIER_LOCK = 2, /* the real lock */
-	HG_TIER_COUNT
+	HG_TIER_COUNT,
+	HG_TIER_ADAPTIVE = 8,
 };
 HG_API const char *hg_tier_name(enum hg_tier t);
 

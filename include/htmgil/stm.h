@@ -87,19 +87,14 @@ typedef void (*hg_body_fn)(struct hg_tx *tx, void *arg);
 HG_API void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg);
 
 /*
- * Tier selection for hg_run, process-wide (benchmarks and tests): adaptive
- * (the default), or one tier forced.  HG_RUN_HTM runs on the lock's HTM mode
- * (RTM or emulated; the lock tier when the mode is off).  HTMGIL_RUN_TIER
- * (adaptive|htm|stm|lock) sets it at start-up.
+ * Tier selection for hg_run, process-wide (benchmarks and tests):
+ * HG_TIER_ADAPTIVE (the default, the policy picks), or one tier forced.
+ * HG_TIER_HTM runs on the lock's HTM mode (RTM or emulated; the lock tier
+ * when the mode is off).  HTMGIL_RUN_TIER (adaptive|htm|stm|lock) sets it
+ * at start-up.  Anything else is refused with one line on stderr.
  */
-enum hg_run_tier {
-	HG_RUN_ADAPTIVE = 0,
-	HG_RUN_HTM,
-	HG_RUN_STM,
-	HG_RUN_LOCK,
-};
-HG_API void hg_run_force(enum hg_run_tier t);
-HG_API enum hg_run_tier hg_run_forced(void);
+HG_API void hg_run_force(enum hg_tier t);
+HG_API enum hg_tier hg_run_forced(void);
 /*
  * The same for the calling thread only (overrides the process setting);
  * -1 returns the thread to the process setting.  Tests use it to run

@@ -158,7 +158,7 @@ static void test_rtm_capacity(void)
 	print_stats("1024 lines", &s);
 	HG_EXPECT(s.aborts[HG_CAUSE_CAPACITY] >= 2);
 	HG_EXPECT_EQ(s.demotions[HG_REASON_CAPACITY], 1);
-	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_LOCK);
+	HG_EXPECT_EQ(hg_site_tier(rec), HG_TIER_LOCK);
 	HG_EXPECT_EQ(s.commits[HG_TIER_HTM], 0);
 	HG_EXPECT_EQ(commits_all(&s), k);
 	HG_EXPECT_EQ(cap_buf[1023][0], k); /* the last section's writes landed */

@@ -57,7 +57,7 @@ static void *worker(void *p)
 {
 	unsigned id = (unsigned)(uintptr_t)p;
 	/* Thread 0 adaptive, then lock, STM, HTM in turn. */
-	static const int tiers[4] = { -1, HG_RUN_LOCK, HG_RUN_STM, HG_RUN_HTM };
+	static const int tiers[4] = { -1, HG_TIER_LOCK, HG_TIER_STM, HG_TIER_HTM };
 	hg_run_force_thread(tiers[id % 4]);
 	uint64_t x = 0x9E3779B97F4A7C15ull * (id + 1);
 	uint64_t s_tr = hg_site("bank-transfer"), s_au = hg_site("bank-audit");

@@ -69,7 +69,7 @@ static void set_body(struct hg_tx *tx, void *p)
 static void *worker(void *p)
 {
 	unsigned id = (unsigned)(uintptr_t)p;
-	static const int tiers[4] = { -1, HG_RUN_STM, HG_RUN_LOCK, HG_RUN_HTM };
+	static const int tiers[4] = { -1, HG_TIER_STM, HG_TIER_LOCK, HG_TIER_HTM };
 	hg_run_force_thread(tiers[id % 4]);
 	unsigned char *model = calloc(KEYS + 1, 1);
 	uint64_t x = 0x2545F4914F6CDD1Dull * (id + 1);

@@ -52,7 +52,7 @@ static void *stm_worker(void *arg)
 {
 	unsigned seed = (unsigned)(uintptr_t)arg;
 	uint64_t site = hg_site("mixed.stm");
-	hg_run_force_thread(HG_RUN_STM);
+	hg_run_force_thread(HG_TIER_STM);
 	for (unsigned i = 0; i < sections; i++) {
 		struct xfer x = { rand_r(&seed) % ACCOUNTS, rand_r(&seed) % ACCOUNTS, rand_r(&seed) % 50, 0 };
 		if (i % 8 == 0) {

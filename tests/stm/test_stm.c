@@ -74,7 +74,7 @@ static void test_read_after_write(void)
 	static struct raw_arg a;
 	memset(&a, 0, sizeof(a));
 	a.other = 0xFFFFFFFFFFFF0000ull;
-	hg_run_force_thread(HG_RUN_STM);
+	hg_run_force_thread(HG_TIER_STM);
 	hg_run(&L, hg_site("raw"), raw_body, &a);
 	hg_run_force_thread(-1);
 	HG_EXPECT_EQ(a.seen64, 0x1122334455667788ull);
@@ -122,7 +122,7 @@ static void test_abort_and_retry(void)
 	static struct retry_arg a = { 1, 5, 0, 0 };
 	struct hg_stm_thread_stats before, after;
 	hg_stm_thread_stats(&before);
-	hg_run_force_thread(HG_RUN_STM);
+	hg_run_force_thread(HG_TIER_STM);
 	next_attempts_logged(2);
 	hg_run(&L, hg_site("retry"), retry_body, &a);
 	hg_run_force_thread(-1);
@@ -145,7 +145,7 @@ static void test_unlogged_relog(void)
 	static struct retry_arg a = { 1, 5, 0, 0 };
 	struct hg_stm_thread_stats before, after;
 	hg_stm_thread_stats(&before);
-	hg_run_force_thread(HG_RUN_STM);
+	hg_run_force_thread(HG_TIER_STM);
 	next_attempt_unlogged();
 	hg_run(&L, hg_site("relog"), retry_body, &a);
 	hg_run_force_thread(-1);
@@ -178,7 +178,7 @@ static void test_unlogged_commit_relog(void)
 	static struct retry_arg a = { 1, 0, 0, 0 };
 	struct hg_stm_thread_stats before, after;
 	hg_stm_thread_stats(&before);
-	hg_run_force_thread(HG_RUN_STM);
+	hg_run_force_thread(HG_TIER_STM);
 	next_attempt_unlogged();
 	hg_run(&L, hg_site("late-move"), late_move_body, &a);
 	hg_run_force_thread(-1);
@@ -201,7 +201,7 @@ static void test_relog_penalty(void)
 	static struct retry_arg a = { 2, 3, 0, 0 };
 	struct hg_stm_tx *tx = hg_stm_self();
 	struct hg_stm_thread_stats before, after;
-	hg_run_force_thread(HG_RUN_STM);
+	hg_run_force_thread(HG_TIER_STM);
 	next_attempt_unlogged();
 	tx->log_pen = 64;
 	hg_stm_thread_stats(&before);
@@ -240,7 +240,7 @@ static void aba_body(struct hg_tx *tx, void *p)
 static void test_value_validation(void)
 {
 	static struct retry_arg a = { 3, 4, 0, 0 };
-	hg_run_force_thread(HG_RUN_STM);
+	hg_run_force_thread(HG_TIER_STM);
 	next_attempts_logged(1);
 	hg_run(&L, hg_site("aba"), aba_body, &a);
 	hg_run_force_thread(-1);
@@ -288,9 +288,9 @@ static void test_opacity(void)
 {
 	/* Writers: one on the lock tier (writes in place), one on the STM. */
 	pthread_t w[2];
-	pthread_create(&w[0], NULL, opq_writer, (void *)(intptr_t)HG_RUN_LOCK);
-	pthread_create(&w[1], NULL, opq_writer, (void *)(intptr_t)HG_RUN_STM);
-	hg_run_force_thread(HG_RUN_STM);
+	pthread_create(&w[0], NULL, opq_writer, (void *)(intptr_t)HG_TIER_LOCK);
+	pthread_create(&w[1], NULL, opq_writer, (void *)(intptr_t)HG_TIER_STM);
+	hg_run_force_thread(HG_TIER_STM);
 	uint64_t site = hg_site("opq-r");
 	unsigned long n = hg_test_env("HG_TEST_OPACITY_SECTIONS", 200000);
 	uint64_t torn = 0;
@@ -366,7 +366,7 @@ static void test_allocation(void)
 	dummy->next = NULL;
 	head = dummy;
 	struct alloc_arg a = { 0, NULL, NULL, 0 };
-	hg_run_force_thread(HG_RUN_STM);
+	hg_run_force_thread(HG_TIER_STM);
 	hg_run(&L, hg_site("alloc"), alloc_body, &a);
 	HG_EXPECT_EQ(a.runs, 2);
 	HG_EXPECT(!a.published_early);
@@ -407,7 +407,7 @@ static void irr_body(struct hg_tx *tx, void *p)
 static void test_irrevocable(void)
 {
 	struct irr_arg a = { 0, 0, -1, -1 };
-	hg_run_force_thread(HG_RUN_STM);
+	hg_run_force_thread(HG_TIER_STM);
 	hg_run(&L, hg_site("irr"), irr_body, &a);
 	hg_run_force_thread(-1);
 	HG_EXPECT_EQ(a.runs, 2);
@@ -451,7 +451,7 @@ static void nest_outer_other(struct hg_tx *tx, void *p)
 static void test_nesting(void)
 {
 	struct nest_arg n = { 0, 0, -1 };
-	hg_run_force_thread(HG_RUN_STM);
+	hg_run_force_thread(HG_TIER_STM);
 	hg_run(&L, hg_site("nest"), nest_outer_same, &n);
 	HG_EXPECT_EQ(n.a, 10);
 	HG_EXPECT_EQ(n.b, 11);
@@ -484,13 +484,13 @@ static void test_policy_abort_rate(void)
 	static uint64_t x;
 	uint64_t site = hg_site("policy-aborts");
 	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
-	hg_run_force(HG_RUN_ADAPTIVE);
+	hg_run_force(HG_TIER_ADAPTIVE);
 	for (int i = 0; i < 200; i++)
 		hg_run(&L, site, conflict_body, &x);
 	HG_EXPECT(rec->st.demotions[HG_REASON_ABORT_RATE] >= 1);
 	HG_EXPECT(rec->st.stm_aborts > 0);
 	HG_EXPECT(rec->st.commits[HG_TIER_LOCK] > 0);
-	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_LOCK);
+	HG_EXPECT_EQ(hg_site_tier(rec), HG_TIER_LOCK);
 	HG_EXPECT_EQ(L.stm_seq & 1u, 0);
 }
 
@@ -516,7 +516,7 @@ static void test_policy_cost(void)
 	HG_EXPECT(rec->st.demotions[HG_REASON_COST] >= 1);
 	HG_EXPECT(rec->st.commits[HG_TIER_STM] > 0);
 	HG_EXPECT(rec->st.commits[HG_TIER_LOCK] > rec->st.commits[HG_TIER_STM]);
-	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_LOCK);
+	HG_EXPECT_EQ(hg_site_tier(rec), HG_TIER_LOCK);
 }
 
 static void spin_cycles(uint64_t n)
@@ -553,13 +553,13 @@ static void test_policy_outlier(void)
 	static uint64_t x;
 	uint64_t site = hg_site("policy-outlier");
 	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
-	hg_run_force(HG_RUN_ADAPTIVE);
+	hg_run_force(HG_TIER_ADAPTIVE);
 	for (int i = 0; i < 1500; i++)
 		hg_run(&L, site, outlier_body, &x);
 	HG_EXPECT_EQ(rec->st.demotions[HG_REASON_COST], 0);
 	HG_EXPECT(rec->st.commits[HG_TIER_LOCK] > 0); /* the lock was probed */
 	HG_EXPECT(rec->st.commits[HG_TIER_STM] > 10 * rec->st.commits[HG_TIER_LOCK]);
-	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_STM);
+	HG_EXPECT_EQ(hg_site_tier(rec), HG_TIER_STM);
 }
 
 /*
@@ -587,12 +587,12 @@ static void test_policy_stalls(void)
 	static uint64_t x;
 	uint64_t site = hg_site("policy-stalls");
 	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
-	hg_run_force(HG_RUN_ADAPTIVE);
+	hg_run_force(HG_TIER_ADAPTIVE);
 	for (int i = 0; i < 600; i++)
 		hg_run(&L, site, stalls_body, &x);
 	HG_EXPECT_EQ(rec->st.demotions[HG_REASON_COST], 0);
 	HG_EXPECT(rec->st.commits[HG_TIER_LOCK] > 0);
-	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_STM);
+	HG_EXPECT_EQ(hg_site_tier(rec), HG_TIER_STM);
 }
 
 /*
@@ -625,11 +625,11 @@ static void test_policy_settled_reacts(void)
 	static uint64_t x;
 	uint64_t site = hg_site("policy-settled");
 	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
-	hg_run_force(HG_RUN_ADAPTIVE);
+	hg_run_force(HG_TIER_ADAPTIVE);
 	settled_conflict = 0;
 	for (int i = 0; i < 5000; i++)
 		hg_run(&L, site, settled_body, &x);
-	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_STM);
+	HG_EXPECT_EQ(hg_site_tier(rec), HG_TIER_STM);
 	HG_EXPECT_EQ(rec->st.demotions[HG_REASON_ABORT_RATE], 0);
 	uint64_t lock_before = rec->st.commits[HG_TIER_LOCK];
 	for (int i = 0; i < 100; i++) {
@@ -638,7 +638,7 @@ static void test_policy_settled_reacts(void)
 	}
 	settled_conflict = 0;
 	HG_EXPECT_EQ(rec->st.demotions[HG_REASON_ABORT_RATE], 1);
-	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_LOCK);
+	HG_EXPECT_EQ(hg_site_tier(rec), HG_TIER_LOCK);
 	HG_EXPECT(rec->st.commits[HG_TIER_LOCK] > lock_before);
 	/* Per-thread records own their cache lines (written every section). */
 	HG_EXPECT_EQ((uintptr_t)rec % 64, 0);
@@ -682,12 +682,12 @@ static int noisy_phase(uint64_t site, unsigned lock_pm, unsigned stm_pm, int n, 
 	p.reprobe_base = 64;
 	p.reprobe_max = 64;
 	hg_policy_set(&p);
-	hg_run_force(HG_RUN_ADAPTIVE);
+	hg_run_force(HG_TIER_ADAPTIVE);
 	noisy_pm[0] = lock_pm;
 	noisy_pm[1] = stm_pm;
 	int i = 0;
 	for (; i < n; i++) {
-		if (until_tier >= 0 && hg_atomic_load_relaxed32(&rec->tier) == (uint32_t)until_tier)
+		if (until_tier >= 0 && hg_site_tier(rec) == (uint32_t)until_tier)
 			break;
 		hg_run(&L, site, noisy_body, &x);
 	}
@@ -724,7 +724,7 @@ static void test_policy_noisy_decides(void)
 	noisy_print("policy-noisy-decides", rec);
 	HG_EXPECT(rec->st.demotions[HG_REASON_COST] >= 1);
 	HG_EXPECT(rec->st.commits[HG_TIER_LOCK] > rec->st.commits[HG_TIER_STM]);
-	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_LOCK);
+	HG_EXPECT_EQ(hg_site_tier(rec), HG_TIER_LOCK);
 }
 
 /*
@@ -740,13 +740,13 @@ static void test_policy_win_checked(void)
 	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
 	noisy_phase(site, 1000, 3000, 2000, HG_TIER_LOCK);
 	noisy_phase(site, 1000, 3000, 500, -1); /* the move to the lock is checked */
-	HG_ASSERT(hg_atomic_load_relaxed32(&rec->tier) == HG_TIER_LOCK);
+	HG_ASSERT(hg_site_tier(rec) == HG_TIER_LOCK);
 	noisy_phase(site, 3000, 1100, 2000, HG_TIER_STM); /* the spell */
-	HG_ASSERT(hg_atomic_load_relaxed32(&rec->tier) == HG_TIER_STM);
+	HG_ASSERT(hg_site_tier(rec) == HG_TIER_STM);
 	uint64_t stm0 = rec->st.commits[HG_TIER_STM];
 	noisy_phase(site, 1000, 1100, 600, -1);
 	noisy_print("policy-win-checked", rec);
-	HG_EXPECT_EQ(hg_atomic_load_relaxed32(&rec->tier), HG_TIER_LOCK);
+	HG_EXPECT_EQ(hg_site_tier(rec), HG_TIER_LOCK);
 	HG_EXPECT(rec->st.commits[HG_TIER_STM] - stm0 < 450);
 }
 

@@ -297,41 +297,41 @@ static void attempts(struct hg_site_rec *rec, unsigned n, unsigned aborts, enum 
 
 static void test_txlen_adapts(void)
 {
-	struct hg_site_rec rec = { .tier = HG_TIER_HTM };
+	struct hg_site_rec rec = { .pol.tier = HG_TIER_HTM };
 	hg_txlen_fixed = 0;
-	HG_EXPECT_EQ(hg_engine_txlen(&rec), HG_TXLEN_INIT);
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_INIT);
 	attempts(&rec, HG_TXLEN_WINDOW - 1, 0, HG_CAUSE_CONFLICT);
-	HG_EXPECT_EQ(hg_engine_txlen(&rec), HG_TXLEN_INIT); /* window not full yet */
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_INIT); /* window not full yet */
 	attempts(&rec, 1, 0, HG_CAUSE_CONFLICT);
-	HG_EXPECT_EQ(hg_engine_txlen(&rec), HG_TXLEN_INIT * 2); /* a clean window doubles */
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_INIT * 2); /* a clean window doubles */
 	for (int i = 0; i < 10; i++) {
 		attempts(&rec, HG_TXLEN_WINDOW, 0, HG_CAUSE_CONFLICT);
-		hg_engine_txlen(&rec);
+		hg_policy_txlen(&rec);
 	}
-	HG_EXPECT_EQ(rec.txlen, HG_TXLEN_MAX); /* bounded above */
+	HG_EXPECT_EQ(rec.pol.txlen, HG_TXLEN_MAX); /* bounded above */
 	/* Busy aborts (a held lock) are not the length's fault. */
 	attempts(&rec, HG_TXLEN_WINDOW, HG_TXLEN_WINDOW, HG_CAUSE_EXPLICIT);
-	HG_EXPECT_EQ(hg_engine_txlen(&rec), HG_TXLEN_MAX);
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_MAX);
 	/* Exactly 1 in 8 aborted: kept; more: halved. */
 	attempts(&rec, HG_TXLEN_WINDOW, HG_TXLEN_WINDOW / 8, HG_CAUSE_CONFLICT);
-	HG_EXPECT_EQ(hg_engine_txlen(&rec), HG_TXLEN_MAX);
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_MAX);
 	attempts(&rec, HG_TXLEN_WINDOW, HG_TXLEN_WINDOW / 8 + 1, HG_CAUSE_CAPACITY);
-	HG_EXPECT_EQ(hg_engine_txlen(&rec), HG_TXLEN_MAX / 2);
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_MAX / 2);
 	/* Demoted after an abort: halved at once, without a full window. */
 	attempts(&rec, 1, 1, HG_CAUSE_OTHER);
-	rec.tier = HG_TIER_LOCK;
-	HG_EXPECT_EQ(hg_engine_txlen(&rec), HG_TXLEN_MAX / 4);
-	HG_EXPECT_EQ(hg_engine_txlen(&rec), HG_TXLEN_MAX / 4); /* no new abort: kept */
+	rec.pol.tier = HG_TIER_LOCK;
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_MAX / 4);
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_MAX / 4); /* no new abort: kept */
 	for (int i = 0; i < 20; i++) {
 		attempts(&rec, 1, 1, HG_CAUSE_RETRY);
-		hg_engine_txlen(&rec);
+		hg_policy_txlen(&rec);
 	}
-	HG_EXPECT_EQ(rec.txlen, HG_TXLEN_MIN); /* bounded below */
+	HG_EXPECT_EQ(rec.pol.txlen, HG_TXLEN_MIN); /* bounded below */
 	/* A fixed length overrides the adaptation. */
 	hg_txlen_fixed = 5;
-	HG_EXPECT_EQ(hg_engine_txlen(&rec), 5);
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), 5);
 	attempts(&rec, HG_TXLEN_WINDOW, 0, HG_CAUSE_CONFLICT);
-	HG_EXPECT_EQ(hg_engine_txlen(&rec), 5);
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), 5);
 	hg_txlen_fixed = 0;
 }
 

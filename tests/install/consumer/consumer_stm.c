@@ -58,7 +58,7 @@ static void *consumer_worker(void *arg)
 	return NULL;
 }
 
-static int consumer_round(enum hg_run_tier tier, const char *name)
+static int consumer_round(enum hg_tier tier, const char *name)
 {
 	pthread_t a, b;
 	hg_run_force(tier);
@@ -75,7 +75,7 @@ static int consumer_round(enum hg_run_tier tier, const char *name)
 	if (total != (uint64_t)CONSUMER_ACCOUNTS * CONSUMER_START)
 		return 1;
 	/* Forced software tier: each section commits there or escalates to the lock. */
-	if (tier == HG_RUN_STM && (soft == 0 || soft + esc != 2 * CONSUMER_MOVES))
+	if (tier == HG_TIER_STM && (soft == 0 || soft + esc != 2 * CONSUMER_MOVES))
 		return 1;
 	return 0;
 }
@@ -90,9 +90,9 @@ int main(void)
 	transfer_site = hg_site("bank.transfer");
 	for (unsigned i = 0; i < CONSUMER_ACCOUNTS; i++)
 		acct[i] = CONSUMER_START;
-	int bad = consumer_round(HG_RUN_ADAPTIVE, "adaptive");
-	bad |= consumer_round(HG_RUN_STM, "stm");
-	bad |= consumer_round(HG_RUN_LOCK, "lock");
+	int bad = consumer_round(HG_TIER_ADAPTIVE, "adaptive");
+	bad |= consumer_round(HG_TIER_STM, "stm");
+	bad |= consumer_round(HG_TIER_LOCK, "lock");
 	hg_lock_destroy(&bank);
 	return bad;
 }

@@ -1,0 +1,782 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine/policy.c - the one policy (contract in engine/policy.h, state
+ * machine and reasoning in docs/design.md, "The policy").
+ *
+ * One record per (lock, site, thread) holds the tier and everything the
+ * decision needs.  Two kinds of sites share it:
+ *   - every site: HTM <-> lock by the decaying abort rate of speculative
+ *     attempts, capacity demotion, skips, re-probes with a doubling period,
+ *     and the GIL's transaction length;
+ *   - instrumented sites (hg_run) add the STM tier and a cost comparison:
+ *     probe bursts of another tier measured side by side with a burst on
+ *     the site's own tier (struct hg_policy_cost).
+ * A demotion from HTM goes to the STM on an instrumented site, to the lock
+ * otherwise; every change of tier goes through hg_policy_move(), which
+ * counts it with its reason.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/atomic.h"
+#include "engine/engine.h"
+#include "engine/policy.h"
+#include "fallback/stm.h"
+#include "htm/emu.h"
+
+/* ---------------------------------------------------------------- knobs */
+
+struct hg_policy hg_policy_now = HG_POLICY_DEFAULTS;
+struct hg_policy_fixed hg_policy_q = { (uint32_t)(HG_Q16 / 64), HG_Q16 / 2 };
+
+static inline uint32_t hg_q16(double x)
+{
+	return (uint32_t)(x * HG_Q16 + 0.5);
+}
+
+void hg_policy_clamp(struct hg_policy *p)
+{
+	if (p->retry_capacity > 1)
+		p->retry_capacity = 1; /* capacity is persistent: at most one retry */
+	if (p->retry_conflict > 1000)
+		p->retry_conflict = 1000;
+	if (p->retry_busy > 1000)
+		p->retry_busy = 1000;
+	if (!(p->demote_rate >= 0.0) || p->demote_rate > 1.0)
+		p->demote_rate = 0.5;
+	if (!(p->decay > 0.0) || p->decay > 1.0)
+		p->decay = 1.0 / 64;
+	if (p->reprobe_base == 0)
+		p->reprobe_base = 1;
+	if (p->reprobe_max < p->reprobe_base)
+		p->reprobe_max = p->reprobe_base;
+}
+
+void hg_policy_get(struct hg_policy *out)
+{
+	*out = hg_policy_now;
+}
+
+void hg_policy_set(const struct hg_policy *p)
+{
+	struct hg_policy c = *p;
+	hg_policy_clamp(&c);
+	/* Sites read the knobs at their next acquisition; callers change the
+	 * policy while sections are quiescent (start-up, tests). */
+	hg_policy_now = c;
+	hg_policy_q.decay_q16 = hg_q16(c.decay);
+	if (hg_policy_q.decay_q16 == 0)
+		hg_policy_q.decay_q16 = 1;
+	hg_policy_q.demote_q16 = hg_q16(c.demote_rate);
+}
+
+/* rate += decay * (sample - rate), in HG_Q16 fixed point; sample in [0, HG_Q16]. */
+static inline uint32_t hg_policy_decay(uint32_t rate, uint32_t sample)
+{
+	int64_t r = rate;
+	r += (((int64_t)sample - r) * hg_policy_q.decay_q16) >> 16;
+	return r < 0 ? 0 : r > HG_Q16 ? HG_Q16 : (uint32_t)r;
+}
+
+/* ---------------------------------------------------- time and randomness */
+
+static uint64_t hg_clock_cycles(void)
+{
+	return hg_cycles();
+}
+
+/*
+ * The parallelism a lock-tier choice gives up: threads that use hg_run,
+ * at most the CPUs online (docs/design.md, "The cost comparison").
+ */
+static unsigned hg_clock_parallelism(void)
+{
+	static uint32_t ncpu; /* relaxed: idempotent cache */
+	uint32_t c = hg_atomic_load_relaxed32(&ncpu);
+	if (!c) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		c = n > 0 ? (uint32_t)n : 1;
+		hg_atomic_store_relaxed32(&ncpu, c);
+	}
+	unsigned t = hg_stm_thread_count();
+	return t < 1 ? 1 : t > c ? c : t;
+}
+
+static const struct hg_policy_clock hg_clock_real = {
+	.cycles = hg_clock_cycles,
+	.random = hg_rand,
+	.parallelism = hg_clock_parallelism,
+};
+const struct hg_policy_clock *hg_policy_clock_now = &hg_clock_real;
+
+void hg_policy_set_clock(const struct hg_policy_clock *c)
+{
+	hg_policy_clock_now = c ? c : &hg_clock_real;
+}
+
+/* ------------------------------------------------ instrumented-site state */
+
+#define HG_PROBE_BURST 16 /* sections per cost probe of another tier */
+#define HG_PROBE_WARM 4   /* probe sections run first and not counted (warm-up) */
+/* A tier must be this much cheaper (per mille) to win a cost comparison. */
+#define HG_COST_MARGIN 1040
+/* A comparison decides at HG_COST_Z standard errors, after at most HG_PROBE_ROUNDS pairs. */
+#define HG_COST_Z 3.0
+#define HG_PROBE_ROUNDS 8
+
+/*
+ * struct hg_policy_cost: the three-tier state of an instrumented site,
+ * beside its record's tier.  Owned by the record's thread.
+ *   left, fast  sections before the next probe of another tier: fast of
+ *             them run on the fast path (hg_policy_fast_grant), then left
+ *   period    current probe period (reprobe_base .. reprobe_max, doubling
+ *             each time a probe confirms the current tier)
+ *   probe     tier being probed (HG_TIER_COUNT: none); probe_n sections of
+ *             the burst done so far (the first HG_PROBE_WARM unsampled),
+ *             their costs in probe_s
+ *   cur_n, cur_s  the HG_PROBE_BURST sections on the site's own tier just
+ *             before a probe, compared side by side with the probe's
+ *   rounds, acc  pairs of bursts of the comparison under way and their
+ *             trimmed samples (count, sum, sum of squares) per side
+ *   from      the tier the last cost or re-probe win left (HG_TIER_COUNT:
+ *             none): a win that goes back to it doubles the period
+ *   verify    the last cost win is not confirmed yet: the next comparison
+ *             with `from` must find the new tier cheaper, or the site goes
+ *             back (that move back is not checked itself)
+ *   flip      alternates the two probes a tier has
+ *   samples   sections accounted since the last tier change (demote_min)
+ *   stm_rate  decaying fraction of software attempts that aborted
+ *   htm_fail  decaying fraction of HTM sections that ended on the lock
+ *   cost      decaying cycles per section, by tier (the fallback of a
+ *             comparison without a burst on the own tier)
+ * Invariants: probe == HG_TIER_COUNT or probe != the record's tier;
+ * cur_n, probe_n - HG_PROBE_WARM <= HG_PROBE_BURST; init == 0 until the
+ * site's first pick.
+ */
+struct hg_policy_cost {
+	uint8_t init;
+	uint8_t probe;
+	uint8_t flip;
+	uint8_t from;
+	uint8_t verify;
+	uint8_t rounds;
+	uint32_t left;
+	uint32_t fast;
+	uint32_t period;
+	uint32_t probe_n;
+	uint32_t probe_s[HG_PROBE_BURST];
+	uint32_t cur_n;
+	uint32_t cur_s[HG_PROBE_BURST];
+	double acc[2][3]; /* [own tier, probed tier][samples, sum, sum of squares] */
+	uint64_t cost[HG_TIER_COUNT];
+	uint32_t samples; /* sections accounted since the last tier change */
+	uint32_t stm_rate;
+	uint32_t htm_fail;
+};
+
+/*
+ * The thread's open cost sample (hg_open.c == NULL: none).  A sampled
+ * section's cost runs from its entry to the thread's next hg_run entry:
+ * the section, what its tier costs around it, and the caller's work up to
+ * the next section, which is the same on every tier.  The cycle counter is
+ * read once per sampled section, at entries.
+ *   t0    entry stamp
+ *   sub   cycles to leave out (waits for other parties)
+ *   hold  lock probe with other threads: its holding time times the
+ *         parallelism; the cost is at least that
+ *   probe the sample belongs to a probe burst (else to the own-tier burst)
+ */
+struct hg_open_sample {
+	struct hg_site_rec *rec;
+	uint64_t t0, sub, hold;
+	bool probe;
+};
+static HG_TLS struct hg_open_sample hg_open;
+
+static void hg_cost_reset(struct hg_policy_cost *c)
+{
+	memset(c, 0, sizeof *c);
+	c->probe = HG_TIER_COUNT;
+	c->from = HG_TIER_COUNT;
+}
+
+static struct hg_policy_cost *hg_cost_alloc(void)
+{
+	/* Own cache lines: the fast path writes it on every section. */
+	size_t sz = (sizeof(struct hg_policy_cost) + HG_CACHELINE - 1) & ~(size_t)(HG_CACHELINE - 1);
+	struct hg_policy_cost *c = aligned_alloc(HG_CACHELINE, sz);
+	if (!c) {
+		hg_warn("out of memory allocating hg_run policy state");
+		abort();
+	}
+	hg_cost_reset(c);
+	return c;
+}
+
+/* ------------------------------------------------------- record lifecycle */
+
+void hg_policy_site_init(struct hg_site_policy *p)
+{
+	memset(p, 0, sizeof *p);
+	p->tier = HG_TIER_HTM;
+	p->reprobe_period = hg_policy_now.reprobe_base;
+}
+
+void hg_policy_site_reset(struct hg_site_policy *p)
+{
+	struct hg_policy_cost *c = p->cost;
+	hg_policy_site_init(p);
+	if (c) {
+		hg_cost_reset(c);
+		p->cost = c;
+	}
+}
+
+void hg_policy_site_fini(struct hg_site_policy *p)
+{
+	if (hg_open.rec && &hg_open.rec->pol == p)
+		hg_open.rec = NULL;
+	free(p->cost);
+	p->cost = NULL;
+}
+
+/* ------------------------------------------------------------- moves */
+
+/*
+ * Moves rec to tier `to` for reason why, counted as a demotion (down the
+ * tier order) or a promotion (up).  Entering a tier starts its sample count
+ * again; entering HTM starts the estimate below the threshold, so a phase
+ * that is still bad re-demotes after a handful of attempts rather than at
+ * once or never.  Leaving HTM arms the re-probe countdown.
+ */
+static void hg_policy_move(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why)
+{
+	struct hg_site_policy *p = &rec->pol;
+	if (p->tier == (uint32_t)to)
+		return;
+	if ((uint32_t)to > p->tier)
+		hg_counter_add(&rec->st.demotions[why], 1);
+	else
+		hg_counter_add(&rec->st.promotions[why], 1);
+	hg_atomic_store_relaxed32(&p->tier, to);
+	p->samples = 0;
+	if (to == HG_TIER_HTM) {
+		hg_atomic_store_relaxed32(&p->rate_q16, hg_policy_q.demote_q16 / 2);
+		p->reprobe_period = hg_policy_now.reprobe_base;
+		p->skip = 0;
+	} else {
+		p->reprobe_left = p->reprobe_period;
+	}
+}
+
+/* Where a site demoted from HTM goes: the STM for an instrumented one. */
+static inline enum hg_tier hg_policy_below_htm(const struct hg_site_rec *rec)
+{
+	return rec->pol.cost ? HG_TIER_STM : HG_TIER_LOCK;
+}
+
+static void hg_cost_switch(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why);
+
+/* Demotes an HTM site (abort rate, capacity): the one path for both kinds of site. */
+static void hg_policy_demote_htm(struct hg_site_rec *rec, enum hg_reason why)
+{
+	enum hg_tier to = hg_policy_below_htm(rec);
+	if (rec->pol.cost)
+		hg_cost_switch(rec, to, why);
+	else
+		hg_policy_move(rec, to, why);
+}
+
+/* ------------------------------------------------- the engine's questions */
+
+enum hg_policy_go hg_policy_enter(struct hg_site_rec *rec)
+{
+	struct hg_site_policy *p = &rec->pol;
+	if (p->tier == HG_TIER_HTM) {
+		if (p->skip > 0) {
+			p->skip--;
+			hg_counter_add(&rec->st.skips, 1);
+			return HG_GO_LOCK;
+		}
+		return HG_GO_SPECULATE;
+	}
+	if (p->cost) {
+		/* hg_run runs speculatively only for an HTM probe burst, whose
+		 * first section is one attempt (a re-probe). */
+		return p->cost->probe == HG_TIER_HTM && p->cost->probe_n == 0 ? HG_GO_PROBE
+		                                                              : HG_GO_SPECULATE;
+	}
+	if (p->reprobe_left > 0) {
+		p->reprobe_left--;
+		return HG_GO_LOCK;
+	}
+	hg_counter_add(&rec->st.reprobes, 1);
+	return HG_GO_PROBE;
+}
+
+void hg_policy_abort(struct hg_site_rec *rec, bool busy)
+{
+	/* A busy lock is not the section's fault: it does not raise the rate. */
+	if (busy)
+		return;
+	struct hg_site_policy *p = &rec->pol;
+	hg_atomic_store_relaxed32(&p->rate_q16, hg_policy_decay(p->rate_q16, HG_Q16));
+	p->samples++;
+}
+
+void hg_policy_commit(struct hg_site_rec *rec)
+{
+	struct hg_site_policy *p = &rec->pol;
+	hg_atomic_store_relaxed32(&p->rate_q16, hg_policy_decay(p->rate_q16, 0));
+	p->samples++;
+	/* A re-probe committed; an instrumented site's probe burst is judged
+	 * when it ends (hg_cost_probe_done). */
+	if (p->tier != HG_TIER_HTM && !p->cost)
+		hg_policy_move(rec, HG_TIER_HTM, HG_REASON_REPROBE);
+}
+
+void hg_policy_skip(struct hg_site_rec *rec)
+{
+	rec->pol.skip = hg_policy_now.skip_other;
+}
+
+void hg_policy_capacity(struct hg_site_rec *rec)
+{
+	if (rec->pol.tier == HG_TIER_HTM)
+		hg_policy_demote_htm(rec, HG_REASON_CAPACITY);
+}
+
+bool hg_policy_check_rate(struct hg_site_rec *rec)
+{
+	struct hg_site_policy *p = &rec->pol;
+	if (p->tier == HG_TIER_HTM && p->samples >= hg_policy_now.demote_min &&
+	    p->rate_q16 > hg_policy_q.demote_q16) {
+		hg_policy_demote_htm(rec, HG_REASON_ABORT_RATE);
+		return true;
+	}
+	return false;
+}
+
+void hg_policy_probe_lost(struct hg_site_rec *rec)
+{
+	struct hg_site_policy *p = &rec->pol;
+	if (p->tier == HG_TIER_HTM || p->cost)
+		return;
+	uint32_t n = p->reprobe_period * 2;
+	p->reprobe_period = n > hg_policy_now.reprobe_max ? hg_policy_now.reprobe_max : n;
+	p->reprobe_left = p->reprobe_period;
+}
+
+/* ---------------------------------------------------- transaction length */
+
+/* Aborts that a shorter transaction could have avoided (not a busy lock). */
+static inline uint32_t hg_txlen_aborts(const struct hg_site_rec *rec)
+{
+	return (uint32_t)(rec->st.aborts[HG_CAUSE_CONFLICT] + rec->st.aborts[HG_CAUSE_CAPACITY] +
+	    rec->st.aborts[HG_CAUSE_RETRY] + rec->st.aborts[HG_CAUSE_OTHER]);
+}
+
+static inline void hg_txlen_set(struct hg_site_rec *rec, uint32_t len)
+{
+	hg_atomic_store_relaxed32(&rec->pol.txlen, len);
+	rec->pol.txlen_aux = ((uint32_t)rec->st.attempts & 0xffffu) | (hg_txlen_aborts(rec) << 16);
+}
+
+uint32_t hg_policy_txlen(struct hg_site_rec *rec)
+{
+	struct hg_site_policy *p = &rec->pol;
+	uint32_t len = p->txlen;
+	if (hg_txlen_fixed) {
+		if (len != hg_txlen_fixed)
+			hg_txlen_set(rec, hg_txlen_fixed);
+		return hg_txlen_fixed;
+	}
+	if (HG_UNLIKELY(len == 0)) {
+		hg_txlen_set(rec, HG_TXLEN_INIT);
+		return HG_TXLEN_INIT;
+	}
+	/* Window deltas modulo 2^16: a window never spans that many attempts. */
+	uint32_t att = ((uint32_t)rec->st.attempts - p->txlen_aux) & 0xffffu;
+	uint32_t ab = (hg_txlen_aborts(rec) - (p->txlen_aux >> 16)) & 0xffffu;
+	if (p->tier != HG_TIER_HTM && ab > 0) {
+		hg_txlen_set(rec, len > HG_TXLEN_MIN * 2 ? len / 2 : HG_TXLEN_MIN);
+	} else if (att >= HG_TXLEN_WINDOW) {
+		if (ab * 8 > att)
+			len = len > HG_TXLEN_MIN * 2 ? len / 2 : HG_TXLEN_MIN;
+		else if (ab == 0)
+			len = len < HG_TXLEN_MAX / 2 ? len * 2 : HG_TXLEN_MAX;
+		hg_txlen_set(rec, len);
+	}
+	return p->txlen;
+}
+
+/* ------------------------------------------------- the cost comparison */
+
+static inline uint32_t hg_period_double(uint32_t period)
+{
+	uint32_t maxp = hg_policy_now.reprobe_max;
+	return period < maxp / 2 ? period * 2 : maxp;
+}
+
+/* Forgets a cost comparison under way (its samples, its repeated probe). */
+static void hg_cost_comparison_reset(struct hg_policy_cost *c)
+{
+	c->rounds = 0;
+	memset(c->acc, 0, sizeof c->acc);
+}
+
+/*
+ * Moves an instrumented site to `to`.  A phase change (abort rate,
+ * capacity) probes again soon; a cost or re-probe win keeps the period, so
+ * two tiers of similar cost do not make a site flap, and a win that goes
+ * back to the tier the last one left doubles it.  The first probe after a
+ * win comes after reprobe_base sections: it checks the win.
+ */
+static void hg_cost_switch(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why)
+{
+	struct hg_policy_cost *c = rec->pol.cost;
+	enum hg_tier cur = (enum hg_tier)rec->pol.tier;
+	bool phase = why == HG_REASON_ABORT_RATE || why == HG_REASON_CAPACITY;
+	bool back = to == c->from;
+	if (hg_open.rec == rec)
+		hg_open.rec = NULL; /* measured on the tier being left */
+	c->from = phase ? HG_TIER_COUNT : cur;
+	c->verify = !phase && to != HG_TIER_HTM && cur != HG_TIER_HTM;
+	hg_policy_move(rec, to, why);
+	c->probe = HG_TIER_COUNT;
+	c->fast = 0;
+	c->samples = 0;
+	c->cur_n = 0;
+	hg_cost_comparison_reset(c);
+	c->stm_rate = 0;
+	c->htm_fail = 0;
+	unsigned base = hg_policy_now.reprobe_base;
+	if (phase)
+		c->period = base;
+	else if (back)
+		c->period = hg_period_double(c->period);
+	c->left = c->period < base ? c->period : base;
+}
+
+/*
+ * Adds a burst without its largest quarter to acc (count, sum, sum of
+ * squares): a section preempted or hit by an interrupt would otherwise
+ * decide (sorts s in place; n <= HG_PROBE_BURST).
+ */
+static void hg_cost_trim_add(uint32_t *s, uint32_t n, double acc[3])
+{
+	for (uint32_t i = 1; i < n; i++) {
+		uint32_t v = s[i], j = i;
+		for (; j > 0 && s[j - 1] > v; j--)
+			s[j] = s[j - 1];
+		s[j] = v;
+	}
+	uint32_t keep = n - n / 4;
+	for (uint32_t i = 0; i < keep; i++) {
+		acc[0] += 1;
+		acc[1] += s[i];
+		acc[2] += (double)s[i] * s[i];
+	}
+}
+
+enum hg_verdict { HG_VERDICT_WIN, HG_VERDICT_LOSE, HG_VERDICT_MORE };
+
+/*
+ * Judges a cost comparison from the samples so far: d = own mean - probed
+ * mean * margin, against the standard error of that difference.  The probed
+ * tier wins at HG_COST_Z standard errors above zero and loses as far below;
+ * in between the bursts cannot tell the tiers apart yet.
+ */
+static enum hg_verdict hg_cost_verdict(const struct hg_site_rec *rec)
+{
+	const struct hg_policy_cost *c = rec->pol.cost;
+	/* The probed side always holds a whole trimmed burst (12 samples). */
+	const double *own = c->acc[0], *pr = c->acc[1];
+	double mp = pr[1] / pr[0];
+	double mc, se2 = 0;
+	if (own[0] >= 1) {
+		mc = own[1] / own[0];
+		if (own[0] >= 2) {
+			double vc = own[2] / own[0] - mc * mc, vp = pr[2] / pr[0] - mp * mp;
+			double m = HG_COST_MARGIN / 1000.0;
+			se2 = (vc > 0 ? vc / own[0] : 0) + (vp > 0 ? vp / pr[0] * m * m : 0);
+		}
+	} else {
+		mc = (double)c->cost[rec->pol.tier]; /* no burst on the own tier */
+		if (mc <= 0)
+			return HG_VERDICT_WIN;
+	}
+	double d = mc - mp * HG_COST_MARGIN / 1000.0;
+	if (d * d <= HG_COST_Z * HG_COST_Z * se2)
+		return HG_VERDICT_MORE;
+	return d > 0 ? HG_VERDICT_WIN : HG_VERDICT_LOSE;
+}
+
+static void hg_cost_probe_done(struct hg_site_rec *rec)
+{
+	struct hg_policy_cost *c = rec->pol.cost;
+	enum hg_tier probed = (enum hg_tier)c->probe;
+	enum hg_tier cur = (enum hg_tier)rec->pol.tier;
+	bool better, check = false;
+	c->probe = HG_TIER_COUNT;
+	if (probed == HG_TIER_HTM) {
+		/* An HTM probe wins when the hardware path committed. */
+		c->cur_n = 0;
+		better = c->htm_fail < hg_policy_q.demote_q16;
+	} else {
+		hg_cost_trim_add(c->probe_s, c->probe_n - HG_PROBE_WARM, c->acc[1]);
+		hg_cost_trim_add(c->cur_s, c->cur_n, c->acc[0]);
+		c->cur_n = 0;
+		enum hg_verdict v = hg_cost_verdict(rec);
+		if (v == HG_VERDICT_MORE && ++c->rounds < HG_PROBE_ROUNDS) {
+			/* Another pair: a warm-up and a burst on the own tier,
+			 * then the same tier is probed again. */
+			c->left = HG_PROBE_WARM + HG_PROBE_BURST + 1;
+			c->fast = 0;
+			return;
+		}
+		hg_cost_comparison_reset(c);
+		if (c->verify && probed == c->from) {
+			/* The check of the last win: unless the bursts find the
+			 * new tier cheaper, go back. */
+			check = true;
+			c->verify = 0;
+			if (v == HG_VERDICT_MORE)
+				v = HG_VERDICT_WIN;
+		}
+		better = v == HG_VERDICT_WIN;
+	}
+	if (better && (probed == HG_TIER_LOCK || probed < cur)) {
+		hg_cost_switch(rec, probed, probed == HG_TIER_LOCK ? HG_REASON_COST : HG_REASON_REPROBE);
+		if (check)
+			c->verify = 0;
+		return;
+	}
+	/* The probe lost: the site stays, and probes again after a doubled period. */
+	c->htm_fail = 0;
+	c->period = hg_period_double(c->period);
+	c->left = c->period;
+}
+
+static void hg_cost_note(uint64_t *cost, uint64_t dt)
+{
+	/* Decaying mean, weight 1/16, integer cycles. */
+	*cost = *cost ? *cost - (*cost >> 4) + (dt >> 4) : dt;
+}
+
+/* Closes the open cost sample at `now` (an hg_run entry of this thread). */
+static void hg_cost_sample_close(uint64_t now)
+{
+	struct hg_site_rec *rec = hg_open.rec;
+	struct hg_policy_cost *c = rec->pol.cost;
+	hg_open.rec = NULL;
+	uint64_t dt = now - hg_open.t0;
+	dt = dt > hg_open.sub ? dt - hg_open.sub : 1;
+	if (dt < hg_open.hold)
+		dt = hg_open.hold;
+	if (dt > UINT32_MAX)
+		dt = UINT32_MAX;
+	if (!c->init)
+		return; /* the record was reset since */
+	if (hg_open.probe) {
+		if (c->probe == HG_TIER_COUNT)
+			return;
+		/* Still in its burst: only this close ends a burst, and a tier
+		 * switch drops the open sample (hg_cost_switch). */
+		if (c->probe_n >= HG_PROBE_WARM) {
+			hg_cost_note(&c->cost[c->probe], dt);
+			c->probe_s[c->probe_n - HG_PROBE_WARM] = (uint32_t)dt;
+		}
+		c->probe_n++;
+		if (c->probe_n >= HG_PROBE_WARM + HG_PROBE_BURST)
+			hg_cost_probe_done(rec);
+		return;
+	}
+	/* The burst on the site's own tier just before the probe. */
+	if (c->cur_n < HG_PROBE_BURST)
+		c->cur_s[c->cur_n++] = (uint32_t)dt;
+	hg_cost_note(&c->cost[rec->pol.tier], dt);
+}
+
+static void hg_cost_init(struct hg_site_rec *rec, enum hg_htm_mode mode)
+{
+	struct hg_policy_cost *c = rec->pol.cost;
+	/* Without a hardware tier the site starts on the STM (nothing was
+	 * demoted, nothing is counted). */
+	if (mode == HG_HTM_OFF && rec->pol.tier == HG_TIER_HTM)
+		hg_atomic_store_relaxed32(&rec->pol.tier, HG_TIER_STM);
+	c->period = hg_policy_now.reprobe_base;
+	c->left = c->period;
+	c->probe = HG_TIER_COUNT;
+	c->init = 1;
+}
+
+/* The tier the next adaptive section runs on (the slow path of hg_policy_pick). */
+static enum hg_tier hg_cost_pick(struct hg_site_rec *rec, enum hg_htm_mode mode)
+{
+	struct hg_policy_cost *c = rec->pol.cost;
+	if (HG_UNLIKELY(!c->init))
+		hg_cost_init(rec, mode);
+	c->left += c->fast;
+	c->fast = 0;
+	if (rec->pol.tier == HG_TIER_HTM && mode == HG_HTM_OFF)
+		hg_atomic_store_relaxed32(&rec->pol.tier, HG_TIER_STM); /* the lock's mode changed */
+	enum hg_tier tier = (enum hg_tier)rec->pol.tier;
+	if (c->probe != HG_TIER_COUNT)
+		return (enum hg_tier)c->probe;
+	if (c->left > 0 && --c->left > 0)
+		return tier;
+	/* Start a probe burst: down to the lock from STM (cost check), up from
+	 * the lock to STM, up to HTM when a mode allows it.  A cost comparison
+	 * not yet decided probes the same tier again. */
+	if (c->rounds > 0 && tier != HG_TIER_HTM) {
+		c->probe = tier == HG_TIER_STM ? HG_TIER_LOCK : HG_TIER_STM;
+		c->probe_n = 0;
+		return (enum hg_tier)c->probe;
+	}
+	switch (tier) {
+	case HG_TIER_STM:
+		c->flip ^= 1;
+		c->probe = (mode != HG_HTM_OFF && c->flip) ? HG_TIER_HTM : HG_TIER_LOCK;
+		break;
+	case HG_TIER_LOCK:
+		c->flip ^= 1;
+		c->probe = (mode != HG_HTM_OFF && c->flip) ? HG_TIER_HTM : HG_TIER_STM;
+		break;
+	default:
+		c->left = c->period;
+		return tier;
+	}
+	c->probe_n = 0;
+	if (c->probe != HG_TIER_LOCK)
+		hg_counter_add(&rec->st.reprobes, 1);
+	return (enum hg_tier)c->probe;
+}
+
+void hg_policy_pick(struct hg_site_rec *rec, enum hg_htm_mode mode, enum hg_tier forced,
+    struct hg_policy_ticket *t)
+{
+	/* This entry ends the thread's open cost sample, if any. */
+	uint64_t now = 0;
+	if (HG_UNLIKELY(hg_open.rec != NULL)) {
+		now = hg_policy_cycles();
+		hg_cost_sample_close(now);
+	}
+	t->fast = false;
+	t->sample = false;
+	t->par = 1;
+	t->t0 = now;
+	if (forced != HG_TIER_ADAPTIVE) {
+		t->tier = forced;
+		t->adaptive = false;
+		return;
+	}
+	t->adaptive = true;
+	if (HG_UNLIKELY(rec->pol.cost == NULL))
+		rec->pol.cost = hg_cost_alloc();
+	struct hg_policy_cost *c = rec->pol.cost;
+	if (HG_LIKELY(c->fast > 0) && (rec->pol.tier != HG_TIER_HTM || mode != HG_HTM_OFF)) {
+		c->fast--;
+		t->tier = (enum hg_tier)rec->pol.tier;
+		t->fast = true;
+		return;
+	}
+	t->tier = hg_cost_pick(rec, mode);
+	/* The policy times every section of a probe burst and of the burst on
+	 * the site's own tier just before it. */
+	t->sample = c->probe != HG_TIER_COUNT || c->left <= HG_PROBE_BURST;
+	if (t->sample) {
+		if (c->probe == HG_TIER_LOCK)
+			t->par = hg_policy_clock_now->parallelism();
+		if (!now)
+			t->t0 = hg_policy_cycles();
+	}
+}
+
+/*
+ * When the site is quiet (no probe, no software aborts or hardware failures
+ * being tracked), the sections up to the burst before the next probe may
+ * take the fast path, which accounts nothing unless a section aborted or
+ * ended on another tier: a quiet site has no rate that a clean section
+ * could move, so skipping the accounting changes no decision.
+ */
+static inline void hg_cost_fast_grant(struct hg_policy_cost *c)
+{
+	uint32_t all = c->left + c->fast;
+	if (c->probe == HG_TIER_COUNT && (c->stm_rate | c->htm_fail) == 0 &&
+	    all > HG_PROBE_BURST + 1) {
+		c->fast = all - (HG_PROBE_BURST + 1);
+		c->left = HG_PROBE_BURST + 1;
+	} else {
+		c->fast = 0;
+		c->left = all;
+	}
+}
+
+void hg_policy_account(struct hg_site_rec *rec, const struct hg_policy_ticket *t,
+    enum hg_tier used, unsigned stm_aborts, uint64_t wait_cycles, uint64_t t1)
+{
+	if (stm_aborts)
+		hg_counter_add(&rec->st.stm_aborts, stm_aborts);
+	if (!t->adaptive || (t->fast && used == t->tier && stm_aborts == 0))
+		return;
+	struct hg_policy_cost *c = rec->pol.cost;
+	enum hg_tier picked = t->tier;
+	if (picked == HG_TIER_HTM && rec->pol.tier != HG_TIER_HTM && c->probe != HG_TIER_HTM) {
+		/* The engine demoted the site during this section
+		 * (hg_policy_demote_htm): the switch reset its state. */
+		hg_cost_fast_grant(c);
+		return;
+	}
+	if (t->sample) {
+		hg_open.rec = rec;
+		hg_open.t0 = t->t0;
+		hg_open.probe = c->probe != HG_TIER_COUNT;
+		hg_open.sub = 0;
+		hg_open.hold = 0;
+		if (hg_open.probe) {
+			/* A probe measures a tier the other threads are not on
+			 * (docs/design.md, "The cost comparison"). */
+			hg_open.sub = wait_cycles;
+			if (t->par > 1 && t1 - t->t0 > wait_cycles)
+				hg_open.hold = (t1 - t->t0 - wait_cycles) * t->par;
+		}
+	}
+	if (picked == HG_TIER_STM) {
+		/* Software abort rate: aborted attempts over attempts.  The common
+		 * case (no abort, rate already 0) costs one test. */
+		if (stm_aborts || c->stm_rate) {
+			uint32_t frac = stm_aborts ? (uint32_t)(((uint64_t)stm_aborts * HG_Q16) /
+			    (stm_aborts + (used == HG_TIER_STM))) : 0;
+			c->stm_rate = hg_policy_decay(c->stm_rate, frac);
+		}
+	} else if (picked == HG_TIER_HTM) {
+		if (used != HG_TIER_HTM || c->htm_fail)
+			c->htm_fail = hg_policy_decay(c->htm_fail, used != HG_TIER_HTM ? HG_Q16 : 0);
+		if (c->probe == HG_TIER_HTM && c->probe_n == 0 && used != HG_TIER_HTM) {
+			/* The burst's first section, a single attempt, did not
+			 * commit: the probe is lost at once. */
+			hg_open.rec = NULL;
+			hg_cost_probe_done(rec);
+			hg_cost_fast_grant(c);
+			return;
+		}
+	}
+	if (c->probe == HG_TIER_COUNT) {
+		/* Abort-driven demotions; a probe burst is judged by its cost
+		 * when it ends. */
+		c->samples++;
+		const unsigned min = hg_policy_now.demote_min;
+		const uint32_t thr = hg_policy_q.demote_q16;
+		if (rec->pol.tier == HG_TIER_HTM) {
+			if (c->samples >= min && c->htm_fail > thr)
+				hg_cost_switch(rec, HG_TIER_STM, HG_REASON_ABORT_RATE);
+		} else if (rec->pol.tier == HG_TIER_STM) {
+			if (c->samples >= min && c->stm_rate > thr)
+				hg_cost_switch(rec, HG_TIER_LOCK, HG_REASON_ABORT_RATE);
+		}
+	}
+	hg_cost_fast_grant(c);
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine/site.h - per-thread site records (engine/site.c).
+ *
+ * A record is one (lock, site) of one thread: its counters and its policy
+ * state.  Only the owning thread writes it, always outside transactions;
+ * snapshots and the report read it (docs/design.md, "Statistics and the
+ * report").
+ */
+#ifndef HG_ENGINE_SITE_H
+#define HG_ENGINE_SITE_H
+
+#include <stdint.h>
+
+#include "htmgil/prof.h"
+#include "base/util.h"
+#include "engine/policy.h"
+
+struct hg_site_rec {
+	uint32_t lock_id;
+	uint64_t site;
+	struct hg_site_stats st;  /* counters; st.abort_rate/tier_now/txlen are filled by snapshots */
+	struct hg_site_policy pol; /* the policy's state (engine/policy.h) */
+	uint64_t t0;              /* cycle stamp of a section timed for st.cycles (0: not timed) */
+	struct hg_site_rec *next;  /* hash chain within the thread's table */
+	struct hg_site_rec *all;   /* list of the thread's records, for snapshots */
+};
+
+/* The calling thread's record for (lock_id, site), created on first use. */
+HG_INTERNAL struct hg_site_rec *hg_site_rec_lookup(uint32_t lock_id, uint64_t site);
+/* The record used last by this thread: most acquisitions hit it. */
+extern HG_TLS struct hg_site_rec *hg_site_last;
+static inline struct hg_site_rec *hg_site_rec_get(uint32_t lock_id, uint64_t site)
+{
+	struct hg_site_rec *r = hg_site_last;
+	if (HG_LIKELY(r && r->site == site && r->lock_id == lock_id))
+		return r;
+	return hg_site_rec_lookup(lock_id, site);
+}
+
+/* The tier the calling thread's record runs on (relaxed: a snapshot value). */
+static inline enum hg_tier hg_site_tier(const struct hg_site_rec *r)
+{
+	return (enum hg_tier)__atomic_load_n(&r->pol.tier, __ATOMIC_RELAXED);
+}
+
+#endif /* HG_ENGINE_SITE_H */
