@@ -20,7 +20,8 @@
  *           r = G++ (acq_rel fetch_add), each block enters limbo as (p, r)
  *   scan    a full fence, then min = the smallest nonzero slot.epoch
  *           (acquire loads); every limbo or orphan entry with r < min is
- *           freed.  Every HG_EPOCH_SCAN_EVERY retirements, and at thread exit.
+ *           freed.  Run by a retirement that leaves HG_EPOCH_SCAN_EVERY or
+ *           more blocks in its limbo, and at thread exit.
  *
  * Invariants:
  *   a block retired as r is freed only by a scan that found every slot
@@ -58,7 +59,7 @@
 
 #include "base/util.h"
 
-/* Retirements between scans of one thread (each scan costs a membarrier). */
+/* Limbo size at which a retirement scans (each scan costs a membarrier). */
 #define HG_EPOCH_SCAN_EVERY 256
 
 struct hg_epoch_slot;
