@@ -19,17 +19,16 @@
  *      snapshot + 2.  A read-only transaction commits at its last
  *      validation, without writing anything shared.
  * A restart unwinds the body with siglongjmp to hg_run's restart point (see
- * docs/design.md for why a flag-based design was not chosen).
+ * docs/design.md for why a flag-based design was not chosen).  Every
+ * software attempt announces an epoch while it runs, and blocks freed by a
+ * committed section are retired to fallback/epoch.c.
  */
 #include "fallback/stm.h"
 
-#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "base/atomic.h"
 
@@ -156,216 +155,10 @@ struct hg_stm_tx *hg_stm_self(void)
 	return tx;
 }
 
-/* ----------------------------------------------------------------- epochs */
-
-/*
- * Epoch slots, one per thread that ever ran a software transaction, kept in
- * a list that only grows (slots are reused after their thread exits).
- *   slot.epoch == 0        the thread runs no software attempt
- *   slot.epoch == e > 0    it runs one that began when the global epoch was e
- * hg_epoch_global only grows; memory retired at r (the global value read
- * just after the retiring commit) is freed once every slot is 0 or > r.
- * Written: slot.epoch by its owner; slot.used by the registry (under
- * hg_epoch_mu); hg_epoch_global by retirers (fetch_add).
- */
-struct hg_epoch_slot {
-	uint64_t epoch;
-	uint32_t used;
-	struct hg_epoch_slot *next;
-} __attribute__((aligned(HG_CACHELINE))); /* one line each: no false sharing */
-
-struct hg_limbo {
-	void *p;
-	uint64_t epoch;
-};
-
-static uint64_t hg_epoch_global = 1;
-static struct hg_epoch_slot *hg_epoch_slots; /* published with release, read with acquire */
-static pthread_mutex_t hg_epoch_mu = PTHREAD_MUTEX_INITIALIZER;
-/* Retired memory of exited threads, freed by later scans (under hg_epoch_mu). */
-static struct hg_limbo *hg_orphans;
-static uint64_t hg_orphans_n; /* written under hg_epoch_mu; read unlocked as a hint */
-static size_t hg_orphans_cap;
-
-/*
- * Asymmetric fencing: when the kernel offers private expedited membarrier,
- * a software attempt's announcement needs no fence of its own; the rare
- * scanner makes every running thread execute one instead (as
- * userspace-rcu's membarrier flavour does).  Otherwise both sides fence.
- * Written once, before any software attempt runs (pthread_once).
- */
-static bool hg_epoch_asym;
-static pthread_once_t hg_epoch_asym_once = PTHREAD_ONCE_INIT;
-
-static void hg_epoch_asym_init(void)
-{
-	long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-	if (q > 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
-	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
-		hg_epoch_asym = true;
-}
-
-/*
- * Registered at load time: while the process has one thread the kernel
- * registers without waiting for an RCU grace period, which otherwise
- * stalls the registering thread for milliseconds.
- */
-__attribute__((constructor)) static void hg_epoch_asym_load(void)
-{
-	pthread_once(&hg_epoch_asym_once, hg_epoch_asym_init);
-}
-
-static HG_TLS struct hg_epoch_slot *hg_epoch_mine;
-static HG_TLS struct hg_limbo *hg_limbo;
-static HG_TLS size_t hg_limbo_n, hg_limbo_cap;
-
-#define HG_LIMBO_SCAN 256 /* retirements between scans (each scan costs a membarrier) */
-
-static struct hg_epoch_slot *hg_epoch_slot_get(void)
-{
-	struct hg_epoch_slot *s = hg_epoch_mine;
-	if (HG_LIKELY(s != NULL))
-		return s;
-	pthread_once(&hg_epoch_asym_once, hg_epoch_asym_init);
-	pthread_mutex_lock(&hg_epoch_mu);
-	for (s = hg_epoch_slots; s; s = s->next)
-		if (!s->used)
-			break;
-	if (!s) {
-		s = aligned_alloc(HG_CACHELINE, sizeof(*s));
-		if (!s) {
-			hg_warn("out of memory allocating an epoch slot");
-			abort();
-		}
-		memset(s, 0, sizeof(*s));
-		s->next = hg_epoch_slots;
-		/* Release: pairs with the acquire in hg_epoch_min_active(). */
-		hg_atomic_store_release_ptr((void **)&hg_epoch_slots, s);
-	}
-	s->used = 1;
-	pthread_mutex_unlock(&hg_epoch_mu);
-	hg_epoch_mine = s;
-	return s;
-}
-
-void hg_epoch_enter(struct hg_stm_tx *tx)
-{
-	(void)tx;
-	struct hg_epoch_slot *s = hg_epoch_slot_get();
-	hg_atomic_store_relaxed64(&s->epoch, hg_atomic_load_relaxed64(&hg_epoch_global));
-	/*
-	 * The announcement must be visible before this attempt reads shared
-	 * memory (store -> load); pairs with the fence (or membarrier) in
-	 * hg_epoch_scan() after the retirer bumped the epoch.  With membarrier
-	 * only the compiler must keep the order; the scanner's membarrier
-	 * fences this thread wherever it is.
-	 */
-	if (hg_epoch_asym)
-		hg_fence_compiler();
-	else
-		hg_fence_store_load();
-}
-
-void hg_epoch_exit(struct hg_stm_tx *tx)
-{
-	(void)tx;
-	/* Release: every read of this attempt happens before the slot says idle
-	 * (pairs with the acquire loads in hg_epoch_min_active()). */
-	hg_atomic_store_release64(&hg_epoch_mine->epoch, 0);
-}
-
-static uint64_t hg_epoch_min_active(void)
-{
-	uint64_t min = UINT64_MAX;
-	struct hg_epoch_slot *s = hg_atomic_load_acquire_ptr((void *const *)&hg_epoch_slots);
-	for (; s; s = s->next) {
-		/* Acquire: pairs with the release in hg_epoch_exit(). */
-		uint64_t e = hg_atomic_load_acquire64(&s->epoch);
-		if (e != 0 && e < min)
-			min = e;
-	}
-	return min;
-}
-
-static size_t hg_limbo_free_below(struct hg_limbo *v, size_t n, uint64_t min)
-{
-	size_t kept = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (v[i].epoch < min)
-			free(v[i].p);
-		else
-			v[kept++] = v[i];
-	}
-	return kept;
-}
-
-static void hg_epoch_scan(void)
-{
-	/* Pairs with the fence in hg_epoch_enter(): a reader whose announcement
-	 * this scan misses starts after the retiring commit and cannot reach the
-	 * retired memory.  membarrier fences every running thread of the
-	 * process, which stands in for the readers' own fences. */
-	if (!hg_epoch_asym)
-		hg_fence_store_load();
-	else if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
-		return; /* cannot prove anything safe this time; keep it all */
-	uint64_t min = hg_epoch_min_active();
-	hg_limbo_n = hg_limbo_free_below(hg_limbo, hg_limbo_n, min);
-	/* Relaxed: a hint only; the list itself is read under hg_epoch_mu. */
-	if (hg_atomic_load_relaxed64(&hg_orphans_n) != 0 &&
-	    pthread_mutex_trylock(&hg_epoch_mu) == 0) {
-		hg_atomic_store_relaxed64(&hg_orphans_n,
-		    hg_limbo_free_below(hg_orphans, hg_orphans_n, min));
-		pthread_mutex_unlock(&hg_epoch_mu);
-	}
-}
-
-void hg_epoch_retire(struct hg_stm_tx *tx, void **p, size_t n)
-{
-	(void)tx;
-	if (n == 0)
-		return;
-	/* Called after the unlinking section committed; r is read after it. */
-	uint64_t r = hg_atomic_fetch_add_acq_rel64(&hg_epoch_global, 1);
-	if (hg_limbo_n + n > hg_limbo_cap) {
-		size_t cap = hg_limbo_cap ? hg_limbo_cap : 64;
-		while (cap < hg_limbo_n + n)
-			cap *= 2;
-		hg_limbo = hg_stm_xrealloc(hg_limbo, cap * sizeof(*hg_limbo));
-		hg_limbo_cap = cap;
-	}
-	for (size_t i = 0; i < n; i++)
-		hg_limbo[hg_limbo_n++] = (struct hg_limbo){ p[i], r };
-	if (hg_limbo_n >= HG_LIMBO_SCAN)
-		hg_epoch_scan();
-}
-
 static void hg_stm_thread_exit(void *p)
 {
 	struct hg_stm_tx *tx = p;
-	if (hg_limbo_n)
-		hg_epoch_scan();
-	pthread_mutex_lock(&hg_epoch_mu);
-	if (hg_limbo_n) {
-		if (hg_orphans_n + hg_limbo_n > hg_orphans_cap) {
-			size_t cap = hg_orphans_cap ? hg_orphans_cap : 64;
-			while (cap < hg_orphans_n + hg_limbo_n)
-				cap *= 2;
-			hg_orphans = hg_stm_xrealloc(hg_orphans, cap * sizeof(*hg_orphans));
-			hg_orphans_cap = cap;
-		}
-		memcpy(hg_orphans + hg_orphans_n, hg_limbo, hg_limbo_n * sizeof(*hg_limbo));
-		hg_atomic_store_relaxed64(&hg_orphans_n, hg_orphans_n + hg_limbo_n);
-	}
-	if (hg_epoch_mine) {
-		hg_atomic_store_relaxed64(&hg_epoch_mine->epoch, 0);
-		hg_epoch_mine->used = 0;
-	}
-	pthread_mutex_unlock(&hg_epoch_mu);
-	free(hg_limbo);
-	hg_limbo = NULL;
-	hg_limbo_n = hg_limbo_cap = 0;
-	hg_epoch_mine = NULL;
+	hg_epoch_thread_fini(&tx->ep);
 	free(tx->rlog);
 	free(tx->wlog);
 	free(tx->widx);
@@ -565,7 +358,7 @@ void hg_stm_begin(struct hg_stm_tx *tx, struct hg_lock *l)
 	}
 	tx->restart_reason = HG_STM_RESTART_NONE;
 	tx->st.starts++;
-	hg_epoch_enter(tx);
+	hg_epoch_enter(&tx->ep);
 	hg_stm_wait_even(tx, &l->stm_seq, &tx->pub.snapshot);
 }
 
@@ -721,9 +514,9 @@ static inline void hg_stm_commit_note(struct hg_stm_tx *tx)
  * frees, reset the logs. */
 static void hg_stm_commit_finish(struct hg_stm_tx *tx)
 {
-	hg_epoch_exit(tx);
+	hg_epoch_exit(&tx->ep);
 	tx->allocs.n = 0;
-	hg_epoch_retire(tx, tx->frees.p, tx->frees.n);
+	hg_epoch_retire(&tx->ep, tx->frees.p, tx->frees.n);
 	tx->frees.n = 0;
 	hg_stm_logs_clear(tx);
 	hg_stm_commit_note(tx);
@@ -770,7 +563,7 @@ bool hg_stm_commit(struct hg_stm_tx *tx)
 
 void hg_stm_rollback(struct hg_stm_tx *tx)
 {
-	hg_epoch_exit(tx);
+	hg_epoch_exit(&tx->ep);
 	for (size_t i = 0; i < tx->allocs.n; i++)
 		free(tx->allocs.p[i]);
 	tx->allocs.n = 0;
@@ -783,7 +576,7 @@ void hg_stm_direct_done(struct hg_stm_tx *tx, bool committed)
 {
 	if (committed) {
 		tx->allocs.n = 0;
-		hg_epoch_retire(tx, tx->frees.p, tx->frees.n);
+		hg_epoch_retire(&tx->ep, tx->frees.p, tx->frees.n);
 	} else {
 		for (size_t i = 0; i < tx->allocs.n; i++)
 			free(tx->allocs.p[i]);

@@ -31,6 +31,7 @@
 
 #include "htmgil/stm.h"
 #include "base/util.h"
+#include "fallback/epoch.h"
 
 /*
  * One logged write, per naturally aligned 8-byte word: the pending bytes in
@@ -71,6 +72,7 @@ struct hg_stm_tx {
 	size_t widx_cap;
 	struct hg_ptr_log allocs;  /* hg_tx_malloc'd in this attempt */
 	struct hg_ptr_log frees;   /* hg_tx_free'd in this attempt */
+	struct hg_epoch_thread ep; /* announced during software attempts; retires .frees */
 	uint64_t rng;              /* backoff randomness */
 	uint64_t wait_cycles;      /* cycles spent waiting for an even stm_seq (reset by hg_run) */
 	uint32_t log_skip;         /* attempts still to run logged before an unlogged one */
@@ -129,14 +131,5 @@ HG_INTERNAL void hg_stm_backoff(struct hg_stm_tx *tx, unsigned n);
 HG_INTERNAL void hg_stm_seq_enter(struct hg_lock *l);
 /* Makes stm_seq even again (before the real lock is released). */
 HG_INTERNAL void hg_stm_seq_exit(struct hg_lock *l);
-
-/*
- * Epoch-based reclamation.  Every software attempt announces the global
- * epoch while it runs; memory retired at epoch r is freed once every
- * announced epoch is > r (or the announcing thread is idle).
- */
-HG_INTERNAL void hg_epoch_enter(struct hg_stm_tx *tx);
-HG_INTERNAL void hg_epoch_exit(struct hg_stm_tx *tx);
-HG_INTERNAL void hg_epoch_retire(struct hg_stm_tx *tx, void **p, size_t n);
 
 #endif /* HG_FALLBACK_STM_H */
