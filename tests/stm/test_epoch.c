@@ -212,12 +212,12 @@ static void exited_thread_orphans(int tier)
 
 static void test_exited_thread_orphans_stm(void)
 {
-	exited_thread_orphans(HG_RUN_STM);
+	exited_thread_orphans(HG_TIER_STM);
 }
 
 static void test_exited_thread_orphans_lock(void)
 {
-	exited_thread_orphans(HG_RUN_LOCK);
+	exited_thread_orphans(HG_TIER_LOCK);
 }
 
 struct section_arg {
@@ -239,7 +239,7 @@ static void waiting_body(struct hg_tx *tx, void *p)
 
 static void *section_thread(void *p)
 {
-	hg_run_force_thread(HG_RUN_STM);
+	hg_run_force_thread(HG_TIER_STM);
 	hg_run(&L, hg_site("epoch-wait"), waiting_body, p);
 	return NULL;
 }
