@@ -147,6 +147,8 @@ void hg_policy_set_clock(const struct hg_policy_clock *c)
  *             back (that move back is not checked itself)
  *   flip      alternates the two probes a tier has
  *   samples   sections accounted since the last tier change (demote_min)
+ *   probe_fail  sections of the HTM probe burst under way that ended on
+ *             the lock
  *   stm_rate  decaying fraction of software attempts that aborted
  *   htm_fail  decaying fraction of HTM sections that ended on the lock
  *   cost      decaying cycles per section, by tier (the fallback of a
@@ -172,6 +174,7 @@ struct hg_policy_cost {
 	double acc[2][3]; /* [own tier, probed tier][samples, sum, sum of squares] */
 	uint64_t cost[HG_TIER_COUNT];
 	uint32_t samples; /* sections accounted since the last tier change */
+	uint32_t probe_fail; /* sections of an HTM probe burst that ended off HTM */
 	uint32_t stm_rate;
 	uint32_t htm_fail;
 };
@@ -522,9 +525,11 @@ static void hg_cost_probe_done(struct hg_site_rec *rec)
 	bool better, check = false;
 	c->probe = HG_TIER_COUNT;
 	if (probed == HG_TIER_HTM) {
-		/* An HTM probe wins when the hardware path committed. */
+		/* An HTM probe wins when no more than demote_rate of its
+		 * burst's sections ended off the hardware tier. */
 		c->cur_n = 0;
-		better = c->htm_fail < hg_policy_q.demote_q16;
+		better = (uint64_t)c->probe_fail * HG_Q16 <=
+		    (uint64_t)hg_policy_q.demote_q16 * (HG_PROBE_WARM + HG_PROBE_BURST);
 	} else {
 		hg_cost_trim_add(c->probe_s, c->probe_n - HG_PROBE_WARM, c->acc[1]);
 		hg_cost_trim_add(c->cur_s, c->cur_n, c->acc[0]);
@@ -650,6 +655,7 @@ static enum hg_tier hg_cost_pick(struct hg_site_rec *rec, enum hg_htm_mode mode)
 		return tier;
 	}
 	c->probe_n = 0;
+	c->probe_fail = 0;
 	if (c->probe != HG_TIER_LOCK)
 		hg_counter_add(&rec->st.reprobes, 1);
 	return (enum hg_tier)c->probe;
@@ -755,13 +761,17 @@ void hg_policy_account(struct hg_site_rec *rec, const struct hg_policy_ticket *t
 	} else if (picked == HG_TIER_HTM) {
 		if (used != HG_TIER_HTM || c->htm_fail)
 			c->htm_fail = hg_policy_decay(c->htm_fail, used != HG_TIER_HTM ? HG_Q16 : 0);
-		if (c->probe == HG_TIER_HTM && c->probe_n == 0 && used != HG_TIER_HTM) {
-			/* The burst's first section, a single attempt, did not
-			 * commit: the probe is lost at once. */
-			hg_open.rec = NULL;
-			hg_cost_probe_done(rec);
-			hg_cost_fast_grant(c);
-			return;
+		if (c->probe == HG_TIER_HTM && used != HG_TIER_HTM) {
+			c->probe_fail++;
+			if (c->probe_n == 0) {
+				/* The burst's first section, a single attempt,
+				 * did not commit: the probe is lost at once. */
+				hg_open.rec = NULL;
+				c->probe_fail = HG_PROBE_WARM + HG_PROBE_BURST;
+				hg_cost_probe_done(rec);
+				hg_cost_fast_grant(c);
+				return;
+			}
 		}
 	}
 	if (c->probe == HG_TIER_COUNT) {

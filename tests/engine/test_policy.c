@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/engine/test_policy.c - the policy (engine/policy.c), driven
+ * deterministically: the policy's clock is replaced by a counter that the
+ * section bodies advance by what their tier is made to cost, so every
+ * decision follows from the costs below and from fixed seeds, never from
+ * how fast this machine runs.  Results are read through the public
+ * statistics (hg_stats_get); the hardware tier runs emulated with seeded
+ * injection.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hg_test.h"
+#include "htmgil/htmgil.h"
+#include "engine/policy.h"
+
+/* ------------------------------------------------------------ the clock */
+
+static uint64_t fake_now = 1;
+static uint64_t fake_rng = 0x9e3779b97f4a7c15ull;
+static unsigned fake_par = 1;
+
+static uint64_t fake_cycles(void)
+{
+	return fake_now;
+}
+
+static uint64_t fake_random(void)
+{
+	fake_rng ^= fake_rng << 13;
+	fake_rng ^= fake_rng >> 7;
+	fake_rng ^= fake_rng << 17;
+	return fake_rng;
+}
+
+static unsigned fake_parallelism(void)
+{
+	return fake_par;
+}
+
+static const struct hg_policy_clock fake_clock = {
+	.cycles = fake_cycles,
+	.random = fake_random,
+	.parallelism = fake_parallelism,
+};
+
+/* The costs a section is made to have, per tier, in fake cycles. */
+static uint64_t cost_of[HG_TIER_COUNT];
+/* Extra cost of every stall_every-th software section (0: none). */
+static unsigned stall_every;
+static uint64_t stall_cost;
+static unsigned stm_sections;
+/* Noise: each section costs a uniform fraction 0..2 of its tier's cost. */
+static int noisy;
+static uint64_t noise_rng = 0x2545F4914F6CDD1Dull;
+
+static void cost_body(struct hg_tx *tx, void *p)
+{
+	uint64_t *x = p;
+	uint64_t v = hg_load64(tx, x);
+	int t = hg_tx_tier(tx);
+	uint64_t c = cost_of[t];
+	if (noisy) {
+		noise_rng ^= noise_rng << 13;
+		noise_rng ^= noise_rng >> 7;
+		noise_rng ^= noise_rng << 17;
+		c = c * (noise_rng % 2001) / 1000;
+	}
+	if (t == HG_TIER_STM && stall_every && ++stm_sections % stall_every == 0)
+		c += stall_cost;
+	fake_now += c;
+	*x = v; /* unchanged: no shared write */
+}
+
+static struct hg_lock L;
+
+static void costs(uint64_t stm, uint64_t lock)
+{
+	cost_of[HG_TIER_HTM] = 100;
+	cost_of[HG_TIER_STM] = stm;
+	cost_of[HG_TIER_LOCK] = lock;
+}
+
+static void run_n(uint64_t site, int n)
+{
+	static uint64_t x;
+	for (int i = 0; i < n; i++) {
+		fake_now += 50; /* the caller's own work between sections */
+		hg_run(&L, site, cost_body, &x);
+	}
+}
+
+static struct hg_site_stats stats(const struct hg_lock *l, uint64_t site)
+{
+	struct hg_site_stats s;
+	hg_stats_get(l, site, &s);
+	return s;
+}
+
+/* ---------------------------------------------------------- abort rate */
+
+/* Every software attempt is invalidated (stm_seq moves under it). */
+static void conflict_body(struct hg_tx *tx, void *p)
+{
+	uint64_t *x = p;
+	uint64_t v = hg_load64(tx, x);
+	if (tx->soft) {
+		__atomic_store_n(x, v + 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&L.stm_seq, __atomic_load_n(&L.stm_seq, __ATOMIC_RELAXED) + 2,
+		    __ATOMIC_RELEASE);
+		(void)hg_load64(tx, x);
+	}
+}
+
+static void test_abort_rate_demotes(void)
+{
+	static uint64_t x;
+	uint64_t site = hg_site("policy-aborts");
+	for (int i = 0; i < 200; i++)
+		hg_run(&L, site, conflict_body, &x);
+	struct hg_site_stats s = stats(&L, site);
+	HG_EXPECT_EQ(s.demotions[HG_REASON_ABORT_RATE], 1);
+	HG_EXPECT(s.stm_aborts > 0);
+	HG_EXPECT(s.commits[HG_TIER_LOCK] > 0);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_LOCK);
+	HG_EXPECT_EQ(L.stm_seq & 1u, 0);
+}
+
+/* --------------------------------------------------------------- costs */
+
+static void test_cheaper_lock_wins(void)
+{
+	/* The STM four times dearer than the lock: the cost probe moves the site. */
+	uint64_t site = hg_site("policy-cost");
+	costs(4000, 1000);
+	run_n(site, 2000);
+	struct hg_site_stats s = stats(&L, site);
+	HG_EXPECT_EQ(s.demotions[HG_REASON_COST], 1);
+	HG_EXPECT(s.commits[HG_TIER_STM] > 0);
+	HG_EXPECT(s.commits[HG_TIER_LOCK] > s.commits[HG_TIER_STM]);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_LOCK);
+}
+
+static void test_cheaper_stm_stays(void)
+{
+	uint64_t site = hg_site("policy-stm-cheap");
+	costs(1000, 4000);
+	run_n(site, 3000);
+	struct hg_site_stats s = stats(&L, site);
+	HG_EXPECT(s.commits[HG_TIER_LOCK] > 0); /* the lock was probed */
+	HG_EXPECT_EQ(s.demotions[HG_REASON_COST], 0);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_STM);
+}
+
+static void test_margin(void)
+{
+	/* The lock 2 % cheaper: within the margin (4 %), so the site stays. */
+	uint64_t site = hg_site("policy-margin");
+	costs(1020, 1000);
+	run_n(site, 3000);
+	HG_EXPECT_EQ(stats(&L, site).demotions[HG_REASON_COST], 0);
+	/* 10 % cheaper: beyond it. */
+	uint64_t site2 = hg_site("policy-margin-2");
+	costs(1100, 1000);
+	run_n(site2, 3000);
+	HG_EXPECT_EQ(stats(&L, site2).demotions[HG_REASON_COST], 1);
+}
+
+static void test_outlier(void)
+{
+	/* Cheap on the STM except one section in 16, which stalls as a
+	 * preempted one would: the stall must not make the lock look cheaper. */
+	uint64_t site = hg_site("policy-outlier");
+	costs(1000, 20000);
+	stall_every = 16;
+	stall_cost = 8000000;
+	run_n(site, 1500);
+	stall_every = 0;
+	struct hg_site_stats s = stats(&L, site);
+	HG_EXPECT_EQ(s.demotions[HG_REASON_COST], 0);
+	HG_EXPECT(s.commits[HG_TIER_LOCK] > 0);
+	HG_EXPECT(s.commits[HG_TIER_STM] > 10 * s.commits[HG_TIER_LOCK]);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_STM);
+}
+
+static void test_stalls(void)
+{
+	/* A stall in every 6th software section: up to 3 of a burst's 16. */
+	uint64_t site = hg_site("policy-stalls");
+	costs(1000, 20000);
+	stall_every = 6;
+	stall_cost = 2000000;
+	run_n(site, 600);
+	stall_every = 0;
+	struct hg_site_stats s = stats(&L, site);
+	HG_EXPECT_EQ(s.demotions[HG_REASON_COST], 0);
+	HG_EXPECT(s.commits[HG_TIER_LOCK] > 0);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_STM);
+}
+
+static void test_lock_probe_charged_parallelism(void)
+{
+	/* The lock probe holds the lock for 600 against 1000 on the STM: cheaper
+	 * for one thread, dearer once 4 threads would queue on it. */
+	uint64_t site = hg_site("policy-par");
+	costs(1000, 600);
+	fake_par = 4;
+	run_n(site, 2000);
+	fake_par = 1;
+	struct hg_site_stats s = stats(&L, site);
+	HG_EXPECT_EQ(s.demotions[HG_REASON_COST], 0);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_STM);
+}
+
+/* --------------------------------------------------------------- noise */
+
+static void with_period(unsigned base, unsigned max, struct hg_policy *saved)
+{
+	struct hg_policy p;
+	hg_policy_get(saved);
+	p = *saved;
+	p.reprobe_base = base;
+	p.reprobe_max = max;
+	hg_policy_set(&p);
+}
+
+/* n sections, or fewer when the site reaches tier `until` (>= 0). */
+static void noisy_phase(uint64_t site, uint64_t stm, uint64_t lock, int n, int until)
+{
+	struct hg_policy saved;
+	with_period(64, 64, &saved);
+	costs(stm, lock);
+	noisy = 1;
+	for (int i = 0; i < n; i++) {
+		if (until >= 0 && stats(&L, site).tier_now == (uint32_t)until)
+			break;
+		run_n(site, 1);
+	}
+	noisy = 0;
+	hg_policy_set(&saved);
+}
+
+static void test_noisy_equal(void)
+{
+	/* Equal tiers under heavy noise: every move would be one the noise made. */
+	uint64_t site = hg_site("policy-noisy-equal");
+	noisy_phase(site, 1000, 1000, 3000, -1);
+	struct hg_site_stats s = stats(&L, site);
+	HG_EXPECT(s.commits[HG_TIER_LOCK] > 0);
+	HG_EXPECT(s.demotions[HG_REASON_COST] + s.promotions[HG_REASON_REPROBE] <= 2);
+}
+
+static void test_noisy_decides(void)
+{
+	/* The same noise, the STM twice as dear: the comparison still decides. */
+	uint64_t site = hg_site("policy-noisy-decides");
+	noisy_phase(site, 2000, 1000, 3000, -1);
+	struct hg_site_stats s = stats(&L, site);
+	HG_EXPECT(s.demotions[HG_REASON_COST] >= 1);
+	HG_EXPECT(s.commits[HG_TIER_LOCK] > s.commits[HG_TIER_STM]);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_LOCK);
+}
+
+static void test_win_checked(void)
+{
+	/* A site on the lock moves to the STM while the lock is dear for a
+	 * spell; afterwards the STM is 10 % dearer, which the noisy bursts
+	 * cannot tell apart: the check of the win must send the site back. */
+	uint64_t site = hg_site("policy-win-checked");
+	noisy_phase(site, 3000, 1000, 2000, HG_TIER_LOCK);
+	noisy_phase(site, 3000, 1000, 500, -1);
+	HG_ASSERT_EQ(stats(&L, site).tier_now, HG_TIER_LOCK);
+	noisy_phase(site, 1100, 3000, 2000, HG_TIER_STM);
+	HG_ASSERT_EQ(stats(&L, site).tier_now, HG_TIER_STM);
+	uint64_t stm0 = stats(&L, site).commits[HG_TIER_STM];
+	noisy_phase(site, 1100, 1000, 600, -1);
+	struct hg_site_stats s = stats(&L, site);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_LOCK);
+	HG_EXPECT(s.commits[HG_TIER_STM] - stm0 < 450);
+}
+
+/* ------------------------------------------------- the quiet fast path */
+
+static int settled_conflict;
+
+static void settled_body(struct hg_tx *tx, void *p)
+{
+	if (hg_tx_tier(tx) == HG_TIER_LOCK)
+		fake_now += 100000; /* the lock loses every cost probe */
+	else
+		fake_now += 1000;
+	if (tx->soft && settled_conflict > 0) {
+		settled_conflict--;
+		conflict_body(tx, p);
+	}
+}
+
+static void test_settled_reacts(void)
+{
+	/* A site settled on the STM runs on the fast path; when its sections
+	 * start to abort (a rate of 2/3 or more, above 0.5) it must still be
+	 * demoted on the abort rate. */
+	static uint64_t x;
+	uint64_t site = hg_site("policy-settled");
+	for (int i = 0; i < 5000; i++)
+		hg_run(&L, site, settled_body, &x);
+	struct hg_site_stats s = stats(&L, site);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_STM);
+	HG_EXPECT_EQ(s.demotions[HG_REASON_ABORT_RATE], 0);
+	uint64_t lock_before = s.commits[HG_TIER_LOCK];
+	for (int i = 0; i < 100; i++) {
+		settled_conflict = 3;
+		hg_run(&L, site, settled_body, &x);
+	}
+	settled_conflict = 0;
+	s = stats(&L, site);
+	HG_EXPECT_EQ(s.demotions[HG_REASON_ABORT_RATE], 1);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_LOCK);
+	HG_EXPECT(s.commits[HG_TIER_LOCK] > lock_before);
+}
+
+/* ------------------------------------------------------ one set of knobs */
+
+static void test_zero_knobs_mean_zero(void)
+{
+	/*
+	 * demote_rate=0 and demote_min=0 mean "any abort demotes at once" on
+	 * every kind of site: the first aborted software section demotes an
+	 * instrumented site, as the first aborted attempt demotes an elided one.
+	 */
+	static uint64_t x;
+	struct hg_policy saved, p;
+	hg_policy_get(&saved);
+	p = saved;
+	p.demote_rate = 0;
+	p.demote_min = 0;
+	hg_policy_set(&p);
+	uint64_t site = hg_site("policy-zero-stm");
+	costs(1000, 1000);
+	run_n(site, 3);
+	settled_conflict = 1;
+	hg_run(&L, site, settled_body, &x);
+	settled_conflict = 0;
+	struct hg_site_stats s = stats(&L, site);
+	HG_EXPECT_EQ(s.demotions[HG_REASON_ABORT_RATE], 1);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_LOCK);
+
+	struct hg_lock le;
+	hg_lock_init(&le, "policy-zero-emu");
+	HG_ASSERT(hg_lock_set_mode(&le, HG_HTM_EMU) == 0);
+	HG_ASSERT(hg_emu_configure("conflict=0.5,seed=3") == 0);
+	uint64_t s2 = hg_site("policy-zero-elided");
+	for (int i = 0; i < 50; i++) {
+		hg_lock_acquire(&le, s2);
+		hg_lock_release(&le);
+	}
+	struct hg_site_stats e = stats(&le, s2);
+	HG_EXPECT(e.demotions[HG_REASON_ABORT_RATE] >= 1);
+	HG_EXPECT(e.aborts[HG_CAUSE_CONFLICT] >= 1);
+	HG_ASSERT(hg_emu_configure("") == 0);
+	hg_lock_destroy(&le);
+	hg_policy_set(&saved);
+}
+
+static void test_clamp(void)
+{
+	/* The one clamp: out-of-range knobs come back in range. */
+	struct hg_policy saved, p, got;
+	hg_policy_get(&saved);
+	p = saved;
+	p.retry_capacity = 7;
+	p.decay = 0;
+	p.demote_rate = 3;
+	p.reprobe_base = 0;
+	p.reprobe_max = 0;
+	hg_policy_set(&p);
+	hg_policy_get(&got);
+	HG_EXPECT_EQ(got.retry_capacity, 1);
+	HG_EXPECT(got.decay > 0 && got.decay <= 1);
+	HG_EXPECT(got.demote_rate >= 0 && got.demote_rate <= 1);
+	HG_EXPECT(got.reprobe_base >= 1);
+	HG_EXPECT(got.reprobe_max >= got.reprobe_base);
+	hg_policy_set(&saved);
+}
+
+static int seen_tier = -1;
+
+static void tier_body(struct hg_tx *tx, void *p)
+{
+	(void)p;
+	seen_tier = hg_tx_tier(tx);
+}
+
+static void test_reset_resets_policy(void)
+{
+	/* hg_stats_reset resets every policy state: a site moved to the lock
+	 * by its costs starts on the STM again. */
+	uint64_t site = hg_site("policy-reset");
+	costs(4000, 1000);
+	run_n(site, 2000);
+	HG_ASSERT_EQ(stats(&L, site).tier_now, HG_TIER_LOCK);
+	hg_stats_reset();
+	hg_run(&L, site, tier_body, NULL);
+	HG_EXPECT_EQ(seen_tier, HG_TIER_STM);
+	HG_EXPECT_EQ(stats(&L, site).tier_now, HG_TIER_STM);
+}
+
+/* ------------------------------------------------------- the HTM tier */
+
+static void small_update(struct hg_tx *tx, void *p)
+{
+	uint64_t *x = p;
+	hg_store64(tx, x, hg_load64(tx, x) + 1);
+	fake_now += 500;
+}
+
+static void test_htm_to_stm_and_back(void)
+{
+	/* Emulated HTM with 95 % injected conflicts: the engine demotes the
+	 * hardware tier and the instrumented site lands on the STM, not the
+	 * lock.  With injection off again, a probe must promote it back. */
+	static struct hg_lock le;
+	static uint64_t x;
+	hg_lock_init(&le, "policy-emu");
+	HG_ASSERT(hg_lock_set_mode(&le, HG_HTM_EMU) == 0);
+	HG_ASSERT(hg_emu_configure("conflict=0.95,seed=5") == 0);
+	uint64_t site = hg_site("policy-htm");
+	int n = 0;
+	for (; n < 400; n++)
+		hg_run(&le, site, small_update, &x);
+	struct hg_site_stats s = stats(&le, site);
+	HG_EXPECT_EQ(s.demotions[HG_REASON_ABORT_RATE], 1);
+	HG_EXPECT(s.commits[HG_TIER_STM] > 0);
+	HG_ASSERT(hg_emu_configure("conflict=0,seed=5") == 0);
+	uint64_t emu0 = s.commits_emu;
+	for (int i = 0; i < 20000; i++, n++)
+		hg_run(&le, site, small_update, &x);
+	s = stats(&le, site);
+	HG_EXPECT_EQ(s.promotions[HG_REASON_REPROBE], 1);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_HTM);
+	HG_EXPECT(s.commits_emu > emu0 + 1000);
+	HG_EXPECT_EQ(x, (uint64_t)n);
+	HG_EXPECT_EQ(le.stm_seq & 1u, 0);
+	HG_ASSERT(hg_emu_configure("") == 0);
+	hg_lock_destroy(&le);
+}
+
+static void test_lost_probe_counts_nothing(void)
+{
+	/*
+	 * Every emulated attempt aborts: the site is demoted to the STM once,
+	 * and every later HTM probe loses.  A lost probe moves nothing, so it
+	 * counts neither a promotion nor a demotion; only the probes are
+	 * counted.
+	 */
+	static struct hg_lock le;
+	static uint64_t x;
+	struct hg_policy saved;
+	with_period(64, 64, &saved);
+	hg_lock_init(&le, "policy-emu-lost");
+	HG_ASSERT(hg_lock_set_mode(&le, HG_HTM_EMU) == 0);
+	HG_ASSERT(hg_emu_configure("conflict=1,seed=9") == 0);
+	uint64_t site = hg_site("policy-lost");
+	costs(1000, 4000);
+	for (int i = 0; i < 5000; i++)
+		hg_run(&le, site, small_update, &x);
+	struct hg_site_stats s = stats(&le, site);
+	HG_EXPECT_EQ(s.demotions[HG_REASON_ABORT_RATE], 1);
+	HG_EXPECT_EQ(s.promotions[HG_REASON_REPROBE], 0);
+	HG_EXPECT(s.reprobes >= 20);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_STM);
+	HG_EXPECT_EQ(x, 5000u);
+	HG_ASSERT(hg_emu_configure("") == 0);
+	hg_lock_destroy(&le);
+	hg_policy_set(&saved);
+}
+
+static void test_plain_site_reprobes(void)
+{
+	/*
+	 * An elided (uninstrumented) site under 100 % conflicts: demoted to
+	 * the lock (there is no STM for it), re-probes back off (doubling
+	 * periods: few probes), and a re-probe after the conflicts stop
+	 * promotes it.
+	 */
+	struct hg_lock le;
+	hg_lock_init(&le, "policy-plain");
+	HG_ASSERT(hg_lock_set_mode(&le, HG_HTM_EMU) == 0);
+	HG_ASSERT(hg_emu_configure("conflict=1,seed=2") == 0);
+	uint64_t site = hg_site("policy-plain");
+	for (int i = 0; i < 4000; i++) {
+		hg_lock_acquire(&le, site);
+		hg_lock_release(&le);
+	}
+	struct hg_site_stats s = stats(&le, site);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_LOCK);
+	HG_EXPECT_EQ(s.demotions[HG_REASON_ABORT_RATE], 1);
+	/* periods 64, 128, 256, ... within 4000 acquisitions: at most 6 probes */
+	HG_EXPECT(s.reprobes >= 3 && s.reprobes <= 6);
+	HG_ASSERT(hg_emu_configure("conflict=0,seed=2") == 0);
+	for (int i = 0; i < 9000; i++) {
+		hg_lock_acquire(&le, site);
+		hg_lock_release(&le);
+	}
+	s = stats(&le, site);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_HTM);
+	HG_EXPECT_EQ(s.promotions[HG_REASON_REPROBE], 1);
+	HG_ASSERT(hg_emu_configure("") == 0);
+	hg_lock_destroy(&le);
+}
+
+static const struct hg_test tests[] = {
+	HG_TEST(test_abort_rate_demotes),
+	HG_TEST(test_cheaper_lock_wins),
+	HG_TEST(test_cheaper_stm_stays),
+	HG_TEST(test_margin),
+	HG_TEST(test_outlier),
+	HG_TEST(test_stalls),
+	HG_TEST(test_lock_probe_charged_parallelism),
+	HG_TEST(test_noisy_equal),
+	HG_TEST(test_noisy_decides),
+	HG_TEST(test_win_checked),
+	HG_TEST(test_settled_reacts),
+	HG_TEST(test_zero_knobs_mean_zero),
+	HG_TEST(test_clamp),
+	HG_TEST(test_reset_resets_policy),
+	HG_TEST(test_htm_to_stm_and_back),
+	HG_TEST(test_lost_probe_counts_nothing),
+	HG_TEST(test_plain_site_reprobes),
+};
+
+int main(void)
+{
+	hg_policy_set_clock(&fake_clock);
+	hg_lock_init(&L, "policy-unit");
+	/* Hardware tier off on L whatever the process mode: its sites start
+	 * on the STM and compare it with the lock. */
+	if (hg_lock_set_mode(&L, HG_HTM_OFF) != 0) {
+		fprintf(stderr, "test_policy: hg_lock_set_mode(HG_HTM_OFF) refused\n");
+		return 1;
+	}
+	int rc = HG_RUN_TESTS(tests);
+	hg_lock_destroy(&L);
+	hg_policy_set_clock(NULL);
+	return rc;
+}
