@@ -37,7 +37,7 @@
  * Transaction length: a release called from PyEval_EvalFrameEx itself (its
  * return address lies in that function; blocking calls release through
  * PyEval_SaveThread instead) is the check-interval yield point.  While a
- * speculative section has yield points left (hg_engine_txlen), that release
+ * speculative section has yield points left (hg_policy_txlen), that release
  * and the acquisition that follows it are both skipped, so one transaction
  * spans several check intervals.
  */
