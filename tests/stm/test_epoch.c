@@ -171,7 +171,7 @@ static void test_reader_thread_and_periodic_scan(void)
 
 struct free_arg {
 	void *p;
-	int tier; /* enum hg_run_tier forced in the thread */
+	int tier; /* enum hg_tier forced in the thread */
 };
 
 static void free_body(struct hg_tx *tx, void *p)
