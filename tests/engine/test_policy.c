@@ -15,6 +15,7 @@
 #include "hg_test.h"
 #include "htmgil/htmgil.h"
 #include "engine/policy.h"
+#include "engine/site.h"
 
 /* ------------------------------------------------------------ the clock */
 
@@ -511,6 +512,55 @@ static void test_plain_site_reprobes(void)
 	hg_lock_destroy(&le);
 }
 
+/* ---------------------------------------------------- transaction length */
+
+/* n speculative attempts on rec, of which `aborts` aborted with cause c. */
+static void attempts(struct hg_site_rec *rec, unsigned n, unsigned aborts, enum hg_abort_cause c)
+{
+	rec->st.attempts += n;
+	rec->st.aborts[c] += aborts;
+}
+
+static void test_txlen_adapts(void)
+{
+	struct hg_site_rec rec = { .pol.tier = HG_TIER_HTM };
+	hg_txlen_fixed = 0;
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_INIT);
+	attempts(&rec, HG_TXLEN_WINDOW - 1, 0, HG_CAUSE_CONFLICT);
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_INIT); /* window not full yet */
+	attempts(&rec, 1, 0, HG_CAUSE_CONFLICT);
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_INIT * 2); /* a clean window doubles */
+	for (int i = 0; i < 10; i++) {
+		attempts(&rec, HG_TXLEN_WINDOW, 0, HG_CAUSE_CONFLICT);
+		hg_policy_txlen(&rec);
+	}
+	HG_EXPECT_EQ(rec.pol.txlen, HG_TXLEN_MAX); /* bounded above */
+	/* Busy aborts (a held lock) are not the length's fault. */
+	attempts(&rec, HG_TXLEN_WINDOW, HG_TXLEN_WINDOW, HG_CAUSE_EXPLICIT);
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_MAX);
+	/* Exactly 1 in 8 aborted: kept; more: halved. */
+	attempts(&rec, HG_TXLEN_WINDOW, HG_TXLEN_WINDOW / 8, HG_CAUSE_CONFLICT);
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_MAX);
+	attempts(&rec, HG_TXLEN_WINDOW, HG_TXLEN_WINDOW / 8 + 1, HG_CAUSE_CAPACITY);
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_MAX / 2);
+	/* Demoted after an abort: halved at once, without a full window. */
+	attempts(&rec, 1, 1, HG_CAUSE_OTHER);
+	rec.pol.tier = HG_TIER_LOCK;
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_MAX / 4);
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_MAX / 4); /* no new abort: kept */
+	for (int i = 0; i < 20; i++) {
+		attempts(&rec, 1, 1, HG_CAUSE_RETRY);
+		hg_policy_txlen(&rec);
+	}
+	HG_EXPECT_EQ(rec.pol.txlen, HG_TXLEN_MIN); /* bounded below */
+	/* A fixed length overrides the adaptation. */
+	hg_txlen_fixed = 5;
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), 5);
+	attempts(&rec, HG_TXLEN_WINDOW, 0, HG_CAUSE_CONFLICT);
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), 5);
+	hg_txlen_fixed = 0;
+}
+
 static const struct hg_test tests[] = {
 	HG_TEST(test_abort_rate_demotes),
 	HG_TEST(test_cheaper_lock_wins),
@@ -529,6 +579,7 @@ static const struct hg_test tests[] = {
 	HG_TEST(test_htm_to_stm_and_back),
 	HG_TEST(test_lost_probe_counts_nothing),
 	HG_TEST(test_plain_site_reprobes),
+	HG_TEST(test_txlen_adapts),
 };
 
 int main(void)

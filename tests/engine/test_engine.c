@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/unit/test_engine.c - the policy state machine, driven by emulated HTM
- * with seeded abort injection.
+ * tests/engine/test_engine.c - the retry loop and the HTM/lock state
+ * machine of elided sites, driven by emulated HTM with seeded abort
+ * injection; the action table for statuses only real RTM produces.
  */
 #include <pthread.h>
 #include <unistd.h>
@@ -288,53 +289,6 @@ static void test_policy_grammar(void)
 	hg_policy_set(&defaults);
 }
 
-/* n speculative attempts on rec, of which `aborts` aborted with cause c. */
-static void attempts(struct hg_site_rec *rec, unsigned n, unsigned aborts, enum hg_abort_cause c)
-{
-	rec->st.attempts += n;
-	rec->st.aborts[c] += aborts;
-}
-
-static void test_txlen_adapts(void)
-{
-	struct hg_site_rec rec = { .pol.tier = HG_TIER_HTM };
-	hg_txlen_fixed = 0;
-	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_INIT);
-	attempts(&rec, HG_TXLEN_WINDOW - 1, 0, HG_CAUSE_CONFLICT);
-	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_INIT); /* window not full yet */
-	attempts(&rec, 1, 0, HG_CAUSE_CONFLICT);
-	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_INIT * 2); /* a clean window doubles */
-	for (int i = 0; i < 10; i++) {
-		attempts(&rec, HG_TXLEN_WINDOW, 0, HG_CAUSE_CONFLICT);
-		hg_policy_txlen(&rec);
-	}
-	HG_EXPECT_EQ(rec.pol.txlen, HG_TXLEN_MAX); /* bounded above */
-	/* Busy aborts (a held lock) are not the length's fault. */
-	attempts(&rec, HG_TXLEN_WINDOW, HG_TXLEN_WINDOW, HG_CAUSE_EXPLICIT);
-	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_MAX);
-	/* Exactly 1 in 8 aborted: kept; more: halved. */
-	attempts(&rec, HG_TXLEN_WINDOW, HG_TXLEN_WINDOW / 8, HG_CAUSE_CONFLICT);
-	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_MAX);
-	attempts(&rec, HG_TXLEN_WINDOW, HG_TXLEN_WINDOW / 8 + 1, HG_CAUSE_CAPACITY);
-	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_MAX / 2);
-	/* Demoted after an abort: halved at once, without a full window. */
-	attempts(&rec, 1, 1, HG_CAUSE_OTHER);
-	rec.pol.tier = HG_TIER_LOCK;
-	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_MAX / 4);
-	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_MAX / 4); /* no new abort: kept */
-	for (int i = 0; i < 20; i++) {
-		attempts(&rec, 1, 1, HG_CAUSE_RETRY);
-		hg_policy_txlen(&rec);
-	}
-	HG_EXPECT_EQ(rec.pol.txlen, HG_TXLEN_MIN); /* bounded below */
-	/* A fixed length overrides the adaptation. */
-	hg_txlen_fixed = 5;
-	HG_EXPECT_EQ(hg_policy_txlen(&rec), 5);
-	attempts(&rec, HG_TXLEN_WINDOW, 0, HG_CAUSE_CONFLICT);
-	HG_EXPECT_EQ(hg_policy_txlen(&rec), 5);
-	hg_txlen_fixed = 0;
-}
-
 int main(void)
 {
 	static const struct hg_test t[] = {
@@ -342,7 +296,7 @@ int main(void)
 		HG_TEST(test_phase_change_repromotes), HG_TEST(test_reprobe_backoff),
 		HG_TEST(test_no_retry_skips), HG_TEST(test_conflict_budget),
 		HG_TEST(test_busy_waits_then_elides), HG_TEST(test_policy_grammar),
-		HG_TEST(test_txlen_adapts), HG_TEST(test_status0_retried_once), HG_TEST(test_action_table),
+		HG_TEST(test_status0_retried_once), HG_TEST(test_action_table),
 	};
 	return HG_RUN_TESTS(t);
 }
