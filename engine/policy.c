@@ -72,14 +72,6 @@ void hg_policy_set(const struct hg_policy *p)
 	hg_policy_q.demote_q16 = hg_q16(c.demote_rate);
 }
 
-/* rate += decay * (sample - rate), in HG_Q16 fixed point; sample in [0, HG_Q16]. */
-static inline uint32_t hg_policy_decay(uint32_t rate, uint32_t sample)
-{
-	int64_t r = rate;
-	r += (((int64_t)sample - r) * hg_policy_q.decay_q16) >> 16;
-	return r < 0 ? 0 : r > HG_Q16 ? HG_Q16 : (uint32_t)r;
-}
-
 /* ---------------------------------------------------- time and randomness */
 
 static uint64_t hg_clock_cycles(void)
@@ -118,85 +110,8 @@ void hg_policy_set_clock(const struct hg_policy_clock *c)
 
 /* ------------------------------------------------ instrumented-site state */
 
-#define HG_PROBE_BURST 16 /* sections per cost probe of another tier */
-#define HG_PROBE_WARM 4   /* probe sections run first and not counted (warm-up) */
-/* A tier must be this much cheaper (per mille) to win a cost comparison. */
-#define HG_COST_MARGIN 1040
-/* A comparison decides at HG_COST_Z standard errors, after at most HG_PROBE_ROUNDS pairs. */
-#define HG_COST_Z 3.0
-#define HG_PROBE_ROUNDS 8
 
-/*
- * struct hg_policy_cost: the three-tier state of an instrumented site,
- * beside its record's tier.  Owned by the record's thread.
- *   left, fast  sections before the next probe of another tier: fast of
- *             them run on the fast path (hg_policy_fast_grant), then left
- *   period    current probe period (reprobe_base .. reprobe_max, doubling
- *             each time a probe confirms the current tier)
- *   probe     tier being probed (HG_TIER_COUNT: none); probe_n sections of
- *             the burst done so far (the first HG_PROBE_WARM unsampled),
- *             their costs in probe_s
- *   cur_n, cur_s  the HG_PROBE_BURST sections on the site's own tier just
- *             before a probe, compared side by side with the probe's
- *   rounds, acc  pairs of bursts of the comparison under way and their
- *             trimmed samples (count, sum, sum of squares) per side
- *   from      the tier the last cost or re-probe win left (HG_TIER_COUNT:
- *             none): a win that goes back to it doubles the period
- *   verify    the last cost win is not confirmed yet: the next comparison
- *             with `from` must find the new tier cheaper, or the site goes
- *             back (that move back is not checked itself)
- *   flip      alternates the two probes a tier has
- *   samples   sections accounted since the last tier change (demote_min)
- *   probe_fail  sections of the HTM probe burst under way that ended on
- *             the lock
- *   stm_rate  decaying fraction of software attempts that aborted
- *   htm_fail  decaying fraction of HTM sections that ended on the lock
- *   cost      decaying cycles per section, by tier (the fallback of a
- *             comparison without a burst on the own tier)
- * Invariants: probe == HG_TIER_COUNT or probe != the record's tier;
- * cur_n, probe_n - HG_PROBE_WARM <= HG_PROBE_BURST; init == 0 until the
- * site's first pick.
- */
-struct hg_policy_cost {
-	uint8_t init;
-	uint8_t probe;
-	uint8_t flip;
-	uint8_t from;
-	uint8_t verify;
-	uint8_t rounds;
-	uint32_t left;
-	uint32_t fast;
-	uint32_t period;
-	uint32_t probe_n;
-	uint32_t probe_s[HG_PROBE_BURST];
-	uint32_t cur_n;
-	uint32_t cur_s[HG_PROBE_BURST];
-	double acc[2][3]; /* [own tier, probed tier][samples, sum, sum of squares] */
-	uint64_t cost[HG_TIER_COUNT];
-	uint32_t samples; /* sections accounted since the last tier change */
-	uint32_t probe_fail; /* sections of an HTM probe burst that ended off HTM */
-	uint32_t stm_rate;
-	uint32_t htm_fail;
-};
-
-/*
- * The thread's open cost sample (hg_open.c == NULL: none).  A sampled
- * section's cost runs from its entry to the thread's next hg_run entry:
- * the section, what its tier costs around it, and the caller's work up to
- * the next section, which is the same on every tier.  The cycle counter is
- * read once per sampled section, at entries.
- *   t0    entry stamp
- *   sub   cycles to leave out (waits for other parties)
- *   hold  lock probe with other threads: its holding time times the
- *         parallelism; the cost is at least that
- *   probe the sample belongs to a probe burst (else to the own-tier burst)
- */
-struct hg_open_sample {
-	struct hg_site_rec *rec;
-	uint64_t t0, sub, hold;
-	bool probe;
-};
-static HG_TLS struct hg_open_sample hg_open;
+HG_TLS struct hg_open_sample hg_policy_open;
 
 static void hg_cost_reset(struct hg_policy_cost *c)
 {
@@ -239,8 +154,8 @@ void hg_policy_site_reset(struct hg_site_policy *p)
 
 void hg_policy_site_fini(struct hg_site_policy *p)
 {
-	if (hg_open.rec && &hg_open.rec->pol == p)
-		hg_open.rec = NULL;
+	if (hg_policy_open.rec && &hg_policy_open.rec->pol == p)
+		hg_policy_open.rec = NULL;
 	free(p->cost);
 	p->cost = NULL;
 }
@@ -294,7 +209,7 @@ static void hg_policy_demote_htm(struct hg_site_rec *rec, enum hg_reason why)
 
 /* ------------------------------------------------- the engine's questions */
 
-enum hg_policy_go hg_policy_enter(struct hg_site_rec *rec)
+enum hg_policy_go hg_policy_enter_slow(struct hg_site_rec *rec)
 {
 	struct hg_site_policy *p = &rec->pol;
 	if (p->tier == HG_TIER_HTM) {
@@ -329,15 +244,9 @@ void hg_policy_abort(struct hg_site_rec *rec, bool busy)
 	p->samples++;
 }
 
-void hg_policy_commit(struct hg_site_rec *rec)
+void hg_policy_reprobe_won(struct hg_site_rec *rec)
 {
-	struct hg_site_policy *p = &rec->pol;
-	hg_atomic_store_relaxed32(&p->rate_q16, hg_policy_decay(p->rate_q16, 0));
-	p->samples++;
-	/* A re-probe committed; an instrumented site's probe burst is judged
-	 * when it ends (hg_cost_probe_done). */
-	if (p->tier != HG_TIER_HTM && !p->cost)
-		hg_policy_move(rec, HG_TIER_HTM, HG_REASON_REPROBE);
+	hg_policy_move(rec, HG_TIER_HTM, HG_REASON_REPROBE);
 }
 
 void hg_policy_skip(struct hg_site_rec *rec)
@@ -443,8 +352,8 @@ static void hg_cost_switch(struct hg_site_rec *rec, enum hg_tier to, enum hg_rea
 	enum hg_tier cur = (enum hg_tier)rec->pol.tier;
 	bool phase = why == HG_REASON_ABORT_RATE || why == HG_REASON_CAPACITY;
 	bool back = to == c->from;
-	if (hg_open.rec == rec)
-		hg_open.rec = NULL; /* measured on the tier being left */
+	if (hg_policy_open.rec == rec)
+		hg_policy_open.rec = NULL; /* measured on the tier being left */
 	c->from = phase ? HG_TIER_COUNT : cur;
 	c->verify = !phase && to != HG_TIER_HTM && cur != HG_TIER_HTM;
 	hg_policy_move(rec, to, why);
@@ -574,18 +483,18 @@ static void hg_cost_note(uint64_t *cost, uint64_t dt)
 /* Closes the open cost sample at `now` (an hg_run entry of this thread). */
 static void hg_cost_sample_close(uint64_t now)
 {
-	struct hg_site_rec *rec = hg_open.rec;
+	struct hg_site_rec *rec = hg_policy_open.rec;
 	struct hg_policy_cost *c = rec->pol.cost;
-	hg_open.rec = NULL;
-	uint64_t dt = now - hg_open.t0;
-	dt = dt > hg_open.sub ? dt - hg_open.sub : 1;
-	if (dt < hg_open.hold)
-		dt = hg_open.hold;
+	hg_policy_open.rec = NULL;
+	uint64_t dt = now - hg_policy_open.t0;
+	dt = dt > hg_policy_open.sub ? dt - hg_policy_open.sub : 1;
+	if (dt < hg_policy_open.hold)
+		dt = hg_policy_open.hold;
 	if (dt > UINT32_MAX)
 		dt = UINT32_MAX;
 	if (!c->init)
 		return; /* the record was reset since */
-	if (hg_open.probe) {
+	if (hg_policy_open.probe) {
 		if (c->probe == HG_TIER_COUNT)
 			return;
 		/* Still in its burst: only this close ends a burst, and a tier
@@ -661,12 +570,12 @@ static enum hg_tier hg_cost_pick(struct hg_site_rec *rec, enum hg_htm_mode mode)
 	return (enum hg_tier)c->probe;
 }
 
-void hg_policy_pick(struct hg_site_rec *rec, enum hg_htm_mode mode, enum hg_tier forced,
+void hg_policy_pick_slow(struct hg_site_rec *rec, enum hg_htm_mode mode, enum hg_tier forced,
     struct hg_policy_ticket *t)
 {
 	/* This entry ends the thread's open cost sample, if any. */
 	uint64_t now = 0;
-	if (HG_UNLIKELY(hg_open.rec != NULL)) {
+	if (HG_UNLIKELY(hg_policy_open.rec != NULL)) {
 		now = hg_policy_cycles();
 		hg_cost_sample_close(now);
 	}
@@ -721,7 +630,7 @@ static inline void hg_cost_fast_grant(struct hg_policy_cost *c)
 	}
 }
 
-void hg_policy_account(struct hg_site_rec *rec, const struct hg_policy_ticket *t,
+void hg_policy_account_slow(struct hg_site_rec *rec, const struct hg_policy_ticket *t,
     enum hg_tier used, unsigned stm_aborts, uint64_t wait_cycles, uint64_t t1)
 {
 	if (stm_aborts)
@@ -737,17 +646,17 @@ void hg_policy_account(struct hg_site_rec *rec, const struct hg_policy_ticket *t
 		return;
 	}
 	if (t->sample) {
-		hg_open.rec = rec;
-		hg_open.t0 = t->t0;
-		hg_open.probe = c->probe != HG_TIER_COUNT;
-		hg_open.sub = 0;
-		hg_open.hold = 0;
-		if (hg_open.probe) {
+		hg_policy_open.rec = rec;
+		hg_policy_open.t0 = t->t0;
+		hg_policy_open.probe = c->probe != HG_TIER_COUNT;
+		hg_policy_open.sub = 0;
+		hg_policy_open.hold = 0;
+		if (hg_policy_open.probe) {
 			/* A probe measures a tier the other threads are not on
 			 * (docs/design.md, "The cost comparison"). */
-			hg_open.sub = wait_cycles;
+			hg_policy_open.sub = wait_cycles;
 			if (t->par > 1 && t1 - t->t0 > wait_cycles)
-				hg_open.hold = (t1 - t->t0 - wait_cycles) * t->par;
+				hg_policy_open.hold = (t1 - t->t0 - wait_cycles) * t->par;
 		}
 	}
 	if (picked == HG_TIER_STM) {
@@ -766,7 +675,7 @@ void hg_policy_account(struct hg_site_rec *rec, const struct hg_policy_ticket *t
 			if (c->probe_n == 0) {
 				/* The burst's first section, a single attempt,
 				 * did not commit: the probe is lost at once. */
-				hg_open.rec = NULL;
+				hg_policy_open.rec = NULL;
 				c->probe_fail = HG_PROBE_WARM + HG_PROBE_BURST;
 				hg_cost_probe_done(rec);
 				hg_cost_fast_grant(c);

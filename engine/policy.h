@@ -29,6 +29,7 @@
 #include "htmgil/elide.h"
 #include "htmgil/prof.h"
 #include "base/util.h"
+#include "htmgil/htm.h"
 
 /* Fixed point used by every rate of the policy: 1.0 == HG_Q16. */
 #define HG_Q16 65536u
@@ -63,6 +64,103 @@ struct hg_site_policy {
 	struct hg_policy_cost *cost;
 };
 
+/*
+ * The record of one (lock, site, thread): identity, counters and the
+ * policy's state.  Owned and written by one thread, outside transactions;
+ * engine/site.c keeps the tables and snapshots, the report reads it.
+ */
+struct hg_site_rec {
+	uint32_t lock_id;
+	uint64_t site;
+	struct hg_site_stats st;   /* counters; st.abort_rate/tier_now/txlen are filled by snapshots */
+	struct hg_site_policy pol; /* the policy's state */
+	uint64_t t0;               /* cycle stamp of a section timed for st.cycles (0: not timed) */
+	struct hg_site_rec *next;  /* hash chain within the thread's table */
+	struct hg_site_rec *all;   /* list of the thread's records, for snapshots */
+};
+
+#define HG_PROBE_BURST 16 /* sections per cost probe of another tier */
+#define HG_PROBE_WARM 4   /* probe sections run first and not counted (warm-up) */
+/* A tier must be this much cheaper (per mille) to win a cost comparison. */
+#define HG_COST_MARGIN 1040
+/* A comparison decides at HG_COST_Z standard errors, after at most HG_PROBE_ROUNDS pairs. */
+#define HG_COST_Z 3.0
+#define HG_PROBE_ROUNDS 8
+
+/*
+ * struct hg_policy_cost: the three-tier state of an instrumented site,
+ * beside its record's tier.  Owned by the record's thread.
+ *   left, fast  sections before the next probe of another tier: fast of
+ *             them run on the fast path (hg_policy_fast_grant), then left
+ *   period    current probe period (reprobe_base .. reprobe_max, doubling
+ *             each time a probe confirms the current tier)
+ *   probe     tier being probed (HG_TIER_COUNT: none); probe_n sections of
+ *             the burst done so far (the first HG_PROBE_WARM unsampled),
+ *             their costs in probe_s
+ *   cur_n, cur_s  the HG_PROBE_BURST sections on the site's own tier just
+ *             before a probe, compared side by side with the probe's
+ *   rounds, acc  pairs of bursts of the comparison under way and their
+ *             trimmed samples (count, sum, sum of squares) per side
+ *   from      the tier the last cost or re-probe win left (HG_TIER_COUNT:
+ *             none): a win that goes back to it doubles the period
+ *   verify    the last cost win is not confirmed yet: the next comparison
+ *             with `from` must find the new tier cheaper, or the site goes
+ *             back (that move back is not checked itself)
+ *   flip      alternates the two probes a tier has
+ *   samples   sections accounted since the last tier change (demote_min)
+ *   probe_fail  sections of the HTM probe burst under way that ended on
+ *             the lock
+ *   stm_rate  decaying fraction of software attempts that aborted
+ *   htm_fail  decaying fraction of HTM sections that ended on the lock
+ *   cost      decaying cycles per section, by tier (the fallback of a
+ *             comparison without a burst on the own tier)
+ * Invariants: probe == HG_TIER_COUNT or probe != the record's tier;
+ * cur_n, probe_n - HG_PROBE_WARM <= HG_PROBE_BURST; init == 0 until the
+ * site's first pick.
+ */
+struct hg_policy_cost {
+	uint8_t init;
+	uint8_t probe;
+	uint8_t flip;
+	uint8_t from;
+	uint8_t verify;
+	uint8_t rounds;
+	uint32_t left;
+	uint32_t fast;
+	uint32_t period;
+	uint32_t probe_n;
+	uint32_t probe_s[HG_PROBE_BURST];
+	uint32_t cur_n;
+	uint32_t cur_s[HG_PROBE_BURST];
+	double acc[2][3]; /* [own tier, probed tier][samples, sum, sum of squares] */
+	uint64_t cost[HG_TIER_COUNT];
+	uint32_t samples; /* sections accounted since the last tier change */
+	uint32_t probe_fail; /* sections of an HTM probe burst that ended off HTM */
+	uint32_t stm_rate;
+	uint32_t htm_fail;
+};
+
+/*
+ * The thread's open cost sample (hg_policy_open.rec == NULL: none).  A sampled
+ * section's cost runs from its entry to the thread's next hg_run entry:
+ * the section, what its tier costs around it, and the caller's work up to
+ * the next section, which is the same on every tier.  The cycle counter is
+ * read once per sampled section, at entries.
+ *   t0    entry stamp
+ *   sub   cycles to leave out (waits for other parties)
+ *   hold  lock probe with other threads: its holding time times the
+ *         parallelism; the cost is at least that
+ *   probe the sample belongs to a probe burst (else to the own-tier burst)
+ */
+struct hg_open_sample {
+	struct hg_site_rec *rec;
+	uint64_t t0, sub, hold;
+	bool probe;
+};
+
+
+HG_INTERNAL extern HG_TLS struct hg_open_sample hg_policy_open;
+
 /* ---------------------------------------------------------------- knobs */
 
 /* The knobs in force (read-mostly; written by hg_policy_set). */
@@ -81,6 +179,14 @@ HG_INTERNAL extern struct hg_policy_fixed hg_policy_q;
  * htmgil/elide.h, docs/design.md); hg_policy_set applies it.
  */
 HG_INTERNAL void hg_policy_clamp(struct hg_policy *p);
+
+/* rate += decay * (sample - rate), in HG_Q16 fixed point; sample in [0, HG_Q16]. */
+static inline uint32_t hg_policy_decay(uint32_t rate, uint32_t sample)
+{
+	int64_t r = rate;
+	r += (((int64_t)sample - r) * hg_policy_q.decay_q16) >> 16;
+	return r < 0 ? 0 : r > HG_Q16 ? HG_Q16 : (uint32_t)r;
+}
 
 /* ---------------------------------------------------- time and randomness */
 
@@ -111,19 +217,36 @@ HG_INTERNAL void hg_policy_site_fini(struct hg_site_policy *p);
 
 /* ------------------------------------------------- the engine's questions */
 
-struct hg_site_rec;
-
 /* What an acquisition on the engine does (hg_policy_enter). */
 enum hg_policy_go {
 	HG_GO_LOCK,      /* take the real lock */
 	HG_GO_SPECULATE, /* run the retry loop */
 	HG_GO_PROBE,     /* one speculative attempt: a re-probe of a demoted site */
 };
-HG_INTERNAL enum hg_policy_go hg_policy_enter(struct hg_site_rec *rec);
+HG_INTERNAL enum hg_policy_go hg_policy_enter_slow(struct hg_site_rec *rec);
+static inline enum hg_policy_go hg_policy_enter(struct hg_site_rec *rec)
+{
+	if (HG_LIKELY(rec->pol.tier == HG_TIER_HTM && rec->pol.skip == 0))
+		return HG_GO_SPECULATE;
+	return hg_policy_enter_slow(rec);
+}
 /* A speculative attempt aborted (busy: the lock was held, not the section's fault). */
 HG_INTERNAL void hg_policy_abort(struct hg_site_rec *rec, bool busy);
-/* A speculative section committed. */
-HG_INTERNAL void hg_policy_commit(struct hg_site_rec *rec);
+/* A re-probe of an uninstrumented site committed: back to HTM. */
+HG_INTERNAL void hg_policy_reprobe_won(struct hg_site_rec *rec);
+/*
+ * A speculative section committed.  An instrumented site's probe burst is
+ * judged when it ends (engine/policy.c, hg_cost_probe_done).
+ */
+static inline void hg_policy_commit(struct hg_site_rec *rec)
+{
+	struct hg_site_policy *p = &rec->pol;
+	/* Relaxed: single writer; the report reads a possibly stale value. */
+	__atomic_store_n(&p->rate_q16, hg_policy_decay(p->rate_q16, 0), __ATOMIC_RELAXED);
+	p->samples++;
+	if (HG_UNLIKELY(p->tier != HG_TIER_HTM) && !p->cost)
+		hg_policy_reprobe_won(rec);
+}
 /* The section will repeat its abort: send the next skip_other acquisitions to the lock. */
 HG_INTERNAL void hg_policy_skip(struct hg_site_rec *rec);
 /* Capacity aborts exhausted their retry: demote the site. */
@@ -178,15 +301,47 @@ struct hg_policy_ticket {
  * forced: HG_TIER_ADAPTIVE or a forced tier).  Closes the thread's open
  * cost sample first (its cost runs up to this entry).
  */
-HG_INTERNAL void hg_policy_pick(struct hg_site_rec *rec, enum hg_htm_mode mode,
+HG_INTERNAL void hg_policy_pick_slow(struct hg_site_rec *rec, enum hg_htm_mode mode,
     enum hg_tier forced, struct hg_policy_ticket *t);
+static inline void hg_policy_pick(struct hg_site_rec *rec, enum hg_htm_mode mode,
+    enum hg_tier forced, struct hg_policy_ticket *t)
+{
+	struct hg_policy_cost *c = rec->pol.cost;
+	if (HG_LIKELY(hg_policy_open.rec == NULL)) {
+		/* A forced tier, or the quiet fast path (hg_cost_fast_grant). */
+		t->sample = false;
+		t->par = 1;
+		t->t0 = 0;
+		if (forced != HG_TIER_ADAPTIVE) {
+			t->tier = forced;
+			t->adaptive = false;
+			t->fast = false;
+			return;
+		}
+		if (HG_LIKELY(c && c->fast > 0) && (rec->pol.tier != HG_TIER_HTM || mode != HG_HTM_OFF)) {
+			c->fast--;
+			t->tier = (enum hg_tier)rec->pol.tier;
+			t->adaptive = true;
+			t->fast = true;
+			return;
+		}
+	}
+	hg_policy_pick_slow(rec, mode, forced, t);
+}
 /*
  * Reports the section: the tier it ended on, its software aborts, and the
  * cycles it waited for other parties (left out of its cost): for an STM
  * section the waits for an even stm_seq, for a lock section the waits for
  * another holder.  t1 is the exit stamp when the caller read one (0 if not).
  */
-HG_INTERNAL void hg_policy_account(struct hg_site_rec *rec, const struct hg_policy_ticket *t,
+HG_INTERNAL void hg_policy_account_slow(struct hg_site_rec *rec, const struct hg_policy_ticket *t,
     enum hg_tier used, unsigned stm_aborts, uint64_t wait_cycles, uint64_t t1);
+static inline void hg_policy_account(struct hg_site_rec *rec, const struct hg_policy_ticket *t,
+    enum hg_tier used, unsigned stm_aborts, uint64_t wait_cycles, uint64_t t1)
+{
+	if (HG_LIKELY(stm_aborts == 0 && (!t->adaptive || (t->fast && used == t->tier))))
+		return;
+	hg_policy_account_slow(rec, t, used, stm_aborts, wait_cycles, t1);
+}
 
 #endif /* HG_ENGINE_POLICY_H */

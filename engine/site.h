@@ -2,10 +2,10 @@
 /*
  * engine/site.h - per-thread site records (engine/site.c).
  *
- * A record is one (lock, site) of one thread: its counters and its policy
- * state.  Only the owning thread writes it, always outside transactions;
- * snapshots and the report read it (docs/design.md, "Statistics and the
- * report").
+ * A record (struct hg_site_rec, engine/policy.h) is one (lock, site) of
+ * one thread: its counters and its policy state.  Only the owning thread
+ * writes it, always outside transactions; snapshots and the report read it
+ * (docs/design.md, "Statistics and the report").
  */
 #ifndef HG_ENGINE_SITE_H
 #define HG_ENGINE_SITE_H
@@ -15,16 +15,6 @@
 #include "htmgil/prof.h"
 #include "base/util.h"
 #include "engine/policy.h"
-
-struct hg_site_rec {
-	uint32_t lock_id;
-	uint64_t site;
-	struct hg_site_stats st;  /* counters; st.abort_rate/tier_now/txlen are filled by snapshots */
-	struct hg_site_policy pol; /* the policy's state (engine/policy.h) */
-	uint64_t t0;              /* cycle stamp of a section timed for st.cycles (0: not timed) */
-	struct hg_site_rec *next;  /* hash chain within the thread's table */
-	struct hg_site_rec *all;   /* list of the thread's records, for snapshots */
-};
 
 /* The calling thread's record for (lock_id, site), created on first use. */
 HG_INTERNAL struct hg_site_rec *hg_site_rec_lookup(uint32_t lock_id, uint64_t site);
