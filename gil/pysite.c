@@ -14,59 +14,62 @@
 
 HG_TLS struct hg_pysite hg_pysite_last;
 
-static const struct hg_py *py_now;
-static const void *code_type;                  /* &PyCode_Type */
-static const void *frame_type;                 /* &PyFrame_Type (2.7 frames are objects) */
-static int (*addr2line)(const void *co, int addr); /* PyCode_Addr2Line */
-static long (*uni_len)(const void *s);          /* PyUnicode_GetLength */
-static uint32_t *(*uni_ucs4)(const void *s, uint32_t *buf, long buflen, int copy_null);
-static void *(*gil27_tstate)(void);             /* PyGILState_GetThisThreadState (2.7) */
-static const char *const *static_names;         /* generated table for this version */
+static const struct hg_py *hg_pysite_py;
+static const void *hg_pysite_code_type;                  /* &PyCode_Type */
+static const void *hg_pysite_frame_type; /* &PyFrame_Type (2.7 frames are objects) */
+static int (*hg_pysite_code_addr2line)(const void *co, int addr); /* PyCode_Addr2Line */
+static long (*hg_pysite_unicode_len)(const void *s);          /* PyUnicode_GetLength */
+static uint32_t *(*hg_pysite_unicode_ucs4)(const void *s, uint32_t *buf, long buflen,
+    int copy_null);
+static void *(*hg_pysite_gil27_this_tstate)(void); /* PyGILState_GetThisThreadState (2.7) */
+static const char *const *hg_pysite_static_opnames; /* generated table for this version */
 
 /*
  * Names of sites, shared by all threads.  Open addressing, insert-only;
- * entries are written under table_lock and published by the release store
- * of .key (pairs with the acquire load in lookup()).
+ * entries are written under hg_pysite_names_lock and published by the release store
+ * of .key (pairs with the acquire load in hg_pysite_lookup()).
  */
 #define HG_PYSITE_SLOTS 4096
-struct site_name {
+struct hg_pysite_name {
 	uint64_t key; /* 0: empty */
 	char name[184];
 };
-static struct site_name table[HG_PYSITE_SLOTS];
-static uint32_t table_lock; /* 0 free, 1 held; a spin lock taken outside transactions */
-static uint32_t table_count;
+static struct hg_pysite_name hg_pysite_names[HG_PYSITE_SLOTS];
+static uint32_t hg_pysite_names_lock; /* 0 free, 1 held; a spin lock taken outside transactions */
+static uint32_t hg_pysite_names_count;
 
 /* Per-thread cache of keys already named, so a known site costs no shared access. */
 #define HG_PYSITE_SEEN 128
-static HG_TLS uint64_t seen[HG_PYSITE_SEEN];
+static HG_TLS uint64_t hg_pysite_seen[HG_PYSITE_SEEN];
 
 void hg_pysite_init(const struct hg_py *py)
 {
-	py_now = py;
-	code_type = dlsym(RTLD_DEFAULT, "PyCode_Type");
-	frame_type = dlsym(RTLD_DEFAULT, "PyFrame_Type");
-	addr2line = (int (*)(const void *, int))dlsym(RTLD_DEFAULT, "PyCode_Addr2Line");
-	uni_len = (long (*)(const void *))dlsym(RTLD_DEFAULT, "PyUnicode_GetLength");
-	uni_ucs4 = (uint32_t * (*)(const void *, uint32_t *, long, int))
+	hg_pysite_py = py;
+	hg_pysite_code_type = dlsym(RTLD_DEFAULT, "PyCode_Type");
+	hg_pysite_frame_type = dlsym(RTLD_DEFAULT, "PyFrame_Type");
+	hg_pysite_code_addr2line =
+	    (int (*)(const void *, int))dlsym(RTLD_DEFAULT, "PyCode_Addr2Line");
+	hg_pysite_unicode_len = (long (*)(const void *))dlsym(RTLD_DEFAULT, "PyUnicode_GetLength");
+	hg_pysite_unicode_ucs4 = (uint32_t * (*)(const void *, uint32_t *, long, int))
 	    dlsym(RTLD_DEFAULT, "PyUnicode_AsUCS4");
-	gil27_tstate = (void *(*)(void))dlsym(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
-	static_names = NULL;
+	hg_pysite_gil27_this_tstate =
+	    (void *(*)(void))dlsym(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
+	hg_pysite_static_opnames = NULL;
 #ifdef HG_OPNAMES_2_7
 	if (py->major == 2)
-		static_names = hg_opnames_2_7;
+		hg_pysite_static_opnames = hg_opnames_2_7;
 #endif
 #ifdef HG_OPNAMES_3_11
 	if (py->major == 3 && py->minor == 11)
-		static_names = hg_opnames_3_11;
+		hg_pysite_static_opnames = hg_opnames_3_11;
 #endif
 #ifdef HG_OPNAMES_3_12
 	if (py->major == 3 && py->minor == 12)
-		static_names = hg_opnames_3_12;
+		hg_pysite_static_opnames = hg_opnames_3_12;
 #endif
 #ifdef HG_OPNAMES_3_13
 	if (py->major == 3 && py->minor == 13)
-		static_names = hg_opnames_3_13;
+		hg_pysite_static_opnames = hg_opnames_3_13;
 #endif
 }
 
@@ -80,10 +83,10 @@ static inline const void *ld_ptr(const void *base, unsigned off)
 const char *hg_pysite_opname(unsigned op, char *tmp, unsigned len)
 {
 	const char *n = NULL;
-	if (py_now && py_now->opnames)
-		n = ((const char *const *)py_now->opnames)[op & 0xff];
-	else if (static_names)
-		n = static_names[op & 0xff];
+	if (hg_pysite_py && hg_pysite_py->opnames)
+		n = ((const char *const *)hg_pysite_py->opnames)[op & 0xff];
+	else if (hg_pysite_static_opnames)
+		n = hg_pysite_static_opnames[op & 0xff];
 	if (n && n[0] && n[0] != '<')
 		return n;
 	snprintf(tmp, len, "op%u", op);
@@ -91,12 +94,12 @@ const char *hg_pysite_opname(unsigned op, char *tmp, unsigned len)
 }
 
 /* UTF-8 of a str object into out (3.x), or of a 2.7 str. */
-static void str_of(const void *s, char *out, size_t len)
+static void hg_pysite_str_utf8(const void *s, char *out, size_t len)
 {
 	out[0] = 0;
 	if (!s)
 		return;
-	if (py_now->major == 2) {
+	if (hg_pysite_py->major == 2) {
 		long n;
 		memcpy(&n, (const char *)s + 16, sizeof(n)); /* ob_size */
 		if (n < 0)
@@ -107,13 +110,13 @@ static void str_of(const void *s, char *out, size_t len)
 		out[n] = 0;
 		return;
 	}
-	if (!uni_len || !uni_ucs4)
+	if (!hg_pysite_unicode_len || !hg_pysite_unicode_ucs4)
 		return;
 	uint32_t buf[256];
-	long n = uni_len(s);
+	long n = hg_pysite_unicode_len(s);
 	if (n < 0 || n >= (long)(sizeof(buf) / sizeof(buf[0])))
 		return; /* too long to copy without an allocation; left unnamed */
-	if (!uni_ucs4(s, buf, n + 1, 1))
+	if (!hg_pysite_unicode_ucs4(s, buf, n + 1, 1))
 		return;
 	size_t o = 0;
 	for (long i = 0; i < n && o + 5 < len; i++) {
@@ -137,79 +140,81 @@ static void str_of(const void *s, char *out, size_t len)
 	out[o] = 0;
 }
 
-static struct site_name *slot_of(uint64_t key)
+static struct hg_pysite_name *hg_pysite_slot_of(uint64_t key)
 {
 	uint64_t h = key * 0x9e3779b97f4a7c15ull;
-	return &table[(h >> 40) % HG_PYSITE_SLOTS];
+	return &hg_pysite_names[(h >> 40) % HG_PYSITE_SLOTS];
 }
 
-static const struct site_name *lookup(uint64_t key)
+static const struct hg_pysite_name *hg_pysite_lookup(uint64_t key)
 {
-	struct site_name *s = slot_of(key);
+	struct hg_pysite_name *s = hg_pysite_slot_of(key);
 	for (unsigned i = 0; i < HG_PYSITE_SLOTS; i++) {
-		/* Pairs with the release store of .key in insert(). */
+		/* Pairs with the release store of .key in hg_pysite_insert(). */
 		uint64_t k = hg_atomic_load_acquire64(&s->key);
 		if (k == key)
 			return s;
 		if (k == 0)
 			return NULL;
-		if (++s == table + HG_PYSITE_SLOTS)
-			s = table;
+		if (++s == hg_pysite_names + HG_PYSITE_SLOTS)
+			s = hg_pysite_names;
 	}
 	return NULL;
 }
 
-static void insert(uint64_t key, const char *name)
+static void hg_pysite_insert(uint64_t key, const char *name)
 {
 	uint32_t expect = 0;
 	/* Pairs with the release store in the unlock below. */
-	while (!hg_atomic_cas_acquire32(&table_lock, &expect, 1))
+	while (!hg_atomic_cas_acquire32(&hg_pysite_names_lock, &expect, 1))
 		expect = 0;
-	if (!lookup(key) && table_count < HG_PYSITE_SLOTS - 1) {
-		struct site_name *s = slot_of(key);
-		while (hg_atomic_load_relaxed64(&s->key) != 0) /* relaxed: writers hold table_lock */
-			if (++s == table + HG_PYSITE_SLOTS)
-				s = table;
+	if (!hg_pysite_lookup(key) && hg_pysite_names_count < HG_PYSITE_SLOTS - 1) {
+		struct hg_pysite_name *s = hg_pysite_slot_of(key);
+		while (hg_atomic_load_relaxed64(&s->key) !=
+		    0) /* relaxed: writers hold hg_pysite_names_lock */
+			if (++s == hg_pysite_names + HG_PYSITE_SLOTS)
+				s = hg_pysite_names;
 		snprintf(s->name, sizeof(s->name), "%s", name);
-		/* Publishes .name; pairs with the acquire load in lookup(). */
+		/* Publishes .name; pairs with the acquire load in hg_pysite_lookup(). */
 		hg_atomic_store_release64(&s->key, key);
-		hg_atomic_store_relaxed32(&table_count, table_count + 1); /* relaxed: a statistic, read by reports */
+		/* relaxed: a statistic, read by reports */
+		hg_atomic_store_relaxed32(&hg_pysite_names_count, hg_pysite_names_count + 1);
 	}
 	/* Pairs with the acquire CAS above. */
-	hg_atomic_store_release32(&table_lock, 0);
+	hg_atomic_store_release32(&hg_pysite_names_lock, 0);
 }
 
-static void name_site(uint64_t key, const void *code, int32_t off, uint8_t op)
+static void hg_pysite_name_site(uint64_t key, const void *code, int32_t off, uint8_t op)
 {
-	const struct hg_py_layout *l = py_now->layout;
+	const struct hg_py_layout *l = hg_pysite_py->layout;
 	char file[96], func[64], tmp[16], name[184];
 	int line = -1;
-	if (py_now->major == 2) {
-		str_of(ld_ptr(code, 80), file, sizeof(file)); /* co_filename */
-		str_of(ld_ptr(code, 88), func, sizeof(func)); /* co_name */
+	if (hg_pysite_py->major == 2) {
+		hg_pysite_str_utf8(ld_ptr(code, 80), file, sizeof(file)); /* co_filename */
+		hg_pysite_str_utf8(ld_ptr(code, 88), func, sizeof(func)); /* co_name */
 	} else {
-		str_of(ld_ptr(code, l->code_filename), file, sizeof(file));
-		str_of(ld_ptr(code, l->code_qualname), func, sizeof(func));
+		hg_pysite_str_utf8(ld_ptr(code, l->code_filename), file, sizeof(file));
+		hg_pysite_str_utf8(ld_ptr(code, l->code_qualname), func, sizeof(func));
 	}
-	if (addr2line && off >= 0)
-		line = addr2line(code, off);
+	if (hg_pysite_code_addr2line && off >= 0)
+		line = hg_pysite_code_addr2line(code, off);
 	snprintf(name, sizeof(name), "%s@%d %s %s:%d",
 	    off >= 0 ? hg_pysite_opname(op, tmp, sizeof(tmp)) : "ENTRY", off,
 	    func[0] ? func : "?", file[0] ? file : "?", line);
-	insert(key, name);
+	hg_pysite_insert(key, name);
 }
 
 uint64_t hg_pysite_note(const void *tstate)
 {
 	struct hg_pysite *ps = &hg_pysite_last;
 	const void *frame = NULL, *code = NULL;
-	const struct hg_py_layout *l = py_now ? py_now->layout : NULL;
+	const struct hg_py_layout *l = hg_pysite_py ? hg_pysite_py->layout : NULL;
 	ps->code = NULL, ps->offset = -1, ps->opcode = 0, ps->key = HG_PYSITE_NOFRAME;
-	if (!py_now)
+	if (!hg_pysite_py)
 		return ps->key;
-	if (py_now->major == 2) {
-		if (!tstate && gil27_tstate)
-			tstate = gil27_tstate();
+	if (hg_pysite_py->major == 2) {
+		if (!tstate && hg_pysite_gil27_this_tstate)
+			tstate = hg_pysite_gil27_this_tstate();
 		if (!tstate)
 			return ps->key;
 		/*
@@ -218,10 +223,10 @@ uint64_t hg_pysite_note(const void *tstate)
 		 * objects' types are checked before anything else is read.
 		 */
 		frame = ld_ptr(tstate, 16);
-		if (!frame || (frame_type && ld_ptr(frame, 8) != frame_type))
+		if (!frame || (hg_pysite_frame_type && ld_ptr(frame, 8) != hg_pysite_frame_type))
 			return ps->key;
 		code = ld_ptr(frame, 32); /* f_code */
-		if (!code || (code_type && ld_ptr(code, 8) != code_type))
+		if (!code || (hg_pysite_code_type && ld_ptr(code, 8) != hg_pysite_code_type))
 			return ps->key;
 		int lasti;
 		memcpy(&lasti, (const char *)frame + 120, sizeof(lasti)); /* f_lasti */
@@ -244,24 +249,25 @@ uint64_t hg_pysite_note(const void *tstate)
 		if (!frame)
 			return ps->key;
 		code = ld_ptr(frame, l->frame_code);
-		if (!code || (code_type && ld_ptr(code, 8) != code_type))
+		if (!code || (hg_pysite_code_type && ld_ptr(code, 8) != hg_pysite_code_type))
 			return ps->key;
 		const uint8_t *instr = ld_ptr(frame, l->frame_instr);
 		intptr_t off = (const char *)instr - ((const char *)code + l->code_adaptive);
 		if (off >= 0 && off < (1 << 24)) {
 			ps->offset = (int32_t)off;
 			uint8_t op = *instr;
-			ps->opcode = py_now->deopt ? ((const uint8_t *)py_now->deopt)[op] : op;
+			ps->opcode =
+			    hg_pysite_py->deopt ? ((const uint8_t *)hg_pysite_py->deopt)[op] : op;
 		}
 	}
 	ps->code = code;
 	uint64_t h = ((uint64_t)(uintptr_t)code * 0xff51afd7ed558ccdull) ^
 	    ((uint64_t)(uint32_t)ps->offset * 0xc4ceb9fe1a85ec53ull);
 	ps->key = HG_PYSITE_TAG | (h >> 1) | 2u;
-	uint64_t *c = &seen[(h >> 20) % HG_PYSITE_SEEN];
+	uint64_t *c = &hg_pysite_seen[(h >> 20) % HG_PYSITE_SEEN];
 	if (*c != ps->key) {
-		if (!lookup(ps->key))
-			name_site(ps->key, code, ps->offset, ps->opcode);
+		if (!hg_pysite_lookup(ps->key))
+			hg_pysite_name_site(ps->key, code, ps->offset, ps->opcode);
 		*c = ps->key;
 	}
 	return ps->key;
@@ -275,7 +281,7 @@ int hg_pysite_resolve(uint64_t key, char *buf, unsigned len)
 		snprintf(buf, len, "<no Python frame: thread start or C code>");
 		return 0;
 	}
-	const struct site_name *s = lookup(key);
+	const struct hg_pysite_name *s = hg_pysite_lookup(key);
 	if (!s)
 		return -1;
 	snprintf(buf, len, "%s", s->name);
@@ -284,5 +290,5 @@ int hg_pysite_resolve(uint64_t key, char *buf, unsigned len)
 
 unsigned hg_pysite_count(void)
 {
-	return hg_atomic_load_relaxed32(&table_count); /* relaxed: a statistic */
+	return hg_atomic_load_relaxed32(&hg_pysite_names_count); /* relaxed: a statistic */
 }
