@@ -147,6 +147,17 @@ static void hg_stats_add(struct hg_site_stats *d, const struct hg_site_stats *s)
 /* Folds a table into hg_retired; caller holds hg_reg_mutex. */
 static void hg_fold_locked(struct hg_thread_tab *t);
 
+/* Frees a table unlinked from hg_live (or never linked) and all its records. */
+static void hg_tab_free(struct hg_thread_tab *t)
+{
+	for (struct hg_site_rec *r = t->all, *n; r; r = n) {
+		n = r->all;
+		free(r);
+	}
+	free(t->bucket);
+	free(t);
+}
+
 static void hg_tab_destroy(void *p)
 {
 	struct hg_thread_tab *t = p;
@@ -159,12 +170,7 @@ static void hg_tab_destroy(void *p)
 	if (t->next)
 		t->next->prev = t->prev;
 	pthread_mutex_unlock(&hg_reg_mutex);
-	for (struct hg_site_rec *r = t->all, *n; r; r = n) {
-		n = r->all;
-		free(r);
-	}
-	free(t->bucket);
-	free(t);
+	hg_tab_free(t);
 	hg_tab = NULL;
 	hg_site_last = NULL;
 }
@@ -461,12 +467,7 @@ static void hg_fork_child(void)
 		next = t->next;
 		if (t == hg_tab)
 			continue;
-		for (struct hg_site_rec *r = t->all, *n; r; r = n) {
-			n = r->all;
-			free(r);
-		}
-		free(t->bucket);
-		free(t);
+		hg_tab_free(t); /* a thread the child does not have */
 	}
 	hg_live = hg_tab;
 	if (hg_tab) {

@@ -33,6 +33,9 @@
 
 #include "base/atomic.h"
 
+/* PAUSEs a waiter on an odd stm_seq spends before it yields (hg_spin_then_yield). */
+#define HG_STM_SPIN 256
+
 /* ---------------------------------------------------------------- sizes */
 
 /* Natural-size atomic accesses to data words (acquire loads, release stores). */
@@ -110,6 +113,21 @@ static void *hg_stm_xrealloc(void *p, size_t n)
 		abort();
 	}
 	return q;
+}
+
+/*
+ * The array p of *cap elements of size bytes, grown (doubling from 64) to hold
+ * at least need; *cap is updated.  Returns p itself when it is large enough.
+ */
+static void *hg_stm_reserve(void *p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return p;
+	size_t c = *cap ? *cap : 64;
+	while (c < need)
+		c *= 2;
+	*cap = c;
+	return hg_stm_xrealloc(p, c * size);
 }
 
 static void hg_ptr_log_push(struct hg_ptr_log *l, void *p)
@@ -327,13 +345,7 @@ void hg_epoch_retire(struct hg_stm_tx *tx, void **p, size_t n)
 		return;
 	/* Called after the unlinking section committed; r is read after it. */
 	uint64_t r = hg_atomic_fetch_add_acq_rel64(&hg_epoch_global, 1);
-	if (hg_limbo_n + n > hg_limbo_cap) {
-		size_t cap = hg_limbo_cap ? hg_limbo_cap : 64;
-		while (cap < hg_limbo_n + n)
-			cap *= 2;
-		hg_limbo = hg_stm_xrealloc(hg_limbo, cap * sizeof(*hg_limbo));
-		hg_limbo_cap = cap;
-	}
+	hg_limbo = hg_stm_reserve(hg_limbo, &hg_limbo_cap, hg_limbo_n + n, sizeof(*hg_limbo));
 	for (size_t i = 0; i < n; i++)
 		hg_limbo[hg_limbo_n++] = (struct hg_limbo){ p[i], r };
 	if (hg_limbo_n >= HG_LIMBO_SCAN)
@@ -347,13 +359,8 @@ static void hg_stm_thread_exit(void *p)
 		hg_epoch_scan();
 	pthread_mutex_lock(&hg_epoch_mu);
 	if (hg_limbo_n) {
-		if (hg_orphans_n + hg_limbo_n > hg_orphans_cap) {
-			size_t cap = hg_orphans_cap ? hg_orphans_cap : 64;
-			while (cap < hg_orphans_n + hg_limbo_n)
-				cap *= 2;
-			hg_orphans = hg_stm_xrealloc(hg_orphans, cap * sizeof(*hg_orphans));
-			hg_orphans_cap = cap;
-		}
+		hg_orphans = hg_stm_reserve(hg_orphans, &hg_orphans_cap, hg_orphans_n + hg_limbo_n,
+		    sizeof(*hg_orphans));
 		memcpy(hg_orphans + hg_orphans_n, hg_limbo, hg_limbo_n * sizeof(*hg_limbo));
 		hg_atomic_store_relaxed64(&hg_orphans_n, hg_orphans_n + hg_limbo_n);
 	}
@@ -485,10 +492,7 @@ static void hg_stm_wait_even(struct hg_stm_tx *tx, const uint32_t *seq, uint32_t
 		 * charge this time to the software tier (see engine/run.c). */
 		if (!t0)
 			t0 = hg_cycles();
-		if (++spins < 256)
-			hg_cpu_relax();
-		else
-			sched_yield();
+		hg_spin_then_yield(&spins, HG_STM_SPIN);
 	}
 }
 
@@ -823,10 +827,7 @@ void hg_stm_seq_enter(struct hg_lock *l)
 		 */
 		if (!(s & 1u) && hg_atomic_cas_acq_rel32(&l->stm_seq, &s, s + 1))
 			return;
-		if (++spins < 256)
-			hg_cpu_relax();
-		else
-			sched_yield();
+		hg_spin_then_yield(&spins, HG_STM_SPIN);
 	}
 }
 

@@ -77,10 +77,10 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "gil/patch.h"
 #include "gil/pysite.h"
+#include "base/util.h"
 #include "engine/engine.h"
 
 /* The thread's GIL section and the arguments of the take/drop being served. */
@@ -124,21 +124,14 @@ static uintptr_t hg_gil3_runtime_gil_311; /* 3.11: &_PyRuntime.ceval.gil */
  */
 static uint32_t hg_gil3_elide_on;
 
-static inline const void *ld_ptr(const void *base, unsigned off)
-{
-	const void *v;
-	memcpy(&v, (const char *)base + off, sizeof(v));
-	return v;
-}
-
 static void *hg_gil3_gil_of_tstate(const void *tstate)
 {
 	if (hg_gil3_runtime_gil_311)
 		return (void *)hg_gil3_runtime_gil_311;
 	if (!tstate)
 		return NULL;
-	const void *interp = ld_ptr(tstate, hg_gil3_layout->tstate_interp);
-	return interp ? (void *)ld_ptr(interp, hg_gil3_layout->interp_gil) : NULL;
+	const void *interp = hg_load_ptr(tstate, hg_gil3_layout->tstate_interp);
+	return interp ? (void *)hg_load_ptr(interp, hg_gil3_layout->interp_gil) : NULL;
 }
 
 /* The GIL named by drop_gil's arguments (see the signatures above). */
@@ -148,9 +141,9 @@ static void *hg_gil3_gil_of_drop_args(void *a)
 	case 11:
 		return (char *)a + 8; /* &ceval->gil, after recursion_limit and signals_pending */
 	case 12:
-		return (void *)ld_ptr(a, 16); /* ceval->gil */
+		return (void *)hg_load_ptr(a, 16); /* ceval->gil */
 	default:
-		return (void *)ld_ptr(a, hg_gil3_layout->interp_gil); /* interp->ceval.gil */
+		return (void *)hg_load_ptr(a, hg_gil3_layout->interp_gil); /* interp->ceval.gil */
 	}
 }
 
@@ -161,7 +154,7 @@ static uint64_t *hg_gil3_breaker_313(void *tstate)
 
 static uint32_t *hg_gil3_breaker_311_312(void *tstate)
 {
-	char *interp = (char *)ld_ptr(tstate, hg_gil3_layout->tstate_interp);
+	char *interp = (char *)hg_load_ptr(tstate, hg_gil3_layout->tstate_interp);
 	return (uint32_t *)(interp + hg_gil3_layout->interp_ceval +
 	    hg_gil3_layout->ceval_eval_breaker);
 }
@@ -175,7 +168,7 @@ static bool hg_gil3_tracing_311(void *tstate)
 {
 	if (hg_gil3_layout->minor != 11)
 		return false;
-	const uint8_t *cf = ld_ptr(tstate, hg_gil3_layout->tstate_cframe);
+	const uint8_t *cf = hg_load_ptr(tstate, hg_gil3_layout->tstate_cframe);
 	return cf && cf[hg_gil3_layout->cframe_tracing] != 0;
 }
 
@@ -234,7 +227,7 @@ static void hg_gil3_op_drop_gil(void *target)
  */
 static void hg_gil3_drop_args_of(void *tstate, void **a, void **b, void **c)
 {
-	void *interp = (void *)ld_ptr(tstate, hg_gil3_layout->tstate_interp);
+	void *interp = (void *)hg_load_ptr(tstate, hg_gil3_layout->tstate_interp);
 	switch (hg_gil3_layout->minor) {
 	case 11:
 		*a = (char *)hg_gil3_runtime_gil_311 - hg_gil3_layout->runtime_gil +

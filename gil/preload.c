@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "gil/pysite.h"
+#include "base/json.h"
 #include "engine/engine.h"
 
 struct hg_gil_totals hg_gil_totals;
@@ -118,17 +119,21 @@ void hg_gil_report(FILE *f, enum hg_report_format fmt)
 		t.sections[HG_TIER_HTM] = 0;
 	}
 	if (fmt == HG_REPORT_JSON) {
-		fprintf(f, ",\"gil\":{\"interpreter\": \"%s\", \"version\": \"%s\", \"active\": %s, "
-		    "\"hooked\": \"%s\", \"mode\": \"%s\", \"takes\": %llu, \"direct\": %llu, "
+		fprintf(f, ",\"gil\":{\"interpreter\": \"%s\", \"version\": ",
+		    hg_preload_kind_name(g->py.kind));
+		hg_json_write_str(f, g->py.version);
+		fprintf(f, ", \"active\": %s, \"hooked\": ", g->active ? "true" : "false");
+		hg_json_write_str(f, g->hooked ? g->hooked : "");
+		fprintf(f, ", \"mode\": \"%s\", \"takes\": %llu, \"direct\": %llu, "
 		    "\"sections_htm\": %llu, \"sections_emu\": %llu, \"sections_lock\": %llu, \"drops\": %llu, "
-		    "\"fork_children\": %llu, \"sites\": %u, \"forced_yields\": \"%s\", "
-		    "\"yield_points\": %llu, \"yield_restarts\": %llu}",
-		    hg_preload_kind_name(g->py.kind), g->py.version, g->active ? "true" : "false",
-		    g->hooked ? g->hooked : "", hg_htm_mode_name(hg_htm_mode()),
+		    "\"fork_children\": %llu, \"sites\": %u, \"forced_yields\": ",
+		    hg_htm_mode_name(hg_htm_mode()),
 		    (unsigned long long)t.takes, (unsigned long long)t.direct,
 		    (unsigned long long)t.sections[HG_TIER_HTM], (unsigned long long)emu,
 		    (unsigned long long)t.sections[HG_TIER_LOCK],
-		    (unsigned long long)t.drops, (unsigned long long)t.forks, hg_pysite_count(), yields,
+		    (unsigned long long)t.drops, (unsigned long long)t.forks, hg_pysite_count());
+		hg_json_write_str(f, yields);
+		fprintf(f, ", \"yield_points\": %llu, \"yield_restarts\": %llu}",
 		    (unsigned long long)t.yields, (unsigned long long)t.restarts);
 		return;
 	}
