@@ -10,6 +10,7 @@
 #ifndef HG_ATOMIC_H
 #define HG_ATOMIC_H
 
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -166,6 +167,24 @@ static inline void hg_cpu_relax(void)
 #else
 	atomic_signal_fence(memory_order_seq_cst);
 #endif
+}
+
+/*
+ * One step of a wait that spins and then yields: call it once after each
+ * failed check of the awaited condition, with the same *count (0 before the
+ * first call).  The first spin calls run hg_cpu_relax(); every later call
+ * gives the CPU away with sched_yield(), so a waiter whose partner was
+ * descheduled lets it run.  Never inside a transaction (PAUSE and the
+ * system call both abort one).
+ */
+static inline void hg_spin_then_yield(unsigned *count, unsigned spin)
+{
+	if (*count < spin) {
+		(*count)++;
+		hg_cpu_relax();
+	} else {
+		sched_yield();
+	}
 }
 
 #endif /* HG_ATOMIC_H */

@@ -55,3 +55,19 @@ void hg_warn(const char *fmt, ...)
 	}
 	errno = saved;
 }
+
+void *hg_reserve(void *p, size_t *cap, size_t need, size_t size, const char *what)
+{
+	if (need <= *cap)
+		return p;
+	size_t c = *cap ? *cap : 64;
+	while (c < need)
+		c *= 2;
+	void *q = realloc(p, c * size);
+	if (!q) {
+		hg_warn("out of memory growing %s (%zu bytes)", what, c * size);
+		abort();
+	}
+	*cap = c;
+	return q;
+}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * base/util.h - assertions, branch hints, thread ids, cycle counter, futex.
+ * base/util.h - assertions, branch hints, thread ids, cycle counter, futex,
+ * pointer loads from foreign structs.
  */
 #ifndef HG_UTIL_H
 #define HG_UTIL_H
@@ -8,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "htmgil/config.h"
 
@@ -68,9 +70,30 @@ static inline uint64_t hg_cycles(void)
 #endif
 }
 
+/*
+ * The pointer stored at byte offset off of base, a struct this library knows
+ * only by offsets (an interpreter's): no alignment is assumed and no type is
+ * punned (memcpy).  base must point at readable memory of at least
+ * off + sizeof(void *) bytes; a plain load, so safe inside a transaction.
+ */
+static inline const void *hg_load_ptr(const void *base, size_t off)
+{
+	const void *v;
+	memcpy(&v, (const char *)base + off, sizeof(v));
+	return v;
+}
+
 /* futex(2) wrappers on a 32-bit word (private futexes). */
 HG_INTERNAL void hg_futex_wait(uint32_t *word, uint32_t expect);
 HG_INTERNAL void hg_futex_wake(uint32_t *word, int n);
+
+/*
+ * Grows the array p of *cap elements of size bytes (doubling from 64) to
+ * hold at least need elements and updates *cap; returns p itself when it
+ * is large enough.  Out of memory: one line naming what (a noun phrase) and
+ * abort(), since the caller cannot continue without the space.
+ */
+HG_INTERNAL void *hg_reserve(void *p, size_t *cap, size_t need, size_t size, const char *what);
 
 /* One line on stderr, prefixed "htmgil: ". */
 HG_INTERNAL void hg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "base/atomic.h"
@@ -29,6 +30,22 @@
 #include "htm/htm.h"
 #include "fallback/mutex.h"
 #include "fallback/stm.h"
+
+/*
+ * struct hg_lock's pad is sized by hand in include/htmgil/elide.h
+ * (64 - 4 * 4 - 4 - 4 - 3: the mutex's four words, stm_seq, id, then three
+ * bytes) so that the lock fills its 64-byte line exactly.  aligned(64) would
+ * round a short pad up silently, so the end of pad is checked, not only the
+ * size.  The header is also compiled as C++, hence the checks live here.
+ */
+_Static_assert(sizeof(struct hg_mutex) == 4 * 4, "struct hg_mutex: four 32-bit words");
+_Static_assert(offsetof(struct hg_lock, stm_used) == 4 * 4 + 4 + 4 + 2,
+    "struct hg_lock: stm_used is the third byte after id");
+_Static_assert(offsetof(struct hg_lock, pad) == offsetof(struct hg_lock, stm_used) + 1,
+    "struct hg_lock: pad follows stm_used");
+_Static_assert(offsetof(struct hg_lock, pad) + sizeof(((struct hg_lock *)0)->pad) == 64,
+    "struct hg_lock: pad must end the struct at byte 64");
+_Static_assert(sizeof(struct hg_lock) == 64, "struct hg_lock: exactly one 64-byte line");
 
 enum { HG_HELD_SPEC = 1, HG_HELD_SUB = 2, HG_HELD_LOCK = 3 };
 

@@ -9,8 +9,6 @@
  * the counters.  Nothing here writes a counter inside a transaction:
  * counts before begin, after commit, or in the abort path.
  */
-#include <sched.h>
-
 #include "base/atomic.h"
 #include "htm/emu.h"
 #include "engine/engine.h"
@@ -135,12 +133,8 @@ static void hg_wait_free(void *target, const struct hg_target_ops *ops, const ui
 		ops->wait_free(target, spin);
 		return;
 	}
-	for (unsigned i = 0; hg_atomic_load_relaxed32(word) != 0; i++) {
-		if (i < spin)
-			hg_cpu_relax();
-		else
-			sched_yield();
-	}
+	for (unsigned i = 0; hg_atomic_load_relaxed32(word) != 0;)
+		hg_spin_then_yield(&i, spin);
 }
 
 /* Randomized backoff after a conflict, growing with the attempt number. */

@@ -14,6 +14,7 @@
 
 #include "htm/detect.h"
 #include "htm/emu.h"
+#include "base/json.h"
 #include "engine/engine.h"
 
 static hg_report_hook hg_hook;
@@ -80,21 +81,6 @@ static int hg_row_cmp(const void *a, const void *b)
 	if (x->s.acquisitions != y->s.acquisitions)
 		return x->s.acquisitions > y->s.acquisitions ? -1 : 1;
 	return x->site < y->site ? -1 : x->site > y->site;
-}
-
-static void hg_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
 }
 
 /* ,"name":{"abort_rate":n,...} for a per-reason counter array */
@@ -191,23 +177,23 @@ static void hg_report_json(FILE *f, struct hg_stats_snapshot *snap)
 	for (size_t k = 0; k < cn; k += strlen(cmd + k) + 1) {
 		if (k)
 			fputc(',', f);
-		hg_json_str(f, cmd + k);
+		hg_json_write_str(f, cmd + k);
 	}
 	fprintf(f, "]},");
 	if (hg_snap_emulated(snap)) {
 		fprintf(f, "\"emulated\":{\"serialized\":true,\"injected\":");
-		hg_json_str(f, hg_emu_spec());
+		hg_json_write_str(f, hg_emu_spec());
 		char note[512];
 		hg_emu_note(note, sizeof note);
 		fprintf(f, ",\"note\":");
-		hg_json_str(f, note);
+		hg_json_write_str(f, note);
 		fprintf(f, "},");
 	} else {
 		fprintf(f, "\"emulated\":null,");
 	}
 	fprintf(f, "\"mode\":\"%s\",\"rtm\":{\"usable\":%s,\"verdict\":", hg_htm_mode_name(hg_htm_mode()),
 	    ci->verdict == HG_RTM_USABLE ? "true" : "false");
-	hg_json_str(f, hg_rtm_verdict_str(ci->verdict));
+	hg_json_write_str(f, hg_rtm_verdict_str(ci->verdict));
 	fprintf(f, "},\"policy\":{\"retry_conflict\":%u,\"retry_busy\":%u,\"retry_capacity\":%u,"
 	           "\"skip_other\":%u,\"spin_wait\":%u,\"demote_rate\":%g,\"demote_min\":%u,"
 	           "\"decay\":%g,\"reprobe_base\":%u,\"reprobe_max\":%u},",
@@ -219,14 +205,14 @@ static void hg_report_json(FILE *f, struct hg_stats_snapshot *snap)
 		if (i)
 			fputc(',', f);
 		fprintf(f, "{\"id\":%" PRIu32 ",\"name\":", id);
-		hg_json_str(f, hg_lock_name(id));
+		hg_json_write_str(f, hg_lock_name(id));
 		fprintf(f, ",\"sites\":[");
 		for (unsigned j = i; j < snap->n && snap->rows[j].lock_id == id; j++, i++) {
 			const struct hg_site_stats *s = &snap->rows[j].s;
 			if (j > 0 && snap->rows[j - 1].lock_id == id)
 				fputc(',', f);
 			fprintf(f, "{\"key\":\"0x%016" PRIx64 "\",\"name\":", snap->rows[j].site);
-			hg_json_str(f, hg_site_name(snap->rows[j].site, name, sizeof name));
+			hg_json_write_str(f, hg_site_name(snap->rows[j].site, name, sizeof name));
 			fprintf(f, ",\"acquisitions\":%" PRIu64 ",\"attempts\":%" PRIu64, s->acquisitions, s->attempts);
 			fprintf(f, ",\"commits\":{\"htm\":%" PRIu64 ",\"emu\":%" PRIu64, s->commits[HG_TIER_HTM],
 			    s->commits_emu);

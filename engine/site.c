@@ -147,6 +147,18 @@ static void hg_stats_add(struct hg_site_stats *d, const struct hg_site_stats *s)
 /* Folds a table into hg_retired; caller holds hg_reg_mutex. */
 static void hg_fold_locked(struct hg_thread_tab *t);
 
+/* Frees a table unlinked from hg_live (or never linked) and all its records. */
+static void hg_tab_free(struct hg_thread_tab *t)
+{
+	for (struct hg_site_rec *r = t->all, *n; r; r = n) {
+		n = r->all;
+		hg_policy_site_fini(&r->pol);
+		free(r);
+	}
+	free(t->bucket);
+	free(t);
+}
+
 static void hg_tab_destroy(void *p)
 {
 	struct hg_thread_tab *t = p;
@@ -159,13 +171,7 @@ static void hg_tab_destroy(void *p)
 	if (t->next)
 		t->next->prev = t->prev;
 	pthread_mutex_unlock(&hg_reg_mutex);
-	for (struct hg_site_rec *r = t->all, *n; r; r = n) {
-		n = r->all;
-		hg_policy_site_fini(&r->pol);
-		free(r);
-	}
-	free(t->bucket);
-	free(t);
+	hg_tab_free(t);
 	hg_tab = NULL;
 	hg_site_last = NULL;
 }
@@ -267,9 +273,29 @@ struct hg_site_rec *hg_site_rec_lookup(uint32_t lock_id, uint64_t site)
 
 #define HG_N(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * hg_stats_add sums struct hg_site_stats as an array of uint64_t from its
+ * start up to .tier_now.  That is valid while every field before .tier_now
+ * is a uint64_t (or an array of them) and they leave no padding: the sizes
+ * of those fields, each checked to be uint64_t, add up to .tier_now's offset.
+ * A field added before .tier_now must be a counter and be named here.
+ */
+#define HG_STATS_AT(f) (((const struct hg_site_stats *)0)->f)
+#define HG_STATS_U64(f) _Generic(HG_STATS_AT(f), uint64_t: sizeof(HG_STATS_AT(f)), default: 0)
+#define HG_STATS_U64S(f) _Generic(HG_STATS_AT(f)[0], uint64_t: sizeof(HG_STATS_AT(f)), default: 0)
+_Static_assert(offsetof(struct hg_site_stats, acquisitions) == 0,
+    "struct hg_site_stats: the counters start the struct");
+_Static_assert(HG_STATS_U64(acquisitions) + HG_STATS_U64(attempts) + HG_STATS_U64S(commits) +
+	HG_STATS_U64(commits_emu) + HG_STATS_U64S(aborts) + HG_STATS_U64S(explicit_codes) +
+	HG_STATS_U64S(demotions) + HG_STATS_U64S(promotions) + HG_STATS_U64(reprobes) +
+	HG_STATS_U64(skips) + HG_STATS_U64(bad_releases) + HG_STATS_U64(stm_aborts) +
+	HG_STATS_U64S(cycles) == offsetof(struct hg_site_stats, tier_now),
+    "struct hg_site_stats: the fields before tier_now must be uint64_t counters without padding "
+    "(hg_stats_add sums them as one array)");
+
 static void hg_stats_add(struct hg_site_stats *d, const struct hg_site_stats *s)
 {
-	/* The counters are the uint64_t fields up to .tier_now; read each relaxed. */
+	/* The counters are the uint64_t fields up to .tier_now (asserted above); read each relaxed. */
 	const uint64_t *sp = (const uint64_t *)s;
 	uint64_t *dp = (uint64_t *)d;
 	for (size_t i = 0; i < offsetof(struct hg_site_stats, tier_now) / sizeof(uint64_t); i++)
@@ -436,12 +462,7 @@ static void hg_fork_child(void)
 		next = t->next;
 		if (t == hg_tab)
 			continue;
-		for (struct hg_site_rec *r = t->all, *n; r; r = n) {
-			n = r->all;
-			free(r);
-		}
-		free(t->bucket);
-		free(t);
+		hg_tab_free(t); /* a thread the child does not have */
 	}
 	hg_live = hg_tab;
 	if (hg_tab) {

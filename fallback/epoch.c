@@ -67,16 +67,6 @@ __attribute__((constructor)) static void hg_epoch_asym_load(void)
 	pthread_once(&hg_epoch_asym_once, hg_epoch_asym_init);
 }
 
-static void *hg_epoch_xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n);
-	if (!q) {
-		hg_warn("out of memory growing a list of retired blocks (%zu bytes)", n);
-		abort();
-	}
-	return q;
-}
-
 static struct hg_epoch_slot *hg_epoch_slot_get(struct hg_epoch_thread *t)
 {
 	struct hg_epoch_slot *s = t->slot;
@@ -186,13 +176,8 @@ void hg_epoch_retire(struct hg_epoch_thread *t, void **p, size_t n)
 	 * acquires it through its fence in hg_epoch_enter()).
 	 */
 	uint64_t r = hg_atomic_fetch_add_acq_rel64(&hg_epoch_global, 1);
-	if (t->limbo_n + n > t->limbo_cap) {
-		size_t cap = t->limbo_cap ? t->limbo_cap : 64;
-		while (cap < t->limbo_n + n)
-			cap *= 2;
-		t->limbo = hg_epoch_xrealloc(t->limbo, cap * sizeof(*t->limbo));
-		t->limbo_cap = cap;
-	}
+	t->limbo = hg_reserve(t->limbo, &t->limbo_cap, t->limbo_n + n, sizeof(*t->limbo),
+	    "a list of retired blocks");
 	for (size_t i = 0; i < n; i++)
 		t->limbo[t->limbo_n++] = (struct hg_epoch_limbo){ p[i], r };
 	if (t->limbo_n >= HG_EPOCH_SCAN_EVERY)
@@ -205,13 +190,8 @@ void hg_epoch_thread_fini(struct hg_epoch_thread *t)
 		hg_epoch_scan(t);
 	pthread_mutex_lock(&hg_epoch_mu);
 	if (t->limbo_n) {
-		if (hg_orphans_n + t->limbo_n > hg_orphans_cap) {
-			size_t cap = hg_orphans_cap ? hg_orphans_cap : 64;
-			while (cap < hg_orphans_n + t->limbo_n)
-				cap *= 2;
-			hg_orphans = hg_epoch_xrealloc(hg_orphans, cap * sizeof(*hg_orphans));
-			hg_orphans_cap = cap;
-		}
+		hg_orphans = hg_reserve(hg_orphans, &hg_orphans_cap, hg_orphans_n + t->limbo_n,
+		    sizeof(*hg_orphans), "a list of retired blocks");
 		memcpy(hg_orphans + hg_orphans_n, t->limbo, t->limbo_n * sizeof(*t->limbo));
 		hg_atomic_store_relaxed64(&hg_orphans_n, hg_orphans_n + t->limbo_n);
 	}

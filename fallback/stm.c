@@ -32,6 +32,9 @@
 
 #include "base/atomic.h"
 
+/* PAUSEs a waiter on an odd stm_seq spends before it yields (hg_spin_then_yield). */
+#define HG_STM_SPIN 256
+
 /* ---------------------------------------------------------------- sizes */
 
 /* Natural-size atomic accesses to data words (acquire loads, release stores). */
@@ -278,10 +281,7 @@ static void hg_stm_wait_even(struct hg_stm_tx *tx, const uint32_t *seq, uint32_t
 		 * charge this time to the software tier (see engine/run.c). */
 		if (!t0)
 			t0 = hg_cycles();
-		if (++spins < 256)
-			hg_cpu_relax();
-		else
-			sched_yield();
+		hg_spin_then_yield(&spins, HG_STM_SPIN);
 	}
 }
 
@@ -616,10 +616,7 @@ void hg_stm_seq_enter(struct hg_lock *l)
 		 */
 		if (!(s & 1u) && hg_atomic_cas_acq_rel32(&l->stm_seq, &s, s + 1))
 			return;
-		if (++spins < 256)
-			hg_cpu_relax();
-		else
-			sched_yield();
+		hg_spin_then_yield(&spins, HG_STM_SPIN);
 	}
 }
 

@@ -15,12 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static bool in_file(const struct hg_elf *e, uint64_t off, uint64_t len)
+static bool hg_elf_in_file(const struct hg_elf *e, uint64_t off, uint64_t len)
 {
 	return off <= e->size && len <= e->size - off;
 }
 
-static void read_notes(struct hg_elf *e, const Elf64_Shdr *sh)
+static void hg_elf_read_build_id(struct hg_elf *e, const Elf64_Shdr *sh)
 {
 	uint64_t off = sh->sh_offset, end = sh->sh_offset + sh->sh_size;
 	while (off + sizeof(Elf64_Nhdr) <= end) {
@@ -28,7 +28,7 @@ static void read_notes(struct hg_elf *e, const Elf64_Shdr *sh)
 		uint64_t name_sz = (n->n_namesz + 3u) & ~3u;
 		uint64_t desc_sz = (n->n_descsz + 3u) & ~3u;
 		uint64_t desc = off + sizeof(*n) + name_sz;
-		if (!in_file(e, desc, n->n_descsz))
+		if (!hg_elf_in_file(e, desc, n->n_descsz))
 			return;
 		if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 &&
 		    memcmp(e->map + off + sizeof(*n), "GNU", 4) == 0 &&
@@ -62,7 +62,7 @@ int hg_elf_open(struct hg_elf *e, const char *path)
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)e->map;
 	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
 	    eh->e_shentsize != sizeof(Elf64_Shdr) ||
-	    !in_file(e, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr)) ||
+	    !hg_elf_in_file(e, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr)) ||
 	    eh->e_shstrndx >= eh->e_shnum) {
 		hg_elf_close(e);
 		return -1;
@@ -71,11 +71,11 @@ int hg_elf_open(struct hg_elf *e, const char *path)
 	const Elf64_Shdr *shstr = &sh[eh->e_shstrndx];
 	for (unsigned i = 0; i < eh->e_shnum; i++) {
 		const Elf64_Shdr *s = &sh[i];
-		if (s->sh_type == SHT_NOBITS || !in_file(e, s->sh_offset, s->sh_size))
+		if (s->sh_type == SHT_NOBITS || !hg_elf_in_file(e, s->sh_offset, s->sh_size))
 			continue;
 		if ((s->sh_type == SHT_SYMTAB || s->sh_type == SHT_DYNSYM) && s->sh_link < eh->e_shnum) {
 			const Elf64_Shdr *str = &sh[s->sh_link];
-			if (!in_file(e, str->sh_offset, str->sh_size))
+			if (!hg_elf_in_file(e, str->sh_offset, str->sh_size))
 				continue;
 			const void *syms = e->map + s->sh_offset;
 			size_t n = s->sh_size / sizeof(Elf64_Sym);
@@ -87,8 +87,9 @@ int hg_elf_open(struct hg_elf *e, const char *path)
 			}
 		} else if (s->sh_type == SHT_NOTE) {
 			if (e->build_id_len == 0)
-				read_notes(e, s);
-		} else if (s->sh_type == SHT_PROGBITS && in_file(e, shstr->sh_offset, shstr->sh_size) &&
+				hg_elf_read_build_id(e, s);
+		} else if (s->sh_type == SHT_PROGBITS &&
+		    hg_elf_in_file(e, shstr->sh_offset, shstr->sh_size) &&
 		    s->sh_name < shstr->sh_size) {
 			const char *nm = (const char *)(e->map + shstr->sh_offset + s->sh_name);
 			if (strcmp(nm, ".gnu_debuglink") == 0) {
@@ -110,7 +111,7 @@ void hg_elf_close(struct hg_elf *e)
 	memset(e, 0, sizeof(*e));
 }
 
-static int lookup_in(const void *tab, size_t n, const char *strs, size_t strsz,
+static int hg_elf_lookup_in(const void *tab, size_t n, const char *strs, size_t strsz,
     const char *name, uint64_t *value, uint64_t *size)
 {
 	const Elf64_Sym *sym = tab;
@@ -130,15 +131,17 @@ static int lookup_in(const void *tab, size_t n, const char *strs, size_t strsz,
 
 int hg_elf_lookup(const struct hg_elf *e, const char *name, uint64_t *value, uint64_t *size)
 {
-	if (e->symtab && lookup_in(e->symtab, e->nsym, e->strtab, e->strsz, name, value, size) == 0)
+	if (e->symtab &&
+	    hg_elf_lookup_in(e->symtab, e->nsym, e->strtab, e->strsz, name, value, size) == 0)
 		return 0;
-	if (e->dynsym && lookup_in(e->dynsym, e->ndynsym, e->dynstr, e->dynstrsz, name, value, size) == 0)
+	if (e->dynsym &&
+	    hg_elf_lookup_in(e->dynsym, e->ndynsym, e->dynstr, e->dynstrsz, name, value, size) == 0)
 		return 0;
 	return -1;
 }
 
 /* A candidate debug file is accepted when it has a .symtab and the same build-id. */
-static bool debug_matches(const struct hg_elf *obj, const char *cand)
+static bool hg_elf_debug_matches(const struct hg_elf *obj, const char *cand)
 {
 	struct hg_elf d;
 	if (hg_elf_open(&d, cand) != 0)
@@ -162,7 +165,7 @@ int hg_elf_find_debug(const struct hg_elf *e, const char *path, char *out, size_
 		for (unsigned i = 0; i < e->build_id_len; i++)
 			snprintf(hex + 2 * i, 3, "%02x", e->build_id[i]);
 		snprintf(cand, sizeof(cand), "%s/.build-id/%.2s/%s.debug", root, hex, hex + 2);
-		if (debug_matches(e, cand))
+		if (hg_elf_debug_matches(e, cand))
 			goto found;
 	}
 	if (e->debuglink[0]) {
@@ -176,11 +179,11 @@ int hg_elf_find_debug(const struct hg_elf *e, const char *path, char *out, size_
 		const char *fmts[] = { "%s/%s", "%s/.debug/%s" };
 		for (unsigned i = 0; i < 2; i++) {
 			snprintf(cand, sizeof(cand), fmts[i], dir, e->debuglink);
-			if (strcmp(cand, path) != 0 && debug_matches(e, cand))
+			if (strcmp(cand, path) != 0 && hg_elf_debug_matches(e, cand))
 				goto found;
 		}
 		snprintf(cand, sizeof(cand), "%s%s%s/%s", root, dir[0] == '/' ? "" : "/", dir, e->debuglink);
-		if (debug_matches(e, cand))
+		if (hg_elf_debug_matches(e, cand))
 			goto found;
 	}
 	return -1;

@@ -51,12 +51,13 @@
 #include "gil/pysite.h"
 #include "engine/engine.h"
 
-static int (*real_acquire)(void *lock, int waitflag);
-static void (*real_release)(void *lock);
-static void **gil_slot; /* &interpreter_lock in libpython2.7; NULL when inactive */
-static const uint32_t zero_word;
+static int (*hg_gil27_real_acquire_lock)(void *lock, int waitflag);
+static void (*hg_gil27_real_release_lock)(void *lock);
+/* &interpreter_lock in libpython2.7; NULL when inactive */
+static void **hg_gil27_interpreter_lock_slot;
+static const uint32_t hg_gil27_zero_word;
 
-struct gil27_call {
+struct hg_gil27_call {
 	struct hg_site_rec *rec;
 	void *lock;
 	uint8_t in, tier, mode;
@@ -64,86 +65,93 @@ struct gil27_call {
 	uint32_t yields_left; /* check intervals left before the transaction ends (0: no yields) */
 	uint32_t yields;      /* check intervals passed inside this section */
 };
-static uintptr_t evalframe_lo, evalframe_hi; /* PyEval_EvalFrameEx; 0 when yields are off */
-static HG_TLS struct gil27_call g27;
+/* PyEval_EvalFrameEx; 0 when yields are off */
+static uintptr_t hg_gil27_evalframe_lo, hg_gil27_evalframe_hi;
+static HG_TLS struct hg_gil27_call hg_gil27_section;
 
-static void resolve(void)
+static void hg_gil27_resolve_real(void)
 {
-	if (!real_acquire)
-		real_acquire = (int (*)(void *, int))dlsym(RTLD_NEXT, "PyThread_acquire_lock");
-	if (!real_release)
-		real_release = (void (*)(void *))dlsym(RTLD_NEXT, "PyThread_release_lock");
+	if (!hg_gil27_real_acquire_lock)
+		hg_gil27_real_acquire_lock =
+		    (int (*)(void *, int))dlsym(RTLD_NEXT, "PyThread_acquire_lock");
+	if (!hg_gil27_real_release_lock)
+		hg_gil27_real_release_lock =
+		    (void (*)(void *))dlsym(RTLD_NEXT, "PyThread_release_lock");
 }
 
-static void ops_lock(void *lock)
+static void hg_gil27_op_acquire(void *lock)
 {
-	real_acquire(lock, 1);
+	hg_gil27_real_acquire_lock(lock, 1);
 }
 
-static bool ops_trylock(void *lock)
+static bool hg_gil27_op_try_acquire(void *lock)
 {
-	return real_acquire(lock, 0) == 1;
+	return hg_gil27_real_acquire_lock(lock, 0) == 1;
 }
 
-static void ops_unlock(void *lock)
+static void hg_gil27_op_release(void *lock)
 {
-	real_release(lock);
+	hg_gil27_real_release_lock(lock);
 }
 
-static void ops_forget(void *lock)
+static void hg_gil27_op_release_none(void *lock)
 {
 	(void)lock;
 }
 
 /* Runs inside the transaction: a read of the semaphore's value, no syscall. */
-static unsigned ops_subscribe(void *lock)
+static unsigned hg_gil27_op_check_sem_free(void *lock)
 {
 	int v = 1;
 	sem_getvalue((sem_t *)lock, &v);
 	return v > 0 ? 0 : HG_ABORT_BUSY;
 }
 
-static const struct hg_target_ops gil27_ops = {
-	.lock = ops_lock,
-	.trylock = ops_trylock,
-	.unlock = ops_unlock,
+static const struct hg_target_ops hg_gil27_ops = {
+	.lock = hg_gil27_op_acquire,
+	.trylock = hg_gil27_op_try_acquire,
+	.unlock = hg_gil27_op_release,
 	.wait_free = NULL,
-	.subscribe_extra = ops_subscribe,
+	.subscribe_extra = hg_gil27_op_check_sem_free,
 };
 
-static const struct hg_target_ops forget_ops = {
-	.lock = ops_lock,
-	.trylock = ops_trylock,
-	.unlock = ops_forget,
+static const struct hg_target_ops hg_gil27_fork_child_ops = {
+	.lock = hg_gil27_op_acquire,
+	.trylock = hg_gil27_op_try_acquire,
+	.unlock = hg_gil27_op_release_none,
 	.wait_free = NULL,
-	.subscribe_extra = ops_subscribe,
+	.subscribe_extra = hg_gil27_op_check_sem_free,
 };
 
 HG_EXPORT int PyThread_acquire_lock(void *lock, int waitflag)
 {
-	if (HG_UNLIKELY(!real_acquire))
-		resolve();
-	if (!gil_slot || waitflag == 0 || lock != *gil_slot)
-		return real_acquire(lock, waitflag);
-	if (g27.cont) {
+	if (HG_UNLIKELY(!hg_gil27_real_acquire_lock))
+		hg_gil27_resolve_real();
+	if (!hg_gil27_interpreter_lock_slot || waitflag == 0 ||
+	    lock != *hg_gil27_interpreter_lock_slot)
+		return hg_gil27_real_acquire_lock(lock, waitflag);
+	if (hg_gil27_section.cont) {
 		/* The second half of a skipped check-interval yield: the section goes on. */
-		g27.cont = 0;
+		hg_gil27_section.cont = 0;
 		return 1;
 	}
 	hg_gil_count(&hg_gil_totals.takes);
 	enum hg_htm_mode mode = hg_htm_mode();
-	if (mode == HG_HTM_OFF || g27.in) {
+	if (mode == HG_HTM_OFF || hg_gil27_section.in) {
 		hg_gil_count(&hg_gil_totals.direct);
-		return real_acquire(lock, waitflag);
+		return hg_gil27_real_acquire_lock(lock, waitflag);
 	}
 	uint64_t site = hg_pysite_note(NULL);
 	struct hg_site_rec *rec = hg_site_rec_get(hg_gil_state.lock_id, site);
-	uint32_t txlen = evalframe_hi ? hg_policy_txlen(rec) : 0;
-	enum hg_tier tier = hg_engine_enter(lock, &gil27_ops, &zero_word, mode, rec);
-	g27.rec = rec, g27.lock = lock, g27.tier = (uint8_t)tier, g27.mode = (uint8_t)mode;
-	g27.yields_left = tier == HG_TIER_HTM ? txlen : 0;
-	g27.yields = 0;
-	g27.in = 1;
+	uint32_t txlen = hg_gil27_evalframe_hi ? hg_policy_txlen(rec) : 0;
+	enum hg_tier tier = hg_engine_enter(lock, &hg_gil27_ops, &hg_gil27_zero_word, mode, rec);
+	hg_gil27_section.rec = rec;
+	hg_gil27_section.lock = lock;
+	hg_gil27_section.tier = (uint8_t)tier;
+	hg_gil27_section.mode = (uint8_t)mode;
+	hg_gil27_section.yields_left = tier == HG_TIER_HTM ? txlen : 0;
+	hg_gil27_section.yields = 0;
+	hg_gil27_section.in = 1;
 	if (mode != HG_HTM_RTM || tier != HG_TIER_HTM)
 		hg_gil_count(&hg_gil_totals.sections[tier]);
 	return 1;
@@ -151,72 +159,76 @@ HG_EXPORT int PyThread_acquire_lock(void *lock, int waitflag)
 
 HG_EXPORT void PyThread_release_lock(void *lock)
 {
-	if (HG_UNLIKELY(!real_release))
-		resolve();
-	if (!gil_slot || !g27.in || lock != g27.lock) {
-		if (gil_slot && lock == *gil_slot)
+	if (HG_UNLIKELY(!hg_gil27_real_release_lock))
+		hg_gil27_resolve_real();
+	if (!hg_gil27_interpreter_lock_slot || !hg_gil27_section.in ||
+	    lock != hg_gil27_section.lock) {
+		if (hg_gil27_interpreter_lock_slot && lock == *hg_gil27_interpreter_lock_slot)
 			hg_gil_count(&hg_gil_totals.drops);
-		real_release(lock);
+		hg_gil27_real_release_lock(lock);
 		return;
 	}
 	uintptr_t ret = (uintptr_t)__builtin_return_address(0);
-	if (g27.yields_left && ret >= evalframe_lo && ret < evalframe_hi) {
+	if (hg_gil27_section.yields_left && ret >= hg_gil27_evalframe_lo &&
+	    ret < hg_gil27_evalframe_hi) {
 		/* A check-interval yield point inside a speculative section. */
-		g27.yields++;
-		if (--g27.yields_left > 0) {
-			g27.cont = 1;
+		hg_gil27_section.yields++;
+		if (--hg_gil27_section.yields_left > 0) {
+			hg_gil27_section.cont = 1;
 			return;
 		}
-		g27.in = 0;
-		hg_engine_exit(lock, &gil27_ops, (enum hg_htm_mode)g27.mode, g27.rec,
-		    (enum hg_tier)g27.tier);
+		hg_gil27_section.in = 0;
+		hg_engine_exit(lock, &hg_gil27_ops, (enum hg_htm_mode)hg_gil27_section.mode,
+		    hg_gil27_section.rec, (enum hg_tier)hg_gil27_section.tier);
 		/* Outside any transaction: the acquisition that follows begins the next one. */
 		hg_gil_count(&hg_gil_totals.restarts);
 	} else {
-		g27.in = 0;
-		hg_engine_exit(lock, &gil27_ops, (enum hg_htm_mode)g27.mode, g27.rec,
-		    (enum hg_tier)g27.tier);
+		hg_gil27_section.in = 0;
+		hg_engine_exit(lock, &hg_gil27_ops, (enum hg_htm_mode)hg_gil27_section.mode,
+		    hg_gil27_section.rec, (enum hg_tier)hg_gil27_section.tier);
 	}
-	if (g27.yields)
-		hg_atomic_fetch_add_relaxed64(&hg_gil_totals.yields, g27.yields); /* a statistic */
-	g27.yields = 0;
+	if (hg_gil27_section.yields)
+		/* relaxed: a statistic */
+		hg_atomic_fetch_add_relaxed64(&hg_gil_totals.yields, hg_gil27_section.yields);
+	hg_gil27_section.yields = 0;
 	hg_gil_count(&hg_gil_totals.drops);
-	if (g27.mode == HG_HTM_RTM && g27.tier == HG_TIER_HTM)
+	if (hg_gil27_section.mode == HG_HTM_RTM && hg_gil27_section.tier == HG_TIER_HTM)
 		hg_gil_count(&hg_gil_totals.sections[HG_TIER_HTM]);
 }
 
-/* See gil3_atfork_child in gil/gil3.c: PyOS_AfterFork re-creates the lock. */
-static void gil27_atfork_child(void)
+/* See hg_gil3_atfork_child in gil/gil3.c: PyOS_AfterFork re-creates the lock. */
+static void hg_gil27_atfork_child(void)
 {
-	g27.cont = 0;
-	if (!g27.in)
+	hg_gil27_section.cont = 0;
+	if (!hg_gil27_section.in)
 		return;
-	g27.in = 0;
-	g27.yields = 0;
-	hg_engine_exit(g27.lock, &forget_ops, (enum hg_htm_mode)g27.mode, g27.rec,
-	    (enum hg_tier)g27.tier);
+	hg_gil27_section.in = 0;
+	hg_gil27_section.yields = 0;
+	hg_engine_exit(hg_gil27_section.lock, &hg_gil27_fork_child_ops,
+	    (enum hg_htm_mode)hg_gil27_section.mode, hg_gil27_section.rec,
+	    (enum hg_tier)hg_gil27_section.tier);
 	hg_gil_count(&hg_gil_totals.forks);
 }
 
 int hg_gil27_install(struct hg_gil_state *g)
 {
-	resolve();
-	if (!real_acquire || !real_release) {
+	hg_gil27_resolve_real();
+	if (!hg_gil27_real_acquire_lock || !hg_gil27_real_release_lock) {
 		hg_warn("cannot find the real PyThread_acquire_lock/release_lock in %s; running "
 		    "CPython %s unchanged", g->py.path, g->py.version);
 		return -1;
 	}
-	gil_slot = (void **)g->py.interpreter_lock;
+	hg_gil27_interpreter_lock_slot = (void **)g->py.interpreter_lock;
 	if (hg_txlen_off) {
 		g->yields = "off (HTMGIL_TXLEN=off)";
 	} else if (!g->py.evalframe || !g->py.evalframe_size) {
 		g->yields = "not available: PyEval_EvalFrameEx not found in the symbol table";
 	} else {
-		evalframe_lo = g->py.evalframe;
-		evalframe_hi = g->py.evalframe + g->py.evalframe_size;
+		hg_gil27_evalframe_lo = g->py.evalframe;
+		hg_gil27_evalframe_hi = g->py.evalframe + g->py.evalframe_size;
 		g->yields = "on (check-interval releases from PyEval_EvalFrameEx)";
 	}
-	pthread_atfork(NULL, NULL, gil27_atfork_child);
+	pthread_atfork(NULL, NULL, hg_gil27_atfork_child);
 	g->hooked = "PyThread_acquire_lock and PyThread_release_lock on interpreter_lock (PLT interposition)";
 	return 0;
 }

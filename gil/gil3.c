@@ -29,7 +29,7 @@
  * ops.trylock is NULL: CPython has no non-blocking take_gil, so an emulated
  * begin blocks in the original take_gil (switch interval, drop requests and
  * FORCE_SWITCHING fairness untouched).  ops.lock/unlock need the arguments of
- * the call being served; they travel in the thread-local struct gil_call.
+ * the call being served; they travel in the thread-local struct hg_gil3_call.
  *
  * Forced yield points (docs/gil.md, "Forced yield points"): a
  * speculative section ends and a new one begins at the interpreter's own
@@ -44,7 +44,7 @@
  *         speculative section begins and cleared when it ends.  Other
  *         threads never read it.
  *   3.11, 3.12  the breaker is per interpreter and CPython stores only 0 or 1 in
- *         it, so "armed" is the value HG_YIELD_ARMED12, written by CAS from 0
+ *         it, so "armed" is the value HG_GIL3_YIELD_ARMED_311_312, written by CAS from 0
  *         outside transactions (before XBEGIN, or by an emulated section,
  *         which holds the real GIL).  A thread on the real GIL that meets it
  *         puts 0 back (no transaction can be running then).  Any real event
@@ -77,14 +77,14 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "gil/patch.h"
 #include "gil/pysite.h"
+#include "base/util.h"
 #include "engine/engine.h"
 
 /* The thread's GIL section and the arguments of the take/drop being served. */
-struct gil_call {
+struct hg_gil3_call {
 	void *take_tstate;
 	void *drop_a, *drop_b, *drop_c;
 	struct hg_site_rec *rec;
@@ -93,75 +93,70 @@ struct gil_call {
 	uint8_t tier;  /* enum hg_tier of that section */
 	uint8_t mode;  /* enum hg_htm_mode it was entered in */
 	uint8_t armed; /* the section counts forced yield points */
-	uint8_t restarting; /* inside yield_point: not a take/drop the interpreter asked for */
+	uint8_t restarting; /* inside hg_gil3_yield_point: not a take/drop the interpreter wants */
 	uint32_t yields_left; /* yield points before the transaction ends */
 	uint32_t yields;      /* yield points passed in this section */
 };
-static HG_TLS struct gil_call gcall;
+static HG_TLS struct hg_gil3_call hg_gil3_section;
 
-static void (*orig_take)(void *tstate);
+static void (*hg_gil3_orig_take_gil)(void *tstate);
 /* _Py_IsFinalizing (3.11, 3.12) or Py_IsFinalizing (3.13): reads _PyRuntime only. */
-static int (*is_finalizing)(void);
-static void (*orig_drop)(void *a, void *b, void *c);
-static struct hg_patch take_patch, drop_patch, pending_patch;
-static int (*orig_pending)(void *tstate);
-static char yields_why[256];
+static int (*hg_gil3_is_finalizing)(void);
+static void (*hg_gil3_orig_drop_gil)(void *a, void *b, void *c);
+static struct hg_patch hg_gil3_take_gil_patch, hg_gil3_drop_gil_patch, hg_gil3_pending_patch;
+static int (*hg_gil3_orig_handle_pending)(void *tstate);
+static char hg_gil3_yields_why[256];
 /* 1 when forced yield points are in use (handler patched, HTMGIL_TXLEN not off). */
-static uint32_t yield_ok;
-#define HG_YIELD_BIT13 ((uint64_t)1 << 7)   /* 3.13: our event bit in tstate->eval_breaker */
-#define HG_EVENTS13 ((uint64_t)0xff)        /* 3.13: _PY_EVAL_EVENTS_MASK */
-#define HG_YIELD_ARMED12 0x48670000u        /* 3.11/3.12: interp->ceval.eval_breaker while armed */
+static uint32_t hg_gil3_yields_on;
+#define HG_GIL3_YIELD_BIT_313 ((uint64_t)1 << 7)   /* 3.13: our event bit in tstate->eval_breaker */
+#define HG_GIL3_EVENTS_MASK_313 ((uint64_t)0xff)        /* 3.13: _PY_EVAL_EVENTS_MASK */
+#define HG_GIL3_YIELD_ARMED_311_312 \
+	0x48670000u /* 3.11/3.12: interp->ceval.eval_breaker while armed */
 /* 3.11: _PyThreadState_Swap(&_PyRuntime.gilstate, tstate) */
-static void *(*ts_swap)(void *gilstate, void *tstate);
-static void *gilstate311;
-static const struct hg_py_layout *lay;
-static uintptr_t runtime_gil; /* 3.11: &_PyRuntime.ceval.gil */
+static void *(*hg_gil3_tstate_swap_311)(void *gilstate, void *tstate);
+static void *hg_gil3_gilstate_311;
+static const struct hg_py_layout *hg_gil3_layout;
+static uintptr_t hg_gil3_runtime_gil_311; /* 3.11: &_PyRuntime.ceval.gil */
 /*
  * 1 while elision may be used.  Cleared (relaxed) once when a run-time check
  * fails; readers only need to see it eventually, since every path it gates
  * is also correct, just slower, when taken once more.
  */
-static uint32_t elide_ok;
+static uint32_t hg_gil3_elide_on;
 
-static inline const void *ld_ptr(const void *base, unsigned off)
+static void *hg_gil3_gil_of_tstate(const void *tstate)
 {
-	const void *v;
-	memcpy(&v, (const char *)base + off, sizeof(v));
-	return v;
-}
-
-static void *gil_of_tstate(const void *tstate)
-{
-	if (runtime_gil)
-		return (void *)runtime_gil;
+	if (hg_gil3_runtime_gil_311)
+		return (void *)hg_gil3_runtime_gil_311;
 	if (!tstate)
 		return NULL;
-	const void *interp = ld_ptr(tstate, lay->tstate_interp);
-	return interp ? (void *)ld_ptr(interp, lay->interp_gil) : NULL;
+	const void *interp = hg_load_ptr(tstate, hg_gil3_layout->tstate_interp);
+	return interp ? (void *)hg_load_ptr(interp, hg_gil3_layout->interp_gil) : NULL;
 }
 
 /* The GIL named by drop_gil's arguments (see the signatures above). */
-static void *gil_of_drop(void *a)
+static void *hg_gil3_gil_of_drop_args(void *a)
 {
-	switch (lay->minor) {
+	switch (hg_gil3_layout->minor) {
 	case 11:
 		return (char *)a + 8; /* &ceval->gil, after recursion_limit and signals_pending */
 	case 12:
-		return (void *)ld_ptr(a, 16); /* ceval->gil */
+		return (void *)hg_load_ptr(a, 16); /* ceval->gil */
 	default:
-		return (void *)ld_ptr(a, lay->interp_gil); /* interp->ceval.gil */
+		return (void *)hg_load_ptr(a, hg_gil3_layout->interp_gil); /* interp->ceval.gil */
 	}
 }
 
-static uint64_t *breaker13(void *tstate)
+static uint64_t *hg_gil3_breaker_313(void *tstate)
 {
-	return (uint64_t *)((char *)tstate + lay->tstate_eval_breaker);
+	return (uint64_t *)((char *)tstate + hg_gil3_layout->tstate_eval_breaker);
 }
 
-static uint32_t *breaker12(void *tstate)
+static uint32_t *hg_gil3_breaker_311_312(void *tstate)
 {
-	char *interp = (char *)ld_ptr(tstate, lay->tstate_interp);
-	return (uint32_t *)(interp + lay->interp_ceval + lay->ceval_eval_breaker);
+	char *interp = (char *)hg_load_ptr(tstate, hg_gil3_layout->tstate_interp);
+	return (uint32_t *)(interp + hg_gil3_layout->interp_ceval +
+	    hg_gil3_layout->ceval_eval_breaker);
 }
 
 /*
@@ -169,76 +164,79 @@ static uint32_t *breaker12(void *tstate)
  * re-dispatches the same instruction until a handler has cleared it, so
  * an armed breaker must not stay set there.
  */
-static bool tracing311(void *tstate)
+static bool hg_gil3_tracing_311(void *tstate)
 {
-	if (lay->minor != 11)
+	if (hg_gil3_layout->minor != 11)
 		return false;
-	const uint8_t *cf = ld_ptr(tstate, lay->tstate_cframe);
-	return cf && cf[lay->cframe_tracing] != 0;
+	const uint8_t *cf = hg_load_ptr(tstate, hg_gil3_layout->tstate_cframe);
+	return cf && cf[hg_gil3_layout->cframe_tracing] != 0;
 }
 
 /* 3.11/3.12: arm the interpreter's breaker, outside any transaction. */
-static void arm12(void *tstate)
+static void hg_gil3_arm_breaker_311_312(void *tstate)
 {
-	uint32_t *eb = breaker12(tstate);
+	uint32_t *eb = hg_gil3_breaker_311_312(tstate);
 	uint32_t zero = 0;
 	/* relaxed: the breaker is only a trigger; CPython reads it relaxed */
 	if (hg_atomic_load_relaxed32(eb) == 0)
-		hg_atomic_cas_relaxed32(eb, &zero, HG_YIELD_ARMED12);
+		hg_atomic_cas_relaxed32(eb, &zero, HG_GIL3_YIELD_ARMED_311_312);
 }
 
 /* The section stops counting forced yield points (3.13: clears our bit on its own tstate). */
-static void disarm(void *tstate)
+static void hg_gil3_disarm_yields(void *tstate)
 {
-	if (gcall.armed && lay->minor >= 13)
-		hg_atomic_fetch_and_relaxed64(breaker13(tstate), ~HG_YIELD_BIT13);
-	gcall.armed = 0;
+	if (hg_gil3_section.armed && hg_gil3_layout->minor >= 13)
+		hg_atomic_fetch_and_relaxed64(hg_gil3_breaker_313(tstate), ~HG_GIL3_YIELD_BIT_313);
+	hg_gil3_section.armed = 0;
 }
 
 /* Adds the section's yield points to the totals; outside any transaction. */
-static void flush_yields(void)
+static void hg_gil3_flush_yields(void)
 {
-	if (gcall.yields)
-		hg_atomic_fetch_add_relaxed64(&hg_gil_totals.yields, gcall.yields); /* a statistic */
-	gcall.yields = 0;
+	if (hg_gil3_section.yields)
+		/* relaxed: a statistic */
+		hg_atomic_fetch_add_relaxed64(&hg_gil_totals.yields, hg_gil3_section.yields);
+	hg_gil3_section.yields = 0;
 }
 
-static void disable(const char *why)
+static void hg_gil3_disable_elision(const char *why)
 {
-	uint32_t was = hg_atomic_load_relaxed32(&elide_ok);
-	hg_atomic_store_relaxed32(&elide_ok, 0); /* relaxed: see elide_ok */
+	uint32_t was = hg_atomic_load_relaxed32(&hg_gil3_elide_on);
+	hg_atomic_store_relaxed32(&hg_gil3_elide_on, 0); /* relaxed: see hg_gil3_elide_on */
 	if (was)
 		hg_warn("GIL elision disabled for this process: %s (CPython %s); the interpreter "
 		    "keeps its own GIL", why, hg_gil_state.py.version);
 }
 
-static void ops_lock(void *target)
+static void hg_gil3_op_take_gil(void *target)
 {
 	(void)target;
-	orig_take(gcall.take_tstate);
+	hg_gil3_orig_take_gil(hg_gil3_section.take_tstate);
 }
 
-static void ops_unlock(void *target)
+static void hg_gil3_op_drop_gil(void *target)
 {
 	(void)target;
-	orig_drop(gcall.drop_a, gcall.drop_b, gcall.drop_c);
+	hg_gil3_orig_drop_gil(hg_gil3_section.drop_a, hg_gil3_section.drop_b,
+	    hg_gil3_section.drop_c);
 }
 
 /*
  * drop_gil's arguments for a thread that takes the GIL only to wait (see
- * ops_wait_free): the same values CPython passes (signatures above).
+ * hg_gil3_op_wait_free): the same values CPython passes (signatures above).
  */
-static void drop_args_of(void *tstate, void **a, void **b, void **c)
+static void hg_gil3_drop_args_of(void *tstate, void **a, void **b, void **c)
 {
-	void *interp = (void *)ld_ptr(tstate, lay->tstate_interp);
-	switch (lay->minor) {
+	void *interp = (void *)hg_load_ptr(tstate, hg_gil3_layout->tstate_interp);
+	switch (hg_gil3_layout->minor) {
 	case 11:
-		*a = (char *)runtime_gil - lay->runtime_gil + lay->runtime_ceval;
-		*b = (char *)interp + lay->interp_ceval;
+		*a = (char *)hg_gil3_runtime_gil_311 - hg_gil3_layout->runtime_gil +
+		    hg_gil3_layout->runtime_ceval;
+		*b = (char *)interp + hg_gil3_layout->interp_ceval;
 		*c = tstate;
 		break;
 	case 12:
-		*a = (char *)interp + lay->interp_ceval;
+		*a = (char *)interp + hg_gil3_layout->interp_ceval;
 		*b = tstate;
 		*c = NULL;
 		break;
@@ -258,22 +256,22 @@ static void drop_args_of(void *tstate, void **a, void **b, void **c)
  * Python could then starve every other).  So the wait takes the real GIL,
  * with all of CPython's fairness, and gives it straight back.
  */
-static void ops_wait_free(void *target, unsigned spin)
+static void hg_gil3_op_wait_free(void *target, unsigned spin)
 {
 	(void)target, (void)spin;
-	void *ts = gcall.take_tstate, *a, *b, *c;
+	void *ts = hg_gil3_section.take_tstate, *a, *b, *c;
 	if (!ts)
 		return;
-	drop_args_of(ts, &a, &b, &c);
-	orig_take(ts);
-	orig_drop(a, b, c);
+	hg_gil3_drop_args_of(ts, &a, &b, &c);
+	hg_gil3_orig_take_gil(ts);
+	hg_gil3_orig_drop_gil(a, b, c);
 }
 
 /*
  * Run inside every RTM attempt, right after the lock-word check: the
  * finalization test of hg_gil3_take, repeated, because the engine's retries
  * (backoff, waits) can outlast the moment finalization starts.
- * is_finalizing() only loads _PyRuntime._finalizing (no system call; called
+ * hg_gil3_is_finalizing() only loads _PyRuntime._finalizing (no system call; called
  * through its resolved address, no PLT), which puts that word in the read
  * set: a finalization that starts while the section runs writes it and
  * aborts the transaction.  The engine answers HG_ABORT_FINALIZING by taking
@@ -281,23 +279,23 @@ static void ops_wait_free(void *target, unsigned spin)
  * "Fallback semantics").  Emulated attempts need no check: they take the real GIL
  * through take_gil.
  */
-static unsigned ops_subscribe(void *target)
+static unsigned hg_gil3_op_check_finalizing(void *target)
 {
 	(void)target;
-	return is_finalizing() ? HG_ABORT_FINALIZING : 0;
+	return hg_gil3_is_finalizing() ? HG_ABORT_FINALIZING : 0;
 }
 
-static const struct hg_target_ops gil_ops = {
-	.lock = ops_lock,
+static const struct hg_target_ops hg_gil3_gil_ops = {
+	.lock = hg_gil3_op_take_gil,
 	.trylock = NULL,
-	.unlock = ops_unlock,
-	.wait_free = ops_wait_free,
-	.subscribe_extra = ops_subscribe,
+	.unlock = hg_gil3_op_drop_gil,
+	.wait_free = hg_gil3_op_wait_free,
+	.subscribe_extra = hg_gil3_op_check_finalizing,
 };
 
 static void hg_gil3_take(void *tstate)
 {
-	if (!gcall.restarting)
+	if (!hg_gil3_section.restarting)
 		hg_gil_count(&hg_gil_totals.takes);
 	enum hg_htm_mode mode = hg_htm_mode();
 	void *gil;
@@ -306,73 +304,79 @@ static void hg_gil3_take(void *tstate)
 	 * may already be freed: CPython's own take_gil checks this first and
 	 * ends the thread.  Nothing here may read tstate then, so such calls go
 	 * straight to the original.  Every RTM attempt checks again inside the
-	 * transaction (ops_subscribe).
+	 * transaction (hg_gil3_op_check_finalizing).
 	 */
-	/* relaxed: see elide_ok */
-	if (mode == HG_HTM_OFF || !hg_atomic_load_relaxed32(&elide_ok) || gcall.in ||
-	    is_finalizing() || !(gil = gil_of_tstate(tstate))) {
+	/* relaxed: see hg_gil3_elide_on */
+	if (mode == HG_HTM_OFF || !hg_atomic_load_relaxed32(&hg_gil3_elide_on) ||
+	    hg_gil3_section.in || hg_gil3_is_finalizing() ||
+	    !(gil = hg_gil3_gil_of_tstate(tstate))) {
 		hg_gil_count(&hg_gil_totals.direct);
-		orig_take(tstate);
+		hg_gil3_orig_take_gil(tstate);
 		return;
 	}
 	uint64_t site = hg_pysite_note(tstate);
 	struct hg_site_rec *rec = hg_site_rec_get(hg_gil_state.lock_id, site);
-	gcall.take_tstate = tstate;
-	/* relaxed: see yield_ok */
-	uint32_t yields = hg_atomic_load_relaxed32(&yield_ok);
+	hg_gil3_section.take_tstate = tstate;
+	/* relaxed: see hg_gil3_yields_on */
+	uint32_t yields = hg_atomic_load_relaxed32(&hg_gil3_yields_on);
 	uint32_t txlen = yields ? hg_policy_txlen(rec) : 0;
-	if (yields && lay->minor <= 12 && mode == HG_HTM_RTM && hg_site_tier(rec) == HG_TIER_HTM)
-		arm12(tstate); /* before XBEGIN: never a store inside the transaction */
-	enum hg_tier tier = hg_engine_enter(gil, &gil_ops,
-	    (const uint32_t *)((char *)gil + lay->gil_locked), mode, rec);
+	if (yields && hg_gil3_layout->minor <= 12 && mode == HG_HTM_RTM && hg_site_tier(rec) == HG_TIER_HTM)
+		hg_gil3_arm_breaker_311_312(tstate); /* before XBEGIN: no store in the transaction */
+	enum hg_tier tier = hg_engine_enter(gil, &hg_gil3_gil_ops,
+	    (const uint32_t *)((char *)gil + hg_gil3_layout->gil_locked), mode, rec);
 	/* From here on an RTM section runs transactionally: only thread-local writes. */
-	gcall.rec = rec;
-	gcall.gil = gil;
-	gcall.tier = (uint8_t)tier;
-	gcall.mode = (uint8_t)mode;
-	gcall.in = 1;
-	gcall.yields = 0;
-	gcall.yields_left = txlen;
-	gcall.armed = 0;
+	hg_gil3_section.rec = rec;
+	hg_gil3_section.gil = gil;
+	hg_gil3_section.tier = (uint8_t)tier;
+	hg_gil3_section.mode = (uint8_t)mode;
+	hg_gil3_section.in = 1;
+	hg_gil3_section.yields = 0;
+	hg_gil3_section.yields_left = txlen;
+	hg_gil3_section.armed = 0;
 	if (yields && tier == HG_TIER_HTM) {
-		gcall.armed = 1;
-		if (lay->minor >= 13)
-			hg_atomic_fetch_or_relaxed64(breaker13(tstate), HG_YIELD_BIT13); /* own tstate */
+		hg_gil3_section.armed = 1;
+		if (hg_gil3_layout->minor >= 13)
+			/* own tstate */
+			hg_atomic_fetch_or_relaxed64(hg_gil3_breaker_313(tstate), HG_GIL3_YIELD_BIT_313);
 		else if (mode != HG_HTM_RTM)
-			arm12(tstate); /* emulated: we hold the real GIL, no transaction runs */
+			/* emulated: we hold the real GIL, no transaction runs */
+			hg_gil3_arm_breaker_311_312(tstate);
 	}
 	if (mode != HG_HTM_RTM || tier != HG_TIER_HTM) {
 		/* The real GIL is held: check the layout really named it. */
-		uint32_t locked = hg_atomic_load_relaxed32((const uint32_t *)((char *)gil + lay->gil_locked));
+		uint32_t locked = hg_atomic_load_relaxed32(
+		    (const uint32_t *)((char *)gil + hg_gil3_layout->gil_locked));
 		if (locked != 1)
-			disable("the GIL's 'locked' field did not read 1 after taking the GIL "
-			    "(struct layout mismatch)");
+			hg_gil3_disable_elision("the GIL's 'locked' field did not read 1 after taking "
+			    "the GIL (struct layout mismatch)");
 		hg_gil_count(&hg_gil_totals.sections[tier]);
 	}
 }
 
 static void hg_gil3_drop(void *a, void *b, void *c)
 {
-	if (!gcall.in) {
+	if (!hg_gil3_section.in) {
 		hg_gil_count(&hg_gil_totals.drops);
-		orig_drop(a, b, c);
+		hg_gil3_orig_drop_gil(a, b, c);
 		return;
 	}
-	if (gcall.mode != HG_HTM_RTM || gcall.tier != HG_TIER_HTM) {
-		void *named = gil_of_drop(a);
-		if (named != gcall.gil)
-			disable("drop_gil named a different GIL than take_gil (struct layout mismatch)");
+	if (hg_gil3_section.mode != HG_HTM_RTM || hg_gil3_section.tier != HG_TIER_HTM) {
+		void *named = hg_gil3_gil_of_drop_args(a);
+		if (named != hg_gil3_section.gil)
+			hg_gil3_disable_elision("drop_gil named a different GIL than take_gil "
+			    "(struct layout mismatch)");
 	}
-	gcall.drop_a = a, gcall.drop_b = b, gcall.drop_c = c;
-	gcall.in = 0;
-	disarm(gcall.take_tstate);
-	hg_engine_exit(gcall.gil, &gil_ops, (enum hg_htm_mode)gcall.mode, gcall.rec,
-	    (enum hg_tier)gcall.tier);
+	hg_gil3_section.drop_a = a, hg_gil3_section.drop_b = b, hg_gil3_section.drop_c = c;
+	hg_gil3_section.in = 0;
+	hg_gil3_disarm_yields(hg_gil3_section.take_tstate);
+	hg_engine_exit(hg_gil3_section.gil, &hg_gil3_gil_ops,
+	    (enum hg_htm_mode)hg_gil3_section.mode, hg_gil3_section.rec,
+	    (enum hg_tier)hg_gil3_section.tier);
 	/* Outside any transaction from here. */
-	flush_yields();
-	if (!gcall.restarting)
+	hg_gil3_flush_yields();
+	if (!hg_gil3_section.restarting)
 		hg_gil_count(&hg_gil_totals.drops);
-	if (gcall.tier == HG_TIER_HTM && gcall.mode == HG_HTM_RTM)
+	if (hg_gil3_section.tier == HG_TIER_HTM && hg_gil3_section.mode == HG_HTM_RTM)
 		hg_gil_count(&hg_gil_totals.sections[HG_TIER_HTM]);
 }
 
@@ -380,21 +384,21 @@ static void hg_gil3_drop(void *a, void *b, void *c)
  * The real GIL is already held (an emulated restart) or must not be touched
  * (the fork child): nothing to take or give.
  */
-static void ops_held(void *target)
+static void hg_gil3_op_held(void *target)
 {
 	(void)target;
 }
 
-static void ops_held_wait(void *target, unsigned spin)
+static void hg_gil3_op_held_wait(void *target, unsigned spin)
 {
 	(void)target, (void)spin;
 }
 
-static const struct hg_target_ops held_ops = {
-	.lock = ops_held,
+static const struct hg_target_ops hg_gil3_held_ops = {
+	.lock = hg_gil3_op_held,
 	.trylock = NULL,
-	.unlock = ops_held,
-	.wait_free = ops_held_wait,
+	.unlock = hg_gil3_op_held,
+	.wait_free = hg_gil3_op_held_wait,
 	.subscribe_extra = NULL,
 };
 
@@ -404,26 +408,29 @@ static const struct hg_target_ops held_ops = {
  * yield point, far more often than CPython's switch interval would (tests
  * that rely on a thread keeping the GIL for a few bytecodes after waking
  * another then fail).  So the real GIL stays held: the engine commits and
- * begins through held_ops, injected aborts and the length adaptation
+ * begins through hg_gil3_held_ops, injected aborts and the length adaptation
  * included, and only real drop requests move the GIL.
  */
-static void restart_held(void *tstate)
+static void hg_gil3_restart_emulated(void *tstate)
 {
-	enum hg_htm_mode mode = (enum hg_htm_mode)gcall.mode;
-	hg_engine_exit(gcall.gil, &held_ops, mode, gcall.rec, (enum hg_tier)gcall.tier);
-	flush_yields();
+	enum hg_htm_mode mode = (enum hg_htm_mode)hg_gil3_section.mode;
+	hg_engine_exit(hg_gil3_section.gil, &hg_gil3_held_ops, mode, hg_gil3_section.rec,
+	    (enum hg_tier)hg_gil3_section.tier);
+	hg_gil3_flush_yields();
 	hg_gil_count(&hg_gil_totals.restarts);
 	uint64_t site = hg_pysite_note(tstate);
 	struct hg_site_rec *rec = hg_site_rec_get(hg_gil_state.lock_id, site);
 	uint32_t txlen = hg_policy_txlen(rec);
-	enum hg_tier tier = hg_engine_enter(gcall.gil, &held_ops,
-	    (const uint32_t *)((char *)gcall.gil + lay->gil_locked), mode, rec);
-	gcall.rec = rec;
-	gcall.tier = (uint8_t)tier;
-	gcall.yields_left = txlen;
+	enum hg_tier tier = hg_engine_enter(hg_gil3_section.gil, &hg_gil3_held_ops,
+	    (const uint32_t *)((char *)hg_gil3_section.gil + hg_gil3_layout->gil_locked), mode,
+	    rec);
+	hg_gil3_section.rec = rec;
+	hg_gil3_section.tier = (uint8_t)tier;
+	hg_gil3_section.yields_left = txlen;
 	hg_gil_count(&hg_gil_totals.sections[tier]);
 	if (tier != HG_TIER_HTM)
-		disarm(tstate); /* on the real GIL now: no more forced yield points here */
+		/* on the real GIL now: no more forced yield points here */
+		hg_gil3_disarm_yields(tstate);
 }
 
 /*
@@ -431,27 +438,27 @@ static void restart_held(void *tstate)
  * transaction under RTM): count it; at the last one, commit and begin the
  * next transaction here.
  */
-static int yield_point(void *tstate)
+static int hg_gil3_yield_point(void *tstate)
 {
-	gcall.yields++;
-	if (--gcall.yields_left > 0)
+	hg_gil3_section.yields++;
+	if (--hg_gil3_section.yields_left > 0)
 		return 0;
-	if (gcall.mode != HG_HTM_RTM) {
-		restart_held(tstate);
+	if (hg_gil3_section.mode != HG_HTM_RTM) {
+		hg_gil3_restart_emulated(tstate);
 		return 0;
 	}
 	void *a, *b, *c;
-	drop_args_of(tstate, &a, &b, &c);
-	gcall.restarting = 1;
-	if (ts_swap)
-		ts_swap(gilstate311, NULL);
+	hg_gil3_drop_args_of(tstate, &a, &b, &c);
+	hg_gil3_section.restarting = 1;
+	if (hg_gil3_tstate_swap_311)
+		hg_gil3_tstate_swap_311(hg_gil3_gilstate_311, NULL);
 	hg_gil3_drop(a, b, c);
 	/* Outside any transaction: the section is closed. */
 	hg_gil_count(&hg_gil_totals.restarts);
 	hg_gil3_take(tstate);
-	if (ts_swap)
-		ts_swap(gilstate311, tstate);
-	gcall.restarting = 0;
+	if (hg_gil3_tstate_swap_311)
+		hg_gil3_tstate_swap_311(hg_gil3_gilstate_311, tstate);
+	hg_gil3_section.restarting = 0;
 	return 0;
 }
 
@@ -461,36 +468,39 @@ static int yield_point(void *tstate)
  */
 static int hg_gil3_pending(void *tstate)
 {
-	if (lay->minor >= 13) {
-		uint64_t b = hg_atomic_load_relaxed64(breaker13(tstate)); /* relaxed: as CPython */
-		if (b & HG_YIELD_BIT13) {
-			if (!gcall.armed) /* stale (section ended without its drop): own tstate */
-				hg_atomic_fetch_and_relaxed64(breaker13(tstate), ~HG_YIELD_BIT13);
-			else if ((b & HG_EVENTS13 & ~HG_YIELD_BIT13) == 0)
-				return yield_point(tstate);
+	if (hg_gil3_layout->minor >= 13) {
+		/* relaxed: as CPython */
+		uint64_t b = hg_atomic_load_relaxed64(hg_gil3_breaker_313(tstate));
+		if (b & HG_GIL3_YIELD_BIT_313) {
+			if (!hg_gil3_section
+			         .armed) /* stale (section ended without its drop): own tstate */
+				hg_atomic_fetch_and_relaxed64(hg_gil3_breaker_313(tstate),
+				    ~HG_GIL3_YIELD_BIT_313);
+			else if ((b & HG_GIL3_EVENTS_MASK_313 & ~HG_GIL3_YIELD_BIT_313) == 0)
+				return hg_gil3_yield_point(tstate);
 		}
-		if (b & HG_EVENTS13 & ~HG_YIELD_BIT13)
-			return orig_pending(tstate);
+		if (b & HG_GIL3_EVENTS_MASK_313 & ~HG_GIL3_YIELD_BIT_313)
+			return hg_gil3_orig_handle_pending(tstate);
 		return 0;
 	}
-	uint32_t *eb = breaker12(tstate);
-	if (hg_atomic_load_relaxed32(eb) == HG_YIELD_ARMED12) {
-		if (gcall.armed && !tracing311(tstate))
-			return yield_point(tstate);
+	uint32_t *eb = hg_gil3_breaker_311_312(tstate);
+	if (hg_atomic_load_relaxed32(eb) == HG_GIL3_YIELD_ARMED_311_312) {
+		if (hg_gil3_section.armed && !hg_gil3_tracing_311(tstate))
+			return hg_gil3_yield_point(tstate);
 		/*
 		 * On the real GIL no transaction runs: put 0 back.  A 3.11
 		 * section that traces stops counting and does the same (inside
 		 * its transaction under RTM: tracing calls Python code anyway).
 		 */
-		gcall.armed = 0;
-		uint32_t armed = HG_YIELD_ARMED12;
+		hg_gil3_section.armed = 0;
+		uint32_t armed = HG_GIL3_YIELD_ARMED_311_312;
 		hg_atomic_cas_relaxed32(eb, &armed, 0);
 		return 0;
 	}
-	int r = orig_pending(tstate);
+	int r = hg_gil3_orig_handle_pending(tstate);
 	/* CPython recomputed the breaker (0 or 1); re-arm a section that counts. */
-	if (gcall.in && gcall.armed)
-		arm12(tstate);
+	if (hg_gil3_section.in && hg_gil3_section.armed)
+		hg_gil3_arm_breaker_311_312(tstate);
 	return r;
 }
 
@@ -500,73 +510,80 @@ static int hg_gil3_pending(void *tstate)
  * thread's section would then look open, so the child closes it without
  * touching the GIL, before CPython's own after-fork code runs.
  */
-static void gil3_atfork_child(void)
+static void hg_gil3_atfork_child(void)
 {
-	if (!gcall.in)
+	if (!hg_gil3_section.in)
 		return;
-	gcall.in = 0;
-	disarm(gcall.take_tstate);
-	gcall.yields = 0;
-	/* held_ops: closes the section without touching the GIL. */
-	hg_engine_exit(gcall.gil, &held_ops, (enum hg_htm_mode)gcall.mode, gcall.rec,
-	    (enum hg_tier)gcall.tier);
+	hg_gil3_section.in = 0;
+	hg_gil3_disarm_yields(hg_gil3_section.take_tstate);
+	hg_gil3_section.yields = 0;
+	/* hg_gil3_held_ops: closes the section without touching the GIL. */
+	hg_engine_exit(hg_gil3_section.gil, &hg_gil3_held_ops,
+	    (enum hg_htm_mode)hg_gil3_section.mode, hg_gil3_section.rec,
+	    (enum hg_tier)hg_gil3_section.tier);
 	hg_gil_count(&hg_gil_totals.forks);
 }
 
 int hg_gil3_install(struct hg_gil_state *g)
 {
 	const struct hg_py *py = &g->py;
-	lay = py->layout;
-	if (lay->minor == 11)
-		runtime_gil = py->runtime + lay->runtime_gil;
-	is_finalizing = (int (*)(void))dlsym(RTLD_DEFAULT,
-	    lay->minor >= 13 ? "Py_IsFinalizing" : "_Py_IsFinalizing");
-	if (!is_finalizing) {
+	hg_gil3_layout = py->layout;
+	if (hg_gil3_layout->minor == 11)
+		hg_gil3_runtime_gil_311 = py->runtime + hg_gil3_layout->runtime_gil;
+	hg_gil3_is_finalizing = (int (*)(void))dlsym(RTLD_DEFAULT,
+	    hg_gil3_layout->minor >= 13 ? "Py_IsFinalizing" : "_Py_IsFinalizing");
+	if (!hg_gil3_is_finalizing) {
 		hg_warn("cannot find %s in %s (CPython %s); running it unchanged",
-		    lay->minor >= 13 ? "Py_IsFinalizing" : "_Py_IsFinalizing", py->path, py->version);
+		    hg_gil3_layout->minor >= 13 ? "Py_IsFinalizing" : "_Py_IsFinalizing", py->path,
+		    py->version);
 		return -1;
 	}
 	const char *why = NULL;
-	if (hg_patch_install(&drop_patch, (void *)py->drop_gil, py->drop_size,
+	if (hg_patch_install(&hg_gil3_drop_gil_patch, (void *)py->drop_gil, py->drop_size,
 	        (void *)hg_gil3_drop, &why) != 0) {
 		hg_warn("cannot patch drop_gil in %s (CPython %s): %s; running it unchanged",
 		    py->symfile, py->version, why);
 		return -1;
 	}
-	if (hg_patch_install(&take_patch, (void *)py->take_gil, py->take_size,
+	if (hg_patch_install(&hg_gil3_take_gil_patch, (void *)py->take_gil, py->take_size,
 	        (void *)hg_gil3_take, &why) != 0) {
-		hg_patch_remove(&drop_patch);
+		hg_patch_remove(&hg_gil3_drop_gil_patch);
 		hg_warn("cannot patch take_gil in %s (CPython %s): %s; running it unchanged",
 		    py->symfile, py->version, why);
 		return -1;
 	}
-	orig_take = (void (*)(void *))take_patch.trampoline;
-	orig_drop = (void (*)(void *, void *, void *))drop_patch.trampoline;
+	hg_gil3_orig_take_gil = (void (*)(void *))hg_gil3_take_gil_patch.trampoline;
+	hg_gil3_orig_drop_gil = (void (*)(void *, void *, void *))hg_gil3_drop_gil_patch.trampoline;
 	g->yields = "off (HTMGIL_TXLEN=off)";
 	if (!hg_txlen_off) {
-		if (lay->minor == 11) {
-			ts_swap = (void *(*)(void *, void *))dlsym(RTLD_DEFAULT, "_PyThreadState_Swap");
-			gilstate311 = (void *)(py->runtime + lay->runtime_gilstate);
+		if (hg_gil3_layout->minor == 11) {
+			hg_gil3_tstate_swap_311 =
+			    (void *(*)(void *, void *))dlsym(RTLD_DEFAULT, "_PyThreadState_Swap");
+			hg_gil3_gilstate_311 =
+			    (void *)(py->runtime + hg_gil3_layout->runtime_gilstate);
 		}
 		if (!py->handle_pending) {
 			g->yields = "not available: this build has no separate pending-work handler "
 			    "(inlined into the eval loop; see docs/gil.md)";
-		} else if (lay->minor == 11 && !ts_swap) {
+		} else if (hg_gil3_layout->minor == 11 && !hg_gil3_tstate_swap_311) {
 			g->yields = "not available: _PyThreadState_Swap not found";
-		} else if (hg_patch_install(&pending_patch, (void *)py->handle_pending, py->pending_size,
-		               (void *)hg_gil3_pending, &why) != 0) {
-			snprintf(yields_why, sizeof(yields_why),
+		} else if (hg_patch_install(&hg_gil3_pending_patch, (void *)py->handle_pending,
+		               py->pending_size, (void *)hg_gil3_pending, &why) != 0) {
+			snprintf(hg_gil3_yields_why, sizeof(hg_gil3_yields_why),
 			    "not available: cannot patch _Py_HandlePending: %s", why);
-			g->yields = yields_why;
+			g->yields = hg_gil3_yields_why;
 		} else {
-			orig_pending = (int (*)(void *))pending_patch.trampoline;
-			hg_atomic_store_relaxed32(&yield_ok, 1); /* relaxed: before any thread starts */
-			g->yields = lay->minor >= 12 ? "on (_Py_HandlePending entry patch)" :
+			hg_gil3_orig_handle_pending =
+			    (int (*)(void *))hg_gil3_pending_patch.trampoline;
+			/* relaxed: before any thread starts */
+			hg_atomic_store_relaxed32(&hg_gil3_yields_on, 1);
+			g->yields = hg_gil3_layout->minor >= 12 ?
+			    "on (_Py_HandlePending entry patch)" :
 			    "on (eval_frame_handle_pending entry patch)";
 		}
 	}
-	hg_atomic_store_relaxed32(&elide_ok, 1); /* relaxed: set before any thread starts */
-	pthread_atfork(NULL, NULL, gil3_atfork_child);
+	hg_atomic_store_relaxed32(&hg_gil3_elide_on, 1); /* relaxed: set before any thread starts */
+	pthread_atfork(NULL, NULL, hg_gil3_atfork_child);
 	g->hooked = "take_gil and drop_gil (entry patches)";
 	return 0;
 }

@@ -15,7 +15,7 @@
  * RIP-relative operand is accepted only when rip is not NULL; *rip then gets
  * the offset of its disp32 from p (it stays -1 otherwise).
  */
-static int modrm_len(const uint8_t *p, size_t avail, int *rip)
+static int hg_x86_modrm_len(const uint8_t *p, size_t avail, int *rip)
 {
 	if (avail < 1)
 		return -1;
@@ -49,13 +49,13 @@ static int modrm_len(const uint8_t *p, size_t avail, int *rip)
  * `reg` when reg >= 0), SIB, displacement, then imm immediate bytes.
  * Returns its length or 0; *rip_disp as for hg_x86_insn_decode.
  */
-static unsigned modrm_insn(const uint8_t *p, size_t avail, size_t i, size_t imm, int reg,
+static unsigned hg_x86_modrm_insn(const uint8_t *p, size_t avail, size_t i, size_t imm, int reg,
     int *rip_disp)
 {
 	int r = -1;
 	if (i >= avail || (reg >= 0 && ((p[i] >> 3) & 7) != (unsigned)reg))
 		return 0;
-	int m = modrm_len(p + i, avail - i, rip_disp ? &r : NULL);
+	int m = hg_x86_modrm_len(p + i, avail - i, rip_disp ? &r : NULL);
 	if (m < 0 || i + (size_t)m + imm > avail)
 		return 0;
 	if (r >= 0)
@@ -87,16 +87,16 @@ unsigned hg_x86_insn_decode(const uint8_t *p, size_t avail, int *rip_disp)
 	case 0x01: case 0x03: case 0x09: case 0x0b: case 0x21: case 0x23: case 0x29: case 0x2b:
 	case 0x31: case 0x33: case 0x39: case 0x3b: case 0x85: case 0x89: case 0x8b: case 0x8d:
 	case 0x84: case 0x88: case 0x8a: /* ALU/test/mov/lea r, r/m (byte forms too) */
-		return modrm_insn(p, avail, i, 0, -1, rip_disp);
+		return hg_x86_modrm_insn(p, avail, i, 0, -1, rip_disp);
 	case 0x83: /* ALU r/m, imm8 */
-		return modrm_insn(p, avail, i, 1, -1, rip_disp);
+		return hg_x86_modrm_insn(p, avail, i, 1, -1, rip_disp);
 	case 0x81: /* ALU r/m, imm32 */
-		return modrm_insn(p, avail, i, 4, -1, rip_disp);
+		return hg_x86_modrm_insn(p, avail, i, 4, -1, rip_disp);
 	case 0xf6: /* test r/m8, imm8 (/0 only: the others are not/neg/mul/div) */
-		return modrm_insn(p, avail, i, 1, 0, rip_disp);
+		return hg_x86_modrm_insn(p, avail, i, 1, 0, rip_disp);
 	case 0xf7: /* test r/m, imm32 (/0 only) */
 	case 0xc7: /* mov r/m, imm32 (/0 only) */
-		return modrm_insn(p, avail, i, 4, 0, rip_disp);
+		return hg_x86_modrm_insn(p, avail, i, 4, 0, rip_disp);
 	case 0xb8: case 0xb9: case 0xba: case 0xbb: case 0xbc: case 0xbd: case 0xbe: case 0xbf: {
 		size_t imm = rex_w ? 8 : 4;
 		return i + imm > avail ? 0 : (unsigned)(i + imm);
@@ -117,7 +117,7 @@ unsigned hg_x86_insn_len(const uint8_t *p, size_t avail)
  * lie within about +-1 GiB of the function.  Asks the kernel for free pages
  * at growing distances below and above it; NULL when none is free.
  */
-static uint8_t *tramp_near(const uint8_t *f, size_t pg)
+static uint8_t *hg_patch_tramp_page_near(const uint8_t *f, size_t pg)
 {
 	static const int64_t mib[] = { 16, -16, 64, -64, 256, -256, 1024, -1024 };
 	for (size_t k = 0; k < sizeof(mib) / sizeof(mib[0]); k++) {
@@ -134,10 +134,10 @@ static uint8_t *tramp_near(const uint8_t *f, size_t pg)
 }
 
 /* Trampolines live in one executable page, filled from the constructor. */
-static uint8_t *tramp_page;
-static size_t tramp_used;
+static uint8_t *hg_patch_tramp_page;
+static size_t hg_patch_tramp_used;
 
-static void write_abs_jmp(uint8_t *at, const void *target)
+static void hg_patch_write_abs_jmp(uint8_t *at, const void *target)
 {
 	static const uint8_t jmp[6] = { 0xff, 0x25, 0, 0, 0, 0 };
 	uint64_t t = (uint64_t)(uintptr_t)target;
@@ -145,7 +145,7 @@ static void write_abs_jmp(uint8_t *at, const void *target)
 	memcpy(at + 6, &t, sizeof(t));
 }
 
-static int set_prot(void *addr, size_t len, int prot)
+static int hg_patch_set_prot(void *addr, size_t len, int prot)
 {
 	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
 	uintptr_t a = (uintptr_t)addr & ~(pg - 1);
@@ -182,7 +182,7 @@ int hg_patch_install(struct hg_patch *p, void *fn, size_t fn_size, void *repl, c
 	uint8_t *t;
 	if (nrel) {
 		/* A page of its own, near the function. */
-		t = tramp_near(f, (size_t)pg);
+		t = hg_patch_tramp_page_near(f, (size_t)pg);
 		if (!t) {
 			*why = "no free page within reach of the prologue's RIP-relative operand";
 			return -1;
@@ -200,8 +200,8 @@ int hg_patch_install(struct hg_patch *p, void *fn, size_t fn_size, void *repl, c
 			d = (int32_t)nd;
 			memcpy(t + rel[k], &d, 4);
 		}
-		write_abs_jmp(t + n, f + n);
-		if (set_prot(t, (size_t)pg, PROT_READ | PROT_EXEC) != 0) {
+		hg_patch_write_abs_jmp(t + n, f + n);
+		if (hg_patch_set_prot(t, (size_t)pg, PROT_READ | PROT_EXEC) != 0) {
 			munmap(t, (size_t)pg);
 			*why = "cannot make the trampoline page executable";
 			return -1;
@@ -209,39 +209,40 @@ int hg_patch_install(struct hg_patch *p, void *fn, size_t fn_size, void *repl, c
 		__builtin___clear_cache((char *)t, (char *)t + need);
 		goto patch;
 	}
-	if (!tramp_page || tramp_used + need > (size_t)pg) {
+	if (!hg_patch_tramp_page || hg_patch_tramp_used + need > (size_t)pg) {
 		void *m = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (m == MAP_FAILED) {
 			*why = "cannot map a trampoline page";
 			return -1;
 		}
-		tramp_page = m;
-		tramp_used = 0;
-	} else if (set_prot(tramp_page, (size_t)pg, PROT_READ | PROT_WRITE) != 0) {
+		hg_patch_tramp_page = m;
+		hg_patch_tramp_used = 0;
+	} else if (hg_patch_set_prot(hg_patch_tramp_page, (size_t)pg, PROT_READ | PROT_WRITE) !=
+	    0) {
 		*why = "cannot make the trampoline page writable";
 		return -1;
 	}
-	t = tramp_page + tramp_used;
+	t = hg_patch_tramp_page + hg_patch_tramp_used;
 	memcpy(t, f, n);
-	write_abs_jmp(t + n, f + n);
-	tramp_used += (need + 15) & ~(size_t)15;
-	if (set_prot(tramp_page, (size_t)pg, PROT_READ | PROT_EXEC) != 0) {
+	hg_patch_write_abs_jmp(t + n, f + n);
+	hg_patch_tramp_used += (need + 15) & ~(size_t)15;
+	if (hg_patch_set_prot(hg_patch_tramp_page, (size_t)pg, PROT_READ | PROT_EXEC) != 0) {
 		*why = "cannot make the trampoline page executable";
 		return -1;
 	}
 	__builtin___clear_cache((char *)t, (char *)t + need);
 
 patch:
-	if (set_prot(f, n, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
+	if (hg_patch_set_prot(f, n, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
 		*why = "cannot make the function writable (mprotect refused)";
 		return -1;
 	}
 	memcpy(p->saved, f, n);
 	uint8_t patch[HG_PATCH_MAX_COPY];
-	write_abs_jmp(patch, repl);
+	hg_patch_write_abs_jmp(patch, repl);
 	memset(patch + HG_PATCH_JMP_LEN, 0xcc, n - HG_PATCH_JMP_LEN); /* int3: never reached */
 	memcpy(f, patch, n);
-	set_prot(f, n, PROT_READ | PROT_EXEC);
+	hg_patch_set_prot(f, n, PROT_READ | PROT_EXEC);
 	__builtin___clear_cache((char *)f, (char *)f + n);
 	p->fn = f;
 	p->trampoline = t;
@@ -253,10 +254,10 @@ int hg_patch_remove(struct hg_patch *p)
 {
 	if (!p->fn)
 		return -1;
-	if (set_prot(p->fn, p->copied, PROT_READ | PROT_WRITE | PROT_EXEC) != 0)
+	if (hg_patch_set_prot(p->fn, p->copied, PROT_READ | PROT_WRITE | PROT_EXEC) != 0)
 		return -1;
 	memcpy(p->fn, p->saved, p->copied);
-	set_prot(p->fn, p->copied, PROT_READ | PROT_EXEC);
+	hg_patch_set_prot(p->fn, p->copied, PROT_READ | PROT_EXEC);
 	__builtin___clear_cache((char *)p->fn, (char *)p->fn + p->copied);
 	p->fn = NULL;
 	return 0;

@@ -20,12 +20,13 @@
 #include <string.h>
 
 #include "gil/pysite.h"
+#include "base/json.h"
 #include "engine/engine.h"
 
 struct hg_gil_totals hg_gil_totals;
 struct hg_gil_state hg_gil_state;
 
-static const char *kind_name(enum hg_py_kind k)
+static const char *hg_preload_kind_name(enum hg_py_kind k)
 {
 	switch (k) {
 	case HG_PY_27:
@@ -39,7 +40,7 @@ static const char *kind_name(enum hg_py_kind k)
 	}
 }
 
-static uint64_t row_aborts(const struct hg_stats_row *r)
+static uint64_t hg_preload_row_aborts(const struct hg_stats_row *r)
 {
 	uint64_t n = 0;
 	for (int c = 0; c < HG_CAUSE_COUNT; c++)
@@ -47,9 +48,9 @@ static uint64_t row_aborts(const struct hg_stats_row *r)
 	return n;
 }
 
-static int by_aborts(const void *a, const void *b)
+static int hg_preload_by_aborts_desc(const void *a, const void *b)
 {
-	uint64_t x = row_aborts(a), y = row_aborts(b);
+	uint64_t x = hg_preload_row_aborts(a), y = hg_preload_row_aborts(b);
 	if (x != y)
 		return x < y ? 1 : -1;
 	uint64_t p = ((const struct hg_stats_row *)a)->s.acquisitions;
@@ -62,7 +63,7 @@ static int by_aborts(const void *a, const void *b)
  * column): bytecode location, sections, commits per tier, aborts by cause,
  * the tier the site is on and its transaction length, most aborts first.
  */
-static void gil_sites_text(FILE *f, uint32_t lock_id)
+static void hg_gil_sites_text(FILE *f, uint32_t lock_id)
 {
 	struct hg_stats_snapshot snap;
 	if (lock_id == 0 || hg_stats_snapshot(&snap) != 0)
@@ -71,7 +72,7 @@ static void gil_sites_text(FILE *f, uint32_t lock_id)
 	for (unsigned i = 0; i < snap.n; i++)
 		if (snap.rows[i].lock_id == lock_id)
 			snap.rows[n++] = snap.rows[i];
-	qsort(snap.rows, n, sizeof(*snap.rows), by_aborts);
+	qsort(snap.rows, n, sizeof(*snap.rows), hg_preload_by_aborts_desc);
 	fprintf(f, "GIL bytecode sites (opcode@offset function file:line), most aborts first:\n");
 	fprintf(f, "  %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s %-5s %5s  %s\n", "sections", "attempts",
 	    "htm", "emu", "lock", "conflict", "capacity", "explicit", "retry", "other", "tier", "txlen",
@@ -118,17 +119,21 @@ void hg_gil_report(FILE *f, enum hg_report_format fmt)
 		t.sections[HG_TIER_HTM] = 0;
 	}
 	if (fmt == HG_REPORT_JSON) {
-		fprintf(f, ",\"gil\":{\"interpreter\": \"%s\", \"version\": \"%s\", \"active\": %s, "
-		    "\"hooked\": \"%s\", \"mode\": \"%s\", \"takes\": %llu, \"direct\": %llu, "
+		fprintf(f, ",\"gil\":{\"interpreter\": \"%s\", \"version\": ",
+		    hg_preload_kind_name(g->py.kind));
+		hg_json_write_str(f, g->py.version);
+		fprintf(f, ", \"active\": %s, \"hooked\": ", g->active ? "true" : "false");
+		hg_json_write_str(f, g->hooked ? g->hooked : "");
+		fprintf(f, ", \"mode\": \"%s\", \"takes\": %llu, \"direct\": %llu, "
 		    "\"sections_htm\": %llu, \"sections_emu\": %llu, \"sections_lock\": %llu, \"drops\": %llu, "
-		    "\"fork_children\": %llu, \"sites\": %u, \"forced_yields\": \"%s\", "
-		    "\"yield_points\": %llu, \"yield_restarts\": %llu}",
-		    kind_name(g->py.kind), g->py.version, g->active ? "true" : "false",
-		    g->hooked ? g->hooked : "", hg_htm_mode_name(hg_htm_mode()),
+		    "\"fork_children\": %llu, \"sites\": %u, \"forced_yields\": ",
+		    hg_htm_mode_name(hg_htm_mode()),
 		    (unsigned long long)t.takes, (unsigned long long)t.direct,
 		    (unsigned long long)t.sections[HG_TIER_HTM], (unsigned long long)emu,
 		    (unsigned long long)t.sections[HG_TIER_LOCK],
-		    (unsigned long long)t.drops, (unsigned long long)t.forks, hg_pysite_count(), yields,
+		    (unsigned long long)t.drops, (unsigned long long)t.forks, hg_pysite_count());
+		hg_json_write_str(f, yields);
+		fprintf(f, ", \"yield_points\": %llu, \"yield_restarts\": %llu}",
 		    (unsigned long long)t.yields, (unsigned long long)t.restarts);
 		return;
 	}
@@ -143,11 +148,11 @@ void hg_gil_report(FILE *f, enum hg_report_format fmt)
 	fprintf(f, "GIL forced yield points: %s; %llu passed inside speculative sections, "
 	    "%llu ended a transaction and began the next\n",
 	    yields, (unsigned long long)t.yields, (unsigned long long)t.restarts);
-	gil_sites_text(f, g->lock_id);
+	hg_gil_sites_text(f, g->lock_id);
 }
 
 /* The GIL front end took part in this process: the interpreter asked it for the GIL. */
-static bool gil_saw_sections(void)
+static bool hg_gil_saw_sections(void)
 {
 	/* relaxed: read at exit */
 	return hg_gil_state.active && hg_atomic_load_relaxed64(&hg_gil_totals.takes) > 0;
@@ -158,12 +163,12 @@ static bool gil_saw_sections(void)
  * Registered before the interpreter hooks' handlers, so the fork those
  * count stays counted.
  */
-static void gil_atfork_child(void)
+static void hg_gil_totals_atfork_child(void)
 {
 	memset(&hg_gil_totals, 0, sizeof hg_gil_totals);
 }
 
-static void gil_init(void)
+static void hg_gil_init(void)
 {
 	struct hg_gil_state *g = &hg_gil_state;
 	enum hg_py_kind k = hg_py_identify(&g->py);
@@ -174,7 +179,7 @@ static void gil_init(void)
 		return;
 	}
 	g->lock_id = hg_lock_register("gil");
-	pthread_atfork(NULL, NULL, gil_atfork_child);
+	pthread_atfork(NULL, NULL, hg_gil_totals_atfork_child);
 	hg_pysite_init(&g->py);
 	int rc = k == HG_PY_27 ? hg_gil27_install(g) : hg_gil3_install(g);
 	if (rc != 0)
@@ -182,14 +187,14 @@ static void gil_init(void)
 	g->active = true;
 	hg_site_set_resolver(hg_pysite_resolve);
 	hg_report_set_hook(hg_gil_report);
-	hg_report_set_active(gil_saw_sections);
+	hg_report_set_active(hg_gil_saw_sections);
 }
 
 __attribute__((constructor)) static void hg_preload_init(void)
 {
 	const char *t = getenv("HTMGIL_TARGET");
 	if (!t || !*t || strcmp(t, "gil") == 0) {
-		gil_init();
+		hg_gil_init();
 	} else if (strcmp(t, "pthread") == 0) {
 		hg_pthread_install();
 	} else {

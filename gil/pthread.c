@@ -29,7 +29,7 @@
  *     wait is real); on a really held mutex (emulated section, lock tier) it
  *     is the real wait.
  *   - unlocking a mutex not in the stack is the real unlock.
- * Calls made by htmgil itself (tls_busy) bypass all of this.
+ * Calls made by htmgil itself (hg_pt_tls.busy) bypass all of this.
  */
 #define _GNU_SOURCE
 #include "gil/gil.h"
@@ -43,83 +43,86 @@
 
 #include "engine/engine.h"
 
-static int (*real_lock)(pthread_mutex_t *);
-static int (*real_trylock)(pthread_mutex_t *);
-static int (*real_unlock)(pthread_mutex_t *);
-static int (*real_cond_wait)(pthread_cond_t *, pthread_mutex_t *);
-static int (*real_cond_timedwait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
+static int (*hg_pt_real_mutex_lock)(pthread_mutex_t *);
+static int (*hg_pt_real_mutex_trylock)(pthread_mutex_t *);
+static int (*hg_pt_real_mutex_unlock)(pthread_mutex_t *);
+static int (*hg_pt_real_cond_wait)(pthread_cond_t *, pthread_mutex_t *);
+static int (*hg_pt_real_cond_timedwait)(pthread_cond_t *, pthread_mutex_t *,
+    const struct timespec *);
 
-static uint32_t pt_on;     /* 1 once pthread mode is installed (written before threads start) */
+static uint32_t hg_pt_on;     /* 1 once pthread mode is installed (written before threads start) */
 /* This library's own mapping: its calls (the engine's registry, the report) are never elided. */
-static uintptr_t self_lo, self_hi;
-static uint32_t pt_lock_id;
+static uintptr_t hg_pt_self_lo, hg_pt_self_hi;
+static uint32_t hg_pt_lock_id;
 
-enum pt_kind { PT_ENTERED = 0, PT_REAL = 1, PT_FLAT = 2 };
+enum hg_pt_kind { HG_PT_ENTERED = 0, HG_PT_REAL = 1, HG_PT_FLAT = 2 };
 
-struct pt_held {
+struct hg_pt_held {
 	pthread_mutex_t *m;
 	struct hg_site_rec *rec;
 	uint8_t kind, tier, mode;
 };
 
 #define HG_PT_DEPTH 16
-struct pt_thread {
-	struct pt_held held[HG_PT_DEPTH];
+struct hg_pt_thread {
+	struct hg_pt_held held[HG_PT_DEPTH];
 	unsigned n;
 	unsigned rtm_open; /* ENTERED sections running as RTM transactions */
 	unsigned emu_open; /* ENTERED sections running as emulated transactions */
 	unsigned busy;     /* > 0 while htmgil itself runs (no interposition) */
 };
-static HG_TLS struct pt_thread pt;
+static HG_TLS struct hg_pt_thread hg_pt_tls;
 
-static void resolve(void)
+static void hg_pt_resolve_real(void)
 {
-	real_lock = (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_mutex_lock");
-	real_trylock = (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_mutex_trylock");
-	real_unlock = (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_mutex_unlock");
-	real_cond_wait = (int (*)(pthread_cond_t *, pthread_mutex_t *))
+	hg_pt_real_mutex_lock = (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_mutex_lock");
+	hg_pt_real_mutex_trylock =
+	    (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_mutex_trylock");
+	hg_pt_real_mutex_unlock =
+	    (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_mutex_unlock");
+	hg_pt_real_cond_wait = (int (*)(pthread_cond_t *, pthread_mutex_t *))
 	    dlvsym(RTLD_NEXT, "pthread_cond_wait", "GLIBC_2.3.2");
-	if (!real_cond_wait)
-		real_cond_wait = (int (*)(pthread_cond_t *, pthread_mutex_t *))
+	if (!hg_pt_real_cond_wait)
+		hg_pt_real_cond_wait = (int (*)(pthread_cond_t *, pthread_mutex_t *))
 		    dlsym(RTLD_NEXT, "pthread_cond_wait");
-	real_cond_timedwait = (int (*)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *))
-	    dlvsym(RTLD_NEXT, "pthread_cond_timedwait", "GLIBC_2.3.2");
-	if (!real_cond_timedwait)
-		real_cond_timedwait = (int (*)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *))
-		    dlsym(RTLD_NEXT, "pthread_cond_timedwait");
+	hg_pt_real_cond_timedwait = (int (*)(pthread_cond_t *, pthread_mutex_t *,
+	    const struct timespec *))dlvsym(RTLD_NEXT, "pthread_cond_timedwait", "GLIBC_2.3.2");
+	if (!hg_pt_real_cond_timedwait)
+		hg_pt_real_cond_timedwait = (int (*)(pthread_cond_t *, pthread_mutex_t *,
+		    const struct timespec *))dlsym(RTLD_NEXT, "pthread_cond_timedwait");
 }
 
-static void ops_lock(void *m)
+static void hg_pt_op_lock(void *m)
 {
-	real_lock(m);
+	hg_pt_real_mutex_lock(m);
 }
 
-static bool ops_trylock(void *m)
+static bool hg_pt_op_trylock(void *m)
 {
-	return real_trylock(m) == 0;
+	return hg_pt_real_mutex_trylock(m) == 0;
 }
 
-static void ops_unlock(void *m)
+static void hg_pt_op_unlock(void *m)
 {
-	real_unlock(m);
+	hg_pt_real_mutex_unlock(m);
 }
 
-static const struct hg_target_ops pt_ops = {
-	.lock = ops_lock,
-	.trylock = ops_trylock,
-	.unlock = ops_unlock,
+static const struct hg_target_ops hg_pt_mutex_ops = {
+	.lock = hg_pt_op_lock,
+	.trylock = hg_pt_op_trylock,
+	.unlock = hg_pt_op_unlock,
 	.wait_free = NULL,
 	.subscribe_extra = NULL,
 };
 
-static inline bool elidable(const pthread_mutex_t *m, uintptr_t caller)
+static inline bool hg_pt_elidable(const pthread_mutex_t *m, uintptr_t caller)
 {
-	/* relaxed: pt_on is written once, before the program's threads exist */
-	return hg_atomic_load_relaxed32(&pt_on) && m->__data.__kind == 0 && pt.busy == 0 &&
-	    (caller < self_lo || caller >= self_hi);
+	/* relaxed: hg_pt_on is written once, before the program's threads exist */
+	return hg_atomic_load_relaxed32(&hg_pt_on) && m->__data.__kind == 0 &&
+	    hg_pt_tls.busy == 0 && (caller < hg_pt_self_lo || caller >= hg_pt_self_hi);
 }
 
-static int self_cb(struct dl_phdr_info *info, size_t size, void *arg)
+static int hg_pt_find_self_mapping(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
 	uintptr_t want = (uintptr_t)arg;
@@ -130,149 +133,150 @@ static int self_cb(struct dl_phdr_info *info, size_t size, void *arg)
 		if (ph->p_type != PT_LOAD)
 			continue;
 		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-		if (!self_lo || lo < self_lo)
-			self_lo = lo;
-		if (hi > self_hi)
-			self_hi = hi;
+		if (!hg_pt_self_lo || lo < hg_pt_self_lo)
+			hg_pt_self_lo = lo;
+		if (hi > hg_pt_self_hi)
+			hg_pt_self_hi = hi;
 	}
 	return 1;
 }
 
-static struct pt_held *find(const pthread_mutex_t *m)
+static struct hg_pt_held *hg_pt_find_held(const pthread_mutex_t *m)
 {
-	for (unsigned i = pt.n; i-- > 0;)
-		if (pt.held[i].m == m)
-			return &pt.held[i];
+	for (unsigned i = hg_pt_tls.n; i-- > 0;)
+		if (hg_pt_tls.held[i].m == m)
+			return &hg_pt_tls.held[i];
 	return NULL;
 }
 
-static void pop(struct pt_held *h)
+static void hg_pt_pop_held(struct hg_pt_held *h)
 {
-	unsigned i = (unsigned)(h - pt.held);
-	memmove(&pt.held[i], &pt.held[i + 1], (pt.n - i - 1) * sizeof(*h));
-	pt.n--;
+	unsigned i = (unsigned)(h - hg_pt_tls.held);
+	memmove(&hg_pt_tls.held[i], &hg_pt_tls.held[i + 1], (hg_pt_tls.n - i - 1) * sizeof(*h));
+	hg_pt_tls.n--;
 }
 
 HG_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
-	if (HG_UNLIKELY(!real_lock))
-		resolve();
-	if (!elidable(m, (uintptr_t)__builtin_return_address(0)))
-		return real_lock(m);
-	if (pt.n == HG_PT_DEPTH) {
+	if (HG_UNLIKELY(!hg_pt_real_mutex_lock))
+		hg_pt_resolve_real();
+	if (!hg_pt_elidable(m, (uintptr_t)__builtin_return_address(0)))
+		return hg_pt_real_mutex_lock(m);
+	if (hg_pt_tls.n == HG_PT_DEPTH) {
 		/* Too deep to track: a real lock, never inside a transaction. */
-		if (pt.rtm_open)
+		if (hg_pt_tls.rtm_open)
 			hg_tx_abort(HG_ABORT_IRREVOCABLE);
-		return real_lock(m);
+		return hg_pt_real_mutex_lock(m);
 	}
-	struct pt_held *h = &pt.held[pt.n];
+	struct hg_pt_held *h = &hg_pt_tls.held[hg_pt_tls.n];
 	h->m = m;
 	h->rec = NULL;
-	if (pt.rtm_open) {
+	if (hg_pt_tls.rtm_open) {
 		/* Inside an RTM transaction: subscribe to this mutex too. */
 		if (hg_atomic_load_relaxed32((const uint32_t *)&m->__data.__lock) != 0)
 			hg_tx_abort(HG_ABORT_NESTED_BUSY);
-		h->kind = PT_FLAT;
-		pt.n++;
+		h->kind = HG_PT_FLAT;
+		hg_pt_tls.n++;
 		return 0;
 	}
-	if (pt.emu_open) {
-		int rc = real_lock(m);
+	if (hg_pt_tls.emu_open) {
+		int rc = hg_pt_real_mutex_lock(m);
 		if (rc == 0) {
-			h->kind = PT_REAL;
-			pt.n++;
+			h->kind = HG_PT_REAL;
+			hg_pt_tls.n++;
 		}
 		return rc;
 	}
 	enum hg_htm_mode mode = hg_htm_mode();
 	if (mode == HG_HTM_OFF)
-		return real_lock(m);
-	pt.busy++;
+		return hg_pt_real_mutex_lock(m);
+	hg_pt_tls.busy++;
 	uint64_t site = (uint64_t)(uintptr_t)__builtin_return_address(0);
-	struct hg_site_rec *rec = hg_site_rec_get(pt_lock_id, site);
-	enum hg_tier tier = hg_engine_enter(m, &pt_ops, (const uint32_t *)&m->__data.__lock, mode, rec);
-	pt.busy--; /* thread-local: fine inside a transaction */
-	h = &pt.held[pt.n];
-	h->m = m, h->rec = rec, h->kind = PT_ENTERED;
+	struct hg_site_rec *rec = hg_site_rec_get(hg_pt_lock_id, site);
+	enum hg_tier tier =
+	    hg_engine_enter(m, &hg_pt_mutex_ops, (const uint32_t *)&m->__data.__lock, mode, rec);
+	hg_pt_tls.busy--; /* thread-local: fine inside a transaction */
+	h = &hg_pt_tls.held[hg_pt_tls.n];
+	h->m = m, h->rec = rec, h->kind = HG_PT_ENTERED;
 	h->tier = (uint8_t)tier, h->mode = (uint8_t)mode;
 	if (tier == HG_TIER_HTM) {
 		if (mode == HG_HTM_RTM)
-			pt.rtm_open++;
+			hg_pt_tls.rtm_open++;
 		else
-			pt.emu_open++;
+			hg_pt_tls.emu_open++;
 	}
-	pt.n++;
+	hg_pt_tls.n++;
 	return 0;
 }
 
 HG_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
 {
-	if (HG_UNLIKELY(!real_trylock))
-		resolve();
-	if (pt.rtm_open && elidable(m, (uintptr_t)__builtin_return_address(0)))
+	if (HG_UNLIKELY(!hg_pt_real_mutex_trylock))
+		hg_pt_resolve_real();
+	if (hg_pt_tls.rtm_open && hg_pt_elidable(m, (uintptr_t)__builtin_return_address(0)))
 		hg_tx_abort(HG_ABORT_NESTED_TRYLOCK);
-	return real_trylock(m);
+	return hg_pt_real_mutex_trylock(m);
 }
 
 HG_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 {
-	if (HG_UNLIKELY(!real_unlock))
-		resolve();
-	struct pt_held *h;
-	if (pt.n == 0 || pt.busy || !(h = find(m)))
-		return real_unlock(m);
-	if (h->kind == PT_FLAT) {
-		pop(h);
+	if (HG_UNLIKELY(!hg_pt_real_mutex_unlock))
+		hg_pt_resolve_real();
+	struct hg_pt_held *h;
+	if (hg_pt_tls.n == 0 || hg_pt_tls.busy || !(h = hg_pt_find_held(m)))
+		return hg_pt_real_mutex_unlock(m);
+	if (h->kind == HG_PT_FLAT) {
+		hg_pt_pop_held(h);
 		return 0;
 	}
-	if (h->kind == PT_REAL) {
-		pop(h);
-		return real_unlock(m);
+	if (h->kind == HG_PT_REAL) {
+		hg_pt_pop_held(h);
+		return hg_pt_real_mutex_unlock(m);
 	}
-	struct pt_held e = *h;
+	struct hg_pt_held e = *h;
 	if (e.tier == HG_TIER_HTM && e.mode == HG_HTM_RTM) {
 		/* Committing now would release FLAT mutexes still held: re-run on the lock. */
-		for (unsigned i = 0; i < pt.n; i++)
-			if (pt.held[i].kind == PT_FLAT)
+		for (unsigned i = 0; i < hg_pt_tls.n; i++)
+			if (hg_pt_tls.held[i].kind == HG_PT_FLAT)
 				hg_tx_abort(HG_ABORT_IRREVOCABLE);
-		pt.rtm_open--;
+		hg_pt_tls.rtm_open--;
 	} else if (e.tier == HG_TIER_HTM) {
-		pt.emu_open--;
+		hg_pt_tls.emu_open--;
 	}
-	pop(h);
-	pt.busy++;
-	hg_engine_exit(m, &pt_ops, (enum hg_htm_mode)e.mode, e.rec, (enum hg_tier)e.tier);
-	pt.busy--;
+	hg_pt_pop_held(h);
+	hg_pt_tls.busy++;
+	hg_engine_exit(m, &hg_pt_mutex_ops, (enum hg_htm_mode)e.mode, e.rec, (enum hg_tier)e.tier);
+	hg_pt_tls.busy--;
 	return 0;
 }
 
 /* A wait needs the mutex really held: RTM sections re-run on the real lock. */
-static void before_wait(pthread_mutex_t *m)
+static void hg_pt_before_cond_wait(pthread_mutex_t *m)
 {
-	struct pt_held *h;
-	if (pt.rtm_open && (h = find(m)) &&
-	    (h->kind == PT_FLAT || (h->tier == HG_TIER_HTM && h->mode == HG_HTM_RTM)))
+	struct hg_pt_held *h;
+	if (hg_pt_tls.rtm_open && (h = hg_pt_find_held(m)) &&
+	    (h->kind == HG_PT_FLAT || (h->tier == HG_TIER_HTM && h->mode == HG_HTM_RTM)))
 		hg_tx_abort(HG_ABORT_SYSCALL);
 }
 
 HG_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
-	if (HG_UNLIKELY(!real_cond_wait))
-		resolve();
-	before_wait(m);
-	return real_cond_wait(c, m);
+	if (HG_UNLIKELY(!hg_pt_real_cond_wait))
+		hg_pt_resolve_real();
+	hg_pt_before_cond_wait(m);
+	return hg_pt_real_cond_wait(c, m);
 }
 
 HG_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *t)
 {
-	if (HG_UNLIKELY(!real_cond_timedwait))
-		resolve();
-	before_wait(m);
-	return real_cond_timedwait(c, m, t);
+	if (HG_UNLIKELY(!hg_pt_real_cond_timedwait))
+		hg_pt_resolve_real();
+	hg_pt_before_cond_wait(m);
+	return hg_pt_real_cond_timedwait(c, m, t);
 }
 
 /* Pthread sites are call addresses: "function+0xoff (object)". */
-static int pt_resolve(uint64_t key, char *buf, unsigned len)
+static int hg_pt_site_name(uint64_t key, char *buf, unsigned len)
 {
 	Dl_info di;
 	if (key == 0 || !dladdr((void *)(uintptr_t)key, &di))
@@ -290,18 +294,19 @@ static int pt_resolve(uint64_t key, char *buf, unsigned len)
 
 int hg_pthread_install(void)
 {
-	resolve();
-	if (!real_lock || !real_trylock || !real_unlock || !real_cond_wait || !real_cond_timedwait) {
+	hg_pt_resolve_real();
+	if (!hg_pt_real_mutex_lock || !hg_pt_real_mutex_trylock || !hg_pt_real_mutex_unlock ||
+	    !hg_pt_real_cond_wait || !hg_pt_real_cond_timedwait) {
 		hg_warn("HTMGIL_TARGET=pthread: cannot find the real pthread functions; eliding nothing");
 		return -1;
 	}
 	Dl_info di;
 	if (dladdr((void *)hg_pthread_install, &di) && di.dli_fbase)
-		dl_iterate_phdr(self_cb, di.dli_fbase);
-	pt.busy++;
-	pt_lock_id = hg_lock_register("pthread_mutex");
-	hg_site_set_resolver(pt_resolve);
-	pt.busy--;
-	hg_atomic_store_relaxed32(&pt_on, 1); /* relaxed: see elidable() */
+		dl_iterate_phdr(hg_pt_find_self_mapping, di.dli_fbase);
+	hg_pt_tls.busy++;
+	hg_pt_lock_id = hg_lock_register("pthread_mutex");
+	hg_site_set_resolver(hg_pt_site_name);
+	hg_pt_tls.busy--;
+	hg_atomic_store_relaxed32(&hg_pt_on, 1); /* relaxed: see hg_pt_elidable() */
 	return 0;
 }

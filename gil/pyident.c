@@ -35,7 +35,7 @@ int hg_py_parse_version(const char *s, unsigned *major, unsigned *minor, unsigne
 	return 0;
 }
 
-struct find_ctx {
+struct hg_py_find_ctx {
 	char path[PATH_MAX];
 	uintptr_t bias;
 	bool found_lib;
@@ -44,10 +44,10 @@ struct find_ctx {
 	bool have_exe;
 };
 
-static int find_cb(struct dl_phdr_info *info, size_t size, void *arg)
+static int hg_py_find_libpython(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
-	struct find_ctx *c = arg;
+	struct hg_py_find_ctx *c = arg;
 	const char *name = info->dlpi_name;
 	if (!name || !*name) {
 		if (!c->have_exe) {
@@ -71,14 +71,14 @@ static int find_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-static void refuse(struct hg_py *py, const char *fmt, const char *a, const char *b)
+static void hg_py_refuse(struct hg_py *py, const char *fmt, const char *a, const char *b)
 {
 	py->kind = HG_PY_REFUSED;
 	snprintf(py->why, sizeof(py->why), fmt, a, b);
 }
 
 /* Opens the file that holds the object's static symbols. */
-static int open_symbols(struct hg_py *py, struct hg_elf *e, const char *need)
+static int hg_py_open_symbols(struct hg_py *py, struct hg_elf *e, const char *need)
 {
 	if (hg_elf_open(e, py->path) != 0)
 		return -1;
@@ -95,7 +95,8 @@ static int open_symbols(struct hg_py *py, struct hg_elf *e, const char *need)
 	return 0;
 }
 
-static uintptr_t sym(const struct hg_py *py, const struct hg_elf *e, const char *name, uint64_t *size)
+static uintptr_t hg_py_sym_addr(const struct hg_py *py, const struct hg_elf *e, const char *name,
+    uint64_t *size)
 {
 	uint64_t v = 0;
 	if (hg_elf_lookup(e, name, &v, size) != 0 || v == 0)
@@ -106,9 +107,9 @@ static uintptr_t sym(const struct hg_py *py, const struct hg_elf *e, const char 
 enum hg_py_kind hg_py_identify(struct hg_py *py)
 {
 	memset(py, 0, sizeof(*py));
-	struct find_ctx c;
+	struct hg_py_find_ctx c;
 	memset(&c, 0, sizeof(c));
-	dl_iterate_phdr(find_cb, &c);
+	dl_iterate_phdr(hg_py_find_libpython, &c);
 
 	const char *(*getver)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "Py_GetVersion");
 	if (!getver)
@@ -126,29 +127,32 @@ enum hg_py_kind hg_py_identify(struct hg_py *py)
 	const char *v = getver();
 	bool ft = false;
 	if (hg_py_parse_version(v, &py->major, &py->minor, &py->micro, &ft) != 0) {
-		refuse(py, "cannot parse the version of %s (\"%.40s\"); running it unchanged",
+		hg_py_refuse(py, "cannot parse the version of %s (\"%.40s\"); running it unchanged",
 		    py->path, v ? v : "");
 		return py->kind;
 	}
 	snprintf(py->version, sizeof(py->version), "%u.%u.%u", py->major, py->minor, py->micro);
 	if (ft || c.free_threaded_name) {
-		refuse(py, "%s is a free-threaded CPython %s build: there is no GIL to elide; running it unchanged",
+		hg_py_refuse(py,
+		    "%s is a free-threaded CPython %s build: there is no GIL to elide; running it unchanged",
 		    py->path, py->version);
 		return py->kind;
 	}
 
 	struct hg_elf e;
 	if (py->major == 2 && py->minor == 7) {
-		if (open_symbols(py, &e, "interpreter_lock") != 0 ||
-		    !(py->interpreter_lock = sym(py, &e, "interpreter_lock", NULL))) {
+		if (hg_py_open_symbols(py, &e, "interpreter_lock") != 0 ||
+		    !(py->interpreter_lock = hg_py_sym_addr(py, &e, "interpreter_lock", NULL))) {
 			if (e.map)
 				hg_elf_close(&e);
-			refuse(py, "cannot find interpreter_lock in %s (stripped build)%s; use an unstripped "
-			    "CPython 2.7 such as a pyenv build; running it unchanged", py->path, "");
+			hg_py_refuse(py,
+			    "cannot find interpreter_lock in %s (stripped build)%s; use an unstripped "
+			    "CPython 2.7 such as a pyenv build; running it unchanged",
+			    py->path, "");
 			return py->kind;
 		}
-		py->ticker = sym(py, &e, "_Py_Ticker", NULL);
-		py->evalframe = sym(py, &e, "PyEval_EvalFrameEx", &py->evalframe_size);
+		py->ticker = hg_py_sym_addr(py, &e, "_Py_Ticker", NULL);
+		py->evalframe = hg_py_sym_addr(py, &e, "PyEval_EvalFrameEx", &py->evalframe_size);
 		hg_elf_close(&e);
 		return py->kind = HG_PY_27;
 	}
@@ -156,23 +160,26 @@ enum hg_py_kind hg_py_identify(struct hg_py *py)
 	if (!py->layout) {
 		char ver[32];
 		snprintf(ver, sizeof(ver), "%u.%u", py->major, py->minor);
-		refuse(py, "CPython %s (%s) is not supported: GIL elision needs 2.7 or 3.11-3.13; "
-		    "running it unchanged", ver, py->path);
+		hg_py_refuse(py,
+		    "CPython %s (%s) is not supported: GIL elision needs 2.7 or 3.11-3.13; "
+		    "running it unchanged",
+		    ver, py->path);
 		return py->kind;
 	}
-	if (open_symbols(py, &e, "take_gil") != 0) {
-		refuse(py, "cannot read the symbols of %s%s; running it unchanged", py->path, "");
+	if (hg_py_open_symbols(py, &e, "take_gil") != 0) {
+		hg_py_refuse(py, "cannot read the symbols of %s%s; running it unchanged", py->path,
+		    "");
 		return py->kind;
 	}
-	py->take_gil = sym(py, &e, "take_gil", &py->take_size);
-	py->drop_gil = sym(py, &e, "drop_gil", &py->drop_size);
+	py->take_gil = hg_py_sym_addr(py, &e, "take_gil", &py->take_size);
+	py->drop_gil = hg_py_sym_addr(py, &e, "drop_gil", &py->drop_size);
 	/* The pending-work handler: exported or local from 3.12, static in 3.11
 	 * (and inlined into the eval loop by optimized 3.11 builds). */
-	py->handle_pending = sym(py, &e, py->minor >= 12 ? "_Py_HandlePending" :
+	py->handle_pending = hg_py_sym_addr(py, &e, py->minor >= 12 ? "_Py_HandlePending" :
 	    "eval_frame_handle_pending", &py->pending_size);
-	py->runtime = sym(py, &e, "_PyRuntime", NULL);
-	py->deopt = sym(py, &e, "_PyOpcode_Deopt", NULL);
-	py->opnames = sym(py, &e, "_PyOpcode_OpName", NULL);
+	py->runtime = hg_py_sym_addr(py, &e, "_PyRuntime", NULL);
+	py->deopt = hg_py_sym_addr(py, &e, "_PyOpcode_Deopt", NULL);
+	py->opnames = hg_py_sym_addr(py, &e, "_PyOpcode_OpName", NULL);
 	hg_elf_close(&e);
 	if (!py->take_gil || !py->drop_gil) {
 		char ver[16];
@@ -187,7 +194,8 @@ enum hg_py_kind hg_py_identify(struct hg_py *py)
 		return py->kind;
 	}
 	if (py->minor == 11 && !py->runtime) {
-		refuse(py, "cannot find _PyRuntime in %s%s; running it unchanged", py->path, "");
+		hg_py_refuse(py, "cannot find _PyRuntime in %s%s; running it unchanged", py->path,
+		    "");
 		return py->kind;
 	}
 	return py->kind = HG_PY_3X;

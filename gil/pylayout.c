@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-static const struct hg_py_layout layouts[] = {
+static const struct hg_py_layout hg_py_layouts[] = {
 	{ .minor = 11, .runtime_gil = 360, .interp_gil = HG_PY_NO_OFFSET, .gil_locked = 16,
 	  .runtime_ceval = 352, .interp_ceval = 96,
 	  .tstate_interp = 16, .tstate_cframe = 56, .cframe_frame = 8,
@@ -36,8 +36,8 @@ const struct hg_py_layout *hg_py_layout_get(unsigned major, unsigned minor)
 {
 	if (major != 3)
 		return NULL;
-	for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++)
-		if (layouts[i].minor == minor)
-			return &layouts[i];
+	for (size_t i = 0; i < sizeof(hg_py_layouts) / sizeof(hg_py_layouts[0]); i++)
+		if (hg_py_layouts[i].minor == minor)
+			return &hg_py_layouts[i];
 	return NULL;
 }

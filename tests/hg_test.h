@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "htmgil/prof.h"
+
 static int hg_t_failed_checks;
 static jmp_buf hg_t_jmp;
 static int hg_t_skipped;
@@ -80,6 +82,15 @@ static inline double hg_test_scale(void)
 	const char *s = getenv("HG_TEST_SCALE");
 	double v = s ? atof(s) : 1.0;
 	return v > 0 ? v : 1.0;
+}
+
+/* The statistics slot that counts explicit abort code (the last, "other codes", when none). */
+static inline unsigned hg_test_explicit_slot(unsigned code)
+{
+	for (unsigned i = 0; i < HG_EXPLICIT_SLOTS; i++)
+		if (hg_explicit_slot_code(i) == code)
+			return i;
+	return HG_EXPLICIT_SLOTS - 1;
 }
 
 #endif /* HG_TEST_H */

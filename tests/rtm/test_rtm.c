@@ -56,15 +56,6 @@ static void print_stats(const char *what, const struct hg_site_stats *s)
 	    s->aborts[HG_CAUSE_RETRY], s->aborts[HG_CAUSE_OTHER]);
 }
 
-/* The statistics slot of an explicit code (see hg_explicit_slot_code). */
-static unsigned slot_of(unsigned code)
-{
-	for (unsigned i = 0; i < HG_EXPLICIT_SLOTS; i++)
-		if (hg_explicit_slot_code(i) == code)
-			return i;
-	return HG_EXPLICIT_SLOTS - 1;
-}
-
 static void init_rtm_lock(struct hg_lock *l, const char *name)
 {
 	hg_lock_init(l, name);
@@ -201,7 +192,7 @@ static void test_rtm_busy(void)
 	hg_atomic_store_release32(&busy_held, 1);
 	/* Hold the word until the other thread's section has seen it held. */
 	struct hg_site_stats s = stats_of(&busy_lock, site);
-	for (int i = 0; i < 5000 && s.explicit_codes[slot_of(HG_ABORT_BUSY)] == 0; i++) {
+	for (int i = 0; i < 5000 && s.explicit_codes[hg_test_explicit_slot(HG_ABORT_BUSY)] == 0; i++) {
 		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 		s = stats_of(&busy_lock, site);
 	}
@@ -210,8 +201,8 @@ static void test_rtm_busy(void)
 	s = stats_of(&busy_lock, site);
 	print_stats("busy", &s);
 	HG_EXPECT_EQ(busy_counter, 1);
-	HG_EXPECT(s.explicit_codes[slot_of(HG_ABORT_BUSY)] >= 1);
-	HG_EXPECT(s.aborts[HG_CAUSE_EXPLICIT] >= s.explicit_codes[slot_of(HG_ABORT_BUSY)]);
+	HG_EXPECT(s.explicit_codes[hg_test_explicit_slot(HG_ABORT_BUSY)] >= 1);
+	HG_EXPECT(s.aborts[HG_CAUSE_EXPLICIT] >= s.explicit_codes[hg_test_explicit_slot(HG_ABORT_BUSY)]);
 	HG_EXPECT_EQ(s.explicit_codes[HG_EXPLICIT_SLOTS - 1], 0); /* no unknown code */
 	HG_EXPECT_EQ(commits_all(&s), 1);
 	hg_lock_destroy(&busy_lock);
@@ -236,7 +227,7 @@ static void test_rtm_nested_trylock(void)
 	struct hg_site_stats s = stats_of(&outer, site);
 	print_stats("nested trylock", &s);
 	HG_EXPECT_EQ(x, 10);
-	HG_EXPECT(s.explicit_codes[slot_of(HG_ABORT_NESTED_TRYLOCK)] >= 1);
+	HG_EXPECT(s.explicit_codes[hg_test_explicit_slot(HG_ABORT_NESTED_TRYLOCK)] >= 1);
 	HG_EXPECT_EQ(s.explicit_codes[HG_EXPLICIT_SLOTS - 1], 0); /* no unknown code */
 	HG_EXPECT(s.commits[HG_TIER_LOCK] >= 1);
 	HG_EXPECT_EQ(commits_all(&s), 10);

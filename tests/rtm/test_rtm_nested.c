@@ -12,14 +12,6 @@
 
 static struct hg_policy defaults = HG_POLICY_DEFAULTS;
 
-static unsigned slot_of(unsigned code)
-{
-	for (unsigned k = 0; k < HG_EXPLICIT_SLOTS; k++)
-		if (hg_explicit_slot_code(k) == code)
-			return k;
-	return HG_EXPLICIT_SLOTS - 1;
-}
-
 static bool rtm_here(void)
 {
 	return hg_cpu_detect()->verdict == HG_RTM_USABLE;
@@ -70,8 +62,8 @@ static void test_inner_busy_is_not_outer_busy(void)
 	pthread_join(r, NULL);
 	pthread_join(h, NULL);
 	hg_stats_get(&outer, site, &s);
-	HG_EXPECT(s.explicit_codes[slot_of(HG_ABORT_NESTED_BUSY)] >= 1);
-	HG_EXPECT_EQ(s.explicit_codes[slot_of(HG_ABORT_BUSY)], 0);
+	HG_EXPECT(s.explicit_codes[hg_test_explicit_slot(HG_ABORT_NESTED_BUSY)] >= 1);
+	HG_EXPECT_EQ(s.explicit_codes[hg_test_explicit_slot(HG_ABORT_BUSY)], 0);
 	HG_EXPECT(s.attempts <= 1 + defaults.retry_conflict);
 }
 
@@ -95,7 +87,7 @@ static void test_nested_trylock_adapts(void)
 		hg_lock_release(&a);
 	}
 	hg_stats_get(&a, site, &s);
-	HG_EXPECT_EQ(s.explicit_codes[slot_of(HG_ABORT_NESTED_TRYLOCK)], 1);
+	HG_EXPECT_EQ(s.explicit_codes[hg_test_explicit_slot(HG_ABORT_NESTED_TRYLOCK)], 1);
 	HG_EXPECT_EQ(s.skips, defaults.skip_other);
 	HG_EXPECT_EQ(s.commits[HG_TIER_LOCK], 1 + defaults.skip_other);
 }
