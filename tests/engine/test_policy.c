@@ -169,17 +169,24 @@ static void test_margin(void)
 	HG_EXPECT_EQ(stats(&L, site2).demotions[HG_REASON_COST], 1);
 }
 
+/* n sections of a site cheap on the STM (1000) and dear on the lock (20000),
+ * except every `every`-th software section, which stalls for `stall`. */
+static struct hg_site_stats stalled_site(const char *name, unsigned every, uint64_t stall, int n)
+{
+	uint64_t site = hg_site(name);
+	costs(1000, 20000);
+	stall_every = every;
+	stall_cost = stall;
+	run_n(site, n);
+	stall_every = 0;
+	return stats(&L, site);
+}
+
 static void test_outlier(void)
 {
-	/* Cheap on the STM except one section in 16, which stalls as a
-	 * preempted one would: the stall must not make the lock look cheaper. */
-	uint64_t site = hg_site("policy-outlier");
-	costs(1000, 20000);
-	stall_every = 16;
-	stall_cost = 8000000;
-	run_n(site, 1500);
-	stall_every = 0;
-	struct hg_site_stats s = stats(&L, site);
+	/* One section in 16 stalls as a preempted one would: the stall must
+	 * not make the lock look cheaper. */
+	struct hg_site_stats s = stalled_site("policy-outlier", 16, 8000000, 1500);
 	HG_EXPECT_EQ(s.demotions[HG_REASON_COST], 0);
 	HG_EXPECT(s.commits[HG_TIER_LOCK] > 0);
 	HG_EXPECT(s.commits[HG_TIER_STM] > 10 * s.commits[HG_TIER_LOCK]);
@@ -189,13 +196,7 @@ static void test_outlier(void)
 static void test_stalls(void)
 {
 	/* A stall in every 6th software section: up to 3 of a burst's 16. */
-	uint64_t site = hg_site("policy-stalls");
-	costs(1000, 20000);
-	stall_every = 6;
-	stall_cost = 2000000;
-	run_n(site, 600);
-	stall_every = 0;
-	struct hg_site_stats s = stats(&L, site);
+	struct hg_site_stats s = stalled_site("policy-stalls", 6, 2000000, 600);
 	HG_EXPECT_EQ(s.demotions[HG_REASON_COST], 0);
 	HG_EXPECT(s.commits[HG_TIER_LOCK] > 0);
 	HG_EXPECT_EQ(s.tier_now, HG_TIER_STM);
