@@ -3,12 +3,14 @@
  * engine/engine.h - the elision engine, shared by every front end: the elided
  * lock (engine/elide.c), the GIL (gil/), pthread mode (gil/) and hg_run (STM).
  *
- * A front end describes its real lock with struct hg_target_ops and a
- * subscription word; the engine decides per (lock, site) and per thread
- * whether a section runs speculatively (RTM, or emulated HTM) or on the real
- * lock, runs the retry loop, and keeps the counters.  Everything here runs
- * outside transactions except the code between a successful begin and the
- * return of hg_engine_enter() with HG_TIER_HTM.
+ * A front end describes its real lock with struct hg_target_ops
+ * (htm/target.h) and a subscription word; the engine asks the policy
+ * (engine/policy.h) whether a section speculates (RTM, or emulated HTM),
+ * runs the retry loop, reports each outcome to the policy and keeps the
+ * counters.  Everything here runs outside transactions except the code
+ * between a successful begin and the return of hg_engine_enter() with
+ * HG_TIER_HTM.  This header also declares what the rest of engine/ shares:
+ * the lock registry, the STM announcement of a lock and the report's hooks.
  */
 #ifndef HG_ENGINE_H
 #define HG_ENGINE_H
@@ -53,10 +55,11 @@ HG_INTERNAL int hg_engine_try(void *target, const struct hg_target_ops *ops,
     const uint32_t *sub_word, enum hg_htm_mode mode, struct hg_site_rec *rec);
 
 /*
- * What the retry loop does after an abort (docs/design.md, "The engine and
- * the policy"): a pure function of the status word and the acquisition's
- * budgets, which it consumes.  hg_engine_enter and hg_engine_try act on it;
- * tests call it directly for statuses only real RTM produces.
+ * What the retry loop does after an abort (docs/design.md, "The engine" and
+ * the state machine under "The policy"): a pure function of the status
+ * word and the acquisition's budgets, which it consumes.  hg_engine_enter
+ * and hg_engine_try act on it; tests call it directly for statuses only
+ * real RTM produces.
  */
 enum hg_abort_action {
 	HG_ACT_WAIT,      /* the lock is held: wait until it is free, retry */
@@ -78,7 +81,6 @@ HG_INTERNAL enum hg_abort_action hg_engine_action(uint32_t status, struct hg_abo
 /* Counting helpers for front ends that run their own loops (outside transactions). */
 HG_INTERNAL void hg_engine_note_abort(struct hg_site_rec *rec, uint32_t status);
 HG_INTERNAL void hg_engine_note_commit(struct hg_site_rec *rec, enum hg_tier tier);
-
 
 /*
  * Marks l as used by hg_run() (sticky) and waits out plain sections that

@@ -81,7 +81,8 @@ static uint64_t hg_clock_cycles(void)
 
 /*
  * The parallelism a lock-tier choice gives up: threads that use hg_run,
- * at most the CPUs online (docs/design.md, "The cost comparison").
+ * at most the CPUs online (docs/design.md, "Instrumented sites: the
+ * three-tier policy").
  */
 static unsigned hg_clock_parallelism(void)
 {
@@ -653,7 +654,8 @@ void hg_policy_account_slow(struct hg_site_rec *rec, const struct hg_policy_tick
 		hg_policy_open.hold = 0;
 		if (hg_policy_open.probe) {
 			/* A probe measures a tier the other threads are not on
-			 * (docs/design.md, "The cost comparison"). */
+			 * (docs/design.md, "Instrumented sites: the three-tier
+			 * policy"). */
 			hg_policy_open.sub = wait_cycles;
 			if (t->par > 1 && t1 - t->t0 > wait_cycles)
 				hg_policy_open.hold = (t1 - t->t0 - wait_cycles) * t->par;

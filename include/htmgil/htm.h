@@ -7,9 +7,9 @@
  * that mode is entered only when detection allowed it: CPUID.(7,0):EBX[11]
  * set, RTM_ALWAYS_ABORT clear, the model not on the erratum list, and a
  * start-up probe in which trivial transactions really commit.  The one other
- * way in is the valgrind test mode (docs/design.md, "Verifying the RTM path"),
- * which requires running under valgrind, where XBEGIN never starts a
- * transaction.
+ * way in is the valgrind test mode (docs/design.md, "Detection: the gate in
+ * front of XBEGIN"), which requires running under valgrind, where XBEGIN
+ * never starts a transaction.
  */
 #ifndef HTMGIL_HTM_H
 #define HTMGIL_HTM_H
