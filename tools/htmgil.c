@@ -24,6 +24,8 @@
 
 #include <htmgil/htmgil.h>
 
+#include "base/json.h"
+
 #ifndef HG_CLI_LIBDIR_REL
 /* Relative path from the installed bin directory to the library directory. */
 #define HG_CLI_LIBDIR_REL "../lib"
@@ -341,19 +343,10 @@ static void hg_cli_cpu_text(const struct hg_cli_cpu *c)
 	printf("mode: %s\n", hg_htm_mode_name(c->mode));
 }
 
-/* Writes s as a JSON string literal. */
+/* Writes s as a JSON string literal (base/json.h). */
 static void hg_cli_json_str(const char *s)
 {
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
+	hg_json_write_str(stdout, s);
 }
 
 static void hg_cli_cpu_json(const struct hg_cli_cpu *c)
