@@ -91,6 +91,8 @@ static struct hg_trace_ring *hg_trace_ring_self(void)
 	uint32_t cap = hg_atomic_load_relaxed32(&hg_trace_cap);
 	if (HG_LIKELY(r && !hg_atomic_load_relaxed32(&r->retired)))
 		return r;
+	if (cap == 0)
+		return NULL;
 	r = calloc(1, sizeof *r + (size_t)cap * sizeof r->slot[0]);
 	if (!r)
 		return NULL;
