@@ -418,7 +418,7 @@ def timeline_svg(rep, ana, limit=20000):
     t0 = min(e[0] for _, e in evs)
     t1 = max(e[1] for _, e in evs)
     span = max(1, t1 - t0)
-    lane, left, w = 22, 90, 1200
+    lane, left, w = 22, 130, 1080
     lanes = {th["thread"]: k for k, th in enumerate(threads)}
     h = lane * len(threads) + 30
     parts = ['<svg width="%d" height="%d" role="img" aria-label="per-thread timeline">' % (left + w + 10, h)]

@@ -107,7 +107,7 @@ static void test_two_threads_emulated(void)
 	hg_trace_configure(1000);
 	hg_lock_init(&lk, "trace-emu");
 	HG_ASSERT_EQ(hg_lock_set_mode(&lk, HG_HTM_EMU), 0);
-	HG_ASSERT_EQ(hg_emu_configure("conflict=0.3,seed=5"), 0);
+	HG_ASSERT_EQ(hg_emu_configure("conflict=0.6,seed=5"), 0);
 	uint64_t site = hg_site("trace.emu");
 	counter = 0;
 	two_threads(site);
