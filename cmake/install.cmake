@@ -6,6 +6,7 @@
 #   bin/htmgil-bench                microbenchmarks (HTMGIL_BUILD_BENCH)
 #   lib/libhtmgil.so, libhtmgil.a   the library, shared and static
 #   lib/libhtmgil-preload.so        the LD_PRELOAD shim (gil/)
+#   share/htmgil/htmgil_report.py   the report reader `htmgil report` runs
 #   include/htmgil/*.h              public headers and the generated config.h
 #   lib/pkgconfig/htmgil.pc         pkg-config: `pkg-config --cflags --libs htmgil`
 #   lib/cmake/htmgil/               find_package(htmgil): htmgil::htmgil and
@@ -26,6 +27,8 @@ install(TARGETS htmgil htmgil_static EXPORT htmgilTargets
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 install(TARGETS htmgil_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(FILES ${PROJECT_SOURCE_DIR}/tools/htmgil_report.py
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/htmgil)
 if(TARGET htmgil_bench)
   install(TARGETS htmgil_bench RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()

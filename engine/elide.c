@@ -347,7 +347,7 @@ int hg_lock_release(struct hg_lock *l)
 		struct hg_held_entry *e = &h->e[n - 1];
 		uint32_t w = hg_atomic_load_relaxed32(&l->mutex.word);
 		if (HG_LIKELY(e->lock == l && e->t.how == HG_HELD_LOCK && !e->t.seq &&
-		        e->rec->t0 == 0 && w == HG_MUTEX_LOCKED)) {
+		        e->rec->t0 == 0 && w == HG_MUTEX_LOCKED && !hg_trace_on())) {
 			hg_counter_add(&e->rec->st.commits[HG_TIER_LOCK], 1);
 			h->n = n - 1;
 			if (hg_single_threaded()) {
@@ -384,6 +384,7 @@ __attribute__((noinline)) static int hg_lock_release_slow(struct hg_lock *l)
 			hg_engine_note_commit(e.rec, HG_TIER_LOCK); /* sampled: cycle cost too */
 		else
 			hg_counter_add(&e.rec->st.commits[HG_TIER_LOCK], 1);
+		hg_trace_close(e.rec, HG_TIER_LOCK, false);
 		return 0;
 	}
 	switch (e.t.how) {
@@ -415,6 +416,7 @@ __attribute__((noinline)) static int hg_lock_release_slow(struct hg_lock *l)
 		}
 		hg_htm_commit();
 		hg_engine_note_commit(h->rtm_rec, HG_TIER_HTM);
+		hg_trace_close(h->rtm_rec, HG_TIER_HTM, false);
 		return 0;
 	default:
 		return 0; /* HG_HELD_LOCK, handled above */

@@ -250,6 +250,7 @@ void hg_engine_exit(void *target, const struct hg_target_ops *ops,
 		ops->unlock(target);
 	}
 	hg_note_commit(rec, tier, tier == HG_TIER_HTM && mode == HG_HTM_EMU);
+	hg_trace_close(rec, tier, mode == HG_HTM_EMU);
 }
 
 int hg_engine_try(void *target, const struct hg_target_ops *ops,

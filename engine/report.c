@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * engine/report.c - the report: an aligned text table or JSON (docs/report.md).
- * Written outside any transaction, from a merged snapshot.
+ * Written outside any transaction, from a merged snapshot; the JSON carries
+ * the section timeline when one was recorded (engine/trace.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +16,9 @@
 #include "htm/detect.h"
 #include "htm/emu.h"
 #include "base/json.h"
+#include "base/text.h"
 #include "engine/engine.h"
+#include "engine/trace.h"
 
 static hg_report_hook hg_hook;
 
@@ -249,9 +252,37 @@ static void hg_report_json(FILE *f, struct hg_stats_snapshot *snap)
 		fprintf(f, "]}");
 	}
 	fprintf(f, "]");
+	hg_trace_write_json(f, snap);
 	if (hg_hook)
 		hg_hook(f, HG_REPORT_JSON);
 	fprintf(f, "}\n");
+}
+
+/* The text table (docs/report.md, "Text"): columns and the rows shown. */
+#define HG_TEXT_LOCK_COLS 14
+#define HG_TEXT_SITE_COLS 44
+#define HG_TEXT_ROWS 40
+
+/* Most aborts first, then most acquisitions: the text table's order. */
+static int hg_row_by_aborts(const void *a, const void *b)
+{
+	const struct hg_stats_row *x = a, *y = b;
+	uint64_t ax = hg_row_aborts(&x->s), ay = hg_row_aborts(&y->s);
+	if (ax != ay)
+		return ax > ay ? -1 : 1;
+	if (x->s.acquisitions != y->s.acquisitions)
+		return x->s.acquisitions > y->s.acquisitions ? -1 : 1;
+	return hg_row_cmp(a, b);
+}
+
+/* name in a column of width columns: elided in the middle, then padded. */
+static void hg_text_cell(FILE *f, const char *name, unsigned width)
+{
+	char buf[1024];
+	unsigned w = hg_text_elide(name, width, buf, sizeof buf);
+	fputs(buf, f);
+	for (; w < width; w++)
+		fputc(' ', f);
 }
 
 static void hg_report_text(FILE *f, struct hg_stats_snapshot *snap)
@@ -273,13 +304,20 @@ static void hg_report_text(FILE *f, struct hg_stats_snapshot *snap)
 		hg_emu_note(note, sizeof note);
 		fprintf(f, "emulated HTM: %s\n", note);
 	}
-	for (unsigned i = 0; i < snap->n;) {
-		uint32_t id = snap->rows[i].lock_id;
-		fprintf(f, "\nlock %s (id %" PRIu32 ")\n", hg_lock_name(id), id);
-		fprintf(f, "  %-32s %10s %10s %10s %10s %10s %9s %9s %9s %9s %9s %7s %-5s %4s %4s %7s\n",
-		    "site", "acquired", "attempts", "htm", "emu", "lock", "conflict", "capacity",
-		    "explicit", "retry", "other", "abort%", "tier", "dem", "pro", "reprobe");
-		for (; i < snap->n && snap->rows[i].lock_id == id; i++) {
+	if (snap->n == 0)
+		fprintf(f, "\n(no elided sections ran)\n");
+	else {
+		/* One table over every lock, most aborts first. */
+		qsort(snap->rows, snap->n, sizeof *snap->rows, hg_row_by_aborts);
+		fputs("\n  ", f);
+		hg_text_cell(f, "lock", HG_TEXT_LOCK_COLS);
+		fputc(' ', f);
+		hg_text_cell(f, "site", HG_TEXT_SITE_COLS);
+		fprintf(f, " %10s %10s %10s %10s %8s %10s %9s %9s %9s %9s %9s %7s %-5s %5s %4s %4s %7s\n",
+		    "acquired", "attempts", "htm", "emu", "stm", "locked", "conflict", "capacity",
+		    "explicit", "retry", "other", "abort%", "tier", "txlen", "dem", "pro", "reprobe");
+		unsigned shown = snap->n < HG_TEXT_ROWS ? snap->n : HG_TEXT_ROWS;
+		for (unsigned i = 0; i < shown; i++) {
 			const struct hg_site_stats *s = &snap->rows[i].s;
 			uint64_t dem = 0, pro = 0;
 			for (int r = 0; r < HG_REASON_COUNT; r++) {
@@ -287,26 +325,35 @@ static void hg_report_text(FILE *f, struct hg_stats_snapshot *snap)
 				pro += s->promotions[r];
 			}
 			uint64_t ab = hg_row_aborts(s);
-			fprintf(f, "  %-32.32s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
+			fputs("  ", f);
+			hg_text_cell(f, hg_lock_name(snap->rows[i].lock_id), HG_TEXT_LOCK_COLS);
+			fputc(' ', f);
+			hg_text_cell(f, hg_site_name(snap->rows[i].site, name, sizeof name), HG_TEXT_SITE_COLS);
+			fprintf(f, " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %8" PRIu64 " %10" PRIu64
 			           " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64
-			           " %6.1f%% %-5s %4" PRIu64 " %4" PRIu64 " %7" PRIu64 "\n",
-			    hg_site_name(snap->rows[i].site, name, sizeof name), s->acquisitions,
-			    s->attempts, s->commits[HG_TIER_HTM], s->commits_emu, s->commits[HG_TIER_LOCK],
+			           " %6.1f%% %-5s %5" PRIu32 " %4" PRIu64 " %4" PRIu64 " %7" PRIu64 "\n",
+			    s->acquisitions, s->attempts, s->commits[HG_TIER_HTM], s->commits_emu,
+			    s->commits[HG_TIER_STM], s->commits[HG_TIER_LOCK],
 			    s->aborts[HG_CAUSE_CONFLICT], s->aborts[HG_CAUSE_CAPACITY],
 			    s->aborts[HG_CAUSE_EXPLICIT], s->aborts[HG_CAUSE_RETRY],
 			    s->aborts[HG_CAUSE_OTHER], s->attempts ? 100.0 * (double)ab / (double)s->attempts : 0.0,
-			    hg_site_tier_name(s, s->tier_now), dem, pro, s->reprobes);
-			if (s->commits[HG_TIER_STM] || s->stm_aborts)
-				fprintf(f, "  %-32s stm commits %" PRIu64 ", stm aborts %" PRIu64 "\n", "",
-				    s->commits[HG_TIER_STM], s->stm_aborts);
-			if (s->bad_releases)
-				fprintf(f, "  %-32s bad releases %" PRIu64 "\n", "", s->bad_releases);
+			    hg_site_tier_name(s, s->tier_now), s->txlen, dem, pro, s->reprobes);
+		}
+		if (snap->n > shown)
+			fprintf(f, "  ... %u more sites (all of them are in the JSON report)\n", snap->n - shown);
+		for (unsigned i = 0; i < snap->n; i++) {
+			const struct hg_site_stats *s = &snap->rows[i].s;
+			if (s->bad_releases || s->stm_aborts)
+				fprintf(f, "  %s, site %s: %" PRIu64 " bad releases, %" PRIu64 " stm aborts\n",
+				    hg_lock_name(snap->rows[i].lock_id),
+				    hg_site_name(snap->rows[i].site, name, sizeof name), s->bad_releases,
+				    s->stm_aborts);
 		}
 	}
-	if (snap->n == 0)
-		fprintf(f, "\n(no elided sections ran)\n");
 	if (hg_hook)
 		hg_hook(f, HG_REPORT_TEXT);
+	fprintf(f, "\nmore: write the report as JSON (HTMGIL_REPORT=NAME.json; HTMGIL_TRACE=N adds a timeline) "
+	           "and run `htmgil report NAME.json` (wasted time per site; --format html, trace)\n");
 }
 
 int hg_report_write(FILE *f, enum hg_report_format fmt)

@@ -326,6 +326,7 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 	}
 	hg_policy_account(rec, &t, used, aborts,
 	    t.tier == HG_TIER_STM ? tx->wait_cycles : hg_run_lock_wait, t1);
+	hg_trace_close(rec, used, false); /* software sections: the others closed in hg_engine_exit */
 }
 
 /* ------------------------------------------------------------ in-section */

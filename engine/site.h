@@ -15,17 +15,24 @@
 #include "htmgil/prof.h"
 #include "base/util.h"
 #include "engine/policy.h"
+#include "engine/trace.h"
 
 /* The calling thread's record for (lock_id, site), created on first use. */
 HG_INTERNAL struct hg_site_rec *hg_site_rec_lookup(uint32_t lock_id, uint64_t site);
 /* The record used last by this thread: most acquisitions hit it. */
 extern HG_TLS struct hg_site_rec *hg_site_last;
+/*
+ * The record of a section about to be entered (front ends call it just
+ * before the engine, outside transactions): the timeline opens the section
+ * here (engine/trace.h).
+ */
 static inline struct hg_site_rec *hg_site_rec_get(uint32_t lock_id, uint64_t site)
 {
 	struct hg_site_rec *r = hg_site_last;
-	if (HG_LIKELY(r && r->site == site && r->lock_id == lock_id))
-		return r;
-	return hg_site_rec_lookup(lock_id, site);
+	if (HG_UNLIKELY(!r || r->site != site || r->lock_id != lock_id))
+		r = hg_site_rec_lookup(lock_id, site);
+	hg_trace_open(r);
+	return r;
 }
 
 /* The tier the calling thread's record runs on (relaxed: a snapshot value). */

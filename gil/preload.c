@@ -40,63 +40,6 @@ static const char *hg_preload_kind_name(enum hg_py_kind k)
 	}
 }
 
-static uint64_t hg_preload_row_aborts(const struct hg_stats_row *r)
-{
-	uint64_t n = 0;
-	for (int c = 0; c < HG_CAUSE_COUNT; c++)
-		n += r->s.aborts[c];
-	return n;
-}
-
-static int hg_preload_by_aborts_desc(const void *a, const void *b)
-{
-	uint64_t x = hg_preload_row_aborts(a), y = hg_preload_row_aborts(b);
-	if (x != y)
-		return x < y ? 1 : -1;
-	uint64_t p = ((const struct hg_stats_row *)a)->s.acquisitions;
-	uint64_t q = ((const struct hg_stats_row *)b)->s.acquisitions;
-	return p < q ? 1 : p > q ? -1 : 0;
-}
-
-/*
- * The GIL's sites with their whole names (the core's table cuts names to a
- * column): bytecode location, sections, commits per tier, aborts by cause,
- * the tier the site is on and its transaction length, most aborts first.
- */
-static void hg_gil_sites_text(FILE *f, uint32_t lock_id)
-{
-	struct hg_stats_snapshot snap;
-	if (lock_id == 0 || hg_stats_snapshot(&snap) != 0)
-		return;
-	unsigned n = 0;
-	for (unsigned i = 0; i < snap.n; i++)
-		if (snap.rows[i].lock_id == lock_id)
-			snap.rows[n++] = snap.rows[i];
-	qsort(snap.rows, n, sizeof(*snap.rows), hg_preload_by_aborts_desc);
-	fprintf(f, "GIL bytecode sites (opcode@offset function file:line), most aborts first:\n");
-	fprintf(f, "  %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s %-5s %5s  %s\n", "sections", "attempts",
-	    "htm", "emu", "lock", "conflict", "capacity", "explicit", "retry", "other", "tier", "txlen",
-	    "site");
-	char name[256];
-	for (unsigned i = 0; i < n && i < 40; i++) {
-		const struct hg_site_stats *s = &snap.rows[i].s;
-		fprintf(f, "  %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %-5s %5u  %s\n",
-		    (unsigned long long)s->acquisitions, (unsigned long long)s->attempts,
-		    (unsigned long long)s->commits[HG_TIER_HTM], (unsigned long long)s->commits_emu,
-		    (unsigned long long)s->commits[HG_TIER_LOCK],
-		    (unsigned long long)s->aborts[HG_CAUSE_CONFLICT],
-		    (unsigned long long)s->aborts[HG_CAUSE_CAPACITY],
-		    (unsigned long long)s->aborts[HG_CAUSE_EXPLICIT],
-		    (unsigned long long)s->aborts[HG_CAUSE_RETRY],
-		    (unsigned long long)s->aborts[HG_CAUSE_OTHER],
-		    hg_site_tier_name(s, s->tier_now), s->txlen,
-		    hg_site_name(snap.rows[i].site, name, sizeof(name)));
-	}
-	if (n > 40)
-		fprintf(f, "  ... %u more sites (all of them are in the JSON report)\n", n - 40);
-	hg_stats_free(&snap);
-}
-
 void hg_gil_report(FILE *f, enum hg_report_format fmt)
 {
 	const struct hg_gil_state *g = &hg_gil_state;
@@ -148,7 +91,6 @@ void hg_gil_report(FILE *f, enum hg_report_format fmt)
 	fprintf(f, "GIL forced yield points: %s; %llu passed inside speculative sections, "
 	    "%llu ended a transaction and began the next\n",
 	    yields, (unsigned long long)t.yields, (unsigned long long)t.restarts);
-	hg_gil_sites_text(f, g->lock_id);
 }
 
 /* The GIL front end took part in this process: the interpreter asked it for the GIL. */

@@ -4,6 +4,7 @@
  *
  *   htmgil cpu [--json]          what this machine offers and what htmgil uses
  *   htmgil run [OPTIONS] -- CMD  run CMD with the preload library and settings
+ *   htmgil report FILE.json ...  read reports (tools/htmgil_report.py, run by python3)
  *   htmgil --version | --help
  *
  * Usage errors print one line on stderr naming the problem and the way out,
@@ -31,6 +32,11 @@
 #define HG_CLI_LIBDIR_REL "../lib"
 #endif
 #define HG_PRELOAD_NAME "libhtmgil-preload.so"
+#ifndef HG_CLI_DATADIR_REL
+/* Relative path from the installed bin directory to the data directory. */
+#define HG_CLI_DATADIR_REL "../share"
+#endif
+#define HG_REPORT_SCRIPT "htmgil/htmgil_report.py"
 
 #define HG_EXIT_USAGE 2
 
@@ -50,7 +56,7 @@ static const char *const hg_target_values[] = { "gil", "pthread", NULL };
  * glibc passes main's argc and argv to constructors.
  */
 static const char *const hg_cli_stash_names[] = { "HTMGIL_HTM", "HTMGIL_EMU",
-	"HTMGIL_POLICY", "HTMGIL_TXLEN", "HTMGIL_REPORT" };
+	"HTMGIL_POLICY", "HTMGIL_TXLEN", "HTMGIL_REPORT", "HTMGIL_TRACE" };
 #define HG_CLI_NSTASH (sizeof hg_cli_stash_names / sizeof hg_cli_stash_names[0])
 static char *hg_cli_stash[HG_CLI_NSTASH];
 
@@ -90,9 +96,10 @@ static void hg_cli_usage(FILE *f)
 	fputs("usage: htmgil [--version] [--help] <command> [<args>]\n"
 	      "\n"
 	      "Commands:\n"
-	      "  cpu   show the transactional memory this machine offers and the\n"
-	      "        mode htmgil will use here\n"
-	      "  run   run a command with the htmgil preload library and settings\n"
+	      "  cpu     show the transactional memory this machine offers and the\n"
+	      "          mode htmgil will use here\n"
+	      "  run     run a command with the htmgil preload library and settings\n"
+	      "  report  read the JSON reports of a run: text, JSON, HTML or a trace\n"
 	      "\n"
 	      "`htmgil <command> --help` describes each command.\n",
 	    f);
@@ -797,12 +804,83 @@ static int hg_cli_run(int argc, char **argv)
 	return e == ENOENT ? 127 : 126;
 }
 
+/* --------------------------------------------------------------- report */
+
+/*
+ * Finds the report reader: $HTMGIL_REPORT_SCRIPT, else next to this program
+ * at HG_CLI_DATADIR_REL/htmgil (install tree), else ../share/htmgil (build
+ * tree).  Returns 0, or -1 after one line on stderr.
+ */
+static int hg_cli_find_script(char out[PATH_MAX])
+{
+	const char *env = getenv("HTMGIL_REPORT_SCRIPT");
+	if (env != NULL && *env != '\0') {
+		if (realpath(env, out) == NULL) {
+			fprintf(stderr, "htmgil report: HTMGIL_REPORT_SCRIPT=%s: %s; point it at "
+			    "htmgil_report.py or unset it\n", env, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	char self[PATH_MAX], cand[2 * PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0) {
+		fprintf(stderr, "htmgil report: cannot read /proc/self/exe (%s); set "
+		    "HTMGIL_REPORT_SCRIPT=PATH to htmgil_report.py\n", strerror(errno));
+		return -1;
+	}
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	const char *rels[] = { HG_CLI_DATADIR_REL, "../share" };
+	for (size_t k = 0; k < sizeof rels / sizeof rels[0]; k++) {
+		int n2 = snprintf(cand, sizeof cand, "%s/%s/%s", self, rels[k], HG_REPORT_SCRIPT);
+		if (n2 < 0 || (size_t)n2 >= sizeof cand)
+			continue;
+		if (realpath(cand, out) != NULL && access(out, R_OK) == 0)
+			return 0;
+	}
+	fprintf(stderr, "htmgil report: %s not found in %s/%s; build or install htmgil, or set "
+	    "HTMGIL_REPORT_SCRIPT=PATH\n", HG_REPORT_SCRIPT, self, HG_CLI_DATADIR_REL);
+	return -1;
+}
+
+/* Runs the reader with python3 from PATH; its options are its own (--help). */
+static int hg_cli_report(int argc, char **argv)
+{
+	char script[PATH_MAX];
+	if (hg_cli_find_script(script) != 0)
+		return HG_EXIT_USAGE;
+	char **args = calloc((size_t)argc + 3, sizeof *args);
+	if (args == NULL) {
+		fprintf(stderr, "htmgil report: out of memory\n");
+		return 1;
+	}
+	static char py[] = "python3", prog[] = "--prog=htmgil report";
+	args[0] = py;
+	args[1] = script;
+	args[2] = prog;
+	for (int i = 1; i < argc; i++)
+		args[i + 2] = argv[i];
+	fflush(NULL);
+	execvp(args[0], args);
+	int e = errno;
+	if (e == ENOENT)
+		fprintf(stderr, "htmgil report: python3 not found on PATH; install it "
+		    "(Debian: apt-get install python3) or put it on PATH\n");
+	else
+		fprintf(stderr, "htmgil report: cannot run python3: %s\n", strerror(e));
+	free(args);
+	return e == ENOENT ? 127 : 126;
+}
+
 /* ----------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "htmgil: no command given; accepted: cpu, run (see htmgil --help)\n");
+		fprintf(stderr, "htmgil: no command given; accepted: cpu, run, report (see htmgil --help)\n");
 		return HG_EXIT_USAGE;
 	}
 	const char *verb = argv[1];
@@ -819,7 +897,9 @@ int main(int argc, char **argv)
 		return hg_cli_cpu(argc - 1, argv + 1);
 	if (strcmp(verb, "run") == 0)
 		return hg_cli_run(argc - 1, argv + 1);
-	fprintf(stderr, "htmgil: unknown command '%s'; accepted: cpu, run (see htmgil --help)\n",
+	if (strcmp(verb, "report") == 0)
+		return hg_cli_report(argc - 1, argv + 1);
+	fprintf(stderr, "htmgil: unknown command '%s'; accepted: cpu, run, report (see htmgil --help)\n",
 	    verb);
 	return HG_EXIT_USAGE;
 }

@@ -6,9 +6,10 @@
 
 # Needed to build, test and benchmark.  python3.11-dev: python3.11d's header
 # directory (from python3.11-dbg) links into python3.11's, internal/ included,
-# which libpython3.11-dev provides.
+# which libpython3.11-dev provides.  chromium: the report test renders
+# `htmgil report --format html` headless (tests/report/).
 HG_APT_REQUIRED=(build-essential clang cmake pkg-config libbenchmark-dev valgrind spin
-	python3 python3.11 python3.11-dev python3.11-dbg libpython3.11-testsuite)
+	python3 python3.11 python3.11-dev python3.11-dbg libpython3.11-testsuite chromium)
 # Used when present: hyperfine for end-to-end timings, libpfm4 for PMU event
 # names in the profiler (the build detects it).
 HG_APT_OPTIONAL=(hyperfine libpfm4-dev)

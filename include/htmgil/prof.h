@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define HG_REPORT_SCHEMA_VERSION 2
+#define HG_REPORT_SCHEMA_VERSION 3
 
 /* Demotion/promotion reasons, counted per site. */
 enum hg_reason {

@@ -12,7 +12,8 @@ checks the exit report, in JSON and in text:
     line number is a line of prog.py inside that function;
   - opcode names are real names (not "op<N>");
   - sites are sorted by aborts (most first) in JSON;
-  - the text report carries the same prog.py sites with file:line.
+  - the text report has one site table carrying prog.py sites with
+    file:line, each row once.
 
 usage: check_report.py PYTHON PRELOAD PROG WORKDIR
 """
@@ -108,8 +109,12 @@ def main():
     text = open(tpath).read()
     if "\nemulated HTM: sections ran serialized" not in text or ("HTMGIL_EMU=%s" % EMU) not in text:
         fail("the text report does not say its sections were emulated:\n" + text[:1000])
-    if "GIL bytecode sites" not in text or not re.search(r"prog\.py:\d+", text):
-        fail("text report lacks the GIL bytecode sites of prog.py:\n" + text[-2000:])
+    heads = [l for l in text.splitlines() if re.match(r"^  lock +site +acquired ", l)]
+    if len(heads) != 1 or not re.search(r"prog\.py:\d+", text):
+        fail("text report lacks one site table with the sites of prog.py:\n" + text[-2000:])
+    rows = [l for l in text.splitlines() if l.startswith("  gil ")]
+    if len(rows) != len(set(rows)):
+        fail("text report lists a site twice:\n" + text[-2000:])
     for n, f, l in good[:3]:
         print("ok site %s (line %d is in %s)" % (n, l, f))
     print("ok %d sites, %d in prog.py, GIL totals %s" % (len(sites), len(ours),

@@ -60,6 +60,13 @@ tree)
 		want="LD_PRELOAD=$(realpath "$prefix/$libdir/libhtmgil-preload.so")"
 		grep -qx "$want" <<<"$out" || die "installed htmgil run: got '$out', want '$want'"
 	fi
+	need share/htmgil/htmgil_report.py
+	if command -v python3 >/dev/null; then
+		# The installed program finds the installed report reader.
+		out=$(env -u HTMGIL_REPORT_SCRIPT "$prefix/bin/htmgil" report --help) ||
+			die "installed htmgil report --help failed: $out"
+		grep -q '^usage: htmgil report' <<<"$out" || die "installed htmgil report --help: $out"
+	fi
 	ver=$("$prefix/bin/htmgil" --version)
 	grep -Eqx 'htmgil [0-9]+\.[0-9]+\.[0-9]+' <<<"$ver" || die "installed htmgil --version: $ver"
 	# The package files must not point back into the build tree.
