@@ -192,11 +192,12 @@ static void test_report(void)
 	HG_ASSERT(f != NULL);
 	HG_EXPECT_EQ(hg_report_write(f, HG_REPORT_JSON), 0);
 	fclose(f);
-	HG_EXPECT(strstr(buf, "\"schema\":\"htmgil-report\",\"version\":2,\"process\":{\"pid\":") != NULL);
+	HG_EXPECT(strstr(buf, "\"schema\":\"htmgil-report\",\"version\":3,\"process\":{\"pid\":") != NULL);
 	/* A lock forced to emu: its sections are "emu", and the report says they were emulated. */
 	HG_EXPECT(strstr(buf, "\"emulated\":{\"serialized\":true,\"injected\":\"seed=1\"") != NULL);
 	HG_EXPECT(strstr(buf, "\"commits\":{\"htm\":0,\"emu\":") != NULL);
 	HG_EXPECT(strstr(buf, "\"tier\":\"emu\"") != NULL);
+	HG_EXPECT(strstr(buf, "\"pmu\":") == NULL); /* no hardware counters were read */
 	HG_EXPECT(strstr(buf, "\"name\":\"reported \\\"lock\\\"\"") != NULL); /* escaped */
 	HG_EXPECT(strstr(buf, "\"name\":\"resolved-site\"") != NULL);
 	HG_EXPECT(strstr(buf, "\"name\":\"named.site\"") != NULL);
