@@ -128,10 +128,7 @@ static void hg_pmu_encode_one(struct hg_pmu_enc *e, const struct hg_pmu_want *w)
 		if (k == 0 || err == PFM_ERR_NOTFOUND)
 			err = r;
 	}
-	if (err == PFM_ERR_NOTFOUND && !hg_pmu_model_name[0])
-		snprintf(e->why, sizeof e->why, "no PMU model matched: libpfm4 found no core PMU here "
-		    "(not an Intel CPU with a PMU, or a VM without one)");
-	else if (err == PFM_ERR_NOTFOUND)
+	if (err == PFM_ERR_NOTFOUND)
 		snprintf(e->why, sizeof e->why, "the %s PMU model has no such event (libpfm4: %s)",
 		    hg_pmu_model_name, pfm_strerror(err));
 	else
@@ -156,6 +153,19 @@ static void hg_pmu_encode_all(void)
 		return;
 	}
 	hg_pmu_find_model();
+	/* Only a model with TSX events is used at all (its cycles' intx bits included). */
+	if (pfm_find_event("RTM_RETIRED") < 0) {
+		char found[96];
+		if (hg_pmu_model_name[0])
+			snprintf(found, sizeof found, "the active core PMU, %s, has none", hg_pmu_model_name);
+		else
+			snprintf(found, sizeof found, "no active core PMU: not an Intel CPU, or a VM without a PMU");
+		for (unsigned i = 0; i < HG_PMU_EV_N; i++)
+			snprintf(hg_pmu_tab[i].why, sizeof hg_pmu_tab[i].why,
+			    "no PMU model matched: libpfm4 knows no PMU with TSX events here (%s)", found);
+		hg_pmu_model_name[0] = '\0';
+		return;
+	}
 	for (unsigned i = 0; i < HG_PMU_EV_N; i++)
 		hg_pmu_encode_one(&hg_pmu_tab[i], &hg_pmu_wants[i]);
 #else

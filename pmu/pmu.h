@@ -56,7 +56,7 @@ struct hg_pmu_enc {
 	bool ok;           /* encoded for this machine's PMU */
 	uint32_t type;     /* perf_event_attr.type (PERF_TYPE_RAW for core events) */
 	uint64_t config, config1;
-	char why[160];     /* !ok: why not, one phrase */
+	char why[256];     /* !ok: why not, one phrase */
 };
 
 /*
