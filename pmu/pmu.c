@@ -131,6 +131,9 @@ static void hg_pmu_encode_one(struct hg_pmu_enc *e, const struct hg_pmu_want *w)
 	if (err == PFM_ERR_NOTFOUND)
 		snprintf(e->why, sizeof e->why, "the %s PMU model has no such event (libpfm4: %s)",
 		    hg_pmu_model_name, pfm_strerror(err));
+	else if (err == PFM_ERR_ATTR || err == PFM_ERR_UMASK)
+		snprintf(e->why, sizeof e->why, "the %s PMU model has no such unit mask (libpfm4: %s)",
+		    hg_pmu_model_name, pfm_strerror(err));
 	else
 		snprintf(e->why, sizeof e->why, "the %s PMU model does not encode it (libpfm4: %s)",
 		    hg_pmu_model_name[0] ? hg_pmu_model_name : "matched", pfm_strerror(err));
@@ -540,7 +543,8 @@ enum hg_pmu_mode hg_pmu_enable(enum hg_pmu_mode m)
 		ok += tab[i].ok;
 	if (ok == 0) {
 		hg_warn("HTMGIL_PMU=%s: no TSX event encodes here: %s; counting continues without "
-		    "hardware counters", spec, tab[HG_PMU_TX_ABORTED].why);
+		    "hardware counters (they need an Intel CPU with TSX whose PMU the kernel exposes)",
+		    spec, tab[HG_PMU_TX_ABORTED].why);
 		return HG_PMU_OFF;
 	}
 	/* The switch first: thread start opens the sampling event only in sampling mode. */

@@ -51,7 +51,7 @@ int hg_pmu_parse_sample(const void *rec, size_t len, uint64_t st, struct hg_pmu_
 		return -1;
 	out->exact = (h.misc & PERF_RECORD_MISC_EXACT_IP) != 0;
 	struct hg_pmu_cursor c = { (const unsigned char *)rec + sizeof h, h.size - sizeof h };
-	uint64_t id;
+	uint64_t id = 0;
 	/* The fields in the order linux/perf_event.h gives for PERF_RECORD_SAMPLE. */
 	if ((st & PERF_SAMPLE_IDENTIFIER) && !hg_pmu_take(&c, &id, 8))
 		return -1;
