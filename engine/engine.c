@@ -14,6 +14,7 @@
 #include "engine/engine.h"
 #include "htm/htm.h"
 #include "htm/status.h"
+#include "pmu/pmu.h"
 
 
 
@@ -194,11 +195,13 @@ enum hg_tier hg_engine_enter(void *target, const struct hg_target_ops *ops,
 	hg_abort_budget_init(&b, pol);
 	for (unsigned attempt = 0;; attempt++) {
 		hg_counter_add(&rec->st.attempts, 1);
+		hg_pmu_spec_begin(); /* counters read outside the transaction */
 		uint32_t s = hg_spec_begin(target, ops, sub_word, mode);
 		if (hg_htm_begin_success(s))
 			return HG_TIER_HTM;
 
 		/* Aborted: from here on we are outside any transaction. */
+		hg_pmu_spec_end(&rec->st, rec->lock_id, rec->site);
 		hg_engine_note_abort(rec, s);
 		enum hg_abort_action act = hg_engine_action(s, &b);
 		if (act == HG_ACT_WAIT) {
@@ -246,6 +249,7 @@ void hg_engine_exit(void *target, const struct hg_target_ops *ops,
 		}
 		else
 			hg_emu_commit(target, ops);
+		hg_pmu_spec_end(&rec->st, rec->lock_id, rec->site); /* after the commit */
 	} else {
 		ops->unlock(target);
 	}
@@ -262,9 +266,11 @@ int hg_engine_try(void *target, const struct hg_target_ops *ops,
 		hg_abort_budget_init(&b, &hg_policy_now);
 		for (;;) {
 			hg_counter_add(&rec->st.attempts, 1);
+			hg_pmu_spec_begin();
 			uint32_t s = hg_spec_begin(target, ops, sub_word, mode);
 			if (hg_htm_begin_success(s))
 				return HG_TIER_HTM;
+			hg_pmu_spec_end(&rec->st, rec->lock_id, rec->site);
 			hg_engine_note_abort(rec, s);
 			if (hg_status_is_busy(s))
 				return -1;

@@ -19,6 +19,7 @@
 #include "base/text.h"
 #include "engine/engine.h"
 #include "engine/trace.h"
+#include "pmu/pmu.h"
 
 static hg_report_hook hg_hook;
 
@@ -93,6 +94,66 @@ static void hg_json_reasons(FILE *f, const char *name, const uint64_t *v)
 	for (int r = 0; r < HG_REASON_COUNT; r++)
 		fprintf(f, "%s\"%s\":%" PRIu64, r ? "," : "", hg_reason_name(r), v[r]);
 	fputc('}', f);
+}
+
+#define HG_REPORT_TOP_IPS 5 /* sampled aborting IPs shown per site */
+
+/*
+ * ,"pmu":{...} for a site whose speculative attempts were read around with
+ * hardware counters or whose aborts were sampled (HTMGIL_PMU), else nothing.
+ */
+static void hg_json_pmu(FILE *f, const struct hg_stats_row *row)
+{
+	const struct hg_site_stats *s = &row->s;
+	struct hg_pmu_top top[HG_REPORT_TOP_IPS];
+	unsigned nt = hg_pmu_top_ips(row->lock_id, row->site, top, HG_REPORT_TOP_IPS);
+	if (s->pmu_reads == 0 && nt == 0)
+		return;
+	const struct hg_pmu_enc *tab = hg_pmu_table();
+	fprintf(f, ",\"pmu\":{\"reads\":%" PRIu64 ",\"cycles_committed\":%" PRIu64
+	           ",\"cycles_aborted\":%" PRIu64 ",\"events\":{",
+	    s->pmu_reads, s->pmu_cycles_commit, s->pmu_cycles_abort);
+	bool first = true;
+	for (unsigned i = 0; i < HG_PMU_COUNT_N; i++) {
+		if (!tab[i].ok)
+			continue; /* not encoded on this model: not counted */
+		fprintf(f, "%s\"%s\":%" PRIu64, first ? "" : ",", tab[i].key, s->pmu_events[i]);
+		first = false;
+	}
+	fprintf(f, "},\"abort_ips\":[");
+	for (unsigned k = 0; k < nt; k++) {
+		char sym[256], fl[128];
+		fprintf(f, "%s{\"ip\":\"0x%" PRIx64 "\",\"symbol\":", k ? "," : "", top[k].ip);
+		hg_json_write_str(f, hg_pmu_symbol(top[k].ip, sym, sizeof sym));
+		fprintf(f, ",\"samples\":%" PRIu64 ",\"txn\":\"%s\",\"code\":%" PRIu32 "}",
+		    top[k].count, hg_pmu_txn_str(top[k].flags, fl, sizeof fl), top[k].code);
+	}
+	fprintf(f, "]}");
+}
+
+/* The text report's pmu lines for a site, as hg_json_pmu. */
+static void hg_text_pmu(FILE *f, const struct hg_stats_row *row)
+{
+	const struct hg_site_stats *s = &row->s;
+	struct hg_pmu_top top[HG_REPORT_TOP_IPS];
+	unsigned nt = hg_pmu_top_ips(row->lock_id, row->site, top, HG_REPORT_TOP_IPS);
+	if (s->pmu_reads == 0 && nt == 0)
+		return;
+	const uint64_t *e = s->pmu_events;
+	char name[256];
+	fprintf(f, "  %s, site %s: pmu: cycles committed %" PRIu64 ", aborted %" PRIu64
+	           "; tx start %" PRIu64 ", commit %" PRIu64 ", aborted %" PRIu64 " (conflict %" PRIu64
+	           ", capacity %" PRIu64 ")\n", hg_lock_name(row->lock_id),
+	    hg_site_name(row->site, name, sizeof name), s->pmu_cycles_commit, s->pmu_cycles_abort,
+	    e[HG_PMU_TX_START],
+	    e[HG_PMU_TX_COMMIT], e[HG_PMU_TX_ABORTED], e[HG_PMU_ABORT_CONFLICT],
+	    e[HG_PMU_ABORT_CAPACITY] + e[HG_PMU_ABORT_CAPACITY_READ] + e[HG_PMU_ABORT_CAPACITY_WRITE]);
+	for (unsigned k = 0; k < nt; k++) {
+		char sym[256], fl[128];
+		fprintf(f, "    aborts at %s: %" PRIu64 " samples (%s)\n",
+		    hg_pmu_symbol(top[k].ip, sym, sizeof sym), top[k].count,
+		    hg_pmu_txn_str(top[k].flags, fl, sizeof fl));
+	}
 }
 
 
@@ -247,7 +308,9 @@ static void hg_report_json(FILE *f, struct hg_stats_snapshot *snap)
 			fprintf(f, ",\"cycles\":{");
 			for (int t = 0; t < HG_TIER_COUNT; t++)
 				fprintf(f, "%s\"%s\":%" PRIu64, t ? "," : "", hg_tier_name(t), s->cycles[t]);
-			fprintf(f, "}}");
+			fputc('}', f);
+			hg_json_pmu(f, &snap->rows[j]);
+			fputc('}', f);
 		}
 		fprintf(f, "]}");
 	}
@@ -348,6 +411,7 @@ static void hg_report_text(FILE *f, struct hg_stats_snapshot *snap)
 				    hg_lock_name(snap->rows[i].lock_id),
 				    hg_site_name(snap->rows[i].site, name, sizeof name), s->bad_releases,
 				    s->stm_aborts);
+			hg_text_pmu(f, &snap->rows[i]);
 		}
 	}
 	if (hg_hook)

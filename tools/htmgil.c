@@ -26,6 +26,7 @@
 #include <htmgil/htmgil.h>
 
 #include "base/json.h"
+#include "pmu/pmu.h"
 
 #ifndef HG_CLI_LIBDIR_REL
 /* Relative path from the installed bin directory to the library directory. */
@@ -50,13 +51,14 @@ static const char *const hg_target_values[] = { "gil", "pthread", NULL };
  * bad value's warning a second time (the command prints it too) and, should
  * exec fail, write an empty HTMGIL_REPORT over the file at exit.  `htmgil
  * cpu` does honour HTMGIL_HTM, HTMGIL_EMU and HTMGIL_POLICY (it shows the
- * mode they give) but never writes a report.  So this constructor, which
+ * mode they give) but never writes a report nor opens counters
+ * (HTMGIL_PMU).  So this constructor, which
  * runs before the library's (a numbered priority runs before unnumbered
  * ones), moves those variables aside; hg_cli_unstash() puts them back.
  * glibc passes main's argc and argv to constructors.
  */
 static const char *const hg_cli_stash_names[] = { "HTMGIL_HTM", "HTMGIL_EMU",
-	"HTMGIL_POLICY", "HTMGIL_TXLEN", "HTMGIL_REPORT", "HTMGIL_TRACE" };
+	"HTMGIL_POLICY", "HTMGIL_TXLEN", "HTMGIL_REPORT", "HTMGIL_TRACE", "HTMGIL_PMU" };
 #define HG_CLI_NSTASH (sizeof hg_cli_stash_names / sizeof hg_cli_stash_names[0])
 static char *hg_cli_stash[HG_CLI_NSTASH];
 
@@ -65,7 +67,7 @@ __attribute__((constructor(101))) static void hg_cli_early(int argc, char **argv
 	bool run = argc > 1 && argv != NULL && strcmp(argv[1], "run") == 0;
 	for (size_t i = 0; i < HG_CLI_NSTASH; i++) {
 		const char *name = hg_cli_stash_names[i];
-		if (!run && strcmp(name, "HTMGIL_REPORT") != 0)
+		if (!run && strcmp(name, "HTMGIL_REPORT") != 0 && strcmp(name, "HTMGIL_PMU") != 0)
 			continue;
 		const char *v = getenv(name);
 		if (v == NULL)
@@ -112,7 +114,9 @@ static void hg_cli_cpu_usage(FILE *f)
 	      "Prints each CPUID bit htmgil checks (rtm, hle, rtm_always_abort,\n"
 	      "tsx_force_abort), family/model/stepping, the erratum check, the\n"
 	      "commit probe, what the kernel shows about TSX, whether a hardware\n"
-	      "PMU can be opened, and the mode htmgil will use (after HTMGIL_HTM).\n"
+	      "PMU can be opened, each TSX event htmgil counts under HTMGIL_PMU with\n"
+	      "its encoding for this machine's PMU model (or why there is none), and\n"
+	      "the mode htmgil will use (after HTMGIL_HTM).\n"
 	      "\n"
 	      "  --json   one JSON object instead of text\n",
 	    f);
@@ -133,6 +137,8 @@ static void hg_cli_run_usage(FILE *f)
 	      "  --report FILE   HTMGIL_REPORT: write the report at exit (.json = JSON); one\n"
 	      "                  file per process that elided a section, %p = pid\n"
 	      "  --target KIND   HTMGIL_TARGET: gil or pthread\n"
+	      "  --pmu[=sample]  HTMGIL_PMU=1 (hardware TSX counters per site in the report)\n"
+	      "                  or HTMGIL_PMU=sample (also the aborting IPs, sampled)\n"
 	      "  --dry-run       print the settings and the command (shell-quoted) instead\n"
 	      "                  of running it\n"
 	      "\n"
@@ -345,6 +351,18 @@ static void hg_cli_cpu_text(const struct hg_cli_cpu *c)
 	else
 		printf("pmu: no (%s: %s; %s)\n", hg_cli_errno_name(c->pmu.err),
 		    strerror(c->pmu.err), c->pmu.why);
+	const struct hg_pmu_enc *tab = hg_pmu_table();
+	for (unsigned i = 0; i < HG_PMU_EV_N; i++) {
+		const struct hg_pmu_enc *e = &tab[i];
+		if (!e->ok)
+			printf("pmu event %s: not encoded (%s)\n", e->want, e->why);
+		else if (strcmp(e->name, e->want) != 0)
+			printf("pmu event %s: encoded as 0x%llx, 0x%llx (config, config1), named %s\n",
+			    e->want, (unsigned long long)e->config, (unsigned long long)e->config1, e->name);
+		else
+			printf("pmu event %s: encoded as 0x%llx, 0x%llx (config, config1)\n", e->want,
+			    (unsigned long long)e->config, (unsigned long long)e->config1);
+	}
 	printf("glibc: %s (%s)\n", c->glibc, hg_cli_glibc_note(c->glibc_safe));
 	printf("requested: %s\n", c->request ? c->request : "auto (HTMGIL_HTM unset)");
 	printf("mode: %s\n", hg_htm_mode_name(c->mode));
@@ -401,7 +419,26 @@ static void hg_cli_cpu_json(const struct hg_cli_cpu *c)
 		printf("null");
 	else
 		printf("%d", c->pmu.paranoid);
-	printf("},\n  \"glibc\": {\"version\": ");
+	printf("},\n  \"pmu_events\": [");
+	const struct hg_pmu_enc *tab = hg_pmu_table();
+	for (unsigned i = 0; i < HG_PMU_EV_N; i++) {
+		const struct hg_pmu_enc *e = &tab[i];
+		printf("%s\n    {\"key\": \"%s\", \"event\": ", i ? "," : "", e->key);
+		hg_cli_json_str(e->want);
+		if (e->ok) {
+			printf(", \"encoded\": true, \"name\": ");
+			hg_cli_json_str(e->name);
+			printf(", \"type\": %u, \"config\": \"0x%llx\", \"config1\": \"0x%llx\", "
+			       "\"reason\": null}",
+			    (unsigned)e->type, (unsigned long long)e->config, (unsigned long long)e->config1);
+		} else {
+			printf(", \"encoded\": false, \"name\": null, \"type\": null, \"config\": null, "
+			       "\"config1\": null, \"reason\": ");
+			hg_cli_json_str(e->why);
+			putchar('}');
+		}
+	}
+	printf("\n  ],\n  \"glibc\": {\"version\": ");
 	hg_cli_json_str(c->glibc);
 	printf(", \"rtm_safe\": %s}", c->glibc_safe < 0 ? "null" : c->glibc_safe ? "true" : "false");
 	printf(",\n  \"requested\": ");
@@ -441,7 +478,7 @@ static int hg_cli_cpu(int argc, char **argv)
 /* ------------------------------------------------------------------ run */
 
 struct hg_cli_run {
-	const char *htm, *emu, *policy, *report, *target;
+	const char *htm, *emu, *policy, *report, *target, *pmu;
 	bool dry_run;
 	char **cmd; /* NULL-terminated */
 };
@@ -595,6 +632,15 @@ static int hg_cli_run_parse(int argc, char **argv, struct hg_cli_run *r)
 				return -1;
 			continue;
 		}
+		if (strcmp(a, "--pmu") == 0 || strncmp(a, "--pmu=", 6) == 0) {
+			r->pmu = a[5] == '=' ? a + 6 : "1";
+			if (hg_pmu_parse(r->pmu) < 0) {
+				fprintf(stderr, "htmgil run: --pmu '%s' is not a counting mode; accepted: "
+				    "--pmu, --pmu=sample, --pmu=0\n", r->pmu);
+				return -1;
+			}
+			continue;
+		}
 		if ((m = hg_cli_opt(argc, argv, &i, "--target", &r->target)) != 0) {
 			if (m < 0)
 				return -1;
@@ -606,7 +652,7 @@ static int hg_cli_run_parse(int argc, char **argv, struct hg_cli_run *r)
 			continue;
 		}
 		fprintf(stderr, "htmgil run: unknown option '%s'; accepted: --htm, --emu, --policy, "
-				"--report, --target, --dry-run, --help\n",
+				"--report, --target, --pmu, --dry-run, --help\n",
 		    a);
 		return -1;
 	}
@@ -749,7 +795,8 @@ static int hg_cli_run(int argc, char **argv)
 	if (hg_cli_unstash() || hg_cli_setenv("HTMGIL_HTM", r.htm) || hg_cli_setenv("HTMGIL_EMU", r.emu) ||
 	    hg_cli_setenv("HTMGIL_POLICY", r.policy) ||
 	    hg_cli_setenv("HTMGIL_REPORT", r.report) ||
-	    hg_cli_setenv("HTMGIL_TARGET", r.target) || hg_cli_setenv("LD_PRELOAD", list)) {
+	    hg_cli_setenv("HTMGIL_TARGET", r.target) || hg_cli_setenv("HTMGIL_PMU", r.pmu) ||
+	    hg_cli_setenv("LD_PRELOAD", list)) {
 		free(list);
 		return 1;
 	}
@@ -779,7 +826,7 @@ static int hg_cli_run(int argc, char **argv)
 
 	if (r.dry_run) {
 		static const char *const vars[] = { "LD_PRELOAD", "HTMGIL_HTM", "HTMGIL_EMU",
-			"HTMGIL_POLICY", "HTMGIL_REPORT", "HTMGIL_TARGET", NULL };
+			"HTMGIL_POLICY", "HTMGIL_REPORT", "HTMGIL_TARGET", "HTMGIL_PMU", NULL };
 		for (const char *const *v = vars; *v; v++) {
 			const char *val = getenv(*v);
 			if (val == NULL)

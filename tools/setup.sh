@@ -7,12 +7,14 @@
 # Needed to build, test and benchmark.  python3.11-dev: python3.11d's header
 # directory (from python3.11-dbg) links into python3.11's, internal/ included,
 # which libpython3.11-dev provides.  chromium: the report test renders
-# `htmgil report --format html` headless (tests/report/).
+# `htmgil report --format html` headless (tests/report/).  libpfm4-dev: the
+# TSX event encodings of pmu/ (HTMGIL_PMU, `htmgil cpu`) and their tests
+# against forced models.
 HG_APT_REQUIRED=(build-essential clang cmake pkg-config libbenchmark-dev valgrind spin
-	python3 python3.11 python3.11-dev python3.11-dbg libpython3.11-testsuite chromium)
-# Used when present: hyperfine for end-to-end timings, libpfm4 for PMU event
-# names in the profiler (the build detects it).
-HG_APT_OPTIONAL=(hyperfine libpfm4-dev)
+	python3 python3.11 python3.11-dev python3.11-dbg libpython3.11-testsuite chromium
+	libpfm4-dev)
+# Used when present: hyperfine for end-to-end timings.
+HG_APT_OPTIONAL=(hyperfine)
 
 hg_pkg_installed() {
 	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]

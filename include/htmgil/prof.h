@@ -32,6 +32,27 @@ enum hg_reason {
 };
 HG_API const char *hg_reason_name(enum hg_reason r);
 
+/*
+ * Hardware TSX events counted per site under HTMGIL_PMU (docs/design.md,
+ * "Hardware counters"): the index into hg_site_stats.pmu_events.  Each is
+ * the libpfm4 event named; a model without it leaves its count at 0.
+ */
+enum hg_pmu_count {
+	HG_PMU_TX_START = 0,        /* RTM_RETIRED:START */
+	HG_PMU_TX_COMMIT,           /* RTM_RETIRED:COMMIT */
+	HG_PMU_TX_ABORTED,          /* RTM_RETIRED:ABORTED, every cause */
+	HG_PMU_ABORTED_MEM,         /* RTM_RETIRED:ABORTED_MEM (hsw/bdw: ABORTED_MISC1) */
+	HG_PMU_ABORTED_TIMER,       /* RTM_RETIRED:ABORTED_TIMER (skl: ABORTED_TMR) */
+	HG_PMU_ABORTED_UNFRIENDLY,  /* RTM_RETIRED:ABORTED_UNFRIENDLY (hsw/bdw: MISC3) */
+	HG_PMU_ABORTED_MEMTYPE,     /* RTM_RETIRED:ABORTED_MEMTYPE (hsw/bdw: MISC4) */
+	HG_PMU_ABORTED_EVENTS,      /* RTM_RETIRED:ABORTED_EVENTS (hsw/bdw: MISC5) */
+	HG_PMU_ABORT_CONFLICT,      /* TX_MEM:ABORT_CONFLICT */
+	HG_PMU_ABORT_CAPACITY_READ, /* TX_MEM:ABORT_CAPACITY_READ (icl and later) */
+	HG_PMU_ABORT_CAPACITY_WRITE,/* TX_MEM:ABORT_CAPACITY_WRITE (hsw, icl and later) */
+	HG_PMU_ABORT_CAPACITY,      /* TX_MEM:ABORT_CAPACITY (bdw, skl: reads and writes) */
+	HG_PMU_COUNT_N
+};
+
 /* Explicit codes counted individually; others fall in the last slot. */
 #define HG_EXPLICIT_SLOTS 10
 
@@ -50,6 +71,12 @@ struct hg_site_stats {
 	uint64_t bad_releases;              /* releases of a lock not held */
 	uint64_t stm_aborts;                /* software-tier aborts (issue: STM tier) */
 	uint64_t cycles[HG_TIER_COUNT];     /* cycles spent per tier, when measured */
+	/* HTMGIL_PMU: hardware counters read before each speculative begin and
+	 * after its commit or abort (docs/design.md, "Hardware counters"). */
+	uint64_t pmu_reads;                 /* speculative attempts read around */
+	uint64_t pmu_cycles_commit;         /* cycles-ct: cycles in committed transactions */
+	uint64_t pmu_cycles_abort;          /* cycles-t - cycles-ct: cycles lost in aborted ones */
+	uint64_t pmu_events[HG_PMU_COUNT_N]; /* TSX events, by enum hg_pmu_count */
 	uint32_t tier_now;                  /* tier of the most recently active thread */
 	uint32_t txlen;                     /* transaction length chosen (GIL sites) */
 	double abort_rate;                  /* decaying estimate, mean over threads */

@@ -54,7 +54,8 @@ expect_usage_error() {
 	[ -s "$tmp/$name.out" ] && fail "$name: unexpected stdout: $out"
 }
 
-unset HTMGIL_HTM HTMGIL_EMU HTMGIL_POLICY HTMGIL_REPORT HTMGIL_TARGET HTMGIL_PRELOAD LD_PRELOAD
+unset HTMGIL_HTM HTMGIL_EMU HTMGIL_POLICY HTMGIL_REPORT HTMGIL_TARGET HTMGIL_PRELOAD HTMGIL_PMU \
+	LD_PRELOAD LIBPFM_FORCE_PMU
 # Some cases start htmgil itself with LD_PRELOAD set; an ASan build must not
 # insist on its runtime coming first for that.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
@@ -102,9 +103,35 @@ if sys.argv[2] == "no":
     assert d["mode"] == "off", d["mode"]
     assert d["probe"]["ran"] is False
 assert isinstance(d["pmu"]["available"], bool)
+ev = d["pmu_events"]
+assert len(ev) == 14, len(ev)
+assert ev[0]["event"] == "RTM_RETIRED:START", ev[0]
+for e in ev:
+    if e["encoded"]:
+        assert e["config"].startswith("0x") and e["reason"] is None, e
+    else:
+        assert e["config"] is None and e["reason"], e
 EOF
 else
 	expect_out '"mode": "(off|rtm|emu)"' "cpu --json mode" cpujson
+fi
+
+# Each wanted TSX event, after the pmu: line: its encoding or why not.
+n=$(sed -n '/^pmu: /,$p' "$tmp/cpu.out" | grep -cE '^pmu event [A-Z_]+:[A-Z_:=0-9a-z]+: (encoded as 0x[0-9a-f]+, 0x[0-9a-f]+ \(config, config1\)|not encoded \(.+\))' || true)
+[ "$n" = 14 ] || fail "cpu lists 14 pmu events after the pmu: line, got $n"
+if [ ! -e /sys/bus/event_source/devices/cpu/events/tx-abort ]; then
+	# No TSX PMU here: nothing encodes, whatever libpfm4 the build has.
+	expect_out '^pmu event RTM_RETIRED:ABORTED: not encoded \((no PMU model matched|the [a-z0-9_]+ PMU model has no such event|built without libpfm4)' \
+		"cpu pmu event without a TSX PMU" cpu
+fi
+# A forced model is encoded and listed, never opened; HTMGIL_PMU does not
+# make htmgil itself count.
+run_cmd cpuforced env LIBPFM_FORCE_PMU=skl HTMGIL_PMU=1 "$htmgil" cpu
+expect_rc 0 "cpu with LIBPFM_FORCE_PMU"
+expect_err_lines 0 "cpu with HTMGIL_PMU" cpuforced
+if grep -q 'built without libpfm4' "$tmp/cpu.out"; then :; else
+	expect_out '^pmu event RTM_RETIRED:ABORTED: encoded as 0x4c9, 0x0 \(config, config1\)$' \
+		"cpu with LIBPFM_FORCE_PMU=skl" cpuforced
 fi
 
 run_cmd cpuemu env HTMGIL_HTM=emu "$htmgil" cpu
@@ -143,6 +170,14 @@ expect_out '^HTMGIL_EMU=conflict=0\.2,seed=3$' "run HTMGIL_EMU" runenv
 expect_out '^HTMGIL_POLICY=retry_conflict=3$' "run HTMGIL_POLICY" runenv
 expect_out "^HTMGIL_REPORT=$tmp/r\\.json\$" "run HTMGIL_REPORT" runenv
 expect_out '^HTMGIL_TARGET=pthread$' "run HTMGIL_TARGET" runenv
+expect_no_out '^HTMGIL_PMU=' "run without --pmu" runenv
+run_cmd runpmu "$htmgil" run --pmu -- env
+expect_out '^HTMGIL_PMU=1$' "run --pmu" runpmu
+run_cmd runpmus "$htmgil" run --pmu=sample --dry-run -- true
+expect_out '^HTMGIL_PMU=sample$' "run --pmu=sample" runpmus
+run_cmd runpmuinh env HTMGIL_PMU=sample "$htmgil" run -- env
+expect_out '^HTMGIL_PMU=sample$' "run keeps an inherited HTMGIL_PMU" runpmuinh
+expect_err_lines 0 "run with an inherited HTMGIL_PMU" runpmuinh
 
 # --opt=value, a command without "--", inherited settings kept, LD_PRELOAD prepended once.
 run_cmd runinh env HTMGIL_EMU=seed=5 LD_PRELOAD="$dummy" "$htmgil" run --htm=off env
@@ -210,6 +245,7 @@ expect_usage_error notarget 'gil, pthread' "$htmgil" run --target jvm -- true
 expect_usage_error novalue 'needs a value' "$htmgil" run --htm
 expect_usage_error emptyvalue 'non-empty' "$htmgil" run --report= -- true
 expect_usage_error noopt 'unknown option' "$htmgil" run --frobnicate -- true
+expect_usage_error pmubad "^htmgil run: --pmu 'bogus' is not a counting mode" "$htmgil" run --pmu=bogus -- true
 expect_usage_error nocmd 'no command' "$htmgil" run --htm emu --
 expect_usage_error emubad "^htmgil run: --emu 'conflict=2': .*conflict=P" "$htmgil" run \
 	--emu conflict=2 -- true

@@ -197,6 +197,7 @@ static void test_report(void)
 	HG_EXPECT(strstr(buf, "\"emulated\":{\"serialized\":true,\"injected\":\"seed=1\"") != NULL);
 	HG_EXPECT(strstr(buf, "\"commits\":{\"htm\":0,\"emu\":") != NULL);
 	HG_EXPECT(strstr(buf, "\"tier\":\"emu\"") != NULL);
+	HG_EXPECT(strstr(buf, "\"pmu\":") == NULL); /* no hardware counters were read */
 	HG_EXPECT(strstr(buf, "\"name\":\"reported \\\"lock\\\"\"") != NULL); /* escaped */
 	HG_EXPECT(strstr(buf, "\"name\":\"resolved-site\"") != NULL);
 	HG_EXPECT(strstr(buf, "\"name\":\"named.site\"") != NULL);
