@@ -6,7 +6,8 @@
 #   build/       normal build: ctest -L unit, stress, model, cpython, bench, rtm, report
 #   build-tsan/  ThreadSanitizer build (HTMGIL_SANITIZE=thread): unit, stress
 #   build-asan/  AddressSanitizer + UBSan build (HTMGIL_SANITIZE=address): unit, stress
-#   build-clang/ the same tree built with clang/clang++ (warning-free): unit
+#   build-clang/ the same tree built with clang/clang++ (warning-free) and
+#                without libpfm4 (HTMGIL_WITH_LIBPFM=OFF): unit
 #
 # The sanitizer phases run with HTMGIL_HTM=off (tests that need the emulated
 # HTM set it themselves); label rtm skips (exit 77) where RTM is not usable.
@@ -77,7 +78,8 @@ HTMGIL_HTM=off hg_config build-tsan "unit stress" -DCMAKE_BUILD_TYPE=RelWithDebI
 HTMGIL_HTM=off hg_config build-asan "unit stress" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DHTMGIL_SANITIZE=address -DHTMGIL_BUILD_BENCH=OFF
 hg_config build-clang "unit" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DHTMGIL_BUILD_BENCH=OFF
+	-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DHTMGIL_BUILD_BENCH=OFF \
+	-DHTMGIL_WITH_LIBPFM=OFF
 
 echo
 echo "test suite took $((SECONDS - start)) s"
