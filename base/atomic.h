@@ -157,6 +157,22 @@ static inline void hg_fence_compiler(void)
 	atomic_signal_fence(memory_order_seq_cst);
 }
 
+/*
+ * Load-load fence: loads before it complete before loads after it (a
+ * seqlock reader's data loads before its second read of the sequence).  On
+ * x86 loads are not reordered with older loads, so only the compiler must
+ * be stopped, which also keeps ThreadSanitizer (which does not model
+ * atomic_thread_fence) quiet; elsewhere an acquire fence.
+ */
+static inline void hg_fence_load_load(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	atomic_signal_fence(memory_order_acquire);
+#else
+	atomic_thread_fence(memory_order_acquire);
+#endif
+}
+
 /* CPU relax hint for spin-waits. Never executed inside a transaction: PAUSE aborts one. */
 static inline void hg_cpu_relax(void)
 {

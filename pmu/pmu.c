@@ -444,8 +444,8 @@ uint64_t hg_pmu_read_event(int fd, const struct perf_event_mmap_page *pg)
 			pmc <<= 64 - width;
 			pmc = (uint64_t)((int64_t)pmc >> (64 - width));
 		}
-		/* acquire fence: the loads above complete before .lock is read again */
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		/* the loads above complete before .lock is read again */
+		hg_fence_load_load();
 		if (__atomic_load_n(&pg->lock, __ATOMIC_RELAXED) == seq)
 			return (uint64_t)off + pmc;
 	}
