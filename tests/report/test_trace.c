@@ -155,6 +155,26 @@ static void test_ring_keeps_last(void)
 	HG_EXPECT_EQ(s.disordered, 0);
 }
 
+/* Elision off: the elided lock's fast paths are taken, and still recorded. */
+static void test_mode_off(void)
+{
+	hg_trace_configure(SECTIONS);
+	HG_ASSERT_EQ(hg_htm_set_mode(HG_HTM_REQ_OFF), HG_HTM_OFF);
+	hg_lock_init(&lk, "trace-off");
+	counter = 0;
+	two_threads(hg_site("trace.off"));
+	HG_EXPECT_EQ(counter, 2 * SECTIONS);
+	struct seen s = { .lock_id = lk.id };
+	HG_EXPECT_EQ(hg_trace_each(collect, &s), 0);
+	HG_EXPECT_EQ(s.threads, 2);
+	HG_EXPECT_EQ(s.n[0], SECTIONS);
+	HG_EXPECT_EQ(s.n[1], SECTIONS);
+	HG_EXPECT_EQ(s.by_tier[HG_TIER_LOCK], 2 * SECTIONS);
+	HG_EXPECT_EQ(s.other_lock, 0);
+	HG_EXPECT_EQ(s.disordered, 0);
+	hg_trace_configure(0);
+}
+
 static void body(struct hg_tx *tx, void *arg)
 {
 	uint64_t *p = arg;
@@ -190,7 +210,7 @@ int main(void)
 {
 	static const struct hg_test t[] = {
 		HG_TEST(test_parse), HG_TEST(test_off_records_nothing), HG_TEST(test_two_threads_emulated),
-		HG_TEST(test_ring_keeps_last), HG_TEST(test_run_tiers),
+		HG_TEST(test_ring_keeps_last), HG_TEST(test_run_tiers), HG_TEST(test_mode_off),
 	};
 	return HG_RUN_TESTS(t);
 }
