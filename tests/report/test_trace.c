@@ -83,15 +83,30 @@ static void test_parse(void)
 	HG_EXPECT_EQ(hg_trace_parse("on", &n), -1);
 }
 
-static void test_off_records_nothing(void)
+/*
+ * Records two threads' sections on a fresh lock `name` at `site`, in rings
+ * of cap events: an emulated lock with injection spec emu, or (emu NULL)
+ * one in the process mode.  Returns what the timeline holds for it.
+ */
+static struct seen record_two(uint32_t cap, const char *name, const char *emu, uint64_t site)
 {
-	hg_trace_configure(0);
-	hg_lock_init(&lk, "trace-off");
-	HG_ASSERT_EQ(hg_lock_set_mode(&lk, HG_HTM_EMU), 0);
-	HG_ASSERT_EQ(hg_emu_configure("conflict=0.3,seed=3"), 0);
-	two_threads(hg_site("trace.off"));
+	hg_trace_configure(cap);
+	hg_lock_init(&lk, name);
+	if (emu) {
+		HG_ASSERT_EQ(hg_lock_set_mode(&lk, HG_HTM_EMU), 0);
+		HG_ASSERT_EQ(hg_emu_configure(emu), 0);
+	}
+	counter = 0;
+	two_threads(site);
+	HG_EXPECT_EQ(counter, 2 * SECTIONS);
 	struct seen s = { .lock_id = lk.id };
 	HG_EXPECT_EQ(hg_trace_each(collect, &s), 0);
+	return s;
+}
+
+static void test_off_records_nothing(void)
+{
+	struct seen s = record_two(0, "trace-off", "conflict=0.3,seed=3", hg_site("trace.off"));
 	HG_EXPECT_EQ(s.threads, 0);
 	char buf[65536];
 	FILE *f = fmemopen(buf, sizeof buf, "w");
@@ -104,16 +119,8 @@ static void test_off_records_nothing(void)
 /* Two threads, room for every section: one event per section, tiers as counted. */
 static void test_two_threads_emulated(void)
 {
-	hg_trace_configure(1000);
-	hg_lock_init(&lk, "trace-emu");
-	HG_ASSERT_EQ(hg_lock_set_mode(&lk, HG_HTM_EMU), 0);
-	HG_ASSERT_EQ(hg_emu_configure("conflict=0.6,seed=5"), 0);
 	uint64_t site = hg_site("trace.emu");
-	counter = 0;
-	two_threads(site);
-	HG_EXPECT_EQ(counter, 2 * SECTIONS);
-	struct seen s = { .lock_id = lk.id };
-	HG_EXPECT_EQ(hg_trace_each(collect, &s), 0);
+	struct seen s = record_two(1000, "trace-emu", "conflict=0.6,seed=5", site);
 	HG_EXPECT_EQ(s.threads, 2);
 	HG_EXPECT_EQ(s.n[0], SECTIONS);
 	HG_EXPECT_EQ(s.n[1], SECTIONS);
@@ -142,13 +149,7 @@ static void test_two_threads_emulated(void)
 /* A ring smaller than the run keeps the last N of each thread. */
 static void test_ring_keeps_last(void)
 {
-	hg_trace_configure(64);
-	hg_lock_init(&lk, "trace-ring");
-	HG_ASSERT_EQ(hg_lock_set_mode(&lk, HG_HTM_EMU), 0);
-	HG_ASSERT_EQ(hg_emu_configure("seed=1"), 0);
-	two_threads(hg_site("trace.ring"));
-	struct seen s = { .lock_id = lk.id };
-	HG_EXPECT_EQ(hg_trace_each(collect, &s), 0);
+	struct seen s = record_two(64, "trace-ring", "seed=1", hg_site("trace.ring"));
 	HG_EXPECT_EQ(s.threads, 2);
 	HG_EXPECT_EQ(s.n[0], 64);
 	HG_EXPECT_EQ(s.n[1], 64);
@@ -158,14 +159,8 @@ static void test_ring_keeps_last(void)
 /* Elision off: the elided lock's fast paths are taken, and still recorded. */
 static void test_mode_off(void)
 {
-	hg_trace_configure(SECTIONS);
 	HG_ASSERT_EQ(hg_htm_set_mode(HG_HTM_REQ_OFF), HG_HTM_OFF);
-	hg_lock_init(&lk, "trace-off");
-	counter = 0;
-	two_threads(hg_site("trace.off"));
-	HG_EXPECT_EQ(counter, 2 * SECTIONS);
-	struct seen s = { .lock_id = lk.id };
-	HG_EXPECT_EQ(hg_trace_each(collect, &s), 0);
+	struct seen s = record_two(SECTIONS, "trace-mode-off", NULL, hg_site("trace.mode-off"));
 	HG_EXPECT_EQ(s.threads, 2);
 	HG_EXPECT_EQ(s.n[0], SECTIONS);
 	HG_EXPECT_EQ(s.n[1], SECTIONS);
