@@ -11,15 +11,10 @@ set -euo pipefail
 
 cmake=$1 ctest=$2 src=$3 dir=$4 gen=$5 cc=$6 cxx=$7
 
-die() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
+. "$(dirname "$0")/../scratch_build.sh"
 
-rm -rf "$dir"
-log=$("$cmake" -S "$src" -B "$dir" -G "$gen" -DCMAKE_C_COMPILER="$cc" \
-	-DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_DISABLE_FIND_PACKAGE_benchmark=ON 2>&1) ||
-	die "configure without Google Benchmark failed: $(grep -m1 -A3 "CMake Error" <<<"$log" || tail -3 <<<"$log")"
+hg_scratch_configure "without Google Benchmark" "$cmake" "$src" "$dir" "$gen" "$cc" "$cxx" \
+	-DCMAKE_DISABLE_FIND_PACKAGE_benchmark=ON
 n=$(grep -c 'Google Benchmark not found.*libbenchmark-dev' <<<"$log" || true)
 [ "$n" = 1 ] || die "want one status line naming libbenchmark-dev, got $n"
 if grep -q 'htmgil_bench.dir' "$dir/CMakeFiles/TargetDirectories.txt"; then

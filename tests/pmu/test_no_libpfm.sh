@@ -13,16 +13,10 @@ set -euo pipefail
 
 cmake=$1 ctest=$2 src=$3 dir=$4 gen=$5 cc=$6 cxx=$7
 
-die() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
+. "$(dirname "$0")/../scratch_build.sh"
 
-rm -rf "$dir"
-log=$("$cmake" -S "$src" -B "$dir" -G "$gen" -DCMAKE_C_COMPILER="$cc" \
-	-DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	-DHTMGIL_WITH_LIBPFM=OFF -DHTMGIL_BUILD_BENCH=OFF 2>&1) ||
-	die "configure without libpfm4 failed: $(grep -m1 -A3 "CMake Error" <<<"$log" || tail -3 <<<"$log")"
+hg_scratch_configure "without libpfm4" "$cmake" "$src" "$dir" "$gen" "$cc" "$cxx" \
+	-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHTMGIL_WITH_LIBPFM=OFF -DHTMGIL_BUILD_BENCH=OFF
 grep -q '^#define HG_HAVE_LIBPFM 0' "$dir/include/htmgil/config.h" ||
 	die "HTMGIL_WITH_LIBPFM=OFF still configured HG_HAVE_LIBPFM"
 log=$("$cmake" --build "$dir" -j2 --target test_pmu pmu_print htmgil_cli 2>&1) ||
