@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sim/trace.h - the section trace: written by the valgrind tool
+ * (sim/vg/, valgrind --tool=htmgilsim), read by the replay (sim/replay.c).
+ * docs/sim.md describes the pipeline; this header is the contract.
+ *
+ * The preload, in simulation mode (HTMGIL_SIM=1), runs every section on the
+ * real lock and calls three empty marker functions (htm/sim.h) that the tool
+ * recognises at translation time:
+ *
+ *   hg_sim_mark_begin(site, sub_word, lock_id)  a speculative section of
+ *       lock lock_id would begin here, at site, subscribed to sub_word
+ *   hg_sim_mark_yield()   the section now open ends at a yield point of the
+ *       host (the GIL's forced yield points): the thread keeps the real lock
+ *       and its next begin continues the same hold
+ *   hg_sim_mark_end()     the open section ends (commit)
+ *
+ * One BEGIN..END pair is an interval.  Since the real lock serializes
+ * sections, the intervals of different threads never overlap in the
+ * recording: each END record is written when its interval closes, and file
+ * order is the recorded order.
+ *
+ * Layout: a struct hg_sim_file_head, then records, each a struct
+ * hg_sim_rec_head followed by len bytes (len a multiple of 8).  Every
+ * integer is little-endian (x86-64 only).  A reader skips record types it
+ * does not know, using len.  Strings are NUL-terminated and padded with NULs
+ * to a multiple of 8.
+ *
+ * Invariants a reader may rely on:
+ *   - a thread's THREAD record precedes every other record naming its serial;
+ *     serials are 1, 2, ... in order of first appearance, never reused
+ *     (valgrind reuses ThreadIds; the tool does not);
+ *   - per thread, BEGIN and END alternate, starting with BEGIN; icounts of a
+ *     thread never decrease;
+ *   - every id (code, data) used in an END record was defined by a DESC
+ *     record earlier in the file; id 0 means "not known" and is never
+ *     defined;
+ *   - line entries of one END are distinct lines; first <= first_write when
+ *     the line was written; both < the interval's instruction count + 1.
+ */
+#ifndef HG_SIM_TRACE_H
+#define HG_SIM_TRACE_H
+
+#include <stdint.h>
+
+#define HG_SIM_MAGIC "HGSIMTR1" /* 8 bytes, no NUL */
+#define HG_SIM_VERSION 1u
+#define HG_SIM_LINE_SHIFT 6u /* 64-byte lines */
+#define HG_SIM_NONE 0xffffffffu /* a first_write of a line only read */
+
+struct hg_sim_file_head {
+	char magic[8];
+	uint32_t version;
+	uint32_t line_shift;  /* HG_SIM_LINE_SHIFT */
+	uint64_t page_size;   /* the client's page size */
+	uint64_t pid;         /* the client process */
+};
+
+enum hg_sim_rec_type {
+	HG_SIM_R_THREAD = 1, /* struct hg_sim_thread */
+	HG_SIM_R_BEGIN = 2,  /* struct hg_sim_begin */
+	HG_SIM_R_END = 3,    /* struct hg_sim_end, lines, events */
+	HG_SIM_R_DESC = 4,   /* struct hg_sim_desc, text */
+	HG_SIM_R_EXIT = 5,   /* struct hg_sim_exit */
+	HG_SIM_R_INFO = 6,   /* key=value text: tool version, command, options */
+};
+
+struct hg_sim_rec_head {
+	uint32_t type; /* enum hg_sim_rec_type */
+	uint32_t len;  /* payload bytes after this head */
+};
+
+/* A thread seen for the first time (its first BEGIN, or its creation). */
+struct hg_sim_thread {
+	uint32_t serial;
+	uint32_t parent;  /* serial of the creating thread, 0: none/unknown */
+	uint64_t icount;  /* the thread's instruction count at this point (0) */
+};
+
+/* An interval begins (hg_sim_mark_begin). */
+struct hg_sim_begin {
+	uint32_t serial;
+	uint32_t lock_id;
+	uint64_t site;     /* the front end's site key (engine site record key) */
+	uint64_t sub_word; /* address of the word a transaction would subscribe to */
+	uint64_t icount;   /* the thread's instructions executed before the begin */
+	uint32_t flags;    /* HG_SIM_B_* */
+	uint32_t pad;
+};
+/* The previous interval of this thread ended at a yield point: same lock hold. */
+#define HG_SIM_B_CONTINUES 1u
+
+/*
+ * An interval ends (hg_sim_mark_end).  Followed by nlines struct
+ * hg_sim_line and nevents struct hg_sim_event, events in order of `at`.
+ * Instructions of the interval: icount - the BEGIN's icount.
+ */
+struct hg_sim_end {
+	uint32_t serial;
+	uint32_t flags;   /* HG_SIM_E_* */
+	uint64_t icount;  /* the thread's instructions executed at the end */
+	uint32_t nlines;
+	uint32_t nevents;
+};
+#define HG_SIM_E_YIELD 1u /* ended at a yield point (hg_sim_mark_yield came first) */
+#define HG_SIM_E_TRUNCATED 2u /* more lines than the tool keeps; the rest are lost */
+
+/*
+ * One cache line the interval accessed.  Instruction offsets count from the
+ * interval's begin.  addr: the first written address of the line if the
+ * line was written, else the first accessed one (its line is addr >>
+ * line_shift).  code/code_write: DESC ids of the instruction of the first
+ * access and of the first write (0 if none).  data: DESC id of the object
+ * holding addr (0: not known).
+ */
+struct hg_sim_line {
+	uint64_t addr;
+	uint32_t first;       /* offset of the first access (read or write) */
+	uint32_t first_write; /* offset of the first write, HG_SIM_NONE if only read */
+	uint32_t code;
+	uint32_t code_write;
+	uint32_t data;
+	uint32_t size;        /* bytes of the first access (of the first write if written) */
+};
+
+/* Something a real transaction cannot survive, in order of occurrence. */
+enum hg_sim_event_kind {
+	HG_SIM_EV_SYSCALL = 1, /* arg: system call number */
+	HG_SIM_EV_CPUID = 2,
+	HG_SIM_EV_PAUSE = 3,
+	HG_SIM_EV_XSAVE = 4,   /* XSAVE, XRSTOR, FXSAVE, FXRSTOR and relatives */
+	HG_SIM_EV_PAGE = 5,    /* first touch of a page by the process; arg: page address */
+	HG_SIM_EV_OTHER = 6,   /* another instruction that aborts (INT, UD2, ...): arg its kind */
+};
+struct hg_sim_event {
+	uint32_t at;   /* instruction offset from the interval's begin */
+	uint32_t kind; /* enum hg_sim_event_kind */
+	uint64_t arg;
+	uint32_t code; /* DESC id of the instruction */
+	uint32_t pad;
+};
+
+/*
+ * A description, defined once per id before first use.  Followed by the
+ * text (NUL-terminated, padded).  Code descriptions: "function (file:line)"
+ * or "function (object)" or "0xADDR (object)".  Data descriptions name one
+ * object; base and size bound it, so a line's offset in it is addr - base:
+ *   HG_SIM_D_GLOBAL  "symbol (object)"      base: the symbol's address
+ *   HG_SIM_D_HEAP    "heap block of N bytes allocated at f1 < f2 < f3"
+ *   HG_SIM_D_STACK   "stack of thread S"
+ *   HG_SIM_D_MAP     "anonymous mapping" or "mapping of FILE"
+ */
+enum hg_sim_desc_kind {
+	HG_SIM_D_CODE = 1,
+	HG_SIM_D_GLOBAL = 2,
+	HG_SIM_D_HEAP = 3,
+	HG_SIM_D_STACK = 4,
+	HG_SIM_D_MAP = 5,
+};
+struct hg_sim_desc {
+	uint32_t id;
+	uint32_t kind;  /* enum hg_sim_desc_kind */
+	uint64_t base;  /* code: the instruction's address */
+	uint64_t size;  /* data: the object's size (0: unknown); code: 0 */
+	uint32_t text_len; /* bytes of text including the NUL, before padding */
+	uint32_t pad;
+};
+
+/* A thread exits. */
+struct hg_sim_exit {
+	uint32_t serial;
+	uint32_t pad;
+	uint64_t icount;
+};
+
+#endif /* HG_SIM_TRACE_H */
