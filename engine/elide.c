@@ -26,6 +26,7 @@
 #include "base/atomic.h"
 #include "htm/detect.h"
 #include "htm/emu.h"
+#include "htm/sim.h"
 #include "engine/engine.h"
 #include "htm/htm.h"
 #include "fallback/mutex.h"
@@ -63,7 +64,7 @@ struct hg_held_entry {
 		uint8_t how;
 		uint8_t mode; /* enum hg_htm_mode the entry was entered in */
 		uint8_t seq;  /* this entry holds l->stm_seq odd (lock tier on an STM lock) */
-		uint8_t pad;
+		uint8_t marked; /* a lock-tier entry the engine marked for the simulator (htm/sim.h) */
 	} t;
 };
 
@@ -255,6 +256,8 @@ __attribute__((noinline)) static void hg_lock_acquire_slow(struct hg_lock *l, ui
 		how = HG_HELD_SPEC;
 	}
 	hg_held_push(l, rec, how, mode);
+	if (HG_UNLIKELY(hg_sim_on) && mode != HG_HTM_OFF && how == HG_HELD_LOCK)
+		hg_held.e[hg_held.n - 1].t.marked = 1;
 	hg_held_seq_enter(l, how, mode);
 }
 
@@ -285,6 +288,8 @@ int hg_lock_tryacquire(struct hg_lock *l, uint64_t site)
 		return EBUSY;
 	unsigned how = t == HG_TIER_HTM ? HG_HELD_SPEC : HG_HELD_LOCK;
 	hg_held_push(l, rec, how, mode);
+	if (HG_UNLIKELY(hg_sim_on) && how == HG_HELD_LOCK)
+		hg_held.e[hg_held.n - 1].t.marked = 1;
 	hg_held_seq_enter(l, how, mode);
 	return 0;
 }
@@ -348,7 +353,7 @@ int hg_lock_release(struct hg_lock *l)
 	if (HG_LIKELY(n > 0)) {
 		struct hg_held_entry *e = &h->e[n - 1];
 		uint32_t w = hg_atomic_load_relaxed32(&l->mutex.word);
-		if (HG_LIKELY(e->lock == l && e->t.how == HG_HELD_LOCK && !e->t.seq &&
+		if (HG_LIKELY(e->lock == l && e->t.how == HG_HELD_LOCK && !e->t.seq && !e->t.marked &&
 		        e->rec->t0 == 0 && w == HG_MUTEX_LOCKED && !hg_trace_on())) {
 			hg_counter_add(&e->rec->st.commits[HG_TIER_LOCK], 1);
 			h->n = n - 1;
@@ -381,6 +386,8 @@ __attribute__((noinline)) static int hg_lock_release_slow(struct hg_lock *l)
 	if (e.t.seq)
 		hg_stm_seq_exit(l); /* before the lock: see hg_held_seq_enter() */
 	if (HG_LIKELY(e.t.how == HG_HELD_LOCK)) {
+		if (HG_UNLIKELY(e.t.marked))
+			hg_sim_mark_end();
 		hg_mutex_release_owned(&l->mutex);
 		if (HG_UNLIKELY(e.rec->t0 != 0))
 			hg_engine_note_commit(e.rec, HG_TIER_LOCK); /* sampled: cycle cost too */

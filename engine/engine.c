@@ -11,6 +11,7 @@
  */
 #include "base/atomic.h"
 #include "htm/emu.h"
+#include "htm/sim.h"
 #include "engine/engine.h"
 #include "htm/htm.h"
 #include "htm/status.h"
@@ -153,7 +154,7 @@ static void hg_backoff(unsigned attempt)
  * real acquisition aborts us) and abort with HG_ABORT_BUSY if it is held.
  */
 static inline uint32_t hg_spec_begin(void *target, const struct hg_target_ops *ops,
-    const uint32_t *sub_word, enum hg_htm_mode mode)
+    const uint32_t *sub_word, enum hg_htm_mode mode, const struct hg_site_rec *rec)
 {
 	if (mode == HG_HTM_RTM) {
 		uint32_t s = hg_htm_begin();
@@ -170,7 +171,21 @@ static inline uint32_t hg_spec_begin(void *target, const struct hg_target_ops *o
 		}
 		return s;
 	}
-	return hg_emu_begin(target, ops);
+	uint32_t s = hg_emu_begin(target, ops);
+	if (HG_UNLIKELY(hg_sim_on) && s == HG_STATUS_STARTED)
+		hg_sim_mark_begin(rec->site, sub_word, rec->lock_id);
+	return s;
+}
+
+/*
+ * The real lock is held from here to hg_engine_exit: in simulation mode the
+ * section is marked like a speculative one (htm/sim.h), since the
+ * recording's tier says nothing about the tier it would run on.
+ */
+static inline void hg_lock_taken(const uint32_t *sub_word, struct hg_site_rec *rec)
+{
+	if (HG_UNLIKELY(hg_sim_on))
+		hg_sim_mark_begin(rec->site, sub_word, rec->lock_id);
 }
 
 static inline void hg_time_start(struct hg_site_rec *rec)
@@ -196,7 +211,7 @@ enum hg_tier hg_engine_enter(void *target, const struct hg_target_ops *ops,
 	for (unsigned attempt = 0;; attempt++) {
 		hg_counter_add(&rec->st.attempts, 1);
 		hg_pmu_spec_begin(); /* counters read outside the transaction */
-		uint32_t s = hg_spec_begin(target, ops, sub_word, mode);
+		uint32_t s = hg_spec_begin(target, ops, sub_word, mode, rec);
 		if (hg_htm_begin_success(s))
 			return HG_TIER_HTM;
 
@@ -235,6 +250,7 @@ enum hg_tier hg_engine_enter(void *target, const struct hg_target_ops *ops,
 		hg_policy_probe_lost(rec);
 take_lock:
 	ops->lock(target);
+	hg_lock_taken(sub_word, rec);
 	return HG_TIER_LOCK;
 }
 
@@ -247,10 +263,15 @@ void hg_engine_exit(void *target, const struct hg_target_ops *ops,
 			if (hg_htm_active())
 				hg_htm_commit();
 		}
-		else
+		else {
+			if (HG_UNLIKELY(hg_sim_on))
+				hg_sim_mark_end();
 			hg_emu_commit(target, ops);
+		}
 		hg_pmu_spec_end(&rec->st, rec->lock_id, rec->site); /* after the commit */
 	} else {
+		if (HG_UNLIKELY(hg_sim_on))
+			hg_sim_mark_end();
 		ops->unlock(target);
 	}
 	hg_note_commit(rec, tier, tier == HG_TIER_HTM && mode == HG_HTM_EMU);
@@ -267,7 +288,7 @@ int hg_engine_try(void *target, const struct hg_target_ops *ops,
 		for (;;) {
 			hg_counter_add(&rec->st.attempts, 1);
 			hg_pmu_spec_begin();
-			uint32_t s = hg_spec_begin(target, ops, sub_word, mode);
+			uint32_t s = hg_spec_begin(target, ops, sub_word, mode, rec);
 			if (hg_htm_begin_success(s))
 				return HG_TIER_HTM;
 			hg_pmu_spec_end(&rec->st, rec->lock_id, rec->site);
@@ -282,7 +303,9 @@ int hg_engine_try(void *target, const struct hg_target_ops *ops,
 			break;
 		}
 	}
-	if (ops->trylock && ops->trylock(target))
+	if (ops->trylock && ops->trylock(target)) {
+		hg_lock_taken(sub_word, rec);
 		return HG_TIER_LOCK;
+	}
 	return -1;
 }

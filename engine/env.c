@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * engine/env.c - start-up: HTMGIL_HTM, HTMGIL_EMU, HTMGIL_POLICY, HTMGIL_TXLEN,
- * HTMGIL_REPORT, and the policy knobs.
+ * HTMGIL_SIM, HTMGIL_REPORT, and the policy knobs.
  *
  * A bad value never stops the host program: one line on stderr names the
  * variable, the value and what is accepted, and the safe default applies
@@ -15,6 +15,8 @@
 
 #include "base/atomic.h"
 #include "engine/engine.h"
+#include "htm/emu.h"
+#include "htm/sim.h"
 
 /*
  * HTMGIL_TXLEN's settings live here, beside the start-up constructor, and
@@ -142,6 +144,24 @@ __attribute__((constructor(102))) static void hg_init(void)
 		else {
 			hg_warn("HTMGIL_HTM=\"%s\" is not one of auto, rtm, emu, off; elision is off", v);
 			req = HG_HTM_REQ_OFF;
+		}
+	}
+	/*
+	 * HTMGIL_SIM=1 (set by `htmgil sim`): emulated mode, no injected
+	 * aborts, one yield point per transaction, markers on (htm/sim.h).
+	 * It overrides HTMGIL_HTM, HTMGIL_EMU and HTMGIL_TXLEN.
+	 */
+	v = getenv("HTMGIL_SIM");
+	if (v && *v && strcmp(v, "0") != 0) {
+		if (strcmp(v, "1") != 0) {
+			hg_warn("HTMGIL_SIM=\"%s\" is not 0 or 1; simulation markers are off "
+			    "(run the program with `htmgil sim -- CMD` instead)", v);
+		} else {
+			req = HG_HTM_REQ_EMU;
+			hg_emu_configure("");
+			hg_txlen_fixed = 1;
+			hg_txlen_off = false;
+			hg_sim_on = 1; /* before any other thread: see htm/sim.h */
 		}
 	}
 	hg_htm_set_mode(req);

@@ -80,6 +80,7 @@
 
 #include "gil/patch.h"
 #include "gil/pysite.h"
+#include "htm/sim.h"
 #include "base/util.h"
 #include "engine/engine.h"
 
@@ -414,6 +415,8 @@ static const struct hg_target_ops hg_gil3_held_ops = {
 static void hg_gil3_restart_emulated(void *tstate)
 {
 	enum hg_htm_mode mode = (enum hg_htm_mode)hg_gil3_section.mode;
+	if (HG_UNLIKELY(hg_sim_on))
+		hg_sim_mark_yield(); /* the next section continues this hold (htm/sim.h) */
 	hg_engine_exit(hg_gil3_section.gil, &hg_gil3_held_ops, mode, hg_gil3_section.rec,
 	    (enum hg_tier)hg_gil3_section.tier);
 	hg_gil3_flush_yields();

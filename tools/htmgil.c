@@ -4,6 +4,7 @@
  *
  *   htmgil cpu [--json]          what this machine offers and what htmgil uses
  *   htmgil run [OPTIONS] -- CMD  run CMD with the preload library and settings
+ *   htmgil sim [OPTIONS] -- CMD  predict CMD's sections on RTM (valgrind tool + replay)
  *   htmgil report FILE.json ...  read reports (tools/htmgil_report.py, run by python3)
  *   htmgil --version | --help
  *
@@ -20,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <htmgil/htmgil.h>
@@ -33,6 +36,10 @@
 #define HG_CLI_LIBDIR_REL "../lib"
 #endif
 #define HG_PRELOAD_NAME "libhtmgil-preload.so"
+#ifndef HG_CLI_LIBEXECDIR_REL
+/* Relative path from the installed bin directory to the libexec directory. */
+#define HG_CLI_LIBEXECDIR_REL "../libexec"
+#endif
 #ifndef HG_CLI_DATADIR_REL
 /* Relative path from the installed bin directory to the data directory. */
 #define HG_CLI_DATADIR_REL "../share"
@@ -40,6 +47,9 @@
 #define HG_REPORT_SCRIPT "htmgil/htmgil_report.py"
 
 #define HG_EXIT_USAGE 2
+
+/* The command line's verb, for messages of helpers that `run` and `sim` share. */
+static const char *hg_cli_cmd = "htmgil run";
 
 static const char *const hg_htm_values[] = { "auto", "rtm", "emu", "off", NULL };
 static const char *const hg_target_values[] = { "gil", "pthread", NULL };
@@ -64,7 +74,8 @@ static char *hg_cli_stash[HG_CLI_NSTASH];
 
 __attribute__((constructor(101))) static void hg_cli_early(int argc, char **argv)
 {
-	bool run = argc > 1 && argv != NULL && strcmp(argv[1], "run") == 0;
+	bool run = argc > 1 && argv != NULL &&
+	    (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "sim") == 0);
 	for (size_t i = 0; i < HG_CLI_NSTASH; i++) {
 		const char *name = hg_cli_stash_names[i];
 		if (!run && strcmp(name, "HTMGIL_REPORT") != 0 && strcmp(name, "HTMGIL_PMU") != 0)
@@ -101,6 +112,8 @@ static void hg_cli_usage(FILE *f)
 	      "  cpu     show the transactional memory this machine offers and the\n"
 	      "          mode htmgil will use here\n"
 	      "  run     run a command with the htmgil preload library and settings\n"
+	      "  sim     predict how a command's sections would run on RTM, on any x86-64\n"
+	      "          machine (valgrind)\n"
 	      "  report  read the JSON reports of a run: text, JSON, HTML or a trace\n"
 	      "\n"
 	      "`htmgil <command> --help` describes each command.\n",
@@ -509,7 +522,7 @@ static int hg_cli_opt(int argc, char **argv, int *i, const char *name, const cha
 		/* "--report --": the next word is an option or the end of them, not a value
 		 * (a value that starts with "--" can be given as --name=VALUE). */
 		if (*i + 1 >= argc || strncmp(argv[*i + 1], "--", 2) == 0) {
-			fprintf(stderr, "htmgil run: %s needs a value; see htmgil run --help\n", name);
+			fprintf(stderr, "%s: %s needs a value; see %s --help\n", hg_cli_cmd, name, hg_cli_cmd);
 			return -1;
 		}
 		*val = argv[++*i];
@@ -517,8 +530,8 @@ static int hg_cli_opt(int argc, char **argv, int *i, const char *name, const cha
 		return 0;
 	}
 	if (**val == '\0') {
-		fprintf(stderr, "htmgil run: %s needs a non-empty value; see htmgil run --help\n",
-		    name);
+		fprintf(stderr, "%s: %s needs a non-empty value; see %s --help\n", hg_cli_cmd,
+		    name, hg_cli_cmd);
 		return -1;
 	}
 	return 1;
@@ -684,8 +697,8 @@ static int hg_cli_find_preload(char out[PATH_MAX])
 
 	if (env != NULL && *env != '\0') {
 		if (realpath(env, out) == NULL) {
-			fprintf(stderr, "htmgil run: HTMGIL_PRELOAD=%s: %s; point it at %s or unset it\n",
-			    env, strerror(errno), HG_PRELOAD_NAME);
+			fprintf(stderr, "%s: HTMGIL_PRELOAD=%s: %s; point it at %s or unset it\n",
+			    hg_cli_cmd, env, strerror(errno), HG_PRELOAD_NAME);
 			return -1;
 		}
 		return 0;
@@ -694,8 +707,8 @@ static int hg_cli_find_preload(char out[PATH_MAX])
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
 	if (n <= 0) {
-		fprintf(stderr, "htmgil run: cannot read /proc/self/exe (%s); set HTMGIL_PRELOAD=PATH to %s\n",
-		    strerror(errno), HG_PRELOAD_NAME);
+		fprintf(stderr, "%s: cannot read /proc/self/exe (%s); set HTMGIL_PRELOAD=PATH to %s\n",
+		    hg_cli_cmd, strerror(errno), HG_PRELOAD_NAME);
 		return -1;
 	}
 	self[n] = '\0';
@@ -711,8 +724,8 @@ static int hg_cli_find_preload(char out[PATH_MAX])
 		if (realpath(cand, out) != NULL && access(out, R_OK) == 0)
 			return 0;
 	}
-	fprintf(stderr, "htmgil run: %s not found in %s/%s; build or install it, or set HTMGIL_PRELOAD=PATH\n",
-	    HG_PRELOAD_NAME, self, HG_CLI_LIBDIR_REL);
+	fprintf(stderr, "%s: %s not found in %s/%s; build or install it, or set HTMGIL_PRELOAD=PATH\n",
+	    hg_cli_cmd, HG_PRELOAD_NAME, self, HG_CLI_LIBDIR_REL);
 	return -1;
 }
 
@@ -729,12 +742,27 @@ static bool hg_cli_list_has(const char *list, const char *path)
 	return false;
 }
 
+/* LD_PRELOAD with preload first (once); malloc'd, NULL when out of memory. */
+static char *hg_cli_preload_list(const char *preload)
+{
+	const char *old = getenv("LD_PRELOAD");
+	if (old == NULL || *old == '\0')
+		return strdup(preload);
+	if (hg_cli_list_has(old, preload))
+		return strdup(old);
+	size_t n = strlen(preload) + 1 + strlen(old) + 1;
+	char *list = malloc(n);
+	if (list != NULL)
+		snprintf(list, n, "%s:%s", preload, old);
+	return list;
+}
+
 static int hg_cli_setenv(const char *name, const char *value)
 {
 	if (value == NULL)
 		return 0;
 	if (setenv(name, value, 1) != 0) {
-		fprintf(stderr, "htmgil run: cannot set %s: %s\n", name, strerror(errno));
+		fprintf(stderr, "%s: cannot set %s: %s\n", hg_cli_cmd, name, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -775,18 +803,7 @@ static int hg_cli_run(int argc, char **argv)
 	if (hg_cli_find_preload(preload) != 0)
 		return HG_EXIT_USAGE;
 
-	const char *old = getenv("LD_PRELOAD");
-	char *list;
-	if (old == NULL || *old == '\0') {
-		list = strdup(preload);
-	} else if (hg_cli_list_has(old, preload)) {
-		list = strdup(old);
-	} else {
-		size_t n = strlen(preload) + 1 + strlen(old) + 1;
-		list = malloc(n);
-		if (list != NULL)
-			snprintf(list, n, "%s:%s", preload, old);
-	}
+	char *list = hg_cli_preload_list(preload);
 	if (list == NULL) {
 		fprintf(stderr, "htmgil run: out of memory\n");
 		return 1;
@@ -849,6 +866,368 @@ static int hg_cli_run(int argc, char **argv)
 	int e = errno;
 	fprintf(stderr, "htmgil run: cannot run '%s': %s\n", r.cmd[0], strerror(e));
 	return e == ENOENT ? 127 : 126;
+}
+
+/* ------------------------------------------------------------------ sim */
+
+static void hg_cli_sim_usage(FILE *f)
+{
+	fputs("usage: htmgil sim [OPTIONS] [--] CMD [ARGS...]\n"
+	      "       htmgil sim --replay TRACE [OPTIONS]\n"
+	      "\n"
+	      "Predicts, on any x86-64 machine, how CMD's sections would run as Intel RTM\n"
+	      "transactions: which abort and why (conflicts named by data, code and\n"
+	      "site, capacity, unfriendly instructions, timer), and how much the threads\n"
+	      "would overlap.  CMD runs under valgrind with htmgil's recording tool and\n"
+	      "the preload in simulation mode (every section on the real lock: the\n"
+	      "program's results are its own); the recorded sections are then replayed\n"
+	      "on virtual cores with the hardware model and htmgil's own policy\n"
+	      "(docs/sim.md).  CMD's exit status is htmgil sim's.\n"
+	      "\n"
+	      "  --cpus N        virtual cores (default: the program's threads)\n"
+	      "  --model M       capacity model of a CPU (default emerald-rapids; the\n"
+	      "                  replay's --help lists them)\n"
+	      "  --report FILE   also write the prediction as JSON (schema htmgil-sim)\n"
+	      "  --target KIND   what to elide: gil (default: CPython's GIL when CMD is\n"
+	      "                  CPython) or pthread (default and normal pthread mutexes)\n"
+	      "  --trace FILE    keep the recorded trace there (replay it later with\n"
+	      "                  --replay FILE)\n"
+	      "  --replay TRACE  replay a kept trace instead of running a command\n"
+	      "  --valgrind PATH the valgrind to use (default: valgrind on PATH)\n"
+	      "\n"
+	      "The prediction is printed on stderr after CMD exits.\n",
+	    f);
+}
+
+struct hg_cli_sim {
+	const char *cpus, *model, *report, *target, *trace, *replay, *valgrind;
+	char **cmd;
+};
+
+static int hg_cli_sim_parse(int argc, char **argv, struct hg_cli_sim *r)
+{
+	int i;
+	memset(r, 0, sizeof *r);
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		int m;
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (a[0] != '-')
+			break;
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			hg_cli_sim_usage(stdout);
+			return 1;
+		}
+		if ((m = hg_cli_opt(argc, argv, &i, "--cpus", &r->cpus)) != 0) {
+			if (m < 0)
+				return -1;
+			char *end;
+			errno = 0;
+			unsigned long n = strtoul(r->cpus, &end, 10);
+			if (r->cpus[0] < '0' || r->cpus[0] > '9' || *end || errno || n < 1 || n > 256) {
+				fprintf(stderr, "htmgil sim: --cpus '%s' is not a number of cores in 1..256\n",
+				    r->cpus);
+				return -1;
+			}
+			continue;
+		}
+		const char **slot = NULL;
+		const char *names[] = { "--model", "--report", "--target", "--trace", "--replay",
+			"--valgrind" };
+		const char **slots[] = { &r->model, &r->report, &r->target, &r->trace, &r->replay,
+			&r->valgrind };
+		for (size_t k = 0; k < sizeof names / sizeof names[0] && slot == NULL; k++) {
+			if ((m = hg_cli_opt(argc, argv, &i, names[k], slots[k])) < 0)
+				return -1;
+			if (m > 0)
+				slot = slots[k];
+		}
+		if (slot == &r->target && !hg_cli_in(r->target, hg_target_values)) {
+			fprintf(stderr, "htmgil sim: --target '%s' is not a target; accepted: gil, pthread\n",
+			    r->target);
+			return -1;
+		}
+		if (slot != NULL)
+			continue;
+		fprintf(stderr, "htmgil sim: unknown option '%s'; accepted: --cpus, --model, --report, "
+		    "--target, --trace, --replay, --valgrind, --help\n", a);
+		return -1;
+	}
+	if (r->replay != NULL) {
+		if (i < argc) {
+			fprintf(stderr, "htmgil sim: --replay replays a kept trace and runs no command; "
+			    "drop '%s' or --replay\n", argv[i]);
+			return -1;
+		}
+		return 0;
+	}
+	if (i >= argc) {
+		fprintf(stderr, "htmgil sim: no command given; usage: htmgil sim [OPTIONS] -- CMD [ARGS...]\n");
+		return -1;
+	}
+	r->cmd = argv + i;
+	return 0;
+}
+
+/* The directory of this program (no trailing slash); -1 after one line. */
+static int hg_cli_self_dir(char out[PATH_MAX])
+{
+	ssize_t n = readlink("/proc/self/exe", out, PATH_MAX - 1);
+	if (n <= 0) {
+		fprintf(stderr, "%s: cannot read /proc/self/exe (%s)\n", hg_cli_cmd, strerror(errno));
+		return -1;
+	}
+	out[n] = '\0';
+	char *slash = strrchr(out, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	return 0;
+}
+
+/* First of dir/rel/name (rel in rels) that exists and is executable, into out. */
+static bool hg_cli_find_exec(const char *dir, const char *const *rels, size_t nrels,
+    const char *name, char out[PATH_MAX])
+{
+	char cand[2 * PATH_MAX];
+	for (size_t k = 0; k < nrels; k++) {
+		int n = snprintf(cand, sizeof cand, "%s/%s/%s", dir, rels[k], name);
+		if (n < 0 || (size_t)n >= sizeof cand)
+			continue;
+		if (realpath(cand, out) != NULL && access(out, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* valgrind from --valgrind or PATH; false after one line. */
+static bool hg_cli_find_valgrind(const char *given, char out[PATH_MAX])
+{
+	if (given != NULL) {
+		if (realpath(given, out) != NULL && access(out, X_OK) == 0)
+			return true;
+		fprintf(stderr, "htmgil sim: --valgrind '%s' is not an executable; name valgrind's path "
+		    "or leave the option out\n", given);
+		return false;
+	}
+	const char *path = getenv("PATH");
+	char dir[PATH_MAX];
+	for (const char *p = path ? path : ""; *p;) {
+		size_t n = strcspn(p, ":");
+		if (n > 0 && n < sizeof dir) {
+			memcpy(dir, p, n);
+			dir[n] = '\0';
+			char cand[2 * PATH_MAX];
+			snprintf(cand, sizeof cand, "%s/valgrind", dir);
+			if (access(cand, X_OK) == 0 && realpath(cand, out) != NULL)
+				return true;
+		}
+		p += n;
+		if (*p == ':')
+			p++;
+	}
+	fprintf(stderr, "htmgil sim: valgrind not found on PATH; install it (Debian: apt-get install "
+	    "valgrind) or give --valgrind PATH\n");
+	return false;
+}
+
+/* Runs argv and waits; returns its wait status, or -1 after one line. */
+static int hg_cli_spawn(char **argv, bool quiet_signals)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "htmgil sim: cannot fork: %s\n", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		execv(argv[0], argv);
+		fprintf(stderr, "htmgil sim: cannot run '%s': %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	/* The terminal's SIGINT/SIGQUIT reach the child; this process waits it out. */
+	struct sigaction ign = { .sa_handler = SIG_IGN }, oint, oquit;
+	if (quiet_signals) {
+		sigaction(SIGINT, &ign, &oint);
+		sigaction(SIGQUIT, &ign, &oquit);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR) {
+			st = -1;
+			break;
+		}
+	}
+	if (quiet_signals) {
+		sigaction(SIGINT, &oint, NULL);
+		sigaction(SIGQUIT, &oquit, NULL);
+	}
+	return st;
+}
+
+static int hg_cli_exit_of(int st)
+{
+	if (st < 0)
+		return 1;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return 1;
+}
+
+/* Replays trace (names: the preload's report, may be absent); the replay's status. */
+static int hg_cli_sim_replay(const char *replay, const struct hg_cli_sim *r, const char *trace,
+    const char *names)
+{
+	char *argv[16];
+	int n = 0;
+	argv[n++] = (char *)replay;
+	argv[n++] = (char *)"--trace";
+	argv[n++] = (char *)trace;
+	if (names != NULL && access(names, R_OK) == 0) {
+		argv[n++] = (char *)"--names";
+		argv[n++] = (char *)names;
+	}
+	if (r->cpus) {
+		argv[n++] = (char *)"--cpus";
+		argv[n++] = (char *)r->cpus;
+	}
+	if (r->model) {
+		argv[n++] = (char *)"--model";
+		argv[n++] = (char *)r->model;
+	}
+	if (r->report) {
+		argv[n++] = (char *)"--report";
+		argv[n++] = (char *)r->report;
+	}
+	argv[n] = NULL;
+	return hg_cli_spawn(argv, false);
+}
+
+static int hg_cli_sim(int argc, char **argv)
+{
+	hg_cli_cmd = "htmgil sim";
+	struct hg_cli_sim r;
+	int rc = hg_cli_sim_parse(argc, argv, &r);
+	if (rc != 0)
+		return rc < 0 ? HG_EXIT_USAGE : 0;
+
+	char self[PATH_MAX], replay[PATH_MAX], tooldir[PATH_MAX], tool[PATH_MAX];
+	if (hg_cli_self_dir(self) != 0)
+		return HG_EXIT_USAGE;
+	const char *rels[] = { HG_CLI_LIBEXECDIR_REL "/htmgil", "../libexec/htmgil" };
+	if (!hg_cli_find_exec(self, rels, 2, "htmgil-sim-replay", replay)) {
+		fprintf(stderr, "htmgil sim: htmgil-sim-replay not found in %s/%s/htmgil; build or "
+		    "install htmgil with the simulator\n", self, HG_CLI_LIBEXECDIR_REL);
+		return HG_EXIT_USAGE;
+	}
+	if (r.replay != NULL) {
+		if (access(r.replay, R_OK) != 0) {
+			fprintf(stderr, "htmgil sim: --replay '%s': %s; name a trace kept with --trace\n",
+			    r.replay, strerror(errno));
+			return HG_EXIT_USAGE;
+		}
+		/* The names the preload wrote beside it, if it was kept by --trace. */
+		char names[PATH_MAX + 16];
+		snprintf(names, sizeof names, "%s.names.json", r.replay);
+		return hg_cli_exit_of(hg_cli_sim_replay(replay, &r, r.replay, names));
+	}
+
+	char valgrind[PATH_MAX];
+	if (!hg_cli_find_valgrind(r.valgrind, valgrind))
+		return HG_EXIT_USAGE;
+	const char *trels[] = { HG_CLI_LIBEXECDIR_REL "/htmgil/valgrind", "../libexec/htmgil/valgrind" };
+	if (!hg_cli_find_exec(self, trels, 2, "htmgilsim-amd64-linux", tool)) {
+		fprintf(stderr, "htmgil sim: the recording tool htmgilsim-amd64-linux is not in "
+		    "%s/%s/htmgil/valgrind; build htmgil where valgrind's tool files are installed "
+		    "(Debian: the valgrind package)\n", self, HG_CLI_LIBEXECDIR_REL);
+		return HG_EXIT_USAGE;
+	}
+	snprintf(tooldir, sizeof tooldir, "%s", tool);
+	*strrchr(tooldir, '/') = '\0';
+	char preload[PATH_MAX];
+	if (hg_cli_find_preload(preload) != 0)
+		return HG_EXIT_USAGE;
+
+	/* The trace and the preload's report (site names) go to a private directory. */
+	char dir[PATH_MAX], trace[PATH_MAX + 32], names[PATH_MAX + 48];
+	const char *tmp = getenv("TMPDIR");
+	snprintf(dir, sizeof dir, "%s/htmgil-sim.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL) {
+		fprintf(stderr, "htmgil sim: cannot make a directory for the trace in %s: %s; set "
+		    "TMPDIR to a writable directory\n", tmp && *tmp ? tmp : "/tmp", strerror(errno));
+		return 1;
+	}
+	if (r.trace != NULL) {
+		char abs[PATH_MAX];
+		if (r.trace[0] != '/' && getcwd(abs, sizeof abs) != NULL)
+			snprintf(trace, sizeof trace, "%s/%s", abs, r.trace);
+		else
+			snprintf(trace, sizeof trace, "%s", r.trace);
+		snprintf(names, sizeof names, "%s.names.json", trace);
+	} else {
+		snprintf(trace, sizeof trace, "%s/trace", dir);
+		snprintf(names, sizeof names, "%s/names.json", dir);
+	}
+	unlink(names);
+
+	char *list = hg_cli_preload_list(preload);
+	if (list == NULL) {
+		fprintf(stderr, "htmgil sim: out of memory\n");
+		return 1;
+	}
+	int bad = hg_cli_unstash() || hg_cli_setenv("LD_PRELOAD", list) ||
+	    hg_cli_setenv("HTMGIL_SIM", "1") || hg_cli_setenv("HTMGIL_REPORT", names) ||
+	    hg_cli_setenv("HTMGIL_TARGET", r.target) || hg_cli_setenv("VALGRIND_LIB", tooldir);
+	free(list);
+	/* Counters and timelines mean nothing under valgrind; a run marker of an outer run must not apply. */
+	unsetenv("HTMGIL_PMU");
+	unsetenv("HTMGIL_TRACE");
+	unsetenv("HTMGIL_REPORT_RUN");
+	if (bad)
+		return 1;
+
+	size_t nc = 0;
+	while (r.cmd[nc])
+		nc++;
+	char **vargv = calloc(nc + 8, sizeof *vargv);
+	char topt[PATH_MAX + 48];
+	if (vargv == NULL) {
+		fprintf(stderr, "htmgil sim: out of memory\n");
+		return 1;
+	}
+	snprintf(topt, sizeof topt, "--trace=%s", trace);
+	int k = 0;
+	vargv[k++] = valgrind;
+	vargv[k++] = (char *)"-q";
+	vargv[k++] = (char *)"--tool=htmgilsim";
+	vargv[k++] = topt;
+	vargv[k++] = (char *)"--";
+	for (size_t j = 0; j < nc; j++)
+		vargv[k++] = r.cmd[j];
+	vargv[k] = NULL;
+	int st = hg_cli_spawn(vargv, true);
+	free(vargv);
+	int status = hg_cli_exit_of(st);
+
+	/* The replay reads what the run left; the program's status stays its own. */
+	if (access(trace, R_OK) != 0) {
+		fprintf(stderr, "htmgil sim: the run left no trace (%s); nothing to predict\n", trace);
+	} else {
+		int rst = hg_cli_sim_replay(replay, &r, trace, names);
+		if (hg_cli_exit_of(rst) != 0)
+			fprintf(stderr, "htmgil sim: the replay failed (status %d); the trace is %s\n",
+			    hg_cli_exit_of(rst), r.trace ? trace : "removed (keep it with --trace FILE)");
+	}
+	if (r.trace == NULL) {
+		unlink(trace);
+		unlink(names);
+	}
+	rmdir(dir);
+	return status;
 }
 
 /* --------------------------------------------------------------- report */
@@ -927,7 +1306,7 @@ static int hg_cli_report(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "htmgil: no command given; accepted: cpu, run, report (see htmgil --help)\n");
+		fprintf(stderr, "htmgil: no command given; accepted: cpu, run, sim, report (see htmgil --help)\n");
 		return HG_EXIT_USAGE;
 	}
 	const char *verb = argv[1];
@@ -946,7 +1325,9 @@ int main(int argc, char **argv)
 		return hg_cli_run(argc - 1, argv + 1);
 	if (strcmp(verb, "report") == 0)
 		return hg_cli_report(argc - 1, argv + 1);
-	fprintf(stderr, "htmgil: unknown command '%s'; accepted: cpu, run, report (see htmgil --help)\n",
+	if (strcmp(verb, "sim") == 0)
+		return hg_cli_sim(argc - 1, argv + 1);
+	fprintf(stderr, "htmgil: unknown command '%s'; accepted: cpu, run, sim, report (see htmgil --help)\n",
 	    verb);
 	return HG_EXIT_USAGE;
 }
