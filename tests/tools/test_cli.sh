@@ -303,8 +303,41 @@ if command -v python3 >/dev/null 2>&1 && [ -f "$ratios" ]; then
 	expect_no_out 'do not apply' "ratios.py under off" ratiosoff
 fi
 
+# ---- sim: usage errors name the problem and the way out
+expect_usage_error sim_nocmd 'htmgil sim: no command given; usage: htmgil sim' "$htmgil" sim
+expect_usage_error sim_cpus "htmgil sim: --cpus '0' is not a number of cores in 1\.\.256" \
+	"$htmgil" sim --cpus 0 -- true
+expect_usage_error sim_cpus_word "htmgil sim: --cpus 'two' is not a number" \
+	"$htmgil" sim --cpus two -- true
+expect_usage_error sim_target "htmgil sim: --target 'java' is not a target; accepted: gil, pthread" \
+	"$htmgil" sim --target java -- true
+expect_usage_error sim_opt "htmgil sim: unknown option '--bogus'; accepted: --cpus" \
+	"$htmgil" sim --bogus -- true
+expect_usage_error sim_val "htmgil sim: --model needs a value; see htmgil sim --help" \
+	"$htmgil" sim --model -- true
+expect_usage_error sim_replay_cmd "htmgil sim: --replay replays a kept trace and runs no command" \
+	"$htmgil" sim --replay "$tmp/none" true
+# Where the simulator's parts are missing (a copy of htmgil with nothing beside it).
+mkdir -p "$tmp/lonely/bin"
+cp "$htmgil" "$tmp/lonely/bin/htmgil"
+expect_usage_error sim_noreplay 'htmgil sim: htmgil-sim-replay not found in .*; build or install' \
+	"$tmp/lonely/bin/htmgil" sim -- true
+mkdir -p "$tmp/lonely/libexec/htmgil"
+printf '#!/bin/sh\nexit 0\n' >"$tmp/lonely/libexec/htmgil/htmgil-sim-replay"
+chmod +x "$tmp/lonely/libexec/htmgil/htmgil-sim-replay"
+expect_usage_error sim_novalgrind 'htmgil sim: valgrind not found on PATH; install it' \
+	env PATH="$tmp/lonely/bin" "$tmp/lonely/bin/htmgil" sim -- true
+expect_usage_error sim_badvalgrind "htmgil sim: --valgrind '$tmp/none' is not an executable" \
+	"$tmp/lonely/bin/htmgil" sim --valgrind "$tmp/none" -- true
+printf '#!/bin/sh\nexit 0\n' >"$tmp/lonely/bin/valgrind"
+chmod +x "$tmp/lonely/bin/valgrind"
+expect_usage_error sim_notool 'htmgil sim: the recording tool htmgilsim-amd64-linux is not in .*valgrind package' \
+	"$tmp/lonely/bin/htmgil" sim --valgrind "$tmp/lonely/bin/valgrind" -- true
+expect_usage_error sim_replay_missing "htmgil sim: --replay '$tmp/none': No such file" \
+	"$tmp/lonely/bin/htmgil" sim --replay "$tmp/none"
+
 # ---- help and version
-for args in "--help" "cpu --help" "run --help"; do
+for args in "--help" "cpu --help" "run --help" "sim --help"; do
 	# shellcheck disable=SC2086
 	run_cmd help "$htmgil" $args
 	expect_rc 0 "htmgil $args"
