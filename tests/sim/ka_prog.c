@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/sim/ka_prog.c - the known-answer programs of `htmgil sim`
+ * (tests/sim/check_ka.py says what each must predict).
+ *
+ *   ka_prog MODE [SECTIONS]
+ *
+ * Two threads run SECTIONS critical sections each under one default pthread
+ * mutex (elided in pthread mode), with a short stretch of private work
+ * between sections.  MODE says what a section does:
+ *   disjoint    50 increments of the thread's own counter (own line)
+ *   counter     50 increments of the shared hg_ka_counter
+ *   falseshare  50 increments of hg_ka_word_a (thread 0) or hg_ka_word_b
+ *               (thread 1), two words of one cache line
+ *   bigwrite    writes 784 distinct lines (49 KiB) of the thread's buffer
+ *   oneset      writes 14 lines 4 KiB apart (one L1 set)
+ *   oneset10    writes 10 lines 4 KiB apart
+ *   syscall     one increment and a getpid system call
+ * The program checks its own results and exits 1 when they are wrong.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define HG_KA_LINE 64
+#define HG_KA_BIG_LINES 784
+#define HG_KA_SET_STRIDE 4096
+
+static pthread_mutex_t hg_ka_mutex = PTHREAD_MUTEX_INITIALIZER;
+volatile long hg_ka_counter;
+/*
+ * Two variables of one line, apart from everything else: a section of their
+ * own, the first aligned to a line (built with -fno-toplevel-reorder; main
+ * checks that they share the line).
+ */
+volatile long hg_ka_word_a __attribute__((section(".data.hg_ka_pair"), aligned(HG_KA_LINE))) = 1;
+volatile long hg_ka_word_b __attribute__((section(".data.hg_ka_pair"))) = 1;
+volatile char hg_ka_pair_end[HG_KA_LINE] __attribute__((section(".data.hg_ka_pair"))) = { 1 };
+
+struct hg_ka_own {
+	volatile long n;
+	char pad[HG_KA_LINE - sizeof(long)];
+} __attribute__((aligned(HG_KA_LINE)));
+static struct hg_ka_own hg_ka_own[2];
+
+static const char *hg_ka_mode;
+static long hg_ka_sections = 2000;
+static char *hg_ka_buf[2];
+
+static void hg_ka_section(int t, long k)
+{
+	const char *m = hg_ka_mode;
+	if (strcmp(m, "disjoint") == 0) {
+		for (int i = 0; i < 50; i++)
+			hg_ka_own[t].n++;
+	} else if (strcmp(m, "counter") == 0) {
+		for (int i = 0; i < 50; i++)
+			hg_ka_counter++;
+	} else if (strcmp(m, "falseshare") == 0) {
+		for (int i = 0; i < 50; i++) {
+			if (t == 0)
+				hg_ka_word_a++;
+			else
+				hg_ka_word_b++;
+		}
+	} else if (strcmp(m, "bigwrite") == 0) {
+		for (int i = 0; i < HG_KA_BIG_LINES; i++)
+			hg_ka_buf[t][(size_t)i * HG_KA_LINE] = (char)k;
+	} else if (strcmp(m, "oneset") == 0 || strcmp(m, "oneset10") == 0) {
+		int n = m[6] ? 10 : 14;
+		for (int i = 0; i < n; i++)
+			hg_ka_buf[t][(size_t)i * HG_KA_SET_STRIDE] = (char)k;
+	} else if (strcmp(m, "syscall") == 0) {
+		hg_ka_own[t].n++;
+		if (syscall(SYS_getpid) <= 0)
+			abort();
+	}
+}
+
+static void *hg_ka_thread(void *arg)
+{
+	int t = (int)(intptr_t)arg;
+	volatile long priv = 0;
+	for (long k = 0; k < hg_ka_sections; k++) {
+		pthread_mutex_lock(&hg_ka_mutex);
+		hg_ka_section(t, k);
+		pthread_mutex_unlock(&hg_ka_mutex);
+		for (int i = 0; i < 20; i++)
+			priv += i;
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const modes[] = { "disjoint", "counter", "falseshare", "bigwrite",
+		"oneset", "oneset10", "syscall", NULL };
+	if (argc < 2) {
+		fprintf(stderr, "usage: ka_prog MODE [SECTIONS]\n");
+		return 2;
+	}
+	hg_ka_mode = argv[1];
+	int ok = 0;
+	for (int i = 0; modes[i]; i++)
+		ok |= strcmp(modes[i], hg_ka_mode) == 0;
+	if (!ok) {
+		fprintf(stderr, "ka_prog: unknown mode '%s'\n", hg_ka_mode);
+		return 2;
+	}
+	if (argc > 2)
+		hg_ka_sections = atol(argv[2]);
+	if (((uintptr_t)&hg_ka_word_a >> 6) != ((uintptr_t)&hg_ka_word_b >> 6)) {
+		fprintf(stderr, "ka_prog: hg_ka_word_a and hg_ka_word_b are not in one line; build "
+		    "with -fno-toplevel-reorder\n");
+		return 3;
+	}
+	for (int t = 0; t < 2; t++) {
+		size_t n = (size_t)HG_KA_BIG_LINES * HG_KA_LINE + 16 * HG_KA_SET_STRIDE;
+		/* page-aligned and touched before any section: no first-touch events */
+		if (posix_memalign((void **)&hg_ka_buf[t], HG_KA_SET_STRIDE, n) != 0)
+			return 1;
+		memset(hg_ka_buf[t], 0, n);
+	}
+	pthread_t th[2];
+	for (int t = 0; t < 2; t++)
+		pthread_create(&th[t], NULL, hg_ka_thread, (void *)(intptr_t)t);
+	for (int t = 0; t < 2; t++)
+		pthread_join(th[t], NULL);
+	long want = 50 * hg_ka_sections;
+	if (strcmp(hg_ka_mode, "falseshare") == 0)
+		want++; /* both words start at 1 */
+	int bad = 0;
+	if (strcmp(hg_ka_mode, "counter") == 0)
+		bad = hg_ka_counter != 2 * want;
+	else if (strcmp(hg_ka_mode, "falseshare") == 0)
+		bad = hg_ka_word_a != want || hg_ka_word_b != want;
+	else if (strcmp(hg_ka_mode, "disjoint") == 0)
+		bad = hg_ka_own[0].n != want || hg_ka_own[1].n != want;
+	printf("ka_prog %s: %ld sections per thread, %s\n", hg_ka_mode, hg_ka_sections,
+	    bad ? "WRONG RESULT" : "ok");
+	return bad;
+}
