@@ -433,7 +433,10 @@ def main():
         lv = py_label(path) if path else None
         if not lv:
             ap.error("cannot run %s as a python: pass a CPython program to --python" % exe)
-        pythons.append({"label": lv[0], "version": lv[1], "exe": path})
+        label = lv[0]
+        while label in [p["label"] for p in pythons]:
+            label += "'"
+        pythons.append({"label": label, "version": lv[1], "exe": path})
     if not pythons:
         sys.exit("gil_scaling.py: no supported CPython found (pyenv 2.7/3.11/3.12/3.13, "
                  "python3.11d); pass --python")
