@@ -395,8 +395,9 @@ def main():
                     "gil/pythons.cmake finds them)")
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--rounds", type=int, default=5,
-                    help="rounds; each cell is its median over them (default 5)")
+    ap.add_argument("--rounds", type=int, default=4,
+                    help="rounds; each cell is its median over them (default 4: "
+                    "about 4 minutes with five interpreters on 2 CPUs)")
     ap.add_argument("--scale", type=float, default=1.0,
                     help="work per run relative to UNITS (default 1)")
     ap.add_argument("--preload", default=os.path.join(ROOT, "build", "lib",
@@ -451,6 +452,7 @@ def main():
     configs = [(t, pre) for t in threads for pre in (False, True)]
     runs = {}  # (workload, label, threads, preload) -> [child results]
     rnd = random.Random(a.seed)
+    load_before = os.getloadavg()[0]
     t_start = time.time()
     for rd in range(a.rounds):
         rows = [(w, p) for w in workloads for p in pythons]
@@ -465,6 +467,7 @@ def main():
         sys.stderr.write("round %d/%d done (%.0f s)\n" % (rd + 1, a.rounds,
                                                           time.time() - t_start))
 
+    load_after = os.getloadavg()[0]
     # Same total work: every run of a (workload, python) row gives the same
     # checksum, whatever the thread count, with or without the preload.
     for w in workloads:
@@ -506,7 +509,9 @@ def main():
 
     print("gil_scaling.py: %d rounds, scale %g, threads %s, order seed %d"
           % (a.rounds, a.scale, ",".join(map(str, threads)), a.seed))
-    print("cpu: %s, %d logical CPUs" % (cpu_model(), os.cpu_count()))
+    print("cpu: %s, %d logical CPUs; load average %.2f before, %.2f after (above the "
+          "CPU count: other processes shared the CPUs)" % (cpu_model(), os.cpu_count(),
+                                                          load_before, load_after))
     print("rtm: %s" % verdict)
     print("preload: %s, HTMGIL_HTM=%s, mode %s (htmgil cpu)"
           % (os.path.relpath(preload, os.getcwd()) if preload.startswith(os.getcwd())
@@ -550,7 +555,8 @@ def main():
         doc = {
             "schema": "htmgil-gil-scaling", "version": 1,
             "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "rtm": verdict,
-                        "htmgil_cpu_mode": cli_mode},
+                        "htmgil_cpu_mode": cli_mode,
+                        "load_average": [load_before, load_after]},
             "config": {"rounds": a.rounds, "scale": a.scale, "threads": threads,
                        "htm": a.htm, "preload": os.path.basename(preload),
                        "workloads": workloads, "units": {w: UNITS[w] for w in workloads},
