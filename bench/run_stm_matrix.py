@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Runs the STM benchmark matrix (bench/bench_stm.cc) and writes docs/results.md.
+"""Runs the STM benchmark matrix (bench/bench_stm.cc) and writes its section of
+docs/results.md (between the stm-matrix markers; the rest of the file is kept).
 
 One matrix run = one run of htmgil-bench for the htmgil tiers and the
 pthread_mutex baseline, plus one run per libitm method (ITM_DEFAULT_METHOD
@@ -92,6 +93,26 @@ def fmt(x):
     return "%.2f" % (x / 1e6) if x else "-"
 
 
+BEGIN = "<!-- stm-matrix: written by bench/run_stm_matrix.py -->"
+END = "<!-- stm-matrix end -->"
+
+
+def write_section(path, block):
+    """Replaces the block between BEGIN and END in path (appends it if absent)."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except FileNotFoundError:
+        old = "<!-- SPDX-License-Identifier: MIT -->\n# Benchmark results\n\n"
+    i, j = old.find(BEGIN), old.find(END)
+    if i >= 0 and j > i:
+        new = old[:i] + block + "\n" + old[j + len(END):].lstrip("\n")
+    else:
+        new = old.rstrip("\n") + "\n\n" + block
+    with open(path, "w") as f:
+        f.write(new)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", default=os.path.join(ROOT, "build", "bin", "htmgil-bench"))
@@ -147,13 +168,13 @@ def main():
 
     model, cpus, mem, osname, kernel, cc, rtm = machine()
     lines = []
-    lines.append("<!-- SPDX-License-Identifier: MIT -->")
-    lines.append("# Benchmark results: hg_run tiers, pthread_mutex and libitm")
+    lines.append(BEGIN)
+    lines.append("## hg_run tiers, pthread_mutex and libitm")
     lines.append("")
     lines.append("Written by `bench/run_stm_matrix.py` from one matrix run of the STM "
                  "benchmarks of `htmgil-bench` (bench/bench_stm.cc).")
     lines.append("")
-    lines.append("## Machine")
+    lines.append("### Machine")
     lines.append("")
     lines.append("- CPU: %s, %d logical CPUs, RTM: %s (the `emu` column is emulated HTM)" % (model, cpus, rtm))
     lines.append("- Memory: %s; OS: %s, kernel %s" % (mem, osname, kernel))
@@ -166,7 +187,7 @@ def main():
     lines.append("  (a load above the core count means other processes shared the CPUs, "
                  "which mostly distorts the 2-thread rows)")
     lines.append("")
-    lines.append("## Throughput, million sections per second (all threads)")
+    lines.append("### Throughput, million sections per second (all threads)")
     lines.append("")
     lines.append("Workloads: bank = one transfer between two of 1024 accounts; bank-audit = "
                  "the same with 20 % read-all audits; list/hash/skip = integer set of 256 keys "
@@ -182,7 +203,7 @@ def main():
             row = [fmt(get(w, t, c)) for c in COLUMNS]
             lines.append("| %s | %d | %s |" % (w, t, " | ".join(row)))
     lines.append("")
-    lines.append("## Targets, as ratios from this run")
+    lines.append("### Targets, as ratios from this run")
     lines.append("")
     lines.append("Each ratio is the median over the rounds of the ratio within one round's row "
                  "(its cells measured seconds apart), so it can differ from the ratio of the "
@@ -210,9 +231,8 @@ def main():
             which = max(TIERS, key=lambda c: get(w, t, c) or 0)
             target("%s %dt: adaptive / best forced (%s)" % (w, t, which),
                    w, t, "adaptive", TIERS, 0.9)
-    lines.append("")
-    with open(a.out, "w") as f:
-        f.write("\n".join(lines))
+    lines.append(END)
+    write_section(a.out, "\n".join(lines) + "\n")
     print("wrote %s" % os.path.relpath(a.out, ROOT))
     missing = ["%s/%dt/%s" % (w, t, c) for w in WORKLOADS for t in (1, 2)
                for c in COLUMNS if not get(w, t, c)]
