@@ -50,6 +50,7 @@
 #include "pub_tool_clientstate.h"
 #include "pub_tool_xarray.h"
 #include "pub_tool_vki.h"
+#include "pub_tool_vkiscnums.h"
 #include "libvex_guest_amd64.h"
 
 #include "sim/trace.h"
@@ -86,7 +87,8 @@ static Bool hg_process_cmd_line_option(const HChar *arg)
 static void hg_print_usage(void)
 {
 	VG_(printf)(
-"    --trace=FILE            write the section trace (sim/trace.h) to FILE [required]\n"
+"    --trace=FILE            write the section trace (sim/trace.h) to FILE [required];\n"
+"                            %%p in FILE is replaced by the process id\n"
 "    --max-lines=N           lines kept per interval; more set TRUNCATED [65536]\n"
 "    --max-events=N          events kept per interval; more set TRUNCATED [65536]\n");
 }
@@ -403,6 +405,7 @@ struct hg_node { /* VgHashNode layout */
 	struct hg_node *next;
 	UWord key;
 	UInt id;
+	SizeT size; /* hg_map_ids: the segment's size when described */
 };
 
 static VgHashTable *hg_code_ids;   /* code address -> id */
@@ -432,6 +435,7 @@ static void hg_id_put(VgHashTable *t, UWord key, UInt id)
 	struct hg_node *n = VG_(malloc)("htmgilsim.id", sizeof *n);
 	n->key = key;
 	n->id = id;
+	n->size = 0;
 	VG_(HT_add_node)(t, n);
 }
 
@@ -570,15 +574,23 @@ static UInt hg_nonheap_id(Addr a)
 	}
 	seg = VG_(am_find_nsegment)(a);
 	if (seg != NULL && (seg->kind == SkAnonC || seg->kind == SkFileC || seg->kind == SkShmC)) {
-		UInt id = hg_id_get(hg_map_ids, seg->start);
+		/* A segment keeps its id while its start and size stay. */
+		SizeT size = seg->end + 1 - seg->start;
+		struct hg_node *n = VG_(HT_lookup)(hg_map_ids, seg->start);
+		UInt id = (n != NULL && n->size == size) ? n->id : 0;
 		if (id == 0) {
 			const HChar *fn = seg->kind == SkFileC ? VG_(am_get_filename)(seg) : NULL;
 			if (fn != NULL)
 				VG_(snprintf)(buf, sizeof buf, "mapping of %s", fn);
 			else
 				VG_(snprintf)(buf, sizeof buf, "anonymous mapping");
-			id = hg_desc(HG_SIM_D_MAP, seg->start, seg->end + 1 - seg->start, buf);
-			hg_id_put(hg_map_ids, seg->start, id);
+			id = hg_desc(HG_SIM_D_MAP, seg->start, size, buf);
+			if (n == NULL) {
+				hg_id_put(hg_map_ids, seg->start, id);
+				n = VG_(HT_lookup)(hg_map_ids, seg->start);
+			}
+			n->id = id;
+			n->size = size;
 		}
 		return id;
 	}
@@ -608,8 +620,6 @@ static void hg_forget_objects(void)
 		return;
 	VG_(HT_destruct)(hg_line_ids, VG_(free));
 	hg_line_ids = VG_(HT_construct)("htmgilsim.line_ids");
-	VG_(HT_destruct)(hg_map_ids, VG_(free));
-	hg_map_ids = VG_(HT_construct)("htmgilsim.map_ids");
 }
 
 /* ------------------------------------------------------------------ */
@@ -1072,6 +1082,8 @@ static void hg_pre_syscall(ThreadId tid, UInt sysno, UWord *args, UInt nargs)
 	struct hg_thread *t = hg_thread_of(tid);
 	ULong ip = 0;
 	(void)args; (void)nargs;
+	if (sysno == __NR_execve || sysno == __NR_execveat)
+		hg_flush(); /* the process image, and the buffer, may be gone after it */
 	if (t->depth == 0)
 		return;
 	VG_(get_shadow_regs_area)(tid, (UChar *)&ip, 0,
@@ -1190,17 +1202,20 @@ static void hg_write_info(void)
 static void hg_post_clo_init(void)
 {
 	struct hg_sim_file_head h;
+	HChar *path;
 	SysRes r;
 	if (hg_clo_trace == NULL) {
 		VG_(fmsg)("htmgilsim: no trace file; give --trace=FILE\n");
 		VG_(exit)(1);
 	}
-	r = VG_(open)(hg_clo_trace, VKI_O_CREAT | VKI_O_WRONLY | VKI_O_TRUNC, 0644);
+	path = VG_(expand_file_name)("--trace", hg_clo_trace);
+	r = VG_(open)(path, VKI_O_CREAT | VKI_O_WRONLY | VKI_O_TRUNC, 0644);
 	if (sr_isError(r)) {
 		VG_(fmsg)("htmgilsim: cannot create the trace file %s; give a writable --trace=FILE\n",
-		          hg_clo_trace);
+		          path);
 		VG_(exit)(1);
 	}
+	VG_(free)(path);
 	/* Above the client's file descriptors, so that it cannot close it. */
 	hg_fd = VG_(safe_fd)(sr_Res(r));
 	VG_(memcpy)(h.magic, HG_SIM_MAGIC, 8);

@@ -224,12 +224,15 @@ def case_pause(t, kv):
 
 
 def case_outside(t, kv):
-    need(len(t.intervals) == 1, "%d intervals, want 1" % len(t.intervals))
-    iv = t.one_interval(0x1a)
-    need(not iv["events"], "events %r in an empty section" % iv["events"])
-    kinds = {t.desc(l["data"])[0] for l in iv["lines"]}
-    need(kinds <= {D_STACK}, "lines of %r in an empty section" % [t.desc(l["data"]) for l in iv["lines"]])
-    need(iv["end"] - iv["begin"] < 20, "empty section of %d instructions" % (iv["end"] - iv["begin"]))
+    need(len(t.intervals) == 2, "%d intervals, want 2" % len(t.intervals))
+    for site in (0x1c, 0x1a):
+        iv = t.one_interval(site)
+        need(not iv["events"], "events %r in an empty section" % iv["events"])
+        kinds = {t.desc(l["data"])[0] for l in iv["lines"]}
+        need(kinds <= {D_STACK}, "lines of %r in an empty section"
+             % [t.desc(l["data"]) for l in iv["lines"]])
+        need(iv["end"] - iv["begin"] < 20, "empty section of %d instructions"
+             % (iv["end"] - iv["begin"]))
 
 
 def case_yield(t, kv):
@@ -239,6 +242,11 @@ def case_yield(t, kv):
     need(not ivs[0]["bflags"] & B_CONTINUES and ivs[1]["bflags"] & B_CONTINUES, "BEGIN flags")
     for iv in ivs:
         need(t.lines_in(iv, D_GLOBAL, "hg_t_counter"), "no hg_t_counter line")
+
+
+def case_exec(t, kv):
+    iv = t.one_interval(0x1d)
+    need(t.lines_in(iv, D_GLOBAL, "hg_t_counter"), "no hg_t_counter line")
 
 
 CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}

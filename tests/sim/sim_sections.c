@@ -145,8 +145,8 @@ static void case_pause(void)
 	hg_sim_mark_end();
 }
 
-/* Accesses, a page touch, a system call and CPUID outside sections; then
- * an empty section. */
+/* An empty section; accesses, a page touch, a system call, CPUID and
+ * PAUSE outside sections; another empty section. */
 static void case_outside(void)
 {
 	unsigned a, b, c, d;
@@ -154,6 +154,8 @@ static void case_outside(void)
 	                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return;
+	begin(0x1c);
+	hg_sim_mark_end();
 	memset(hg_t_lines, 1, sizeof hg_t_lines);
 	p[0] = 1;
 	syscall(SYS_getpid);
@@ -176,6 +178,16 @@ static void case_yield(void)
 	hg_sim_mark_end();
 }
 
+/* A section, then the process replaces itself: the trace keeps the section. */
+static void case_exec(void)
+{
+	begin(0x1d);
+	hg_t_counter++;
+	hg_sim_mark_end();
+	fflush(stdout);
+	execl("/bin/true", "true", (char *)NULL);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -183,7 +195,7 @@ static const struct {
 	{ "lines", case_lines }, { "global", case_global }, { "threads", case_threads },
 	{ "syscall", case_syscall }, { "heap", case_heap }, { "page", case_page },
 	{ "cpuid", case_cpuid }, { "pause", case_pause }, { "outside", case_outside },
-	{ "yield", case_yield },
+	{ "yield", case_yield }, { "exec", case_exec },
 };
 
 int main(int argc, char **argv)
@@ -195,6 +207,6 @@ int main(int argc, char **argv)
 		}
 	}
 	fprintf(stderr, "usage: sim_sections CASE (lines, global, threads, syscall, heap, "
-	                "page, cpuid, pause, outside, yield)\n");
+	                "page, cpuid, pause, outside, yield, exec)\n");
 	return 2;
 }
