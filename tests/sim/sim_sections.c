@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/sim/sim_sections.c - sections for valgrind --tool=htmgilsim to
+ * record; check_trace.py runs one case under the tool and asserts on the
+ * trace.  The program defines the three marker functions itself (the tool
+ * recognises them by name).  Each case prints the addresses check_trace.py
+ * needs as "key=0x..." lines on stdout.
+ *
+ * usage: sim_sections CASE
+ */
+#define _GNU_SOURCE
+#include <cpuid.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Distinct bodies and noipa: the compiler must neither merge the markers
+ * (identical code folding would make one entry reach another) nor drop
+ * their calls. */
+#if defined(__clang__)
+#define HG_T_MARKER __attribute__((noinline, used, optnone))
+#else
+#define HG_T_MARKER __attribute__((noinline, used, noipa))
+#endif
+HG_T_MARKER void hg_sim_mark_begin(uint64_t site, const void *sub_word, uint32_t lock_id)
+{
+	__asm__ volatile("" : : "r"(site), "r"(sub_word), "r"(lock_id));
+}
+HG_T_MARKER void hg_sim_mark_yield(void) { __asm__ volatile("nop"); }
+HG_T_MARKER void hg_sim_mark_end(void) { __asm__ volatile("nop; nop"); }
+
+#define HG_T_LINES 100
+char hg_t_lines[HG_T_LINES * 64] __attribute__((aligned(64)));
+volatile int hg_t_counter;
+static pthread_mutex_t hg_t_mutex = PTHREAD_MUTEX_INITIALIZER;
+static int hg_t_sub;
+
+static void begin(uint64_t site) { hg_sim_mark_begin(site, &hg_t_sub, 1); }
+
+/* A section writes one byte in each of 100 lines of hg_t_lines. */
+static void case_lines(void)
+{
+	volatile char *p = hg_t_lines;
+	printf("base=%p\n", (void *)hg_t_lines);
+	begin(0x11);
+	for (int i = 0; i < HG_T_LINES; i++)
+		p[i * 64 + (i % 8)] = (char)i;
+	hg_sim_mark_end();
+}
+
+/* A section only reads hg_t_counter. */
+static void case_global(void)
+{
+	int v;
+	printf("base=%p\n", (void *)&hg_t_counter);
+	begin(0x12);
+	v = hg_t_counter;
+	hg_sim_mark_end();
+	printf("v=%d\n", v);
+}
+
+static void *thread_body(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&hg_t_mutex);
+	begin(0x13);
+	hg_t_counter++;
+	hg_sim_mark_end();
+	pthread_mutex_unlock(&hg_t_mutex);
+	return NULL;
+}
+
+/* Two threads in turn, serialized by a mutex around the markers. */
+static void case_threads(void)
+{
+	pthread_t a, b;
+	pthread_create(&a, NULL, thread_body, NULL);
+	pthread_create(&b, NULL, thread_body, NULL);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+}
+
+static void case_syscall(void)
+{
+	begin(0x14);
+	syscall(SYS_getpid);
+	hg_sim_mark_end();
+	printf("sysno=0x%x\n", (unsigned)SYS_getpid);
+}
+
+__attribute__((noinline)) static char *hg_t_make_block(size_t n)
+{
+	char *p = malloc(n);
+	__asm__ volatile("" : : "r"(p) : "memory");
+	return p;
+}
+
+/* A section writes into a block malloc'd outside it. */
+static void case_heap(void)
+{
+	volatile char *p = hg_t_make_block(1000);
+	printf("base=%p\n", (void *)p);
+	begin(0x15);
+	p[500] = 1;
+	hg_sim_mark_end();
+	free((void *)p);
+}
+
+/* A section touches a fresh page (first touch), then a second section
+ * touches it again (no longer fresh). */
+static void case_page(void)
+{
+	volatile char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+	                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	printf("base=%p\n", (void *)p);
+	begin(0x16);
+	p[8] = 1;
+	hg_sim_mark_end();
+	begin(0x17);
+	p[16] = 2;
+	hg_sim_mark_end();
+	munmap((void *)p, 4096);
+}
+
+static void case_cpuid(void)
+{
+	unsigned a, b, c, d;
+	begin(0x18);
+	__cpuid(0, a, b, c, d);
+	hg_sim_mark_end();
+	printf("v=%u\n", a + b + c + d > 0);
+}
+
+static void case_pause(void)
+{
+	begin(0x19);
+	__asm__ volatile("pause");
+	hg_sim_mark_end();
+}
+
+/* An empty section; accesses, a page touch, a system call, CPUID and
+ * PAUSE outside sections; another empty section. */
+static void case_outside(void)
+{
+	unsigned a, b, c, d;
+	volatile char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+	                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	begin(0x1c);
+	hg_sim_mark_end();
+	memset(hg_t_lines, 1, sizeof hg_t_lines);
+	p[0] = 1;
+	syscall(SYS_getpid);
+	__cpuid(0, a, b, c, d);
+	__asm__ volatile("pause");
+	printf("base=%p\n", (void *)hg_t_lines);
+	begin(0x1a);
+	hg_sim_mark_end();
+	printf("v=%u\n", a + b + c + d > 0);
+}
+
+/* begin, yield, begin, end: two intervals of one hold. */
+static void case_yield(void)
+{
+	begin(0x1b);
+	hg_t_counter++;
+	hg_sim_mark_yield();
+	begin(0x1b);
+	hg_t_counter++;
+	hg_sim_mark_end();
+}
+
+/* A section, then the process replaces itself: the trace keeps the section. */
+static void case_exec(void)
+{
+	begin(0x1d);
+	hg_t_counter++;
+	hg_sim_mark_end();
+	fflush(stdout);
+	execl("/bin/true", "true", (char *)NULL);
+}
+
+static const struct {
+	const char *name;
+	void (*run)(void);
+} hg_t_cases[] = {
+	{ "lines", case_lines }, { "global", case_global }, { "threads", case_threads },
+	{ "syscall", case_syscall }, { "heap", case_heap }, { "page", case_page },
+	{ "cpuid", case_cpuid }, { "pause", case_pause }, { "outside", case_outside },
+	{ "yield", case_yield }, { "exec", case_exec },
+};
+
+int main(int argc, char **argv)
+{
+	for (size_t i = 0; argc == 2 && i < sizeof hg_t_cases / sizeof hg_t_cases[0]; i++) {
+		if (strcmp(argv[1], hg_t_cases[i].name) == 0) {
+			hg_t_cases[i].run();
+			return 0;
+		}
+	}
+	fprintf(stderr, "usage: sim_sections CASE (lines, global, threads, syscall, heap, "
+	                "page, cpuid, pause, outside, yield, exec)\n");
+	return 2;
+}
