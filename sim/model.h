@@ -21,10 +21,11 @@
  * | HG_SIM_CPI_DEFAULT          | 1.0 cycle/insn | [A] --cpi |
  * | HG_SIM_GHZ_DEFAULT          | 2.0 GHz        | [A] --ghz (µs of the timer table) |
  * | HG_SIM_BEGIN_CYCLES         | 40             | [C] XBEGIN + subscription read |
- * | HG_SIM_COMMIT_CYCLES        | 40             | [C] XEND |
+ * | HG_SIM_COMMIT_CYCLES        | 60             | [C] XEND |
  * | HG_SIM_ABORT_PENALTY        | 150            | [C] abort, rollback, back in the handler |
  * | HG_SIM_PAUSE_CYCLES         | 140            | [A] PAUSE latency of Skylake-SP and later (Intel optimization manual); one hg_backoff step |
  * | HG_SIM_WAKE_CYCLES          | 100            | [A] a waiter sees the lock free (one line transfer) |
+ * | HG_SIM_LOCK_CYCLES          | 40             | [A] the real lock's acquire and release (a locked RMW and a store) |
  * | emerald-rapids L1D          | 64 sets x 12   | [M] 48 KiB 12-way; 14 lines of one set: 0 %, 10: 99 % |
  * | emerald-rapids read budget  | 4096 lines     | [M] 4096 reads commit 49 %, 16384 never: the 4097th aborts |
  * | skylake L1D                 | 64 sets x 8    | [A] 32 KiB 8-way (Skylake's documented L1D) |
@@ -42,10 +43,11 @@
 #define HG_SIM_CPI_DEFAULT 1.0
 #define HG_SIM_GHZ_DEFAULT 2.0
 #define HG_SIM_BEGIN_CYCLES 40.0
-#define HG_SIM_COMMIT_CYCLES 40.0
+#define HG_SIM_COMMIT_CYCLES 60.0
 #define HG_SIM_ABORT_PENALTY 150.0
 #define HG_SIM_PAUSE_CYCLES 140.0
 #define HG_SIM_WAKE_CYCLES 100.0
+#define HG_SIM_LOCK_CYCLES 40.0
 #define HG_SIM_MAX_CPUS 64u
 /* The calibration test's tolerance, in percentage points of abort rate. */
 #define HG_SIM_CAL_TOL_PCT 2.5

@@ -897,13 +897,13 @@ static void hg_sim_lock_run(struct hg_sim *s, struct hg_sim_th *th, double t_sta
 {
 	th->state = S_LOCKED;
 	th->t_att = t_start;
-	th->t_body = t_start;
+	th->t_body = t_start + HG_SIM_LOCK_CYCLES;
 	th->ch_ic0 = s->t->ivals[th->ch_b].ic_begin;
 	th->cur_iv = th->ch_b;
 	th->cur_op = 0;
 	th->ab_cause = HG_SIM_C_COUNT;
 	double next = hg_sim_next_op_time(s, th, th->hold_e);
-	double end = t_start + (double)(s->t->ivals[th->hold_e - 1].ic_end - th->ch_ic0) * s->o->cpi;
+	double end = th->t_body + (double)(s->t->ivals[th->hold_e - 1].ic_end - th->ch_ic0) * s->o->cpi;
 	hg_sim_at(s, th, next < end ? next : end);
 }
 

@@ -168,10 +168,10 @@ void hg_sim_write_json(FILE *f, const struct hg_sim_report *rp)
 	hg_json_num(f, o->ghz);
 	fprintf(f, ", \"seed\": %" PRIu64 ",\n    \"l1_sets\": %u, \"l1_ways\": %u, \"read_lines\": %u, "
 	    "\"line_bytes\": %u,\n    \"begin_cycles\": %g, \"commit_cycles\": %g, "
-	    "\"abort_penalty_cycles\": %g, \"pause_cycles\": %g, \"wake_cycles\": %g,\n"
+	    "\"abort_penalty_cycles\": %g, \"pause_cycles\": %g, \"wake_cycles\": %g, \"lock_cycles\": %g,\n"
 	    "    \"timer_survival\": [", o->seed, o->model->l1_sets, o->model->l1_ways,
 	    o->model->read_lines, 1u << HG_SIM_LINE_SHIFT, HG_SIM_BEGIN_CYCLES, HG_SIM_COMMIT_CYCLES,
-	    HG_SIM_ABORT_PENALTY, HG_SIM_PAUSE_CYCLES, HG_SIM_WAKE_CYCLES);
+	    HG_SIM_ABORT_PENALTY, HG_SIM_PAUSE_CYCLES, HG_SIM_WAKE_CYCLES, HG_SIM_LOCK_CYCLES);
 	for (unsigned i = 0; i < HG_SIM_N_SURVIVAL; i++)
 		fprintf(f, "%s[%g, %g]", i ? ", " : "", hg_sim_survival[i].us, hg_sim_survival[i].survive);
 	fputs("] },\n", f);
@@ -293,12 +293,14 @@ void hg_sim_write_json(FILE *f, const struct hg_sim_report *rp)
 
 /* ------------------------------------------------------------ text */
 
-static void hg_text_side(FILE *f, const struct hg_sim_report *rp, const struct hg_sim_side *sd)
+static void hg_text_side(FILE *f, const struct hg_sim_report *rp, const struct hg_sim_side *sd,
+    int victim)
 {
 	char buf[32];
 	if (sd->lock_word) {
-		fprintf(f, "thread %u taking lock %u at %s (the lock word)", sd->thread,
-		    rp->t->sites[sd->site].lock_id, hg_site_label(rp, sd->site, buf, sizeof buf));
+		fprintf(f, "thread %u at %s: %s lock %u's word", sd->thread,
+		    hg_site_label(rp, sd->site, buf, sizeof buf), victim ? "subscribed to" : "taking",
+		    rp->t->sites[sd->site].lock_id);
 		return;
 	}
 	const char *d = hg_sim_desc_text(rp->t, sd->data), *c = hg_sim_desc_text(rp->t, sd->code);
@@ -342,9 +344,13 @@ void hg_sim_write_text(FILE *f, const struct hg_sim_report *rp)
 	fputs("\nsites (by aborts)\n", f);
 	fprintf(f, "  %-6s %-28s %9s %9s %8s %8s %6s %6s %6s %6s %6s %7s %6s\n", "lock", "site", "attempts",
 	    "commits", "aborts", "conflict", "cap-w", "cap-r", "timer", "unfr", "busy", "on-lock", "txlen");
-	for (uint32_t k = 0; k < ns && k < 30; k++) {
+	uint32_t shown = 0;
+	for (uint32_t k = 0; k < ns && shown < 30; k++) {
 		uint32_t i = ord[k];
 		const struct hg_sim_site_out *so = &E->sites[i];
+		if (so->acquisitions == 0)
+			continue; /* a site only ever inside another's transaction */
+		shown++;
 		char buf[32];
 		uint64_t unf = 0;
 		for (int c = HG_SIM_C_SYSCALL; c <= HG_SIM_C_OTHER; c++)
@@ -359,8 +365,8 @@ void hg_sim_write_text(FILE *f, const struct hg_sim_report *rp)
 		    so->aborts[HG_SIM_C_CAP_READ], so->aborts[HG_SIM_C_TIMER], unf,
 		    so->aborts[HG_SIM_C_BUSY], so->lock_sections, tx);
 	}
-	if (ns > 30)
-		fprintf(f, "  ... %u more sites in the JSON report (--report FILE.json)\n", ns - 30);
+	if (shown == 30 && ns > 30)
+		fputs("  ... more sites in the JSON report (--report FILE.json)\n", f);
 	free(ord);
 
 	if (E->nconflicts) {
@@ -370,9 +376,9 @@ void hg_sim_write_text(FILE *f, const struct hg_sim_report *rp)
 			fprintf(f, "  %u. line 0x%" PRIx64 ": %" PRIu64 " aborts, %.1f us wasted\n", i + 1,
 			    c->line << HG_SIM_LINE_SHIFT, c->count, hg_us(rp, c->wasted));
 			fputs("     aborted: ", f);
-			hg_text_side(f, rp, &c->victim);
+			hg_text_side(f, rp, &c->victim, 1);
 			fputs("\n     by:      ", f);
-			hg_text_side(f, rp, &c->aggressor);
+			hg_text_side(f, rp, &c->aggressor, 0);
 			fputc('\n', f);
 		}
 	}
