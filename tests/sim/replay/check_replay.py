@@ -70,7 +70,7 @@ def rate(d):
 
 
 def case_disjoint():
-    _, d = replay("disjoint", m.increments([0x601000, 0x602000], n=500))
+    _, d = replay("disjoint", m.increments([0x601000, 0x601080], n=500))  # two lines apart
     att, ab = totals(d)
     check(ab["conflict"] == 0, "disjoint lines: no conflict (got %d)" % ab["conflict"])
     check(d["process"]["parallelism"] > 1.8, "disjoint lines run in parallel")
@@ -259,7 +259,11 @@ def case_speed():
     dt = time.monotonic() - t0
     check(d["trace"]["intervals"] == 300000, "300000 intervals")
     check(dt < 30, "300000 intervals replay (with the 1..4-core curve) in %.1f s (< 30 s)" % dt)
-    check(len(d["process"]["curve"]) == 4, "the curve has 4 points")
+    cv = d["process"]["curve"]
+    check([x["cpus"] for x in cv] == [1, 2, 3, 4], "the curve has the points 1..4")
+    check(all(x["makespan_cycles"] > 0 and x["lock_makespan_cycles"] > 0 for x in cv),
+          "every point of the curve was replayed")
+    check(cv[-1]["makespan_cycles"] < cv[0]["makespan_cycles"], "4 cores finish before 1")
 
 
 CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}
