@@ -103,6 +103,7 @@ struct hg_sim_names {
 	unsigned nsites;
 };
 int hg_sim_names_load(const char *path, struct hg_sim_names *n, char *err, size_t errlen);
+void hg_sim_names_free(struct hg_sim_names *n);
 const char *hg_sim_lock_name(const struct hg_sim_names *n, uint32_t id);
 const char *hg_sim_site_name(const struct hg_sim_names *n, uint32_t lock_id, uint64_t key);
 

@@ -354,7 +354,8 @@ int hg_sim_trace_load(const char *path, struct hg_sim_trace *t, char *err, size_
 				t->nevs++;
 			}
 			iv->nops = t->nops - iv->op0;
-			qsort(t->ops + iv->op0, iv->nops, sizeof *t->ops, hg_sim_op_cmp);
+			if (iv->nops > 1)
+				qsort(t->ops + iv->op0, iv->nops, sizeof *t->ops, hg_sim_op_cmp);
 			break;
 		}
 		case HG_SIM_R_DESC: {
@@ -816,4 +817,15 @@ const char *hg_sim_site_name(const struct hg_sim_names *n, uint32_t lock_id, uin
 		if (n->sites[i].key == key && n->sites[i].lock_id == lock_id)
 			return n->sites[i].name;
 	return NULL;
+}
+
+void hg_sim_names_free(struct hg_sim_names *n)
+{
+	for (unsigned i = 0; i < n->nlocks; i++)
+		free(n->locks[i].name);
+	for (unsigned i = 0; i < n->nsites; i++)
+		free(n->sites[i].name);
+	free(n->locks);
+	free(n->sites);
+	memset(n, 0, sizeof *n);
 }

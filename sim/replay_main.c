@@ -199,5 +199,7 @@ int main(int argc, char **argv)
 	free(ce);
 	free(cl);
 	hg_sim_trace_free(&t);
+	if (have_names)
+		hg_sim_names_free(&nm);
 	return rc;
 }

@@ -62,7 +62,8 @@ static uint32_t *hg_sites_order(const struct hg_sim_report *rp, uint32_t *n)
 
 static void hg_sort_conflicts(struct hg_sim_result *r)
 {
-	qsort(r->conflicts, r->nconflicts, sizeof *r->conflicts, hg_conf_cmp);
+	if (r->nconflicts > 1)
+		qsort(r->conflicts, r->nconflicts, sizeof *r->conflicts, hg_conf_cmp);
 }
 
 /* A site's name: from --names, else its key in hex (buf). */
