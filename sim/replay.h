@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sim/replay.h - the replay's shared state: the trace as loaded
+ * (sim/replay_load.c), one simulation run (sim/replay.c) and its results,
+ * written by sim/replay_out.c.  docs/report.md, "Simulation (tier sim)",
+ * describes the model; sim/model.h holds its constants.
+ */
+#ifndef HG_SIM_REPLAY_H
+#define HG_SIM_REPLAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sim/model.h"
+#include "sim/trace.h"
+
+/* ------------------------------------------------------------ the trace */
+
+/* One line entry of an interval (struct hg_sim_line, kept as read). */
+struct hg_sim_lent {
+	uint64_t addr;
+	uint32_t first, first_write;
+	uint32_t code, code_write, data;
+};
+
+/*
+ * One step of an interval, sorted by `at`: a read, a write (of lent
+ * index arg) or an event (of ev index arg).
+ */
+enum { HG_SIM_OP_READ = 0, HG_SIM_OP_WRITE = 1, HG_SIM_OP_EVENT = 2 };
+struct hg_sim_op {
+	uint32_t at;
+	uint32_t kind;
+	uint32_t arg;
+};
+
+struct hg_sim_ival {
+	uint32_t lock;      /* index into hg_sim_trace.locks */
+	uint32_t site;      /* index into hg_sim_trace.sites */
+	uint64_t sub_line;  /* the subscription word's line */
+	uint32_t sub_g;     /* its index into trace.glines */
+	uint64_t ic_begin, ic_end;
+	uint32_t op0, nops; /* into trace.ops */
+	uint32_t continues; /* BEGIN had HG_SIM_B_CONTINUES: same hold as the previous */
+	uint32_t truncated;
+};
+
+struct hg_sim_thread_in {
+	uint32_t serial, parent;
+	uint64_t start_ic;  /* the parent's instructions when this thread appeared */
+	uint64_t first_ic;  /* this thread's instructions at its THREAD record */
+	uint64_t exit_ic;   /* last instruction count seen (EXIT, or the last END) */
+	uint32_t iv0, niv;  /* into trace.ivals, in order */
+};
+
+struct hg_sim_desc_in {
+	uint32_t kind;
+	uint64_t base, size;
+	char *text;
+};
+
+struct hg_sim_site_in {
+	uint32_t lock_id;
+	uint64_t key;
+};
+
+struct hg_sim_trace {
+	uint64_t page_size, pid;
+	struct hg_sim_thread_in *threads;
+	uint32_t nthreads;
+	struct hg_sim_ival *ivals;
+	uint32_t nivals;
+	struct hg_sim_op *ops;
+	uint32_t nops;
+	struct hg_sim_lent *lents;
+	uint32_t nlents;
+	struct hg_sim_event *evs;
+	uint32_t nevs;
+	struct hg_sim_desc_in *descs; /* by id; descs[0] unused */
+	uint32_t ndescs;
+	struct hg_sim_site_in *sites;
+	uint32_t nsites;
+	uint32_t *locks; /* lock ids, by index */
+	uint32_t nlocks;
+	uint64_t *glines; /* every distinct line of the trace, by line index */
+	uint32_t nglines;
+	uint32_t *lent_g; /* line index of each lent */
+	uint32_t truncated; /* intervals with HG_SIM_E_TRUNCATED */
+	char *info;       /* INFO texts, joined by "; " (may be NULL) */
+};
+
+/* Loads path; on error writes one line to err and returns -1. */
+int hg_sim_trace_load(const char *path, struct hg_sim_trace *t, char *err, size_t errlen);
+void hg_sim_trace_free(struct hg_sim_trace *t);
+const char *hg_sim_desc_text(const struct hg_sim_trace *t, uint32_t id);
+
+/* Names from a preload report (--names): lock ids and site keys. */
+struct hg_sim_names {
+	struct { uint32_t id; char *name; } *locks;
+	unsigned nlocks;
+	struct { uint32_t lock_id; uint64_t key; char *name; } *sites;
+	unsigned nsites;
+};
+int hg_sim_names_load(const char *path, struct hg_sim_names *n, char *err, size_t errlen);
+void hg_sim_names_free(struct hg_sim_names *n);
+const char *hg_sim_lock_name(const struct hg_sim_names *n, uint32_t id);
+const char *hg_sim_site_name(const struct hg_sim_names *n, uint32_t lock_id, uint64_t key);
+
+/* ------------------------------------------------------------ one run */
+
+struct hg_sim_opts {
+	const struct hg_sim_cpu_model *model;
+	double cpi, ghz;
+	uint64_t seed;
+	unsigned cpus;
+	bool elide; /* false: every hold on the real lock (the baseline) */
+};
+
+/* Abort causes of the report, in its order. */
+enum hg_sim_cause {
+	HG_SIM_C_CONFLICT, HG_SIM_C_CAP_WRITE, HG_SIM_C_CAP_READ, HG_SIM_C_TIMER,
+	HG_SIM_C_SYSCALL, HG_SIM_C_CPUID, HG_SIM_C_PAUSE, HG_SIM_C_XSAVE, HG_SIM_C_PAGE,
+	HG_SIM_C_OTHER, HG_SIM_C_BUSY, HG_SIM_C_COUNT
+};
+extern const char *const hg_sim_cause_names[HG_SIM_C_COUNT];
+
+struct hg_sim_thread_out {
+	uint64_t instructions;
+	double committed, aborted, locked, outside, waiting;
+	double end;
+};
+
+struct hg_sim_site_out {
+	uint64_t attempts, commits, aborts[HG_SIM_C_COUNT];
+	uint64_t lock_sections, acquisitions;
+	uint64_t txlen_sum, txlen_n;
+	uint32_t txlen_last;
+	double cyc_committed, cyc_aborted, cyc_locked;
+};
+
+/* One side of a conflict: whose line entry, in which section. */
+struct hg_sim_side {
+	uint32_t data, code;  /* DESC ids (0: not known) */
+	uint64_t off;         /* addr - the data object's base (UINT64_MAX: no object) */
+	uint32_t site;        /* site index (UINT32_MAX: a lock acquisition) */
+	uint32_t thread;      /* serial */
+	uint32_t lock_word;   /* 1: the side is the real lock's acquisition */
+	uint32_t pad;
+};
+struct hg_sim_conflict {
+	uint64_t line;
+	struct hg_sim_side victim, aggressor;
+	uint64_t count;
+	double wasted;
+};
+
+/* Capacity aborts of one site and kind, with the largest footprint seen. */
+struct hg_sim_capacity {
+	uint32_t site, cause;
+	uint64_t count;
+	double wasted;
+	uint32_t write_lines, read_lines, fullest_set, fullest_n;
+	uint32_t data; /* DESC of the line that did not fit */
+};
+
+/* Unfriendly (status 0) aborts of one site, kind and instruction. */
+struct hg_sim_unfriendly {
+	uint32_t site, cause, code;
+	uint64_t arg;
+	uint64_t count;
+	double wasted;
+};
+
+struct hg_sim_result {
+	unsigned cpus;
+	bool elide;
+	double makespan, busy;
+	uint64_t attempts, aborts;
+	struct hg_sim_thread_out *threads; /* by thread index */
+	struct hg_sim_site_out *sites;     /* by site index */
+	struct hg_sim_conflict *conflicts;
+	unsigned nconflicts;
+	struct hg_sim_capacity *caps;
+	unsigned ncaps;
+	struct hg_sim_unfriendly *unf;
+	unsigned nunf;
+};
+
+/* Runs the trace once; 0, or -1 with one line in err. */
+int hg_sim_run(const struct hg_sim_trace *t, const struct hg_sim_opts *o,
+    struct hg_sim_result *r, char *err, size_t errlen);
+void hg_sim_result_free(struct hg_sim_result *r);
+
+/* ------------------------------------------------------------ the output */
+
+struct hg_sim_report {
+	const struct hg_sim_trace *t;
+	const struct hg_sim_names *names;
+	const struct hg_sim_opts *o;
+	const char *trace_path;
+	struct hg_sim_result *elided, *locked; /* at o->cpus */
+	double *curve_elided, *curve_locked;   /* makespans at 1..o->cpus cores */
+	double wall_s;
+};
+void hg_sim_write_json(FILE *f, const struct hg_sim_report *rp);
+void hg_sim_write_text(FILE *f, const struct hg_sim_report *rp);
+
+#endif /* HG_SIM_REPLAY_H */

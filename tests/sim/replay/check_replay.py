@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Replays synthetic traces (mktrace.py) with htmgil-sim-replay and checks
+its JSON prediction.  Usage: check_replay.py REPLAY WORKDIR CASE; each case
+is one ctest test (label sim)."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mktrace as m  # noqa: E402
+
+# The measured two-thread table (abort rate in %) and the tolerance of the
+# calibration, in percentage points (sim/model.h, HG_SIM_CAL_TOL_PCT).
+MEASURED = {"same word": 10.8, "two words of one line": 11.4, "adjacent lines": 0.001}
+TOL = 2.5
+
+REPLAY, WORK = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def replay(name, trace, *args, expect_rc=0):
+    os.makedirs(WORK, exist_ok=True)
+    tp = os.path.join(WORK, name + ".trace")
+    jp = os.path.join(WORK, name + ".json")
+    if isinstance(trace, bytes):
+        with open(tp, "wb") as f:
+            f.write(trace)
+    else:
+        trace.write(tp)
+    if os.path.exists(jp):
+        os.unlink(jp)
+    t0 = time.monotonic()
+    p = subprocess.run([REPLAY, tp, "--report", jp] + list(args), capture_output=True, text=True)
+    dt = time.monotonic() - t0
+    if p.returncode != expect_rc:
+        print(p.stderr)
+        raise SystemExit("%s: exit %d, expected %d" % (name, p.returncode, expect_rc))
+    if expect_rc != 0:
+        return p, None
+    with open(jp) as f:
+        d = json.load(f)
+    assert d["schema"] == "htmgil-sim" and d["version"] == 1
+    print("%s: %.2f s, parallelism %.2f, speedup %.2f" % (
+        name, dt, d["process"]["parallelism"], d["process"]["speedup"]))
+    return p, d
+
+
+def totals(d):
+    att = sum(s["attempts"] for s in d["sites"])
+    ab = {}
+    for s in d["sites"]:
+        for k, v in s["aborts"].items():
+            ab[k] = ab.get(k, 0) + v
+    return att, ab
+
+
+def rate(d):
+    att, ab = totals(d)
+    return 100.0 * sum(ab.values()) / att if att else 0.0
+
+
+def case_disjoint():
+    _, d = replay("disjoint", m.increments([0x601000, 0x601080], n=500))  # two lines apart
+    att, ab = totals(d)
+    check(ab["conflict"] == 0, "disjoint lines: no conflict (got %d)" % ab["conflict"])
+    check(d["process"]["parallelism"] > 1.8, "disjoint lines run in parallel")
+    check(d["process"]["speedup"] > 1.5, "disjoint lines: elision beats the lock")
+
+
+def case_counter():
+    _, d = replay("counter", m.increments([0x601000, 0x601000], n=500, text=("hits", "hits")))
+    _, ab = totals(d)
+    check(ab["conflict"] > 0, "one shared counter conflicts")
+    check(len(d["conflicts"]) > 0, "conflicts are listed")
+    c = d["conflicts"][0]
+    check(c["line"] == "0x601000", "the conflict names line 0x601000 (got %s)" % c["line"])
+    check(c["victim"]["data"] == "hits (inc)" and c["aggressor"]["data"] == "hits (inc)",
+          "both sides name the counter's DESC")
+    check(c["victim"]["offset"] == 0, "the counter is at offset 0 of its object")
+    check(c["victim"]["code"] and c["victim"]["code"].startswith("bump_"), "the code is named")
+    ws = [x["wasted_cycles"] for x in d["conflicts"]]
+    check(ws == sorted(ws, reverse=True), "conflicts ranked by wasted cycles")
+
+
+def case_false_sharing():
+    _, d = replay("false_sharing", m.increments([0x601000, 0x601008], n=500, text=("left", "right")))
+    _, ab = totals(d)
+    check(ab["conflict"] > 0, "two words of one line conflict")
+    named = set()
+    offs = set()
+    for c in d["conflicts"]:
+        for side in ("victim", "aggressor"):
+            if c[side]["data"]:
+                named.add(c[side]["data"])
+                offs.add(c[side]["offset"])
+    check({"left (inc)", "right (inc)"} <= named, "both DESC texts appear (got %s)" % sorted(named))
+    check({0, 8} <= offs, "both offsets appear (got %s)" % sorted(offs))
+
+
+def fill(stride, nlines, reads=False):
+    return m.footprint([0x10000000 + stride * i for i in range(nlines)], reads=reads)
+
+
+def case_capacity():
+    _, d = replay("cap800", fill(64, 800))
+    _, ab = totals(d)
+    check(ab["capacity_write"] > 0, "800 written lines abort for capacity")
+    check(d["capacity"] and d["capacity"][0]["write_lines"] == 769,
+          "the footprint is 769 lines when the 13th of a set is written")
+    _, d = replay("cap14", fill(4096, 14))
+    _, ab = totals(d)
+    check(ab["capacity_write"] > 0, "14 lines of one L1 set abort for capacity")
+    check(d["capacity"] and d["capacity"][0]["fullest_set"]["lines"] == 13,
+          "the fullest set holds 13 lines at the abort")
+    _, d = replay("cap10", fill(4096, 10))
+    _, ab = totals(d)
+    check(ab["capacity_write"] == 0 and ab["capacity_read"] == 0, "10 lines of one set fit")
+    check(d["sites"][0]["commits"] == 50, "10 lines of one set: every section commits")
+    _, d = replay("cap10_skl", fill(4096, 10), "--model", "skylake")
+    _, ab = totals(d)
+    check(ab["capacity_write"] > 0, "10 lines of one set overflow skylake's 8 ways")
+    _, d = replay("capread", fill(64, 5000, reads=True))
+    _, ab = totals(d)
+    check(ab["capacity_read"] > 0, "5000 lines read exceed the read budget")
+    _, d = replay("read1024", fill(64, 1024, reads=True))
+    _, ab = totals(d)
+    check(ab["capacity_read"] == 0, "1024 lines read fit")
+
+
+def case_syscall():
+    _, d = replay("syscall", m.event(m.EV_SYSCALL))
+    _, ab = totals(d)
+    check(ab["syscall"] > 0, "a SYSCALL event aborts")
+    u = [x for x in d["unfriendly"] if x["cause"] == "syscall"]
+    check(u and u[0]["code"] == "getpid (libc.so.6)" and u[0]["arg"] == 39,
+          "the unfriendly abort names the instruction and the call")
+    s = [x for x in d["sites"] if x["site"] == "0x%016x" % 0x300][0]
+    check(s["lock_sections"] > 0, "the site ends up on the lock (skip after status 0)")
+    _, d = replay("cpuid", m.event(m.EV_CPUID))
+    _, ab = totals(d)
+    check(ab["cpuid"] > 0 and ab["syscall"] == 0, "a CPUID event aborts as cpuid")
+
+
+def case_timer():
+    _, d = replay("timer2ms", m.long_section(4000000))  # 2 ms at 2 GHz, CPI 1
+    _, ab = totals(d)
+    check(ab["timer"] > 0, "a 2 ms section aborts by timer")
+    check(d["sites"][0]["commits"] == 0, "a 2 ms section never commits")
+    _, d = replay("timer5us", m.long_section(10000))  # 5 us
+    _, ab = totals(d)
+    check(ab["timer"] == 0, "a 5 us section is not interrupted")
+
+
+def case_txlen():
+    _, d = replay("gil", m.gil_holds(holds=40, per_hold=64))
+    s = [x for x in d["sites"] if x["site"] == "0x%016x" % 0x1000][0]
+    check(s["txlen"]["transactions"] > 80, "holds of 64 yield intervals are split into transactions "
+          "(%d transactions for 80 holds)" % s["txlen"]["transactions"])
+    check(1 <= s["txlen"]["mean"] < 64, "txlen from the policy, below the hold (mean %g)" % s["txlen"]["mean"])
+    check(s["commits"] == s["txlen"]["transactions"], "every transaction commits on disjoint lines")
+    _, d = replay("gil_fixed", m.gil_holds(holds=40, per_hold=64))
+    os.environ["HTMGIL_TXLEN"] = "4"
+    _, d4 = replay("gil_txlen4", m.gil_holds(holds=40, per_hold=64))
+    del os.environ["HTMGIL_TXLEN"]
+    s4 = [x for x in d4["sites"] if x["site"] == "0x%016x" % 0x1000][0]
+    check(s4["txlen"]["mean"] == 4 and s4["txlen"]["transactions"] == 80 * 16,
+          "HTMGIL_TXLEN=4 gives 16 transactions per hold (%s)" % s4["txlen"])
+
+
+def case_calibration():
+    rows = []
+    for what, addrs in (("same word", [0x601000, 0x601000]),
+                        ("two words of one line", [0x601000, 0x601008]),
+                        ("adjacent lines", [0x601000, 0x601040])):
+        _, d = replay("cal_" + what.replace(" ", "_"), m.increments(addrs, n=2000))
+        att, ab = totals(d)
+        r = rate(d)
+        conf = 100.0 * ab["conflict"] / max(1, sum(ab.values()))
+        rows.append((what, MEASURED[what], r, conf))
+        check(abs(r - MEASURED[what]) <= TOL,
+              "%s: predicted %.2f %% aborts, measured %.3f %% (tolerance %.1f points)"
+              % (what, r, MEASURED[what], TOL))
+        if MEASURED[what] > 1:
+            check(conf >= 90, "%s: aborts are conflicts (%.0f %%)" % (what, conf))
+    print("| the two threads increment | measured | predicted | of which conflicts |")
+    print("|---|---|---|---|")
+    for what, meas, r, conf in rows:
+        print("| %s | %.3g %% | %.2f %% | %.0f %% |" % (what, meas, r, conf))
+
+
+def case_bad_input():
+    good = m.increments([0x601000, 0x602000], n=5).data()
+    cases = {
+        "magic": m.increments([0x601000], n=5).data(magic=b"NOTATRAC"),
+        "version": m.increments([0x601000], n=5).data(version=9),
+        "truncated": good[:-12],
+        "short": good[:10],
+    }
+    for name, data in cases.items():
+        p, _ = replay("bad_" + name, data, expect_rc=2)
+        lines = [x for x in p.stderr.splitlines() if x.strip()]
+        check(len(lines) == 1, "bad %s: one line (got %d)" % (name, len(lines)))
+        check(lines and lines[0].startswith("htmgil-sim-replay: "), "bad %s: the line names the program" % name)
+        print("bad %s: %s" % (name, lines[0] if lines else ""))
+    for args in (["--cpus", "0"], ["--model", "pentium"], ["--cpi", "x"], ["--bogus", "1"]):
+        p, _ = replay("bad_opt", good, *args, expect_rc=2)
+        lines = [x for x in p.stderr.splitlines() if x.strip()]
+        check(len(lines) == 1 and "--help" in lines[0], "bad option %s: one line pointing at --help" % args)
+    p = subprocess.run([REPLAY, "--help"], capture_output=True, text=True)
+    check(p.returncode == 0 and "emerald-rapids" in p.stdout and "skylake" in p.stdout,
+          "--help lists the models")
+
+
+def case_names():
+    os.makedirs(WORK, exist_ok=True)
+    rp = os.path.join(WORK, "names_report.json")
+    with open(rp, "w") as f:
+        json.dump({"schema": "htmgil-report", "version": 3, "process": {"pid": 1, "ppid": 0, "cmdline": ["x"]},
+                   "locks": [{"id": 1, "name": "GIL \"main\"",
+                              "sites": [{"key": "0x%016x" % 0x100, "name": "worker.py:12 bump",
+                                         "aborts": {"conflict": 3}},
+                                        {"key": "0x%016x" % 0x101, "name": "worker.py:20 other"}]}]}, f)
+    p, d = replay("names", m.increments([0x601000, 0x601000], n=200), "--names", rp)
+    s = {x["site"]: x for x in d["sites"]}
+    check(s["0x%016x" % 0x100]["site_name"] == "worker.py:12 bump", "--names names the site")
+    check(s["0x%016x" % 0x100]["lock_name"] == 'GIL "main"', "--names names the lock")
+    check("worker.py:12 bump" in p.stderr, "the text shows the site's name")
+    check(p.stderr.startswith("htmgil sim: predicted: threads overlap"), "the text starts with the prediction")
+
+
+def case_speed():
+    # A few hundred thousand intervals: 4 threads x 75000, shared and private lines.
+    t = m.Trace()
+    code = t.desc(m.D_CODE, "step (speed.c:1)", base=0x401000)
+    data = t.desc(m.D_HEAP, "heap block of 1048576 bytes allocated at main", base=0x30000000, size=1 << 20)
+    ths = [t.thread() for _ in range(4)]
+    for i in range(75000):
+        for k, s in enumerate(ths):
+            t.run(s, 300)
+            ls = [(0x30000000 + (k << 16) + 64 * ((i + j) % 512), 3 + 7 * j, 5 + 7 * j, code, data)
+                  for j in range(6)]
+            if i % 50 == 0:
+                ls.append((0x30080000, 2, 60, code, data))
+            t.section(s, 80, lines=ls, site=0x700 + (i % 8))
+    for s in ths:
+        t.exit(s)
+    t0 = time.monotonic()
+    _, d = replay("speed", t)
+    dt = time.monotonic() - t0
+    check(d["trace"]["intervals"] == 300000, "300000 intervals")
+    check(dt < 30, "300000 intervals replay (with the 1..4-core curve) in %.1f s (< 30 s)" % dt)
+    cv = d["process"]["curve"]
+    check([x["cpus"] for x in cv] == [1, 2, 3, 4], "the curve has the points 1..4")
+    check(all(x["makespan_cycles"] > 0 and x["lock_makespan_cycles"] > 0 for x in cv),
+          "every point of the curve was replayed")
+    check(cv[-1]["makespan_cycles"] < cv[0]["makespan_cycles"], "4 cores finish before 1")
+
+
+CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}
+
+if __name__ == "__main__":
+    name = sys.argv[3]
+    CASES[name]()
+    if failures:
+        print("%d check(s) failed" % len(failures))
+        sys.exit(1)
+    print("ok")

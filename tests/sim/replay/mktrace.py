@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Writes synthetic section traces (the format of sim/trace.h) for the
+replay's tests: a small writer on the struct module, and the scenarios
+check_replay.py replays.  Each scenario is a function returning a Trace."""
+
+import struct
+
+MAGIC = b"HGSIMTR1"
+VERSION = 1
+NONE = 0xFFFFFFFF
+R_THREAD, R_BEGIN, R_END, R_DESC, R_EXIT, R_INFO = 1, 2, 3, 4, 5, 6
+B_CONTINUES = 1
+E_YIELD, E_TRUNCATED = 1, 2
+EV_SYSCALL, EV_CPUID, EV_PAUSE, EV_XSAVE, EV_PAGE, EV_OTHER = 1, 2, 3, 4, 5, 6
+D_CODE, D_GLOBAL, D_HEAP, D_STACK, D_MAP = 1, 2, 3, 4, 5
+
+LOCK_WORD = 0x7F0000001000  # the subscription word of lock 1, on a line of its own
+
+
+def _pad(b):
+    return b + b"\0" * (-len(b) % 8)
+
+
+class Trace:
+    """Records in file order; per thread, a running instruction count."""
+
+    def __init__(self, page_size=4096, pid=4242):
+        self.page_size, self.pid = page_size, pid
+        self.recs = []
+        self.ic = {}
+        self.next_desc = 1
+
+    def rec(self, rtype, payload):
+        assert len(payload) % 8 == 0
+        self.recs.append(struct.pack("<II", rtype, len(payload)) + payload)
+
+    def info(self, text):
+        self.rec(R_INFO, _pad(text.encode() + b"\0"))
+
+    def thread(self, parent=0):
+        serial = len(self.ic) + 1
+        self.ic[serial] = 0
+        self.rec(R_THREAD, struct.pack("<IIQ", serial, parent, 0))
+        return serial
+
+    def desc(self, kind, text, base=0, size=0):
+        i = self.next_desc
+        self.next_desc += 1
+        t = text.encode() + b"\0"
+        self.rec(R_DESC, struct.pack("<IIQQII", i, kind, base, size, len(t), 0) + _pad(t))
+        return i
+
+    def run(self, serial, n):
+        """n instructions outside sections."""
+        self.ic[serial] += n
+
+    def section(self, serial, length, lines=(), events=(), site=0x51, lock=1,
+                sub=LOCK_WORD, continues=False, yield_end=False, truncated=False):
+        """One interval of `length` instructions.  lines: (addr, first,
+        first_write or None, code, data); events: (at, kind, arg, code)."""
+        b = self.ic[serial]
+        self.rec(R_BEGIN, struct.pack("<IIQQQII", serial, lock, site, sub, b,
+                                      B_CONTINUES if continues else 0, 0))
+        e = b + length
+        self.ic[serial] = e
+        flags = (E_YIELD if yield_end else 0) | (E_TRUNCATED if truncated else 0)
+        body = struct.pack("<IIQII", serial, flags, e, len(lines), len(events))
+        for addr, first, fw, code, data in lines:
+            body += struct.pack("<QIIIIII", addr, first, NONE if fw is None else fw,
+                                code, code if fw is not None else 0, data, 8)
+        for at, kind, arg, code in events:
+            body += struct.pack("<IIQII", at, kind, arg, code, 0)
+        self.rec(R_END, body)
+
+    def exit(self, serial):
+        self.rec(R_EXIT, struct.pack("<IIQ", serial, 0, self.ic[serial]))
+
+    def data(self, magic=MAGIC, version=VERSION):
+        head = struct.pack("<8sIIQQ", magic, version, 6, self.page_size, self.pid)
+        return head + b"".join(self.recs)
+
+    def write(self, path, **kw):
+        with open(path, "wb") as f:
+            f.write(self.data(**kw))
+
+
+# ---------------------------------------------------------------- scenarios
+
+def increments(addrs, n=2000, body=250, gap=20, text=("counter", "counter")):
+    """Two (or more) threads, each doing n transactions of `body`
+    instructions that increment one word (read at 1, written at 3), with a
+    short non-transactional gap: the measured two-thread test."""
+    t = Trace()
+    t.info("scenario=increments")
+    code = [t.desc(D_CODE, "bump_%d (inc.c:%d)" % (k + 1, 10 + k), base=0x401000 + 16 * k)
+            for k in range(len(addrs))]
+    base = min(addrs) & ~63
+    data = [t.desc(D_GLOBAL, "%s (inc)" % text[k], base=base, size=256) for k in range(len(addrs))]
+    ths = [t.thread() for _ in addrs]
+    for i in range(n):
+        for k, s in enumerate(ths):
+            t.run(s, gap)
+            t.section(s, body, lines=[(addrs[k], 1, 3, code[k], data[k])], site=0x100 + k)
+    for s in ths:
+        t.run(s, gap)
+        t.exit(s)
+    return t
+
+
+def footprint(lines_addrs, n=50, reads=False, body=None):
+    """One thread, n sections that each write (or only read) the given addresses."""
+    t = Trace()
+    code = t.desc(D_CODE, "fill (fill.c:7)", base=0x402000)
+    data = t.desc(D_HEAP, "heap block of 8388608 bytes allocated at main < _start",
+                  base=0x10000000, size=8 << 20)
+    s = t.thread()
+    body = body or 4 * len(lines_addrs) + 10
+    for _ in range(n):
+        t.run(s, 100)
+        ls = [(a, 2 + 4 * i, None if reads else 2 + 4 * i, code, data)
+              for i, a in enumerate(lines_addrs)]
+        t.section(s, body, lines=ls, site=0x200)
+    t.exit(s)
+    return t
+
+
+def event(kind, n=40):
+    """Two threads on disjoint lines; every section of thread 1 makes one event."""
+    t = Trace()
+    code = t.desc(D_CODE, "getpid (libc.so.6)", base=0x7f0000400000)
+    c2 = t.desc(D_CODE, "work (ev.c:3)", base=0x403000)
+    d = [t.desc(D_GLOBAL, "slot%d (ev)" % k, base=0x600000 + 4096 * k, size=64) for k in range(2)]
+    a, b = t.thread(), t.thread()
+    for _ in range(n):
+        t.run(a, 50)
+        t.section(a, 200, lines=[(0x600000, 1, 2, c2, d[0])], events=[(100, kind, 39, code)], site=0x300)
+        t.run(b, 50)
+        t.section(b, 200, lines=[(0x601000, 1, 2, c2, d[1])], site=0x301)
+    t.exit(a)
+    t.exit(b)
+    return t
+
+
+def long_section(instructions, n=20):
+    """One thread, n sections of the given length (at 2 GHz and CPI 1: 2000 per µs)."""
+    t = Trace()
+    s = t.thread()
+    for _ in range(n):
+        t.run(s, 100)
+        t.section(s, instructions, site=0x400)
+    t.exit(s)
+    return t
+
+
+def gil_holds(holds=40, per_hold=64, body=500):
+    """Two threads, GIL-style: each hold is per_hold intervals joined at
+    yield points, on disjoint lines (so every transaction can commit)."""
+    t = Trace()
+    code = t.desc(D_CODE, "_PyEval_EvalFrameDefault (ceval.c:1)", base=0x500000)
+    d = [t.desc(D_HEAP, "frame of thread %d" % (k + 1), base=0x20000000 + (k << 20), size=1 << 20)
+         for k in range(2)]
+    ths = [t.thread(), t.thread()]
+    for h in range(holds):
+        for k, s in enumerate(ths):
+            t.run(s, 200)
+            for i in range(per_hold):
+                addr = 0x20000000 + (k << 20) + 64 * (i % 32)
+                t.section(s, body, lines=[(addr, 5, 9, code, d[k])], site=0x1000 + (i % 4),
+                          continues=i > 0, yield_end=i < per_hold - 1)
+    for s in ths:
+        t.exit(s)
+    return t
