@@ -3,7 +3,7 @@
 #
 # tools/test.sh - set up, build and run the whole test suite:
 #
-#   build/       normal build: ctest -L unit, stress, model, cpython, bench, rtm, report
+#   build/       normal build: ctest -L unit, stress, model, cpython, bench, rtm, report, sim
 #   build-tsan/  ThreadSanitizer build (HTMGIL_SANITIZE=thread): unit, stress
 #   build-asan/  AddressSanitizer + UBSan build (HTMGIL_SANITIZE=address): unit, stress
 #   build-clang/ the same tree built with clang/clang++ (warning-free) and
@@ -70,7 +70,7 @@ hg_config() {
 	done
 }
 
-hg_config build "unit stress model cpython bench rtm report" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+hg_config build "unit stress model cpython bench rtm report sim" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 # Sanitizers cannot see hardware transactions: the mode is fixed, not detected.
 echo "== sanitizer builds run with HTM off (HTMGIL_HTM=off; tests that need emulated HTM set it)"
 HTMGIL_HTM=off hg_config build-tsan "unit stress" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
