@@ -1085,7 +1085,6 @@ static int hg_cli_sim_replay(const char *replay, const struct hg_cli_sim *r, con
 	char *argv[16];
 	int n = 0;
 	argv[n++] = (char *)replay;
-	argv[n++] = (char *)"--trace";
 	argv[n++] = (char *)trace;
 	if (names != NULL && access(names, R_OK) == 0) {
 		argv[n++] = (char *)"--names";
@@ -1175,7 +1174,9 @@ static int hg_cli_sim(int argc, char **argv)
 	unlink(names);
 
 	char *list = hg_cli_preload_list(preload);
-	if (list == NULL) {
+	const char *old_preload = getenv("LD_PRELOAD");
+	char *saved_preload = old_preload ? strdup(old_preload) : NULL;
+	if (list == NULL || (old_preload && !saved_preload)) {
 		fprintf(stderr, "htmgil sim: out of memory\n");
 		return 1;
 	}
@@ -1213,7 +1214,19 @@ static int hg_cli_sim(int argc, char **argv)
 	free(vargv);
 	int status = hg_cli_exit_of(st);
 
-	/* The replay reads what the run left; the program's status stays its own. */
+	/*
+	 * The replay reads what the run left; the program's status stays its
+	 * own.  It runs in the caller's environment (HTMGIL_POLICY and
+	 * HTMGIL_TXLEN apply to it), without the recording's settings.
+	 */
+	unsetenv("HTMGIL_SIM");
+	unsetenv("HTMGIL_REPORT");
+	unsetenv("VALGRIND_LIB");
+	if (saved_preload)
+		setenv("LD_PRELOAD", saved_preload, 1);
+	else
+		unsetenv("LD_PRELOAD");
+	free(saved_preload);
 	if (access(trace, R_OK) != 0) {
 		fprintf(stderr, "htmgil sim: the run left no trace (%s); nothing to predict\n", trace);
 	} else {

@@ -31,8 +31,11 @@
 #define HG_KA_BIG_LINES 784
 #define HG_KA_SET_STRIDE 4096
 
-static pthread_mutex_t hg_ka_mutex = PTHREAD_MUTEX_INITIALIZER;
-volatile long hg_ka_counter;
+/* The lock word and the counter each on a line of their own. */
+static pthread_mutex_t hg_ka_mutex __attribute__((aligned(HG_KA_LINE))) = PTHREAD_MUTEX_INITIALIZER;
+static char hg_ka_mutex_pad[HG_KA_LINE] __attribute__((used));
+volatile long hg_ka_counter __attribute__((aligned(HG_KA_LINE)));
+static char hg_ka_counter_pad[HG_KA_LINE] __attribute__((used));
 /*
  * Two variables of one line, apart from everything else: a section of their
  * own, the first aligned to a line (built with -fno-toplevel-reorder; main
