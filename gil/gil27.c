@@ -49,6 +49,7 @@
 #include <semaphore.h>
 
 #include "gil/pysite.h"
+#include "htm/sim.h"
 #include "engine/engine.h"
 
 static int (*hg_gil27_real_acquire_lock)(void *lock, int waitflag);
@@ -152,7 +153,8 @@ HG_EXPORT int PyThread_acquire_lock(void *lock, int waitflag)
 	hg_gil27_section.yields_left = tier == HG_TIER_HTM ? txlen : 0;
 	hg_gil27_section.yields = 0;
 	hg_gil27_section.in = 1;
-	if (mode != HG_HTM_RTM || tier != HG_TIER_HTM)
+	/* Simulation mode counts sections when they end (see gil/gil3.c's hg_gil3_take). */
+	if ((mode != HG_HTM_RTM || tier != HG_TIER_HTM) && !hg_sim_on)
 		hg_gil_count(&hg_gil_totals.sections[tier]);
 	return 1;
 }
@@ -192,8 +194,9 @@ HG_EXPORT void PyThread_release_lock(void *lock)
 		hg_atomic_fetch_add_relaxed64(&hg_gil_totals.yields, hg_gil27_section.yields);
 	hg_gil27_section.yields = 0;
 	hg_gil_count(&hg_gil_totals.drops);
-	if (hg_gil27_section.mode == HG_HTM_RTM && hg_gil27_section.tier == HG_TIER_HTM)
-		hg_gil_count(&hg_gil_totals.sections[HG_TIER_HTM]);
+	if ((hg_gil27_section.mode == HG_HTM_RTM && hg_gil27_section.tier == HG_TIER_HTM) ||
+	    hg_sim_on)
+		hg_gil_count(&hg_gil_totals.sections[hg_gil27_section.tier]);
 }
 
 /* See hg_gil3_atfork_child in gil/gil3.c: PyOS_AfterFork re-creates the lock. */

@@ -321,7 +321,13 @@ static void hg_gil3_take(void *tstate)
 	/* relaxed: see hg_gil3_yields_on */
 	uint32_t yields = hg_atomic_load_relaxed32(&hg_gil3_yields_on);
 	uint32_t txlen = yields ? hg_policy_txlen(rec) : 0;
-	if (yields && hg_gil3_layout->minor <= 12 && mode == HG_HTM_RTM && hg_site_tier(rec) == HG_TIER_HTM)
+	/*
+	 * Simulation mode records what a transaction would touch, so it arms
+	 * where RTM does and keeps the GIL's statistics out of the section
+	 * (htm/sim.h; each section is counted when it ends).
+	 */
+	bool rtm_like = mode == HG_HTM_RTM || hg_sim_on;
+	if (yields && hg_gil3_layout->minor <= 12 && rtm_like && hg_site_tier(rec) == HG_TIER_HTM)
 		hg_gil3_arm_breaker_311_312(tstate); /* before XBEGIN: no store in the transaction */
 	enum hg_tier tier = hg_engine_enter(gil, &hg_gil3_gil_ops,
 	    (const uint32_t *)((char *)gil + hg_gil3_layout->gil_locked), mode, rec);
@@ -339,7 +345,7 @@ static void hg_gil3_take(void *tstate)
 		if (hg_gil3_layout->minor >= 13)
 			/* own tstate */
 			hg_atomic_fetch_or_relaxed64(hg_gil3_breaker_313(tstate), HG_GIL3_YIELD_BIT_313);
-		else if (mode != HG_HTM_RTM)
+		else if (!rtm_like)
 			/* emulated: we hold the real GIL, no transaction runs */
 			hg_gil3_arm_breaker_311_312(tstate);
 	}
@@ -350,7 +356,8 @@ static void hg_gil3_take(void *tstate)
 		if (locked != 1)
 			hg_gil3_disable_elision("the GIL's 'locked' field did not read 1 after taking "
 			    "the GIL (struct layout mismatch)");
-		hg_gil_count(&hg_gil_totals.sections[tier]);
+		if (!hg_sim_on)
+			hg_gil_count(&hg_gil_totals.sections[tier]);
 	}
 }
 
@@ -377,8 +384,8 @@ static void hg_gil3_drop(void *a, void *b, void *c)
 	hg_gil3_flush_yields();
 	if (!hg_gil3_section.restarting)
 		hg_gil_count(&hg_gil_totals.drops);
-	if (hg_gil3_section.tier == HG_TIER_HTM && hg_gil3_section.mode == HG_HTM_RTM)
-		hg_gil_count(&hg_gil_totals.sections[HG_TIER_HTM]);
+	if ((hg_gil3_section.tier == HG_TIER_HTM && hg_gil3_section.mode == HG_HTM_RTM) || hg_sim_on)
+		hg_gil_count(&hg_gil_totals.sections[hg_gil3_section.tier]);
 }
 
 /*
@@ -421,6 +428,8 @@ static void hg_gil3_restart_emulated(void *tstate)
 	    (enum hg_tier)hg_gil3_section.tier);
 	hg_gil3_flush_yields();
 	hg_gil_count(&hg_gil_totals.restarts);
+	if (hg_sim_on) /* counted when it ends: see hg_gil3_take */
+		hg_gil_count(&hg_gil_totals.sections[hg_gil3_section.tier]);
 	uint64_t site = hg_pysite_note(tstate);
 	struct hg_site_rec *rec = hg_site_rec_get(hg_gil_state.lock_id, site);
 	uint32_t txlen = hg_policy_txlen(rec);
@@ -430,7 +439,8 @@ static void hg_gil3_restart_emulated(void *tstate)
 	hg_gil3_section.rec = rec;
 	hg_gil3_section.tier = (uint8_t)tier;
 	hg_gil3_section.yields_left = txlen;
-	hg_gil_count(&hg_gil_totals.sections[tier]);
+	if (!hg_sim_on)
+		hg_gil_count(&hg_gil_totals.sections[tier]);
 	if (tier != HG_TIER_HTM)
 		/* on the real GIL now: no more forced yield points here */
 		hg_gil3_disarm_yields(tstate);
