@@ -16,6 +16,8 @@
 
 #include <htmgil/htmgil.h>
 
+#include "bench_lock.h"
+
 #include <pthread.h>
 #include <unistd.h>
 
@@ -60,6 +62,7 @@ int main(int argc, char **argv)
 	benchmark::AddCustomContext("htmgil_rtm_verdict",
 	    hg_rtm_verdict_str(hg_cpu_detect()->verdict));
 	benchmark::AddCustomContext("htmgil_process", "multi-threaded (one parked thread)");
+	hg_bench_lock_setup();
 	benchmark::RunSpecifiedBenchmarks();
 	benchmark::Shutdown();
 

@@ -190,7 +190,8 @@ static inline void hg_held_push(struct hg_lock *l, struct hg_site_rec *rec, unsi
 }
 
 /*
- * The fast path: no transaction open, elision off for this lock, the site's
+ * The fast path: no transaction open, elision off for this lock (by the
+ * process mode or forced with hg_lock_set_mode()), the site's
  * record cached, the lock free, no timeline being recorded (the slow path
  * opens the section, engine/trace.h).  Everything else goes to the slow
  * path, which starts over.  Split so the fast path needs no saved registers.
@@ -201,7 +202,7 @@ void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 {
 	struct hg_held *h = &hg_held;
 	struct hg_site_rec *rec = hg_site_last;
-	if (HG_LIKELY(h->in_rtm == 0 && !l->mode_set && hg_htm_mode() == HG_HTM_OFF &&
+	if (HG_LIKELY(h->in_rtm == 0 && hg_lock_mode(l) == HG_HTM_OFF &&
 	        h->n < HG_HELD_MAX && rec && rec->site == site && rec->lock_id == l->id &&
 	        !hg_trace_on())) {
 		uint32_t w = 0;

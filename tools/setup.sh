@@ -9,10 +9,11 @@
 # which libpython3.11-dev provides.  chromium: the report test renders
 # `htmgil report --format html` headless (tests/report/).  libpfm4-dev: the
 # TSX event encodings of pmu/ (HTMGIL_PMU, `htmgil cpu`) and their tests
-# against forced models.
+# against forced models.  libck-dev: Concurrency Kit's (elided) spinlocks,
+# the peers of the lock benchmarks (bench/bench_ck.h).
 HG_APT_REQUIRED=(build-essential clang cmake pkg-config libbenchmark-dev valgrind spin
 	python3 python3.11 python3.11-dev python3.11-dbg libpython3.11-testsuite chromium
-	libpfm4-dev)
+	libpfm4-dev libck-dev)
 # Used when present: hyperfine for end-to-end timings.
 HG_APT_OPTIONAL=(hyperfine)
 
