@@ -294,6 +294,28 @@ static const struct hg_target_ops hg_gil3_gil_ops = {
 	.subscribe_extra = hg_gil3_op_check_finalizing,
 };
 
+/*
+ * Simulation mode: names the interpreter state a conflict may land on
+ * (htm/sim.h), once per breaker word: the per-interpreter breaker (3.11,
+ * 3.12) or this thread's own (3.13).  Outside any section.
+ */
+static void hg_gil3_sim_regions(void *tstate)
+{
+	static HG_TLS const void *named_313;
+	static const void *named_311_312;
+	if (hg_gil3_layout->minor >= 13) {
+		const void *eb = hg_gil3_breaker_313(tstate);
+		if (named_313 != eb)
+			hg_sim_mark_region(eb, 8, "eval_breaker (this thread's PyThreadState)");
+		named_313 = eb;
+		return;
+	}
+	const void *eb = hg_gil3_breaker_311_312(tstate);
+	/* relaxed: a hint to name it once; naming it twice is harmless */
+	if (__atomic_exchange_n(&named_311_312, eb, __ATOMIC_RELAXED) != eb)
+		hg_sim_mark_region(eb, 4, "eval_breaker (PyInterpreterState.ceval)");
+}
+
 static void hg_gil3_take(void *tstate)
 {
 	if (!hg_gil3_section.restarting)
@@ -317,6 +339,8 @@ static void hg_gil3_take(void *tstate)
 	}
 	uint64_t site = hg_pysite_note(tstate);
 	struct hg_site_rec *rec = hg_site_rec_get(hg_gil_state.lock_id, site);
+	if (HG_UNLIKELY(hg_sim_on))
+		hg_gil3_sim_regions(tstate);
 	hg_gil3_section.take_tstate = tstate;
 	/* relaxed: see hg_gil3_yields_on */
 	uint32_t yields = hg_atomic_load_relaxed32(&hg_gil3_yields_on);
@@ -595,6 +619,8 @@ int hg_gil3_install(struct hg_gil_state *g)
 			    "on (eval_frame_handle_pending entry patch)";
 		}
 	}
+	if (hg_sim_on && py->runtime)
+		hg_sim_mark_region((const void *)py->runtime, py->runtime_size, "_PyRuntime");
 	hg_atomic_store_relaxed32(&hg_gil3_elide_on, 1); /* relaxed: set before any thread starts */
 	pthread_atfork(NULL, NULL, hg_gil3_atfork_child);
 	g->hooked = "take_gil and drop_gil (entry patches)";

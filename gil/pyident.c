@@ -177,7 +177,7 @@ enum hg_py_kind hg_py_identify(struct hg_py *py)
 	 * (and inlined into the eval loop by optimized 3.11 builds). */
 	py->handle_pending = hg_py_sym_addr(py, &e, py->minor >= 12 ? "_Py_HandlePending" :
 	    "eval_frame_handle_pending", &py->pending_size);
-	py->runtime = hg_py_sym_addr(py, &e, "_PyRuntime", NULL);
+	py->runtime = hg_py_sym_addr(py, &e, "_PyRuntime", &py->runtime_size);
 	py->deopt = hg_py_sym_addr(py, &e, "_PyOpcode_Deopt", NULL);
 	py->opnames = hg_py_sym_addr(py, &e, "_PyOpcode_OpName", NULL);
 	hg_elf_close(&e);

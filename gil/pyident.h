@@ -39,6 +39,7 @@ struct hg_py {
 	uintptr_t handle_pending;  /* _Py_HandlePending (3.12, 3.13) or eval_frame_handle_pending (3.11); 0: absent */
 	uint64_t pending_size;
 	uintptr_t runtime;         /* _PyRuntime */
+	uint64_t runtime_size;     /* ... its size in the symbol table (0: unknown) */
 	uintptr_t deopt;           /* _PyOpcode_Deopt (uint8_t[256]) */
 	uintptr_t opnames;         /* _PyOpcode_OpName (const char *[256]), debug and 3.13 */
 	/* 2.7 symbols */

@@ -22,3 +22,8 @@ void hg_sim_mark_end(void)
 {
 	__asm__ volatile("# hg_sim_mark_end" ::: "memory");
 }
+
+void hg_sim_mark_region(const void *base, uint64_t size, const char *name)
+{
+	__asm__ volatile("# hg_sim_mark_region" ::"r"(base), "r"(size), "r"(name) : "memory");
+}

@@ -15,7 +15,12 @@
  *                      host and the next one continues the same lock hold
  *                      (gil/gil3.c's emulated restart);
  *   hg_sim_mark_end    the open section ends (before the real lock is
- *                      given back).
+ *                      given back);
+ *   hg_sim_mark_region names [base, base + size) (name: a NUL-terminated
+ *                      string that stays valid) for the tool's descriptions of
+ *                      data: a front end names what it knows of its host
+ *                      (the interpreter's runtime state, the GIL, the eval
+ *                      breaker), which symbol tables may not resolve.
  *
  * The tool recognises the three functions by name at translation time and
  * reads their arguments from the registers of the call (sim/trace.h), so
@@ -44,5 +49,6 @@ HG_INTERNAL extern uint32_t hg_sim_on;
 HG_SIM_MARKER void hg_sim_mark_begin(uint64_t site, const void *sub_word, uint32_t lock_id);
 HG_SIM_MARKER void hg_sim_mark_yield(void);
 HG_SIM_MARKER void hg_sim_mark_end(void);
+HG_SIM_MARKER void hg_sim_mark_region(const void *base, uint64_t size, const char *name);
 
 #endif /* HG_HTM_SIM_H */
