@@ -15,10 +15,17 @@
  *       and its next begin continues the same hold
  *   hg_sim_mark_end()     the open section ends (commit)
  *
- * One BEGIN..END pair is an interval.  Since the real lock serializes
- * sections, the intervals of different threads never overlap in the
- * recording: each END record is written when its interval closes, and file
- * order is the recorded order.
+ * One BEGIN..END pair is a chunk: one interval between two markers, or up
+ * to HG_SIM_SUBS_MAX consecutive intervals of one lock hold that the tool
+ * joined at yield points (a GIL hold crosses a yield point every few
+ * bytecodes; one record per yield interval would repeat the same lines
+ * thousands of times).  The intervals of a chunk are its sub-intervals:
+ * the END record gives where each starts, and each line entry says in
+ * which sub-intervals the line was read and written, so a reader can cut
+ * the chunk at any yield point.  Since the real lock serializes sections,
+ * the chunks of different threads never overlap in the recording: each END
+ * record is written when its chunk closes, and file order is the recorded
+ * order.
  *
  * Layout: a struct hg_sim_file_head, then records, each a struct
  * hg_sim_rec_head followed by len bytes (len a multiple of 8).  Every
@@ -36,7 +43,11 @@
  *     record earlier in the file; id 0 means "not known" and is never
  *     defined;
  *   - line entries of one END are distinct lines; first <= first_write when
- *     the line was written; both < the interval's instruction count + 1.
+ *     the line was written; both < the chunk's instruction count + 1;
+ *   - sub-interval starts are 0 for the first and increase strictly after;
+ *     a line's rmask | wmask is not 0 and has no bit at or above nsubs; its
+ *     lowest bit is the sub-interval holding `first`, and wmask's lowest bit
+ *     the one holding `first_write`.
  */
 #ifndef HG_SIM_TRACE_H
 #define HG_SIM_TRACE_H
@@ -44,7 +55,8 @@
 #include <stdint.h>
 
 #define HG_SIM_MAGIC "HGSIMTR1" /* 8 bytes, no NUL */
-#define HG_SIM_VERSION 1u
+#define HG_SIM_VERSION 2u
+#define HG_SIM_SUBS_MAX 64u /* sub-intervals per chunk (bits of a mask) */
 #define HG_SIM_LINE_SHIFT 6u /* 64-byte lines */
 #define HG_SIM_NONE 0xffffffffu /* a first_write of a line only read */
 
@@ -77,7 +89,7 @@ struct hg_sim_thread {
 	uint64_t icount;  /* the thread's instruction count at this point (0) */
 };
 
-/* An interval begins (hg_sim_mark_begin). */
+/* A chunk begins (hg_sim_mark_begin). */
 struct hg_sim_begin {
 	uint32_t serial;
 	uint32_t lock_id;
@@ -87,13 +99,15 @@ struct hg_sim_begin {
 	uint32_t flags;    /* HG_SIM_B_* */
 	uint32_t pad;
 };
-/* The previous interval of this thread ended at a yield point: same lock hold. */
+/* The previous chunk of this thread ended at a yield point: same lock hold. */
 #define HG_SIM_B_CONTINUES 1u
 
 /*
- * An interval ends (hg_sim_mark_end).  Followed by nlines struct
- * hg_sim_line and nevents struct hg_sim_event, events in order of `at`.
- * Instructions of the interval: icount - the BEGIN's icount.
+ * A chunk ends (hg_sim_mark_end, or a yield point that fills it).
+ * Followed by nsubs uint32_t sub-interval starts (instruction offsets from
+ * the chunk's begin; padded with zeros to a multiple of 8 bytes), then
+ * nlines struct hg_sim_line, then nevents struct hg_sim_event in order of
+ * `at`.  Instructions of the chunk: icount - the BEGIN's icount.
  */
 struct hg_sim_end {
 	uint32_t serial;
@@ -101,13 +115,16 @@ struct hg_sim_end {
 	uint64_t icount;  /* the thread's instructions executed at the end */
 	uint32_t nlines;
 	uint32_t nevents;
+	uint32_t nsubs;   /* 1..HG_SIM_SUBS_MAX */
+	uint32_t pad;
 };
-#define HG_SIM_E_YIELD 1u /* ended at a yield point (hg_sim_mark_yield came first) */
-#define HG_SIM_E_TRUNCATED 2u /* more lines than the tool keeps; the rest are lost */
+#define HG_SIM_E_YIELD 1u /* ended at a yield point: the thread's next BEGIN continues the hold */
+#define HG_SIM_E_TRUNCATED 2u /* more lines or events than the tool keeps; the rest are lost */
 
 /*
- * One cache line the interval accessed.  Instruction offsets count from the
- * interval's begin.  addr: the first written address of the line if the
+ * One cache line the chunk accessed.  Instruction offsets count from the
+ * chunk's begin.  rmask/wmask: bit j set when sub-interval j read/wrote
+ * the line.  addr: the first written address of the line if the
  * line was written, else the first accessed one (its line is addr >>
  * line_shift).  code/code_write: DESC ids of the instruction of the first
  * access and of the first write (0 if none).  data: DESC id of the object
@@ -121,6 +138,8 @@ struct hg_sim_line {
 	uint32_t code_write;
 	uint32_t data;
 	uint32_t size;        /* bytes of the first access (of the first write if written) */
+	uint64_t rmask;
+	uint64_t wmask;
 };
 
 /* Something a real transaction cannot survive, in order of occurrence. */
@@ -133,7 +152,7 @@ enum hg_sim_event_kind {
 	HG_SIM_EV_OTHER = 6,   /* another instruction that aborts (INT, UD2, ...): arg its kind */
 };
 struct hg_sim_event {
-	uint32_t at;   /* instruction offset from the interval's begin */
+	uint32_t at;   /* instruction offset from the chunk's begin */
 	uint32_t kind; /* enum hg_sim_event_kind */
 	uint64_t arg;
 	uint32_t code; /* DESC id of the instruction */
