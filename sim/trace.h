@@ -15,10 +15,43 @@
  *       and its next begin continues the same hold
  *   hg_sim_mark_end()     the open section ends (commit)
  *
- * One BEGIN..END pair is an interval.  Since the real lock serializes
- * sections, the intervals of different threads never overlap in the
- * recording: each END record is written when its interval closes, and file
- * order is the recorded order.
+ * One BEGIN..END pair is a chunk: one interval between two markers, or up
+ * to HG_SIM_SUBS_MAX consecutive intervals of one lock hold that the tool
+ * joined at yield points (a GIL hold crosses a yield point every few
+ * bytecodes; one record per yield interval would repeat the same lines
+ * thousands of times).  The intervals of a chunk are its sub-intervals:
+ * the END record gives where each starts, and each line entry says in
+ * which sub-intervals the line was read and written, so a reader can cut
+ * the chunk at any yield point.  Since the real lock serializes sections,
+ * the chunks of different threads never overlap in the recording: each END
+ * record is written when its chunk closes, and file order is the recorded
+ * order.
+ *
+ * Sub-intervals.  A chunk's sub-interval 0 begins at the chunk's BEGIN; each
+ * later one begins at a begin marker of the same thread that follows a
+ * yield point, with the same lock_id and sub_word as the chunk's BEGIN (its
+ * site may differ: the END gives each sub-interval's site).  An offset x
+ * (first, first_write, at, a start) counts the instructions executed since
+ * the chunk's begin; an access or event at x was made by the x-th of them,
+ * and sub-interval j holds the offsets x with starts[j] < x <=
+ * starts[j+1] (the last one up to the chunk's instruction count; offset 0,
+ * should it occur, is sub-interval 0's).  A sub-interval runs up to the next
+ * one's begin marker: the instructions from a yield point to the next begin
+ * (the host's own bookkeeping, on the lock still) are the yielding
+ * sub-interval's, and so are the lines and events they touch.  A begin
+ * inside an open sub-interval (nested) is flattened into it, as RTM does.
+ * A chunk closes:
+ *   - at an end marker with no yield point before it: END flags 0;
+ *   - at a begin after a yield point that would give it more sub-intervals
+ *     than the tool's limit (valgrind --tool=htmgilsim --chunk=N, at most
+ *     HG_SIM_SUBS_MAX; --chunk=1 gives one chunk per interval), or whose
+ *     offset would not fit a start (2^31 and more): END with
+ *     HG_SIM_E_YIELD at that begin's icount, and the next BEGIN, at the same
+ *     icount, has HG_SIM_B_CONTINUES;
+ *   - when the hold ends after a yield point without such a begin (the
+ *     thread's next begin names another lock_id or sub_word, another thread
+ *     begins a section of the same lock_id, or the thread exits): END flags
+ *     0, at the thread's instruction count then.
  *
  * Layout: a struct hg_sim_file_head, then records, each a struct
  * hg_sim_rec_head followed by len bytes (len a multiple of 8).  Every
@@ -36,7 +69,16 @@
  *     record earlier in the file; id 0 means "not known" and is never
  *     defined;
  *   - line entries of one END are distinct lines; first <= first_write when
- *     the line was written; both < the interval's instruction count + 1.
+ *     the line was written; both < the chunk's instruction count + 1;
+ *   - sub-interval starts are 0 for the first and increase strictly after,
+ *     the last <= the chunk's instruction count; sites[0] is the BEGIN's site;
+ *   - a line's rmask | wmask is not 0 and has no bit at or above nsubs; its
+ *     lowest bit is the sub-interval holding `first`, and wmask's lowest bit
+ *     the one holding `first_write` (wmask is 0 exactly when first_write is
+ *     HG_SIM_NONE);
+ *   - an END with HG_SIM_E_YIELD is followed by the thread's next BEGIN, with
+ *     HG_SIM_B_CONTINUES and the END's icount; a BEGIN has HG_SIM_B_CONTINUES
+ *     only after such an END.
  */
 #ifndef HG_SIM_TRACE_H
 #define HG_SIM_TRACE_H
@@ -44,7 +86,8 @@
 #include <stdint.h>
 
 #define HG_SIM_MAGIC "HGSIMTR1" /* 8 bytes, no NUL */
-#define HG_SIM_VERSION 1u
+#define HG_SIM_VERSION 2u
+#define HG_SIM_SUBS_MAX 64u /* sub-intervals per chunk (bits of a mask) */
 #define HG_SIM_LINE_SHIFT 6u /* 64-byte lines */
 #define HG_SIM_NONE 0xffffffffu /* a first_write of a line only read */
 
@@ -77,7 +120,8 @@ struct hg_sim_thread {
 	uint64_t icount;  /* the thread's instruction count at this point (0) */
 };
 
-/* An interval begins (hg_sim_mark_begin). */
+/* A chunk begins (hg_sim_mark_begin): site is sub-interval 0's; lock_id and
+ * sub_word are every sub-interval's. */
 struct hg_sim_begin {
 	uint32_t serial;
 	uint32_t lock_id;
@@ -87,13 +131,19 @@ struct hg_sim_begin {
 	uint32_t flags;    /* HG_SIM_B_* */
 	uint32_t pad;
 };
-/* The previous interval of this thread ended at a yield point: same lock hold. */
+/* The previous chunk of this thread ended at a yield point: same lock hold. */
 #define HG_SIM_B_CONTINUES 1u
 
 /*
- * An interval ends (hg_sim_mark_end).  Followed by nlines struct
- * hg_sim_line and nevents struct hg_sim_event, events in order of `at`.
- * Instructions of the interval: icount - the BEGIN's icount.
+ * A chunk ends (see "A chunk closes" above).
+ * Followed by nsubs uint32_t sub-interval starts (instruction offsets from
+ * the chunk's begin; padded with zeros to a multiple of 8 bytes), then
+ * nlines struct hg_sim_line, then nevents struct hg_sim_event in order of
+ * `at`, then nsubs uint64_t sites (sites[j]: the site of sub-interval j's
+ * begin marker).  The sites come last so that a reader that stops after the
+ * events still parses the record; len is exactly sizeof(struct hg_sim_end)
+ * + 4 * nsubs rounded up to 8 + 48 * nlines + 24 * nevents + 8 * nsubs.
+ * Instructions of the chunk: icount - the BEGIN's icount.
  */
 struct hg_sim_end {
 	uint32_t serial;
@@ -101,13 +151,16 @@ struct hg_sim_end {
 	uint64_t icount;  /* the thread's instructions executed at the end */
 	uint32_t nlines;
 	uint32_t nevents;
+	uint32_t nsubs;   /* 1..HG_SIM_SUBS_MAX */
+	uint32_t pad;
 };
-#define HG_SIM_E_YIELD 1u /* ended at a yield point (hg_sim_mark_yield came first) */
-#define HG_SIM_E_TRUNCATED 2u /* more lines than the tool keeps; the rest are lost */
+#define HG_SIM_E_YIELD 1u /* full at a yield point: the thread's next BEGIN continues the hold */
+#define HG_SIM_E_TRUNCATED 2u /* more lines or events than the tool keeps; the rest are lost */
 
 /*
- * One cache line the interval accessed.  Instruction offsets count from the
- * interval's begin.  addr: the first written address of the line if the
+ * One cache line the chunk accessed.  Instruction offsets count from the
+ * chunk's begin.  rmask/wmask: bit j set when sub-interval j read/wrote
+ * the line.  addr: the first written address of the line if the
  * line was written, else the first accessed one (its line is addr >>
  * line_shift).  code/code_write: DESC ids of the instruction of the first
  * access and of the first write (0 if none).  data: DESC id of the object
@@ -121,6 +174,8 @@ struct hg_sim_line {
 	uint32_t code_write;
 	uint32_t data;
 	uint32_t size;        /* bytes of the first access (of the first write if written) */
+	uint64_t rmask;
+	uint64_t wmask;
 };
 
 /* Something a real transaction cannot survive, in order of occurrence. */
@@ -133,7 +188,7 @@ enum hg_sim_event_kind {
 	HG_SIM_EV_OTHER = 6,   /* another instruction that aborts (INT, UD2, ...): arg its kind */
 };
 struct hg_sim_event {
-	uint32_t at;   /* instruction offset from the interval's begin */
+	uint32_t at;   /* instruction offset from the chunk's begin */
 	uint32_t kind; /* enum hg_sim_event_kind */
 	uint64_t arg;
 	uint32_t code; /* DESC id of the instruction */

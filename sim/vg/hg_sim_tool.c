@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sim/vg/hg_sim_tool.c - valgrind --tool=htmgilsim: records, per section
- * interval (hg_sim_mark_begin .. hg_sim_mark_end/yield), the cache lines
- * the interval read and wrote and the events a real transaction cannot
- * survive, and writes them as the trace of sim/trace.h.
+ * sim/vg/hg_sim_tool.c - valgrind --tool=htmgilsim: records, per chunk of
+ * section intervals (hg_sim_mark_begin .. hg_sim_mark_end, joined at yield
+ * points as sim/trace.h describes), the cache lines each sub-interval read
+ * and wrote and the events a real transaction cannot survive, and writes
+ * them as the trace of sim/trace.h.
  *
  * Instrumentation (hg_instrument):
  *   - instructions are counted in IR: each superblock adds its count of
@@ -24,7 +25,12 @@
  * Invariants:
  *   hg_cur, hg_icount, hg_open describe the thread valgrind runs now; they
  *   are loaded at start_client_code and stored back at stop_client_code
- *   (valgrind runs one thread at a time).
+ *   (valgrind runs one thread at a time).  hg_open == hg_cur->open.
+ *   A thread's chunk is open from its BEGIN to its END, across yield points
+ *   (t->yielded: a yield point ended the last sub-interval and no begin has
+ *   started the next yet); 1 <= t->nsubs <= hg_clo_chunk while it is open,
+ *   and every line kept has a bit of sub-interval nsubs - 1 or below.
+ *   hg_nyielded counts the threads with t->yielded set.
  *   hg_pcache[p & HG_PCACHE_MASK] == p  implies  page p is set in the page
  *   bitmap (the process touched it since it was last mapped).
  *   A DESC record for an id precedes every END naming it: ids are made while
@@ -55,15 +61,16 @@
 
 #include "sim/trace.h"
 
-#define HG_TOOL_VERSION "1"
+#define HG_TOOL_VERSION "2"
 
 /* The core's (pub_core_libcfile.h): moves fd above the client's range. */
 extern Int VG_(safe_fd)(Int oldfd);
 
 _Static_assert(sizeof(struct hg_sim_file_head) == 32, "trace.h layout");
 _Static_assert(sizeof(struct hg_sim_begin) == 40, "trace.h layout");
-_Static_assert(sizeof(struct hg_sim_end) == 24, "trace.h layout");
-_Static_assert(sizeof(struct hg_sim_line) == 32, "trace.h layout");
+_Static_assert(sizeof(struct hg_sim_end) == 32, "trace.h layout");
+_Static_assert(sizeof(struct hg_sim_line) == 48, "trace.h layout");
+_Static_assert(HG_SIM_SUBS_MAX == 64, "a sub-interval mask is one ULong");
 _Static_assert(sizeof(struct hg_sim_event) == 24, "trace.h layout");
 _Static_assert(sizeof(struct hg_sim_desc) == 32, "trace.h layout");
 
@@ -73,12 +80,23 @@ _Static_assert(sizeof(struct hg_sim_desc) == 32, "trace.h layout");
 static const HChar *hg_clo_trace = NULL;
 static Long hg_clo_max_lines = 1 << 16;
 static Long hg_clo_max_events = 1 << 16;
+static Long hg_clo_chunk = HG_SIM_SUBS_MAX;
 
 static Bool hg_process_cmd_line_option(const HChar *arg)
 {
 	if VG_STR_CLO(arg, "--trace", hg_clo_trace) {}
 	else if VG_BINT_CLO(arg, "--max-lines", hg_clo_max_lines, 1, 1 << 22) {}
 	else if VG_BINT_CLO(arg, "--max-events", hg_clo_max_events, 1, 1 << 22) {}
+	else if (VG_(strncmp)(arg, "--chunk=", 8) == 0) {
+		HChar *rest;
+		hg_clo_chunk = VG_(strtoll10)(arg + 8, &rest);
+		if (arg[8] == '\0' || *rest != '\0' || hg_clo_chunk < 1 ||
+		    hg_clo_chunk > HG_SIM_SUBS_MAX) {
+			VG_(fmsg)("htmgilsim: bad %s; give --chunk=N with N from 1 to %u\n", arg,
+			          HG_SIM_SUBS_MAX);
+			VG_(exit)(1);
+		}
+	}
 	else
 		return VG_(replacement_malloc_process_cmd_line_option)(arg);
 	return True;
@@ -89,8 +107,10 @@ static void hg_print_usage(void)
 	VG_(printf)(
 "    --trace=FILE            write the section trace (sim/trace.h) to FILE [required];\n"
 "                            %%p in FILE is replaced by the process id\n"
-"    --max-lines=N           lines kept per interval; more set TRUNCATED [65536]\n"
-"    --max-events=N          events kept per interval; more set TRUNCATED [65536]\n");
+"    --max-lines=N           lines kept per chunk; more set TRUNCATED [65536]\n"
+"    --max-events=N          events kept per chunk; more set TRUNCATED [65536]\n"
+"    --chunk=N               most yield intervals of one hold joined in one chunk,\n"
+"                            1..64; 1: one chunk per interval [64]\n");
 }
 
 static void hg_print_debug_usage(void)
@@ -167,6 +187,8 @@ struct hg_line {
 	UInt first_write;
 	UInt size;
 	UInt slot;      /* index in hg_thread.slots */
+	ULong rmask;    /* sub-intervals that read / wrote the line */
+	ULong wmask;
 };
 
 struct hg_event {
@@ -180,10 +202,16 @@ struct hg_event {
 
 struct hg_thread {
 	UInt serial;        /* 0: no live thread on this ThreadId */
-	UInt depth;         /* begin marks not yet ended; > 0: an interval is open */
+	Bool open;          /* a chunk is open (see the invariants above) */
+	Bool yielded;       /* the last sub-interval ended at a yield point */
+	UInt depth;         /* begin marks of the sub-interval not yet ended */
 	ULong icount;
-	ULong begin_icount;
-	Bool yielded;       /* the last interval ended at a yield point */
+	ULong begin_icount; /* the chunk's BEGIN */
+	UInt lock_id;       /* the chunk's BEGIN */
+	ULong sub_word;
+	UInt nsubs;
+	UInt starts[HG_SIM_SUBS_MAX];
+	ULong sites[HG_SIM_SUBS_MAX];
 	Bool truncated;
 	UInt stack_desc;
 	struct hg_line *lines;
@@ -196,6 +224,7 @@ struct hg_thread {
 
 static struct hg_thread *hg_threads; /* indexed by ThreadId, VG_N_THREADS */
 static UInt hg_next_serial = 1;
+static UInt hg_nyielded;
 
 /* The running thread (see the invariants above); read by generated code. */
 static struct hg_thread *hg_cur;
@@ -623,7 +652,7 @@ static void hg_forget_objects(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* Intervals                                                           */
+/* Chunks (sim/trace.h, "Sub-intervals")                               */
 
 static UInt hg_offset(ULong now, const struct hg_thread *t)
 {
@@ -654,6 +683,7 @@ static void hg_line_add(struct hg_thread *t, Addr a, UInt size, Bool wr, Addr co
 	UWord line = a >> HG_SIM_LINE_SHIFT;
 	UInt mask = (1u << t->slots_log) - 1;
 	UInt h = (UInt)((line * 0x9E3779B97F4A7C15ull) >> (64 - t->slots_log));
+	ULong bit = 1ull << (t->nsubs - 1);
 	struct hg_line *l;
 	for (;;) {
 		UInt s = t->slots[h];
@@ -661,12 +691,17 @@ static void hg_line_add(struct hg_thread *t, Addr a, UInt size, Bool wr, Addr co
 			break;
 		l = &t->lines[s - 1];
 		if (l->line == line) {
-			if (wr && l->first_write == HG_SIM_NONE) {
+			if (!wr) {
+				l->rmask |= bit;
+				return;
+			}
+			if (l->first_write == HG_SIM_NONE) {
 				l->first_write = hg_offset(now, t);
 				l->code_write = code;
 				l->addr = a;
 				l->size = size;
 			}
+			l->wmask |= bit;
 			return;
 		}
 		h = (h + 1) & mask;
@@ -689,6 +724,8 @@ static void hg_line_add(struct hg_thread *t, Addr a, UInt size, Bool wr, Addr co
 	l->code_write = wr ? code : 0;
 	l->size = size;
 	l->slot = h;
+	l->rmask = wr ? 0 : bit;
+	l->wmask = wr ? bit : 0;
 }
 
 static void hg_interval_reset(struct hg_thread *t)
@@ -704,13 +741,15 @@ static void hg_interval_reset(struct hg_thread *t)
 		t->slots[t->lines[i].slot] = 0;
 	t->nlines = 0;
 	t->nevs = 0;
+	t->nsubs = 0;
 	t->truncated = False;
 }
 
-/* Writes the END of t's open interval; describe: make DESC ids (False at
+/* Writes the END of t's open chunk; describe: make DESC ids (False at
  * exit, where symbols are gone: ids already made are used, others are 0). */
-static void hg_interval_close(struct hg_thread *t, ULong now, UInt flags, Bool describe)
+static void hg_chunk_close(struct hg_thread *t, ULong now, UInt flags, Bool describe)
 {
+	static const UInt zero;
 	struct hg_sim_end e;
 	ULong len;
 	for (UInt i = 0; i < t->nlines; i++) {
@@ -737,16 +776,22 @@ static void hg_interval_close(struct hg_thread *t, ULong now, UInt flags, Bool d
 	e.icount = now;
 	e.nlines = t->nlines;
 	e.nevents = t->nevs;
-	len = sizeof e + (ULong)t->nlines * sizeof(struct hg_sim_line) +
-	      (ULong)t->nevs * sizeof(struct hg_sim_event);
+	e.nsubs = t->nsubs;
+	e.pad = 0;
+	len = sizeof e + hg_pad8(4 * t->nsubs) + (ULong)t->nlines * sizeof(struct hg_sim_line) +
+	      (ULong)t->nevs * sizeof(struct hg_sim_event) + 8 * t->nsubs;
 	hg_out_head(HG_SIM_R_END, (UInt)len);
 	hg_out(&e, sizeof e);
+	hg_out(t->starts, 4 * t->nsubs);
+	if (t->nsubs & 1)
+		hg_out(&zero, sizeof zero);
 	for (UInt i = 0; i < t->nlines; i++) {
 		const struct hg_line *l = &t->lines[i];
 		struct hg_sim_line r = {
 			.addr = l->addr, .first = l->first, .first_write = l->first_write,
 			.code = (UInt)l->code, .code_write = (UInt)l->code_write,
 			.data = (UInt)l->line, .size = l->size,
+			.rmask = l->rmask, .wmask = l->wmask,
 		};
 		hg_out(&r, sizeof r);
 	}
@@ -757,12 +802,28 @@ static void hg_interval_close(struct hg_thread *t, ULong now, UInt flags, Bool d
 		};
 		hg_out(&r, sizeof r);
 	}
+	hg_out(t->sites, 8 * t->nsubs);
 	/* The lines' keys were overwritten with ids; the slots are cleared by
 	 * index, which does not need them. */
 	hg_interval_reset(t);
+	t->open = False;
 	t->depth = 0;
+	if (t->yielded)
+		hg_nyielded--;
+	t->yielded = False;
 	if (t == hg_cur)
 		hg_open = 0;
+}
+
+/* Another thread's hold of lock_id ended after a yield point without a
+ * begin continuing it (that thread is not running: its icount is current). */
+static void hg_close_yielded(const struct hg_thread *self, UInt lock_id)
+{
+	for (ThreadId tid = 1; tid < VG_N_THREADS && hg_nyielded > (self->yielded ? 1u : 0u); tid++) {
+		struct hg_thread *o = &hg_threads[tid];
+		if (o != self && o->yielded && o->lock_id == lock_id)
+			hg_chunk_close(o, o->icount, 0, True);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -808,41 +869,80 @@ static void hg_mark_begin(ULong site, ULong sub_word, ULong lock_id, ULong pend)
 {
 	struct hg_thread *t = hg_cur;
 	struct hg_sim_begin b;
+	ULong now = hg_icount + pend;
+	UInt flags = 0;
 	if (hg_fd < 0 || t->serial == 0)
 		return;
-	if (t->depth++ > 0)
-		return; /* nested: flattened into the outer interval, as RTM does */
+	if (hg_nyielded > (t->yielded ? 1u : 0u))
+		hg_close_yielded(t, (UInt)lock_id);
+	if (t->open && !t->yielded) {
+		t->depth++; /* nested: flattened into the open sub-interval, as RTM does */
+		return;
+	}
+	if (t->open) {
+		/* After a yield point: the next sub-interval of the hold, or the
+		 * end of a full chunk and the BEGIN of the next one. */
+		ULong d = now - t->begin_icount;
+		if ((UInt)lock_id != t->lock_id || sub_word != t->sub_word) {
+			hg_chunk_close(t, now, 0, True);
+		} else if (t->nsubs < hg_clo_chunk && d < (1ull << 31) &&
+		           d > t->starts[t->nsubs - 1]) {
+			t->starts[t->nsubs] = (UInt)d;
+			t->sites[t->nsubs] = site;
+			t->nsubs++;
+			t->depth = 1;
+			t->yielded = False;
+			hg_nyielded--;
+			return;
+		} else {
+			hg_chunk_close(t, now, HG_SIM_E_YIELD, True);
+			flags = HG_SIM_B_CONTINUES;
+		}
+	}
 	hg_interval_reset(t);
-	t->begin_icount = hg_icount + pend;
+	t->open = True;
+	t->depth = 1;
+	t->begin_icount = now;
+	t->lock_id = (UInt)lock_id;
+	t->sub_word = sub_word;
+	t->nsubs = 1;
+	t->starts[0] = 0;
+	t->sites[0] = site;
 	b.serial = t->serial;
 	b.lock_id = (UInt)lock_id;
 	b.site = site;
 	b.sub_word = sub_word;
-	b.icount = t->begin_icount;
-	b.flags = t->yielded ? HG_SIM_B_CONTINUES : 0;
+	b.icount = now;
+	b.flags = flags;
 	b.pad = 0;
 	hg_out_head(HG_SIM_R_BEGIN, sizeof b);
 	hg_out(&b, sizeof b);
-	t->yielded = False;
 	hg_open = 1;
 }
 
+/* The sub-interval ends here; the chunk stays open for the next begin. */
 static void hg_mark_yield(ULong pend)
 {
 	struct hg_thread *t = hg_cur;
-	if (t->depth == 0)
+	(void)pend;
+	if (!t->open || t->yielded)
 		return;
-	hg_interval_close(t, hg_icount + pend, HG_SIM_E_YIELD, True);
 	t->yielded = True;
+	hg_nyielded++;
 }
 
 static void hg_mark_end(ULong pend)
 {
 	struct hg_thread *t = hg_cur;
-	if (t->depth == 0 || --t->depth > 0)
+	if (!t->open)
 		return;
-	hg_interval_close(t, hg_icount + pend, 0, True);
-	t->yielded = False;
+	if (t->yielded) {
+		t->depth = 0; /* the yield point ended every nested section too */
+		return;
+	}
+	if (--t->depth > 0)
+		return;
+	hg_chunk_close(t, hg_icount + pend, 0, True);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1068,7 +1168,7 @@ static void hg_start_client_code(ThreadId tid, ULong blocks)
 	(void)blocks;
 	hg_cur = hg_thread_of(tid);
 	hg_icount = hg_cur->icount;
-	hg_open = hg_cur->depth > 0;
+	hg_open = hg_cur->open;
 }
 
 static void hg_stop_client_code(ThreadId tid, ULong blocks)
@@ -1084,7 +1184,7 @@ static void hg_pre_syscall(ThreadId tid, UInt sysno, UWord *args, UInt nargs)
 	(void)args; (void)nargs;
 	if (sysno == __NR_execve || sysno == __NR_execveat)
 		hg_flush(); /* the process image, and the buffer, may be gone after it */
-	if (t->depth == 0)
+	if (!t->open)
 		return;
 	VG_(get_shadow_regs_area)(tid, (UChar *)&ip, 0,
 	                          offsetof(VexGuestAMD64State, guest_IP_AT_SYSCALL), sizeof ip);
@@ -1116,8 +1216,8 @@ static void hg_thread_exit_rec(struct hg_thread *t, Bool describe)
 	struct hg_sim_exit x;
 	if (t->serial == 0)
 		return;
-	if (t->depth > 0)
-		hg_interval_close(t, t->icount, 0, describe);
+	if (t->open)
+		hg_chunk_close(t, t->icount, 0, describe);
 	x.serial = t->serial;
 	x.pad = 0;
 	x.icount = t->icount;
@@ -1187,8 +1287,9 @@ static void hg_write_info(void)
 	HChar buf[4096];
 	Int n;
 	n = VG_(snprintf)(buf, sizeof buf, "tool=htmgilsim\ntool_version=%s\nvalgrind=%s\n"
-	                  "max_lines=%lld\nmax_events=%lld\ncommand=%s",
+	                  "max_lines=%lld\nmax_events=%lld\nchunk=%lld\ncommand=%s",
 	                  HG_TOOL_VERSION, HG_VALGRIND_VERSION, hg_clo_max_lines, hg_clo_max_events,
+	                  hg_clo_chunk,
 	                  VG_(args_the_exename) ? VG_(args_the_exename) : "");
 	for (Word i = 0; i < VG_(sizeXA)(VG_(args_for_client)) && n < (Int)sizeof buf - 1; i++)
 		n += VG_(snprintf)(buf + n, sizeof buf - n, " %s",

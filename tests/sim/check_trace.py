@@ -21,6 +21,7 @@ R_THREAD, R_BEGIN, R_END, R_DESC, R_EXIT, R_INFO = 1, 2, 3, 4, 5, 6
 B_CONTINUES = 1
 E_YIELD, E_TRUNCATED = 1, 2
 NONE = 0xffffffff
+SUBS_MAX = 64
 EV_SYSCALL, EV_CPUID, EV_PAUSE, EV_XSAVE, EV_PAGE, EV_OTHER = 1, 2, 3, 4, 5, 6
 D_CODE, D_GLOBAL, D_HEAP, D_STACK, D_MAP = 1, 2, 3, 4, 5
 
@@ -38,6 +39,18 @@ def text_of(payload):
     return payload.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
+def low_bit(m):
+    return (m & -m).bit_length() - 1
+
+
+def sub_of(starts, x):
+    """The sub-interval holding offset x: starts[j] < x <= starts[j+1]."""
+    j = 0
+    while j + 1 < len(starts) and starts[j + 1] < x:
+        j += 1
+    return j
+
+
 class Trace:
     """The records of one trace, checked against sim/trace.h as read."""
 
@@ -45,17 +58,23 @@ class Trace:
         need(len(data) >= 32, "trace shorter than its head")
         magic, version, shift, page, pid = struct.unpack_from("<8sIIQQ", data, 0)
         need(magic == MAGIC, "bad magic %r" % magic)
-        need(version == 1 and shift == 6, "version %d, line shift %d" % (version, shift))
+        need(version == 2 and shift == 6, "version %d, line shift %d" % (version, shift))
         self.page_size, self.pid = page, pid
         self.threads = {}   # serial -> parent
         self.descs = {}     # id -> (kind, base, size, text)
-        self.intervals = [] # dicts: serial, begin, end, lines, events
+        self.intervals = [] # chunks, in END order: dicts of serial, begin, end, starts,
+                            # sites, lines, events, bpos/epos (record numbers)
         self.exits = {}
         self.info = ""
-        open_ = {}          # serial -> interval dict
+        self.opts = {}
+        self.chunk_max = SUBS_MAX
+        open_ = {}          # serial -> chunk dict
         last_icount = {}
+        yielded = {}        # serial -> icount of an END with E_YIELD
         pos = 32
+        nrec = 0
         while pos < len(data):
+            nrec += 1
             need(pos + 8 <= len(data), "truncated record head at %d" % pos)
             typ, ln = struct.unpack_from("<II", data, pos)
             pos += 8
@@ -64,6 +83,8 @@ class Trace:
             pos += ln
             if typ == R_INFO:
                 self.info += text_of(p)
+                self.opts = dict(w.split("=", 1) for w in self.info.split("\n") if "=" in w)
+                self.chunk_max = int(self.opts.get("chunk", SUBS_MAX))
             elif typ == R_THREAD:
                 serial, parent, icount = struct.unpack_from("<IIQ", p)
                 need(serial == len(self.threads) + 1, "thread serial %d out of order" % serial)
@@ -75,39 +96,71 @@ class Trace:
                 need(serial in self.threads, "BEGIN of unknown thread %d" % serial)
                 need(serial not in open_, "two BEGINs of thread %d" % serial)
                 need(icount >= last_icount[serial], "icount decreases (BEGIN)")
+                if serial in yielded:
+                    need(flags & B_CONTINUES and icount == yielded.pop(serial),
+                         "BEGIN after an END with YIELD: flags %d, icount %d" % (flags, icount))
+                else:
+                    need(not flags & B_CONTINUES, "CONTINUES without an END with YIELD before")
                 last_icount[serial] = icount
                 open_[serial] = dict(serial=serial, lock=lock, site=site, sub=sub,
-                                     begin=icount, bflags=flags)
+                                     begin=icount, bflags=flags, bpos=nrec)
             elif typ == R_END:
-                serial, flags, icount, nl, ne = struct.unpack_from("<IIQII", p)
+                serial, flags, icount, nl, ne, ns, _ = struct.unpack_from("<IIQIIII", p)
                 need(serial in open_, "END without BEGIN (thread %d)" % serial)
-                need(ln == 24 + 32 * nl + 24 * ne, "END length %d for %d lines, %d events"
-                     % (ln, nl, ne))
+                need(1 <= ns <= self.chunk_max, "nsubs %d, the tool's limit %d"
+                     % (ns, self.chunk_max))
+                lo = 32 + (4 * ns + 7) // 8 * 8
+                ev0 = lo + 48 * nl
+                si0 = ev0 + 24 * ne
+                need(ln == si0 + 8 * ns, "END length %d for %d subs, %d lines, %d events"
+                     % (ln, ns, nl, ne))
                 iv = open_.pop(serial)
                 need(icount >= iv["begin"], "END icount before BEGIN")
                 last_icount[serial] = icount
                 n = icount - iv["begin"]
+                starts = list(struct.unpack_from("<%dI" % ns, p, 32))
+                need(p[32 + 4 * ns:lo] == bytes(lo - 32 - 4 * ns), "starts padded with non-zero")
+                need(starts[0] == 0 and all(a < b for a, b in zip(starts, starts[1:]))
+                     and starts[-1] <= n, "starts %r in a chunk of %d" % (starts, n))
+                sites = list(struct.unpack_from("<%dQ" % ns, p, si0))
+                need(sites[0] == iv["site"], "sites[0] 0x%x, BEGIN site 0x%x"
+                     % (sites[0], iv["site"]))
                 lines, seen = [], set()
                 for i in range(nl):
-                    addr, first, fw, code, cw, dat, size = struct.unpack_from("<QIIIIII", p, 24 + 32 * i)
+                    addr, first, fw, code, cw, dat, size, rm, wm = \
+                        struct.unpack_from("<QIIIIIIQQ", p, lo + 48 * i)
                     need(addr >> 6 not in seen, "line 0x%x twice" % (addr << 0))
                     seen.add(addr >> 6)
                     need(first <= n and (fw == NONE or first <= fw <= n),
-                         "offsets %d/%d outside an interval of %d" % (first, fw, n))
+                         "offsets %d/%d outside a chunk of %d" % (first, fw, n))
                     for ident in (code, cw, dat):
                         need(ident == 0 or ident in self.descs, "id %d used before its DESC" % ident)
                     need((fw == NONE) == (cw == 0), "first_write and code_write disagree")
+                    m = rm | wm
+                    need(m != 0 and m >> ns == 0, "line 0x%x masks 0x%x/0x%x with %d subs"
+                         % (addr, rm, wm, ns))
+                    need(low_bit(m) == sub_of(starts, first),
+                         "line 0x%x: lowest mask bit %d, first %d in sub %d"
+                         % (addr, low_bit(m), first, sub_of(starts, first)))
+                    need((wm == 0) == (fw == NONE), "line 0x%x: wmask 0x%x, first_write %d"
+                         % (addr, wm, fw))
+                    need(wm == 0 or low_bit(wm) == sub_of(starts, fw),
+                         "line 0x%x: lowest wmask bit %d, first_write %d in sub %d"
+                         % (addr, low_bit(wm), fw, sub_of(starts, fw)))
                     lines.append(dict(addr=addr, first=first, first_write=fw, code=code,
-                                      code_write=cw, data=dat, size=size))
+                                      code_write=cw, data=dat, size=size, rmask=rm, wmask=wm))
                 events = []
                 for i in range(ne):
-                    at, kind, arg, code, _ = struct.unpack_from("<IIQII", p, 24 + 32 * nl + 24 * i)
-                    need(at <= n, "event at %d outside an interval of %d" % (at, n))
+                    at, kind, arg, code, _ = struct.unpack_from("<IIQII", p, ev0 + 24 * i)
+                    need(at <= n, "event at %d outside a chunk of %d" % (at, n))
                     need(code == 0 or code in self.descs, "event code id %d undefined" % code)
                     events.append(dict(at=at, kind=kind, arg=arg, code=code))
                 need([e["at"] for e in events] == sorted(e["at"] for e in events),
                      "events out of order")
-                iv.update(end=icount, eflags=flags, lines=lines, events=events)
+                if flags & E_YIELD:
+                    yielded[serial] = icount
+                iv.update(end=icount, eflags=flags, lines=lines, events=events, starts=starts,
+                          sites=sites, epos=nrec)
                 self.intervals.append(iv)
             elif typ == R_DESC:
                 ident, kind, base, size, tlen, _ = struct.unpack_from("<IIQQII", p)
@@ -118,8 +171,20 @@ class Trace:
                 serial, _, icount = struct.unpack_from("<IIQ", p)
                 need(serial in self.threads and serial not in self.exits, "bad EXIT %d" % serial)
                 need(icount >= last_icount[serial], "icount decreases (EXIT)")
+                need(serial not in open_ and serial not in yielded,
+                     "EXIT of thread %d with its hold open" % serial)
                 self.exits[serial] = icount
         need("tool=htmgilsim" in self.info and "command=" in self.info, "INFO record missing")
+        need(not open_ and not yielded, "chunks left open at the end: %r"
+             % sorted(set(open_) | set(yielded)))
+        # The real lock serializes: chunks of one lock, of different threads,
+        # never overlap in file order.
+        last_end = {}       # lock -> the latest END so far, in BEGIN order
+        for c in sorted(self.intervals, key=lambda c: c["bpos"]):
+            need(last_end.get(c["lock"], 0) < c["bpos"],
+                 "a chunk of lock %d overlaps thread %d's at record %d"
+                 % (c["lock"], c["serial"], c["bpos"]))
+            last_end[c["lock"]] = max(last_end.get(c["lock"], 0), c["epos"])
 
     def desc(self, ident):
         return self.descs.get(ident, (0, 0, 0, ""))
@@ -236,12 +301,93 @@ def case_outside(t, kv):
 
 
 def case_yield(t, kv):
-    ivs = [iv for iv in t.intervals if iv["site"] == 0x1b]
-    need(len(ivs) == 2, "%d intervals, want 2" % len(ivs))
-    need(ivs[0]["eflags"] & E_YIELD and not ivs[1]["eflags"] & E_YIELD, "END flags")
-    need(not ivs[0]["bflags"] & B_CONTINUES and ivs[1]["bflags"] & B_CONTINUES, "BEGIN flags")
-    for iv in ivs:
-        need(t.lines_in(iv, D_GLOBAL, "hg_t_counter"), "no hg_t_counter line")
+    """begin, yield, begin at another site, end: one chunk of two
+    sub-intervals; with --chunk=1, two chunks joined by YIELD/CONTINUES."""
+    ivs = [iv for iv in t.intervals if iv["site"] in (0x1b, 0x1e)]
+    if t.chunk_max == 1:
+        need(len(ivs) == 2, "%d chunks, want 2 (--chunk=1)" % len(ivs))
+        need(ivs[0]["eflags"] & E_YIELD and not ivs[1]["eflags"] & E_YIELD, "END flags")
+        need(not ivs[0]["bflags"] & B_CONTINUES and ivs[1]["bflags"] & B_CONTINUES,
+             "BEGIN flags")
+        need([iv["site"] for iv in ivs] == [0x1b, 0x1e], "sites %r" % [iv["site"] for iv in ivs])
+        need(ivs[0]["end"] == ivs[1]["begin"], "instructions between two chunks of a hold")
+        for iv in ivs:
+            need(iv["starts"] == [0], "starts %r" % iv["starts"])
+            need(t.lines_in(iv, D_GLOBAL, "hg_t_counter"), "no hg_t_counter line")
+        return
+    need(len(ivs) == 1, "%d chunks, want 1" % len(ivs))
+    iv = ivs[0]
+    need(not iv["eflags"] & E_YIELD and not iv["bflags"] & B_CONTINUES, "flags %d/%d"
+         % (iv["bflags"], iv["eflags"]))
+    need(len(iv["starts"]) == 2 and iv["sites"] == [0x1b, 0x1e], "subs %r at sites %r"
+         % (iv["starts"], iv["sites"]))
+    c = t.lines_in(iv, D_GLOBAL, "hg_t_counter")
+    need(len(c) == 1 and c[0]["rmask"] == 3 and c[0]["wmask"] == 3,
+         "hg_t_counter, read and written in both: %r" % c)
+
+
+def case_yield100(t, kv):
+    """One hold of 100 yield intervals at sites 0x1000 + i, each writing
+    hg_t_counter: chunks of --chunk intervals (64 + 36 by default)."""
+    ivs = [iv for iv in t.intervals if iv["lock"] == 2]
+    want = [min(t.chunk_max, 100 - k) for k in range(0, 100, t.chunk_max)]
+    need([len(iv["starts"]) for iv in ivs] == want, "chunks of %r sub-intervals, want %r"
+         % ([len(iv["starts"]) for iv in ivs], want))
+    for i, iv in enumerate(ivs):
+        last = i == len(ivs) - 1
+        need(bool(iv["eflags"] & E_YIELD) == (not last), "chunk %d END flags %d"
+             % (i, iv["eflags"]))
+        need(bool(iv["bflags"] & B_CONTINUES) == (i > 0), "chunk %d BEGIN flags %d"
+             % (i, iv["bflags"]))
+        if not last:
+            need(iv["end"] == ivs[i + 1]["begin"], "instructions between chunks %d and %d"
+                 % (i, i + 1))
+        c = t.lines_in(iv, D_GLOBAL, "hg_t_counter")
+        full = (1 << len(iv["starts"])) - 1
+        need(len(c) == 1 and c[0]["wmask"] == full and c[0]["rmask"] == full,
+             "chunk %d: hg_t_counter masks %r, want 0x%x" % (i, c, full))
+    sites = [s for iv in ivs for s in iv["sites"]]
+    need(sites == [0x1000 + i for i in range(100)], "sites %r" % sites)
+
+
+def case_masks(t, kv):
+    """Six sub-intervals: line a read in 0 and written in 3; b written and c
+    read only in 5; d written between sub-interval 2's yield point and the
+    next begin."""
+    iv = t.one_interval(0x30)
+    st = iv["starts"]
+    need(iv["sites"] == [0x30 + j for j in range(6)], "sites %r" % iv["sites"])
+    by = {l["addr"] >> 6: l for l in t.lines_in(iv, D_GLOBAL, "hg_t_lines")}
+    def line(k):
+        l = by.get((kv["base"] >> 6) + k)
+        need(l is not None, "no line %d of hg_t_lines" % k)
+        return l
+    a, b, c, d = line(0), line(5), line(6), line(7)
+    need(a["rmask"] == 1 and a["wmask"] == 1 << 3, "line a masks 0x%x/0x%x"
+         % (a["rmask"], a["wmask"]))
+    need(st[3] < a["first_write"] <= st[4], "line a first_write %d outside sub 3 %r"
+         % (a["first_write"], st))
+    need(a["first"] <= st[1], "line a first %d outside sub 0" % a["first"])
+    need(b["rmask"] == 0 and b["wmask"] == 1 << 5, "line b masks 0x%x/0x%x"
+         % (b["rmask"], b["wmask"]))
+    need(c["rmask"] == 1 << 5 and c["wmask"] == 0 and c["first_write"] == NONE,
+         "line c masks 0x%x/0x%x" % (c["rmask"], c["wmask"]))
+    need(d["rmask"] == 0 and d["wmask"] == 1 << 2 and st[2] < d["first_write"] <= st[3],
+         "line d masks 0x%x/0x%x at %d, starts %r"
+         % (d["rmask"], d["wmask"], d["first_write"], st))
+    need(len(by) == 4, "%d lines of hg_t_lines, want 4" % len(by))
+
+
+def case_cut(t, kv):
+    """Holds that end after a yield point without a begin continuing them:
+    another thread begins (lock 1), the thread exits, a begin of lock 2."""
+    order = [(iv["site"], iv["serial"], iv["lock"]) for iv in t.intervals]
+    need(order == [(0x40, 1, 1), (0x41, 2, 1), (0x42, 1, 1), (0x43, 1, 2)],
+         "chunks %r" % order)
+    for iv in t.intervals:
+        need(iv["eflags"] == 0 and iv["bflags"] == 0 and len(iv["starts"]) == 1,
+             "chunk 0x%x: flags %d/%d, %d subs" % (iv["site"], iv["bflags"], iv["eflags"],
+                                                  len(iv["starts"])))
 
 
 def case_exec(t, kv):
@@ -275,7 +421,7 @@ def main(argv):
     try:
         if len(argv) >= 5 and argv[0] == "--run":
             valgrind, vglib, prog, case = argv[1:5]
-            program_case = "lines" if case == "truncated" else case
+            program_case = {"truncated": "lines"}.get(case, case)
             with tempfile.TemporaryDirectory(prefix="hg_sim_") as d:
                 path = os.path.join(d, "trace")
                 env = dict(os.environ, VALGRIND_LIB=vglib)

@@ -41,6 +41,16 @@ static pthread_mutex_t hg_t_mutex = PTHREAD_MUTEX_INITIALIZER;
 static int hg_t_sub;
 
 static void begin(uint64_t site) { hg_sim_mark_begin(site, &hg_t_sub, 1); }
+static void begin_lock(uint64_t site, uint32_t lock) { hg_sim_mark_begin(site, &hg_t_sub, lock); }
+
+/* A yield point as the preload marks it: the section ends at the yield,
+ * and the thread, keeping the lock, begins the next one at site. */
+static void yield_to(uint64_t site, uint32_t lock)
+{
+	hg_sim_mark_yield();
+	hg_sim_mark_end();
+	begin_lock(site, lock);
+}
 
 /* A section writes one byte in each of 100 lines of hg_t_lines. */
 static void case_lines(void)
@@ -167,13 +177,81 @@ static void case_outside(void)
 	printf("v=%u\n", a + b + c + d > 0);
 }
 
-/* begin, yield, begin, end: two intervals of one hold. */
+/* begin, yield, begin at another site, end: two intervals of one hold. */
 static void case_yield(void)
 {
 	begin(0x1b);
 	hg_t_counter++;
 	hg_sim_mark_yield();
-	begin(0x1b);
+	hg_sim_mark_end();
+	begin(0x1e);
+	hg_t_counter++;
+	hg_sim_mark_end();
+}
+
+/* One hold of lock 2: 100 intervals at sites 0x1000 + i, 99 yield points. */
+static void case_yield100(void)
+{
+	begin_lock(0x1000, 2);
+	for (int i = 1; i < 100; i++) {
+		hg_t_counter++;
+		yield_to(0x1000 + (uint64_t)i, 2);
+	}
+	hg_t_counter++;
+	hg_sim_mark_end();
+}
+
+/* Six intervals of one hold at sites 0x30 + j: line 0 of hg_t_lines read in
+ * interval 0 and written in 3; line 5 written and line 6 read only in 5;
+ * line 7 written after interval 2's yield point, before the next begin. */
+static void case_masks(void)
+{
+	volatile char *p = hg_t_lines;
+	char v;
+	printf("base=%p\n", (void *)hg_t_lines);
+	begin(0x30);
+	v = p[0];
+	yield_to(0x31, 1);
+	yield_to(0x32, 1);
+	hg_sim_mark_yield();
+	hg_sim_mark_end();
+	p[7 * 64] = 1;
+	begin(0x33);
+	p[0] = 2;
+	yield_to(0x34, 1);
+	yield_to(0x35, 1);
+	p[5 * 64] = 3;
+	v += p[6 * 64];
+	hg_sim_mark_end();
+	printf("v=%d\n", v);
+}
+
+static void *cut_body(void *arg)
+{
+	(void)arg;
+	begin(0x41);
+	hg_t_counter++;
+	hg_sim_mark_yield();
+	hg_sim_mark_end();
+	return NULL; /* the thread exits with its hold after a yield point */
+}
+
+/* Yield points whose holds do not continue: another thread begins a section
+ * of lock 1; that thread exits; a begin of lock 2 follows one of lock 1. */
+static void case_cut(void)
+{
+	pthread_t b;
+	begin(0x40);
+	hg_t_counter++;
+	hg_sim_mark_yield();
+	hg_sim_mark_end();
+	pthread_create(&b, NULL, cut_body, NULL);
+	pthread_join(b, NULL);
+	begin(0x42);
+	hg_t_counter++;
+	hg_sim_mark_yield();
+	hg_sim_mark_end();
+	begin_lock(0x43, 2);
 	hg_t_counter++;
 	hg_sim_mark_end();
 }
@@ -195,7 +273,8 @@ static const struct {
 	{ "lines", case_lines }, { "global", case_global }, { "threads", case_threads },
 	{ "syscall", case_syscall }, { "heap", case_heap }, { "page", case_page },
 	{ "cpuid", case_cpuid }, { "pause", case_pause }, { "outside", case_outside },
-	{ "yield", case_yield }, { "exec", case_exec },
+	{ "yield", case_yield }, { "exec", case_exec }, { "yield100", case_yield100 },
+	{ "masks", case_masks }, { "cut", case_cut },
 };
 
 int main(int argc, char **argv)
@@ -207,6 +286,6 @@ int main(int argc, char **argv)
 		}
 	}
 	fprintf(stderr, "usage: sim_sections CASE (lines, global, threads, syscall, heap, "
-	                "page, cpuid, pause, outside, yield, exec)\n");
+	                "page, cpuid, pause, outside, yield, exec, yield100, masks, cut)\n");
 	return 2;
 }
