@@ -7,7 +7,8 @@ check_replay.py replays.  Each scenario is a function returning a Trace."""
 import struct
 
 MAGIC = b"HGSIMTR1"
-VERSION = 1
+VERSION = 2
+SUBS_MAX = 64
 NONE = 0xFFFFFFFF
 R_THREAD, R_BEGIN, R_END, R_DESC, R_EXIT, R_INFO = 1, 2, 3, 4, 5, 6
 B_CONTINUES = 1
@@ -56,22 +57,64 @@ class Trace:
         self.ic[serial] += n
 
     def section(self, serial, length, lines=(), events=(), site=0x51, lock=1,
-                sub=LOCK_WORD, continues=False, yield_end=False, truncated=False):
-        """One interval of `length` instructions.  lines: (addr, first,
-        first_write or None, code, data); events: (at, kind, arg, code)."""
+                sub=LOCK_WORD, continues=False, yield_end=False, truncated=False,
+                starts=(0,)):
+        """One chunk of `length` instructions, of sub-intervals beginning at
+        `starts` (one by default).  lines: (addr, first, first_write or None,
+        code, data), or the same with (rmask, wmask) appended (the default,
+        for one sub-interval: read if not written first, written if
+        first_write); events: (at, kind, arg, code)."""
         b = self.ic[serial]
         self.rec(R_BEGIN, struct.pack("<IIQQQII", serial, lock, site, sub, b,
                                       B_CONTINUES if continues else 0, 0))
         e = b + length
         self.ic[serial] = e
         flags = (E_YIELD if yield_end else 0) | (E_TRUNCATED if truncated else 0)
-        body = struct.pack("<IIQII", serial, flags, e, len(lines), len(events))
-        for addr, first, fw, code, data in lines:
-            body += struct.pack("<QIIIIII", addr, first, NONE if fw is None else fw,
-                                code, code if fw is not None else 0, data, 8)
+        body = struct.pack("<IIQIIII", serial, flags, e, len(lines), len(events), len(starts), 0)
+        body += _pad(struct.pack("<%dI" % len(starts), *starts))
+        for ln in lines:
+            addr, first, fw, code, data = ln[:5]
+            if len(ln) > 5:
+                rmask, wmask = ln[5], ln[6]
+            else:
+                rmask = 1 if fw is None or first < fw else 0
+                wmask = 0 if fw is None else 1
+            body += struct.pack("<QIIIIIIQQ", addr, first, NONE if fw is None else fw,
+                                code, code if fw is not None else 0, data, 8, rmask, wmask)
         for at, kind, arg, code in events:
             body += struct.pack("<IIQII", at, kind, arg, code, 0)
         self.rec(R_END, body)
+
+    def hold(self, serial, subs, per_chunk=SUBS_MAX, **kw):
+        """One lock hold of yield intervals, recorded as the tool does: joined
+        into chunks of up to per_chunk sub-intervals.  subs: (length, lines,
+        events) per yield interval, with offsets from its own start; lines:
+        (addr, first, first_write or None, code, data); events: (at, kind,
+        arg, code)."""
+        assert 1 <= per_chunk <= SUBS_MAX
+        groups = [subs[i:i + per_chunk] for i in range(0, len(subs), per_chunk)]
+        for g, group in enumerate(groups):
+            starts, at, merged, order, evs = [], 0, {}, [], []
+            for j, (length, lines, events) in enumerate(group):
+                starts.append(at)
+                for addr, first, fw, code, data in lines:
+                    assert fw is None or first <= fw
+                    line = addr >> 6
+                    if line not in merged:
+                        merged[line] = [addr, at + first, None, code, data, 0, 0]
+                        order.append(line)
+                    m = merged[line]
+                    if fw is None or first < fw:
+                        m[5] |= 1 << j
+                    if fw is not None:
+                        if m[2] is None:
+                            m[0], m[2] = addr, at + fw
+                        m[6] |= 1 << j
+                for ev_at, kind, arg, code in events:
+                    evs.append((at + ev_at, kind, arg, code))
+                at += length
+            self.section(serial, at, lines=[tuple(merged[x]) for x in order], events=evs,
+                         continues=g > 0, yield_end=g < len(groups) - 1, starts=starts, **kw)
 
     def exit(self, serial):
         self.rec(R_EXIT, struct.pack("<IIQ", serial, 0, self.ic[serial]))
@@ -153,9 +196,9 @@ def long_section(instructions, n=20):
     return t
 
 
-def gil_holds(holds=40, per_hold=64, body=500):
-    """Two threads, GIL-style: each hold is per_hold intervals joined at
-    yield points, on disjoint lines (so every transaction can commit)."""
+def gil_holds(holds=40, per_hold=64, body=500, per_chunk=SUBS_MAX):
+    """Two threads, GIL-style: each hold is per_hold yield intervals, in
+    chunks of per_chunk, on disjoint lines (so every transaction can commit)."""
     t = Trace()
     code = t.desc(D_CODE, "_PyEval_EvalFrameDefault (ceval.c:1)", base=0x500000)
     d = [t.desc(D_HEAP, "frame of thread %d" % (k + 1), base=0x20000000 + (k << 20), size=1 << 20)
@@ -164,10 +207,9 @@ def gil_holds(holds=40, per_hold=64, body=500):
     for h in range(holds):
         for k, s in enumerate(ths):
             t.run(s, 200)
-            for i in range(per_hold):
-                addr = 0x20000000 + (k << 20) + 64 * (i % 32)
-                t.section(s, body, lines=[(addr, 5, 9, code, d[k])], site=0x1000 + (i % 4),
-                          continues=i > 0, yield_end=i < per_hold - 1)
+            subs = [(body, [(0x20000000 + (k << 20) + 64 * (i % 32), 5, 9, code, d[k])], [])
+                    for i in range(per_hold)]
+            t.hold(s, subs, per_chunk=per_chunk, site=0x1000)
     for s in ths:
         t.exit(s)
     return t
