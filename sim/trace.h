@@ -27,6 +27,32 @@
  * record is written when its chunk closes, and file order is the recorded
  * order.
  *
+ * Sub-intervals.  A chunk's sub-interval 0 begins at the chunk's BEGIN; each
+ * later one begins at a begin marker of the same thread that follows a
+ * yield point, with the same lock_id and sub_word as the chunk's BEGIN (its
+ * site may differ: the END gives each sub-interval's site).  An offset x
+ * (first, first_write, at, a start) counts the instructions executed since
+ * the chunk's begin; an access or event at x was made by the x-th of them,
+ * and sub-interval j holds the offsets x with starts[j] < x <=
+ * starts[j+1] (the last one up to the chunk's instruction count; offset 0,
+ * should it occur, is sub-interval 0's).  A sub-interval runs up to the next
+ * one's begin marker: the instructions from a yield point to the next begin
+ * (the host's own bookkeeping, on the lock still) are the yielding
+ * sub-interval's, and so are the lines and events they touch.  A begin
+ * inside an open sub-interval (nested) is flattened into it, as RTM does.
+ * A chunk closes:
+ *   - at an end marker with no yield point before it: END flags 0;
+ *   - at a begin after a yield point that would give it more sub-intervals
+ *     than the tool's limit (valgrind --tool=htmgilsim --chunk=N, at most
+ *     HG_SIM_SUBS_MAX; --chunk=1 gives one chunk per interval), or whose
+ *     offset would not fit a start (2^31 and more): END with
+ *     HG_SIM_E_YIELD at that begin's icount, and the next BEGIN, at the same
+ *     icount, has HG_SIM_B_CONTINUES;
+ *   - when the hold ends after a yield point without such a begin (the
+ *     thread's next begin names another lock_id or sub_word, another thread
+ *     begins a section of the same lock_id, or the thread exits): END flags
+ *     0, at the thread's instruction count then.
+ *
  * Layout: a struct hg_sim_file_head, then records, each a struct
  * hg_sim_rec_head followed by len bytes (len a multiple of 8).  Every
  * integer is little-endian (x86-64 only).  A reader skips record types it
@@ -44,10 +70,15 @@
  *     defined;
  *   - line entries of one END are distinct lines; first <= first_write when
  *     the line was written; both < the chunk's instruction count + 1;
- *   - sub-interval starts are 0 for the first and increase strictly after;
- *     a line's rmask | wmask is not 0 and has no bit at or above nsubs; its
+ *   - sub-interval starts are 0 for the first and increase strictly after,
+ *     the last <= the chunk's instruction count; sites[0] is the BEGIN's site;
+ *   - a line's rmask | wmask is not 0 and has no bit at or above nsubs; its
  *     lowest bit is the sub-interval holding `first`, and wmask's lowest bit
- *     the one holding `first_write`.
+ *     the one holding `first_write` (wmask is 0 exactly when first_write is
+ *     HG_SIM_NONE);
+ *   - an END with HG_SIM_E_YIELD is followed by the thread's next BEGIN, with
+ *     HG_SIM_B_CONTINUES and the END's icount; a BEGIN has HG_SIM_B_CONTINUES
+ *     only after such an END.
  */
 #ifndef HG_SIM_TRACE_H
 #define HG_SIM_TRACE_H
@@ -89,7 +120,8 @@ struct hg_sim_thread {
 	uint64_t icount;  /* the thread's instruction count at this point (0) */
 };
 
-/* A chunk begins (hg_sim_mark_begin). */
+/* A chunk begins (hg_sim_mark_begin): site is sub-interval 0's; lock_id and
+ * sub_word are every sub-interval's. */
 struct hg_sim_begin {
 	uint32_t serial;
 	uint32_t lock_id;
@@ -103,11 +135,15 @@ struct hg_sim_begin {
 #define HG_SIM_B_CONTINUES 1u
 
 /*
- * A chunk ends (hg_sim_mark_end, or a yield point that fills it).
+ * A chunk ends (see "A chunk closes" above).
  * Followed by nsubs uint32_t sub-interval starts (instruction offsets from
  * the chunk's begin; padded with zeros to a multiple of 8 bytes), then
  * nlines struct hg_sim_line, then nevents struct hg_sim_event in order of
- * `at`.  Instructions of the chunk: icount - the BEGIN's icount.
+ * `at`, then nsubs uint64_t sites (sites[j]: the site of sub-interval j's
+ * begin marker).  The sites come last so that a reader that stops after the
+ * events still parses the record; len is exactly sizeof(struct hg_sim_end)
+ * + 4 * nsubs rounded up to 8 + 48 * nlines + 24 * nevents + 8 * nsubs.
+ * Instructions of the chunk: icount - the BEGIN's icount.
  */
 struct hg_sim_end {
 	uint32_t serial;
@@ -118,7 +154,7 @@ struct hg_sim_end {
 	uint32_t nsubs;   /* 1..HG_SIM_SUBS_MAX */
 	uint32_t pad;
 };
-#define HG_SIM_E_YIELD 1u /* ended at a yield point: the thread's next BEGIN continues the hold */
+#define HG_SIM_E_YIELD 1u /* full at a yield point: the thread's next BEGIN continues the hold */
 #define HG_SIM_E_TRUNCATED 2u /* more lines or events than the tool keeps; the rest are lost */
 
 /*
