@@ -910,7 +910,7 @@ static void hg_sim_acquire(struct hg_sim *s, struct hg_sim_th *th)
 {
 	const struct hg_sim_trace *t = s->t;
 	const struct hg_sim_ival *iv = &t->ivals[hg_sim_chunk_of(t, th, th->ch_b)];
-	th->site = iv->site;
+	th->site = t->sub_site[iv->st0 + (th->ch_b - iv->sub0)]; /* the first sub-interval's */
 	th->lock = iv->lock;
 	s->locks[th->lock].sub_g = iv->sub_g;
 	th->rec = hg_sim_rec(s, th->site, th->idx);

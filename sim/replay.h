@@ -46,7 +46,7 @@ struct hg_sim_op {
  */
 struct hg_sim_ival {
 	uint32_t lock;      /* index into hg_sim_trace.locks */
-	uint32_t site;      /* index into hg_sim_trace.sites */
+	uint32_t site;      /* index into hg_sim_trace.sites: the BEGIN's (sub-interval 0's) */
 	uint64_t sub_line;  /* the subscription word's line */
 	uint32_t sub_g;     /* its index into trace.glines */
 	uint64_t ic_begin, ic_end;
@@ -84,6 +84,7 @@ struct hg_sim_trace {
 	struct hg_sim_ival *ivals; /* chunks, grouped by thread */
 	uint32_t nivals;
 	uint32_t *starts;          /* sub-interval starts of every chunk */
+	uint32_t *sub_site;        /* the site index of each (indexed as starts) */
 	uint32_t nsubs;            /* sub-intervals of the trace */
 	struct hg_sim_lent *lents;
 	uint32_t nlents;

@@ -143,6 +143,17 @@ static int hg_sim_index_lines(struct hg_sim_trace *t)
 	return 0;
 }
 
+/*
+ * Whether sub-interval j of a chunk (starts st, n of them, len
+ * instructions) holds offset x: st[j] < x <= the next start (or len); offset
+ * 0 is sub-interval 0's (trace.h).
+ */
+static bool hg_sim_holds(const uint32_t *st, uint32_t n, uint64_t len, unsigned j, uint64_t x)
+{
+	uint64_t end = j + 1 < n ? st[j + 1] : len;
+	return (x > st[j] || (j == 0 && x == 0)) && x <= end;
+}
+
 int hg_sim_trace_load(const char *path, struct hg_sim_trace *t, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof *t);
@@ -182,7 +193,7 @@ int hg_sim_trace_load(const char *path, struct hg_sim_trace *t, char *err, size_
 	struct hg_sim_file_head fh;
 	struct hg_sim_rd_thread *rt = NULL;
 	uint32_t *iv_thread = NULL;
-	uint32_t rt_cap = 0, th_cap = 0, iv_cap = 0, st_cap = 0, le_cap = 0, ev_cap = 0;
+	uint32_t rt_cap = 0, th_cap = 0, iv_cap = 0, st_cap = 0, ss_cap = 0, le_cap = 0, ev_cap = 0;
 	uint32_t de_cap = 0, si_cap = 0, lk_cap = 0, ivt_cap = 0;
 	struct hg_sim_site_map smap = { NULL, 0 };
 	size_t info_len = 0;
@@ -324,6 +335,7 @@ int hg_sim_trace_load(const char *path, struct hg_sim_trace *t, char *err, size_
 			iv->st0 = t->nsubs;
 			iv->nsubs = r.nsubs;
 			hg_sim_grow(&t->starts, &st_cap, (uint64_t)t->nsubs + r.nsubs, sizeof *t->starts);
+			hg_sim_grow(&t->sub_site, &ss_cap, (uint64_t)t->nsubs + r.nsubs, sizeof *t->sub_site);
 			for (uint32_t j = 0; j < r.nsubs; j++) {
 				uint32_t v;
 				memcpy(&v, sp + 4 * (size_t)j, 4);
@@ -350,8 +362,9 @@ int hg_sim_trace_load(const char *path, struct hg_sim_trace *t, char *err, size_
 					goto out;
 				}
 				if (am == 0 || (am & ~subs) || w != (l.wmask != 0) ||
-				    l.first < st[__builtin_ctzll(am)] ||
-				    (w && l.first_write < st[__builtin_ctzll(l.wmask)])) {
+				    !hg_sim_holds(st, r.nsubs, len, (unsigned)__builtin_ctzll(am), l.first) ||
+				    (w && !hg_sim_holds(st, r.nsubs, len, (unsigned)__builtin_ctzll(l.wmask),
+				    l.first_write))) {
 					hg_sim_err(err, errlen, "%s: END at byte %zu: line 0x%" PRIx64 " has masks "
 					    "0x%" PRIx64 "/0x%" PRIx64 " that do not match its %u sub-intervals and "
 					    "first accesses", path, at, l.addr, l.rmask, l.wmask, r.nsubs);
@@ -370,6 +383,16 @@ int hg_sim_trace_load(const char *path, struct hg_sim_trace *t, char *err, size_
 			}
 			t->nevs += r.nevents;
 			iv->nev = r.nevents;
+			/* Each sub-interval's site, after the events; absent, the BEGIN's for all. */
+			const unsigned char *sitep = ep + (size_t)r.nevents * sizeof(struct hg_sim_event);
+			int have_sites = rh.len >= need + 8 * (uint64_t)r.nsubs;
+			for (uint32_t j = 0; j < r.nsubs; j++) {
+				uint64_t key = x->b.site;
+				if (have_sites)
+					memcpy(&key, sitep + 8 * (size_t)j, 8);
+				t->sub_site[iv->st0 + j] = j == 0 ? iv->site :
+				    hg_sim_site_index(t, &si_cap, &smap, x->b.lock_id, key);
+			}
 			break;
 		}
 		case HG_SIM_R_DESC: {
@@ -496,6 +519,7 @@ void hg_sim_trace_free(struct hg_sim_trace *t)
 	free(t->threads);
 	free(t->ivals);
 	free(t->starts);
+	free(t->sub_site);
 	free(t->lents);
 	free(t->evs);
 	free(t->sites);
@@ -549,7 +573,7 @@ static uint32_t hg_sim_at_in(const struct hg_sim_trace *t, const struct hg_sim_i
 		return off;
 	uint32_t len = (uint32_t)((j + 1 < c->nsubs ? c->ic_begin + st[j + 1] : c->ic_end) -
 	    (c->ic_begin + st[j]));
-	uint32_t d = off - st[j0]; /* >= 0: the loader checked that j0 holds off */
+	uint32_t d = off - st[j0]; /* in [0, its length]: the loader checked that j0 holds off */
 	return st[j] + (d < len ? d : len);
 }
 
@@ -577,14 +601,14 @@ uint32_t hg_sim_chunk_ops(const struct hg_sim_trace *t, const struct hg_sim_ival
 		} else
 			o[n++] = (struct hg_sim_op){ ta, HG_SIM_OP_READ, i };
 	}
-	/* An event belongs to the sub-interval holding `at`. */
+	/* An event belongs to the sub-interval holding `at` (trace.h). */
 	const uint32_t *st = t->starts + c->st0;
 	for (uint32_t i = c->ev0; i < c->ev0 + c->nev; i++) {
 		uint32_t at = t->evs[i].at;
-		unsigned lo = 0, hi = c->nsubs; /* the last j with st[j] <= at */
+		unsigned lo = 0, hi = c->nsubs; /* the last j with st[j] < at, or 0 */
 		while (hi - lo > 1) {
 			unsigned mid = (lo + hi) / 2;
-			if (st[mid] <= at)
+			if (st[mid] < at)
 				lo = mid;
 			else
 				hi = mid;

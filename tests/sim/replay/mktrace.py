@@ -58,12 +58,13 @@ class Trace:
 
     def section(self, serial, length, lines=(), events=(), site=0x51, lock=1,
                 sub=LOCK_WORD, continues=False, yield_end=False, truncated=False,
-                starts=(0,)):
+                starts=(0,), sites=None):
         """One chunk of `length` instructions, of sub-intervals beginning at
         `starts` (one by default).  lines: (addr, first, first_write or None,
         code, data), or the same with (rmask, wmask) appended (the default,
         for one sub-interval: read if not written first, written if
-        first_write); events: (at, kind, arg, code)."""
+        first_write); events: (at, kind, arg, code); sites: each
+        sub-interval's site (default: `site` for all)."""
         b = self.ic[serial]
         self.rec(R_BEGIN, struct.pack("<IIQQQII", serial, lock, site, sub, b,
                                       B_CONTINUES if continues else 0, 0))
@@ -83,19 +84,25 @@ class Trace:
                                 code, code if fw is not None else 0, data, 8, rmask, wmask)
         for at, kind, arg, code in events:
             body += struct.pack("<IIQII", at, kind, arg, code, 0)
+        sites = list(sites) if sites is not None else [site] * len(starts)
+        assert len(sites) == len(starts) and sites[0] == site
+        body += struct.pack("<%dQ" % len(sites), *sites)
         self.rec(R_END, body)
 
     def hold(self, serial, subs, per_chunk=SUBS_MAX, **kw):
         """One lock hold of yield intervals, recorded as the tool does: joined
         into chunks of up to per_chunk sub-intervals.  subs: (length, lines,
-        events) per yield interval, with offsets from its own start; lines:
-        (addr, first, first_write or None, code, data); events: (at, kind,
-        arg, code)."""
+        events[, site]) per yield interval, with offsets from its own start
+        (1..length: the offset of the x-th instruction is x); lines: (addr,
+        first, first_write or None, code, data); events: (at, kind, arg,
+        code); site: the yield interval's (default kw's site)."""
         assert 1 <= per_chunk <= SUBS_MAX
         groups = [subs[i:i + per_chunk] for i in range(0, len(subs), per_chunk)]
         for g, group in enumerate(groups):
-            starts, at, merged, order, evs = [], 0, {}, [], []
-            for j, (length, lines, events) in enumerate(group):
+            starts, at, merged, order, evs, sites = [], 0, {}, [], [], []
+            for j, sub in enumerate(group):
+                length, lines, events = sub[:3]
+                sites.append(sub[3] if len(sub) > 3 else kw.get("site", 0x51))
                 starts.append(at)
                 for addr, first, fw, code, data in lines:
                     assert fw is None or first <= fw
@@ -113,8 +120,10 @@ class Trace:
                 for ev_at, kind, arg, code in events:
                     evs.append((at + ev_at, kind, arg, code))
                 at += length
+            kw2 = dict(kw, site=sites[0])
             self.section(serial, at, lines=[tuple(merged[x]) for x in order], events=evs,
-                         continues=g > 0, yield_end=g < len(groups) - 1, starts=starts, **kw)
+                         continues=g > 0, yield_end=g < len(groups) - 1, starts=starts,
+                         sites=sites, **kw2)
 
     def exit(self, serial):
         self.rec(R_EXIT, struct.pack("<IIQ", serial, 0, self.ic[serial]))
