@@ -222,3 +222,77 @@ def gil_holds(holds=40, per_hold=64, body=500, per_chunk=SUBS_MAX):
     for s in ths:
         t.exit(s)
     return t
+
+
+def gil_shared(holds=30, per_chunk=SUBS_MAX, subs=64, body=300):
+    """Two threads, GIL-style holds of `subs` yield intervals on one lock:
+    each interval writes a private line (the same one again 32 intervals
+    later, at the same offset, as a loop does), every eighth increments a
+    shared counter, and thread 1 touches a new page in interval 50 of every
+    fifth hold.  per_chunk: how many intervals the tool joins per chunk."""
+    t = Trace()
+    code = t.desc(D_CODE, "loop (gil.c:3)", base=0x500000)
+    cnt = t.desc(D_GLOBAL, "shared (gil)", base=0x640000, size=64)
+    d = [t.desc(D_HEAP, "frame of thread %d" % (k + 1), base=0x20000000 + (k << 20), size=1 << 20)
+         for k in range(2)]
+    ths = [t.thread(), t.thread()]
+    for h in range(holds):
+        for k, s in enumerate(ths):
+            t.run(s, 150)
+            hs = []
+            for i in range(subs):
+                ls = [(0x20000000 + (k << 20) + 64 * (i % 32), 7, 11, code, d[k])]
+                if i % 8 == 3:
+                    ls.append((0x640000, 40, 42, code, cnt))
+                ev = [(60, EV_PAGE, 0x7000 + h, code)] if k == 0 and i == 50 and h % 5 == 0 else []
+                hs.append((body, ls, ev))
+            t.hold(s, hs, per_chunk=per_chunk, site=0x800)
+    for s in ths:
+        t.run(s, 100)
+        t.exit(s)
+    return t
+
+
+def one_sub_writes(holds=40, sub=40, subs=64, body=200, n_b=None):
+    """Thread 1: GIL-style holds of `subs` intervals in one chunk, each
+    writing a private line; only interval `sub` also writes line X, and it
+    has a site of its own (0xA40; the others 0xA00).  Thread 2, on another
+    lock, keeps writing X in short sections (site 0xB00)."""
+    t = Trace()
+    code = t.desc(D_CODE, "step (one.c:5)", base=0x501000)
+    dx = t.desc(D_GLOBAL, "x (one)", base=0x650000, size=64)
+    dp = t.desc(D_HEAP, "frame of thread 1", base=0x21000000, size=1 << 20)
+    a, b = t.thread(), t.thread()
+    for h in range(holds):
+        t.run(a, 200)
+        hs = []
+        for i in range(subs):
+            ls = [(0x21000000 + 64 * i, 5, 9, code, dp)]
+            if i == sub:
+                ls.append((0x650000, 100, 100, code, dx))
+            hs.append((body, ls, [], 0xA40 if i == sub else 0xA00))
+        t.hold(a, hs, site=0xA00)
+    lock_b = LOCK_WORD + 0x1000
+    for i in range(n_b or holds * subs * body // 400):
+        t.run(b, 300)
+        t.section(b, 100, lines=[(0x650000, 10, 10, code, dx)], site=0xB00, lock=2, sub=lock_b)
+    t.exit(a)
+    t.exit(b)
+    return t
+
+
+def counter(body=470, at=100, gap=300, n=2000):
+    """Two identical threads: sections of `body` instructions that read a
+    shared counter at `at` and write it two later, then `gap` outside."""
+    t = Trace()
+    code = t.desc(D_CODE, "bump (ctr.c:9)", base=0x401000)
+    data = t.desc(D_GLOBAL, "hits (ctr)", base=0x601000, size=64)
+    ths = [t.thread(), t.thread()]
+    for _ in range(n):
+        for s in ths:
+            t.run(s, gap)
+            t.section(s, body, lines=[(0x601000, at, at + 2, code, data)], site=0x100)
+    for s in ths:
+        t.run(s, gap)
+        t.exit(s)
+    return t
