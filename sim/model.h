@@ -26,6 +26,7 @@
  * | HG_SIM_PAUSE_CYCLES         | 140            | [A] PAUSE latency of Skylake-SP and later (Intel optimization manual); one hg_backoff step |
  * | HG_SIM_WAKE_CYCLES          | 100            | [A] a waiter sees the lock free (one line transfer) |
  * | HG_SIM_LOCK_CYCLES          | 40             | [A] the real lock's acquire and release (a locked RMW and a store) |
+ * | HG_SIM_JITTER_DEFAULT       | 0.1            | [C] --jitter: each attempt's and gap's length times U[1-j, 1+j] (cache misses, interrupts); without it two identical threads lock into anti-phase |
  * | emerald-rapids L1D          | 64 sets x 12   | [M] 48 KiB 12-way; 14 lines of one set: 0 %, 10: 99 % |
  * | emerald-rapids read budget  | 4096 lines     | [M] 4096 reads commit 49 %, 16384 never: the 4097th aborts |
  * | skylake L1D                 | 64 sets x 8    | [A] 32 KiB 8-way (Skylake's documented L1D) |
@@ -48,6 +49,7 @@
 #define HG_SIM_PAUSE_CYCLES 140.0
 #define HG_SIM_WAKE_CYCLES 100.0
 #define HG_SIM_LOCK_CYCLES 40.0
+#define HG_SIM_JITTER_DEFAULT 0.1
 #define HG_SIM_MAX_CPUS 64u
 /* The calibration test's tolerance, in percentage points of abort rate. */
 #define HG_SIM_CAL_TOL_PCT 2.5

@@ -56,6 +56,14 @@ static double hg_sim_uniform(uint64_t *s)
 	return (double)(hg_sim_next(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* A length's factor: uniform in [1 - jitter, 1 + jitter] (docs/report.md, "Simulation"). */
+static double hg_sim_jit(uint64_t *s, double jitter)
+{
+	if (jitter <= 0)
+		return 1.0;
+	return 1.0 - jitter + 2.0 * jitter * hg_sim_uniform(s);
+}
+
 /* ------------------------------------------------------------ state */
 
 enum hg_sim_state {
@@ -79,12 +87,16 @@ struct hg_sim_th {
 	enum hg_sim_state state;
 	uint32_t epoch;
 	int slot;                 /* core, -1: none */
-	uint32_t iv, iv_end;      /* next hold's first interval; the thread's end */
-	uint32_t hold_b, hold_e;  /* the hold under way */
-	uint32_t ch_b, ch_e;      /* the transaction's (or lock run's) intervals */
-	uint64_t ch_ic0;          /* ic_begin of interval ch_b */
-	uint32_t cur_iv, cur_op;  /* next step */
-	double t_body;            /* time of instruction offset 0 of the chunk */
+	uint32_t iv, iv_end;      /* next hold's first chunk; the thread's end */
+	uint32_t hold_b, hold_e;  /* the hold under way: its chunks */
+	uint32_t hs_b, hs_e;      /* ... and its sub-intervals */
+	uint32_t ch_b, ch_e;      /* the transaction's (or lock run's) sub-intervals */
+	uint64_t ch_ic0, ch_ic1;  /* where sub-interval ch_b begins, and the run ends */
+	uint32_t cur_iv, cur_op;  /* next step: chunk, index into ops */
+	struct hg_sim_op *ops;    /* the steps of chunk ops_c in sub-intervals [ops_a, ops_b) */
+	uint32_t nops, ops_cap, ops_c, ops_a, ops_b;
+	double t_body;            /* time of the run's instruction offset 0 (sub-interval ch_b) */
+	double scale;             /* cycles per instruction of this run (CPI, jittered) */
 	double t_att;             /* the attempt's (or lock run's, or wait's) start */
 	double t_timer;           /* the timer interrupt's time in this attempt */
 	int committing;           /* the body ran: the commit is the next step */
@@ -146,7 +158,7 @@ struct hg_sim {
 	uint64_t seq;
 	double now;
 	double cyc_per_us;
-	uint64_t rng_pol, rng_tim;
+	uint64_t rng_pol, rng_tim, rng_jit;
 	/* site records per (site, thread) */
 	struct hg_site_rec **recs;
 	uint32_t rec_cap, nrecs;
@@ -579,26 +591,63 @@ static void hg_sim_wait_free(struct hg_sim *s, struct hg_sim_th *th, int then)
 
 /* ------------------------------------------------------------ steps */
 
-/* The time of the next access or event of the chunk from (cur_iv, cur_op), or +inf. */
-static double hg_sim_next_op_time(struct hg_sim *s, struct hg_sim_th *th, uint32_t end_iv)
+/* The chunk holding global sub-interval k, among the hold's chunks. */
+static uint32_t hg_sim_chunk_of(const struct hg_sim_trace *t, const struct hg_sim_th *th, uint32_t k)
+{
+	uint32_t lo = th->hold_b, hi = th->hold_e;
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (t->ivals[mid].sub0 <= k)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The steps of chunk cur_iv within the run's sub-intervals [ch_b, end), into th->ops. */
+static void hg_sim_load_ops(struct hg_sim *s, struct hg_sim_th *th, uint32_t end)
+{
+	const struct hg_sim_ival *c = &s->t->ivals[th->cur_iv];
+	uint32_t a = c->sub0 > th->ch_b ? c->sub0 : th->ch_b;
+	uint32_t b = c->sub0 + c->nsubs < end ? c->sub0 + c->nsubs : end;
+	if (th->ops_c == th->cur_iv && th->ops_a == a && th->ops_b == b)
+		return; /* a retry of the same run: the same steps */
+	th->nops = hg_sim_chunk_ops(s->t, c, a, b, &th->ops, &th->ops_cap);
+	th->ops_c = th->cur_iv;
+	th->ops_a = a;
+	th->ops_b = b;
+}
+
+/* Starts walking the steps of the run [ch_b, end) at its first. */
+static void hg_sim_walk_start(struct hg_sim *s, struct hg_sim_th *th, uint32_t end)
+{
+	th->cur_iv = hg_sim_chunk_of(s->t, th, th->ch_b);
+	th->cur_op = 0;
+	hg_sim_load_ops(s, th, end);
+}
+
+/* The time of the next access or event of the run [ch_b, end) from (cur_iv, cur_op), or +inf. */
+static double hg_sim_next_op_time(struct hg_sim *s, struct hg_sim_th *th, uint32_t end)
 {
 	const struct hg_sim_trace *t = s->t;
-	while (th->cur_iv < end_iv) {
-		const struct hg_sim_ival *iv = &t->ivals[th->cur_iv];
-		if (th->cur_op < iv->nops) {
-			const struct hg_sim_op *op = &t->ops[iv->op0 + th->cur_op];
-			return th->t_body + (double)(iv->ic_begin - th->ch_ic0 + op->at) * s->o->cpi;
+	for (;;) {
+		if (th->cur_op < th->nops) {
+			const struct hg_sim_op *op = &th->ops[th->cur_op];
+			uint64_t off = t->ivals[th->cur_iv].ic_begin + op->at - th->ch_ic0;
+			return th->t_body + (double)off * th->scale;
 		}
+		if (th->cur_iv + 1 >= th->hold_e || t->ivals[th->cur_iv + 1].sub0 >= end)
+			return INFINITY;
 		th->cur_iv++;
 		th->cur_op = 0;
+		hg_sim_load_ops(s, th, end);
 	}
-	return INFINITY;
 }
 
 static void hg_sim_att_schedule(struct hg_sim *s, struct hg_sim_th *th)
 {
-	const struct hg_sim_trace *t = s->t;
-	double body_end = th->t_body + (double)(t->ivals[th->ch_e - 1].ic_end - th->ch_ic0) * s->o->cpi;
+	double body_end = th->t_body + (double)(th->ch_ic1 - th->ch_ic0) * th->scale;
 	double next;
 	if (th->committing)
 		next = body_end + HG_SIM_COMMIT_CYCLES;
@@ -646,8 +695,8 @@ static void hg_sim_attempt(struct hg_sim *s, struct hg_sim_th *th)
 	th->state = S_ATT;
 	th->t_att = s->now;
 	th->committing = 0;
-	th->cur_iv = th->ch_b;
-	th->cur_op = 0;
+	th->scale = s->o->cpi * hg_sim_jit(&s->rng_jit, s->o->jitter);
+	hg_sim_walk_start(s, th, th->ch_e);
 	th->t_body = s->now + HG_SIM_BEGIN_CYCLES;
 	if (s->locks[th->lock].holder >= 0) {
 		/* Begun while the lock is held: the subscription check aborts. */
@@ -671,7 +720,7 @@ static void hg_sim_acquire(struct hg_sim *s, struct hg_sim_th *th);
 /* The engine's take_lock: the rest of the hold runs on the lock. */
 static void hg_sim_take_lock(struct hg_sim *s, struct hg_sim_th *th)
 {
-	th->ch_e = th->hold_e;
+	th->ch_e = th->hs_e;
 	hg_sim_lock_take(s, th);
 }
 
@@ -774,8 +823,7 @@ static void hg_sim_att_step(struct hg_sim *s, struct hg_sim_th *th)
 		hg_sim_after_chunk(s, th);
 		return;
 	}
-	const struct hg_sim_ival *iv = &t->ivals[th->cur_iv];
-	const struct hg_sim_op *op = &t->ops[iv->op0 + th->cur_op++];
+	const struct hg_sim_op *op = &th->ops[th->cur_op++];
 	if (op->kind == HG_SIM_OP_EVENT) {
 		const struct hg_sim_event *e = &t->evs[op->arg];
 		uint32_t cause = e->kind < sizeof hg_sim_ev_cause / sizeof hg_sim_ev_cause[0] &&
@@ -861,11 +909,10 @@ static void hg_sim_decide(struct hg_sim *s, struct hg_sim_th *th)
 static void hg_sim_acquire(struct hg_sim *s, struct hg_sim_th *th)
 {
 	const struct hg_sim_trace *t = s->t;
-	const struct hg_sim_ival *iv = &t->ivals[th->ch_b];
-	th->site = iv->site;
+	const struct hg_sim_ival *iv = &t->ivals[hg_sim_chunk_of(t, th, th->ch_b)];
+	th->site = t->sub_site[iv->st0 + (th->ch_b - iv->sub0)]; /* the first sub-interval's */
 	th->lock = iv->lock;
 	s->locks[th->lock].sub_g = iv->sub_g;
-	th->ch_ic0 = iv->ic_begin;
 	th->rec = hg_sim_rec(s, th->site, th->idx);
 	struct hg_sim_site_out *so = &s->r->sites[th->site];
 	so->acquisitions++;
@@ -875,13 +922,15 @@ static void hg_sim_acquire(struct hg_sim *s, struct hg_sim_th *th)
 		return;
 	}
 	uint32_t len = 1;
-	if (th->hold_e - th->hold_b > 1) {
-		len = hg_txlen_off ? th->hold_e - th->ch_b : hg_policy_txlen(th->rec);
+	if (th->hs_e - th->hs_b > 1) {
+		len = hg_txlen_off ? th->hs_e - th->ch_b : hg_policy_txlen(th->rec);
 		so->txlen_sum += len;
 		so->txlen_n++;
 		so->txlen_last = len;
 	}
-	th->ch_e = th->ch_b + len < th->hold_e ? th->ch_b + len : th->hold_e;
+	th->ch_e = th->ch_b + len < th->hs_e ? th->ch_b + len : th->hs_e;
+	th->ch_ic0 = hg_sim_sub_begin(t, iv, th->ch_b);
+	th->ch_ic1 = hg_sim_sub_end(t, &t->ivals[hg_sim_chunk_of(t, th, th->ch_e - 1)], th->ch_e - 1);
 	th->go = hg_policy_enter(th->rec);
 	if (th->go == HG_GO_LOCK) {
 		hg_sim_take_lock(s, th);
@@ -892,32 +941,33 @@ static void hg_sim_acquire(struct hg_sim *s, struct hg_sim_th *th)
 	hg_sim_attempt(s, th);
 }
 
-/* The lock-holding run of intervals [ch_b, hold_e) from t_start. */
+/* The lock-holding run of sub-intervals [ch_b, hs_e) from t_start. */
 static void hg_sim_lock_run(struct hg_sim *s, struct hg_sim_th *th, double t_start)
 {
+	const struct hg_sim_trace *t = s->t;
 	th->state = S_LOCKED;
 	th->t_att = t_start;
 	th->t_body = t_start + HG_SIM_LOCK_CYCLES;
-	th->ch_ic0 = s->t->ivals[th->ch_b].ic_begin;
-	th->cur_iv = th->ch_b;
-	th->cur_op = 0;
+	th->ch_ic0 = hg_sim_sub_begin(t, &t->ivals[hg_sim_chunk_of(t, th, th->ch_b)], th->ch_b);
+	th->ch_ic1 = t->ivals[th->hold_e - 1].ic_end;
+	th->scale = s->o->cpi * hg_sim_jit(&s->rng_jit, s->o->jitter);
+	hg_sim_walk_start(s, th, th->hs_e);
 	th->ab_cause = HG_SIM_C_COUNT;
-	double next = hg_sim_next_op_time(s, th, th->hold_e);
-	double end = th->t_body + (double)(s->t->ivals[th->hold_e - 1].ic_end - th->ch_ic0) * s->o->cpi;
+	double next = hg_sim_next_op_time(s, th, th->hs_e);
+	double end = th->t_body + (double)(th->ch_ic1 - th->ch_ic0) * th->scale;
 	hg_sim_at(s, th, next < end ? next : end);
 }
 
 static void hg_sim_lock_step(struct hg_sim *s, struct hg_sim_th *th)
 {
 	const struct hg_sim_trace *t = s->t;
-	double end = th->t_body + (double)(t->ivals[th->hold_e - 1].ic_end - th->ch_ic0) * s->o->cpi;
-	double next = hg_sim_next_op_time(s, th, th->hold_e);
-	if (next <= s->now && th->cur_iv < th->hold_e) {
-		const struct hg_sim_ival *iv = &t->ivals[th->cur_iv];
-		const struct hg_sim_op *op = &t->ops[iv->op0 + th->cur_op++];
+	double end = th->t_body + (double)(th->ch_ic1 - th->ch_ic0) * th->scale;
+	double next = hg_sim_next_op_time(s, th, th->hs_e);
+	if (next <= s->now && th->cur_op < th->nops) {
+		const struct hg_sim_op *op = &th->ops[th->cur_op++];
 		if (op->kind != HG_SIM_OP_EVENT)
 			hg_sim_access(s, th, t->lent_g[op->arg], op->kind == HG_SIM_OP_WRITE, op->arg, th->site);
-		next = hg_sim_next_op_time(s, th, th->hold_e);
+		next = hg_sim_next_op_time(s, th, th->hs_e);
 		hg_sim_at(s, th, next < end ? next : end);
 		return;
 	}
@@ -933,17 +983,18 @@ static void hg_sim_lock_step(struct hg_sim *s, struct hg_sim_th *th)
 	so->cyc_locked += d;
 	hg_engine_note_commit(th->rec, HG_TIER_LOCK);
 	uint32_t lock = th->lock;
-	th->ch_e = th->hold_e;
+	th->ch_e = th->hs_e;
 	hg_sim_lock_release(s, lock);
 	hg_sim_after_chunk(s, th);
 }
 
 /*
  * Starts the children created while th runs instructions [ic_from, ic_to)
- * outside sections from time now: each at the instruction that created it
- * (children are in order of creation, trace.h).
+ * outside sections from time now, at `scale` cycles per instruction: each at
+ * the instruction that created it (children are in order of creation, trace.h).
  */
-static void hg_sim_kids(struct hg_sim *s, struct hg_sim_th *th, uint64_t ic_from, uint64_t ic_to)
+static void hg_sim_kids(struct hg_sim *s, struct hg_sim_th *th, uint64_t ic_from, uint64_t ic_to,
+    double scale)
 {
 	while (th->kid_next < th->nkids) {
 		struct hg_sim_th *k = &s->th[th->kids[th->kid_next]];
@@ -951,7 +1002,7 @@ static void hg_sim_kids(struct hg_sim *s, struct hg_sim_th *th, uint64_t ic_from
 		if (sic > ic_to)
 			break;
 		th->kid_next++;
-		double at = s->now + (sic > ic_from ? (double)(sic - ic_from) * s->o->cpi : 0.0);
+		double at = s->now + (sic > ic_from ? (double)(sic - ic_from) * scale : 0.0);
 		hg_sim_at(s, k, at);
 	}
 }
@@ -960,12 +1011,15 @@ static void hg_sim_kids(struct hg_sim *s, struct hg_sim_th *th, uint64_t ic_from
 static void hg_sim_after_chunk(struct hg_sim *s, struct hg_sim_th *th)
 {
 	const struct hg_sim_trace *t = s->t;
-	if (th->ch_e < th->hold_e) {
-		uint64_t gap = t->ivals[th->ch_e].ic_begin - t->ivals[th->ch_e - 1].ic_end;
+	if (th->ch_e < th->hs_e) {
+		/* Between two chunks of the hold: the instructions outside their markers. */
+		uint64_t gap = hg_sim_sub_begin(t, &t->ivals[hg_sim_chunk_of(t, th, th->ch_e)], th->ch_e) -
+		    hg_sim_sub_end(t, &t->ivals[hg_sim_chunk_of(t, th, th->ch_e - 1)], th->ch_e - 1);
+		double d = (double)gap * s->o->cpi * (gap ? hg_sim_jit(&s->rng_jit, s->o->jitter) : 1.0);
 		th->ch_b = th->ch_e;
 		th->state = S_INTER;
-		th->out.outside += (double)gap * s->o->cpi;
-		hg_sim_at(s, th, s->now + (double)gap * s->o->cpi);
+		th->out.outside += d;
+		hg_sim_at(s, th, s->now + d);
 		return;
 	}
 	th->iv = th->hold_e;
@@ -982,8 +1036,9 @@ static void hg_sim_segment(struct hg_sim *s, struct hg_sim_th *th)
 	uint64_t to = th->iv < th->iv_end ? t->ivals[th->iv].ic_begin : ti->exit_ic;
 	if (to < from)
 		to = from;
-	double d = (double)(to - from) * s->o->cpi;
-	hg_sim_kids(s, th, from, to);
+	double scale = s->o->cpi * hg_sim_jit(&s->rng_jit, s->o->jitter);
+	double d = (double)(to - from) * scale;
+	hg_sim_kids(s, th, from, to, scale);
 	th->state = S_GAP;
 	th->t_att = s->now;
 	th->out.outside += d;
@@ -996,7 +1051,7 @@ static void hg_sim_gap_done(struct hg_sim *s, struct hg_sim_th *th)
 	if (th->iv >= th->iv_end) {
 		th->state = S_DONE;
 		th->out.end = s->now;
-		hg_sim_kids(s, th, UINT64_MAX, UINT64_MAX);
+		hg_sim_kids(s, th, UINT64_MAX, UINT64_MAX, s->o->cpi);
 		hg_sim_core_release(s, th);
 		return;
 	}
@@ -1004,7 +1059,9 @@ static void hg_sim_gap_done(struct hg_sim *s, struct hg_sim_th *th)
 	th->hold_e = th->iv + 1;
 	while (th->hold_e < th->iv_end && t->ivals[th->hold_e].continues)
 		th->hold_e++;
-	th->ch_b = th->hold_b;
+	th->hs_b = t->ivals[th->hold_b].sub0;
+	th->hs_e = t->ivals[th->hold_e - 1].sub0 + t->ivals[th->hold_e - 1].nsubs;
+	th->ch_b = th->hs_b;
 	hg_sim_acquire(s, th);
 }
 
@@ -1057,6 +1114,7 @@ int hg_sim_run(const struct hg_sim_trace *t, const struct hg_sim_opts *o,
 	s->cyc_per_us = o->ghz * 1000.0;
 	s->rng_pol = o->seed * 0x9E3779B97F4A7C15ull + 1;
 	s->rng_tim = (o->seed ^ 0xD1B54A32D192ED03ull) * 0xBF58476D1CE4E5B9ull + 1;
+	s->rng_jit = (o->seed ^ 0x94D049BB133111EBull) * 0x9E3779B97F4A7C15ull + 1;
 	r->cpus = o->cpus;
 	r->elide = o->elide;
 	r->threads = calloc(t->nthreads, sizeof *r->threads);
@@ -1086,6 +1144,7 @@ int hg_sim_run(const struct hg_sim_trace *t, const struct hg_sim_opts *o,
 		struct hg_sim_th *th = &s->th[i];
 		th->idx = i;
 		th->slot = -1;
+		th->ops_c = UINT32_MAX;
 		th->iv = t->threads[i].iv0;
 		th->iv_end = t->threads[i].iv0 + t->threads[i].niv;
 		th->state = S_NOTSTARTED;
@@ -1128,6 +1187,7 @@ int hg_sim_run(const struct hg_sim_trace *t, const struct hg_sim_opts *o,
 			r->makespan = th->out.end;
 		r->busy += th->out.committed + th->out.aborted + th->out.locked + th->out.outside;
 		free(th->kids);
+		free(th->ops);
 	}
 	for (unsigned c = 0; c < s->ncores; c++) {
 		free(s->cores[c].map);

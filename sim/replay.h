@@ -17,16 +17,19 @@
 
 /* ------------------------------------------------------------ the trace */
 
-/* One line entry of an interval (struct hg_sim_line, kept as read). */
+/* One line entry of a chunk (struct hg_sim_line, kept as read). */
 struct hg_sim_lent {
 	uint64_t addr;
+	uint64_t rmask, wmask; /* sub-intervals that read / wrote the line */
 	uint32_t first, first_write;
 	uint32_t code, code_write, data;
 };
 
 /*
- * One step of an interval, sorted by `at`: a read, a write (of lent
- * index arg) or an event (of ev index arg).
+ * One step of a transaction or lock run within one chunk, sorted by `at`
+ * (an offset from the chunk's begin): a read, a write (of lent index arg)
+ * or an event (of ev index arg).  hg_sim_chunk_ops computes them for a
+ * range of the chunk's sub-intervals when a run starts.
  */
 enum { HG_SIM_OP_READ = 0, HG_SIM_OP_WRITE = 1, HG_SIM_OP_EVENT = 2 };
 struct hg_sim_op {
@@ -35,13 +38,22 @@ struct hg_sim_op {
 	uint32_t arg;
 };
 
+/*
+ * One chunk (a BEGIN..END pair, trace.h): nsubs sub-intervals, the yield
+ * intervals of a hold; sub-interval j starts at ic_begin + starts[st0 + j]
+ * and ends where j + 1 starts (the last at ic_end).  The replay numbers the
+ * sub-intervals of the trace globally: this chunk's are [sub0, sub0 + nsubs).
+ */
 struct hg_sim_ival {
 	uint32_t lock;      /* index into hg_sim_trace.locks */
-	uint32_t site;      /* index into hg_sim_trace.sites */
+	uint32_t site;      /* index into hg_sim_trace.sites: the BEGIN's (sub-interval 0's) */
 	uint64_t sub_line;  /* the subscription word's line */
 	uint32_t sub_g;     /* its index into trace.glines */
 	uint64_t ic_begin, ic_end;
-	uint32_t op0, nops; /* into trace.ops */
+	uint32_t le0, nle;  /* into trace.lents */
+	uint32_t ev0, nev;  /* into trace.evs, in order of `at` */
+	uint32_t st0, nsubs; /* into trace.starts */
+	uint32_t sub0;      /* global index of the first sub-interval */
 	uint32_t continues; /* BEGIN had HG_SIM_B_CONTINUES: same hold as the previous */
 	uint32_t truncated;
 };
@@ -51,7 +63,7 @@ struct hg_sim_thread_in {
 	uint64_t start_ic;  /* the parent's instructions when this thread appeared */
 	uint64_t first_ic;  /* this thread's instructions at its THREAD record */
 	uint64_t exit_ic;   /* last instruction count seen (EXIT, or the last END) */
-	uint32_t iv0, niv;  /* into trace.ivals, in order */
+	uint32_t iv0, niv;  /* into trace.ivals (chunks), in order */
 };
 
 struct hg_sim_desc_in {
@@ -69,10 +81,11 @@ struct hg_sim_trace {
 	uint64_t page_size, pid;
 	struct hg_sim_thread_in *threads;
 	uint32_t nthreads;
-	struct hg_sim_ival *ivals;
+	struct hg_sim_ival *ivals; /* chunks, grouped by thread */
 	uint32_t nivals;
-	struct hg_sim_op *ops;
-	uint32_t nops;
+	uint32_t *starts;          /* sub-interval starts of every chunk */
+	uint32_t *sub_site;        /* the site index of each (indexed as starts) */
+	uint32_t nsubs;            /* sub-intervals of the trace */
 	struct hg_sim_lent *lents;
 	uint32_t nlents;
 	struct hg_sim_event *evs;
@@ -86,7 +99,7 @@ struct hg_sim_trace {
 	uint64_t *glines; /* every distinct line of the trace, by line index */
 	uint32_t nglines;
 	uint32_t *lent_g; /* line index of each lent */
-	uint32_t truncated; /* intervals with HG_SIM_E_TRUNCATED */
+	uint32_t truncated; /* chunks with HG_SIM_E_TRUNCATED */
 	char *info;       /* INFO texts, joined by "; " (may be NULL) */
 };
 
@@ -94,6 +107,16 @@ struct hg_sim_trace {
 int hg_sim_trace_load(const char *path, struct hg_sim_trace *t, char *err, size_t errlen);
 void hg_sim_trace_free(struct hg_sim_trace *t);
 const char *hg_sim_desc_text(const struct hg_sim_trace *t, uint32_t id);
+/* Instruction counts where global sub-interval k of chunk c begins and ends. */
+uint64_t hg_sim_sub_begin(const struct hg_sim_trace *t, const struct hg_sim_ival *c, uint32_t k);
+uint64_t hg_sim_sub_end(const struct hg_sim_trace *t, const struct hg_sim_ival *c, uint32_t k);
+/*
+ * The steps of chunk c within its global sub-intervals [a, b), sorted, into
+ * *ops (grown as needed); returns their count.  A line's time is derived
+ * from its first access and the masks (docs/report.md, "Simulation").
+ */
+uint32_t hg_sim_chunk_ops(const struct hg_sim_trace *t, const struct hg_sim_ival *c, uint32_t a,
+    uint32_t b, struct hg_sim_op **ops, uint32_t *cap);
 
 /* Names from a preload report (--names): lock ids and site keys. */
 struct hg_sim_names {
@@ -113,6 +136,7 @@ struct hg_sim_opts {
 	const struct hg_sim_cpu_model *model;
 	double cpi, ghz;
 	uint64_t seed;
+	double jitter; /* attempts and gaps scaled by U[1 - jitter, 1 + jitter] (0: exact) */
 	unsigned cpus;
 	bool elide; /* false: every hold on the real lock (the baseline) */
 };

@@ -49,16 +49,6 @@ struct hg_sim_rd_thread {
 	struct hg_sim_begin b;
 };
 
-static int hg_sim_op_cmp(const void *a, const void *b)
-{
-	const struct hg_sim_op *x = a, *y = b;
-	if (x->at != y->at)
-		return x->at < y->at ? -1 : 1;
-	if (x->kind != y->kind)
-		return x->kind < y->kind ? -1 : 1;
-	return x->arg < y->arg ? -1 : x->arg > y->arg;
-}
-
 static uint32_t hg_sim_lock_index(struct hg_sim_trace *t, uint32_t *cap, uint32_t id)
 {
 	for (uint32_t i = 0; i < t->nlocks; i++)
@@ -153,6 +143,17 @@ static int hg_sim_index_lines(struct hg_sim_trace *t)
 	return 0;
 }
 
+/*
+ * Whether sub-interval j of a chunk (starts st, n of them, len
+ * instructions) holds offset x: st[j] < x <= the next start (or len); offset
+ * 0 is sub-interval 0's (trace.h).
+ */
+static bool hg_sim_holds(const uint32_t *st, uint32_t n, uint64_t len, unsigned j, uint64_t x)
+{
+	uint64_t end = j + 1 < n ? st[j + 1] : len;
+	return (x > st[j] || (j == 0 && x == 0)) && x <= end;
+}
+
 int hg_sim_trace_load(const char *path, struct hg_sim_trace *t, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof *t);
@@ -192,7 +193,7 @@ int hg_sim_trace_load(const char *path, struct hg_sim_trace *t, char *err, size_
 	struct hg_sim_file_head fh;
 	struct hg_sim_rd_thread *rt = NULL;
 	uint32_t *iv_thread = NULL;
-	uint32_t rt_cap = 0, th_cap = 0, iv_cap = 0, op_cap = 0, le_cap = 0, ev_cap = 0;
+	uint32_t rt_cap = 0, th_cap = 0, iv_cap = 0, st_cap = 0, ss_cap = 0, le_cap = 0, ev_cap = 0;
 	uint32_t de_cap = 0, si_cap = 0, lk_cap = 0, ivt_cap = 0;
 	struct hg_sim_site_map smap = { NULL, 0 };
 	size_t info_len = 0;
@@ -297,7 +298,13 @@ int hg_sim_trace_load(const char *path, struct hg_sim_trace *t, char *err, size_
 			HG_NEED(sizeof r);
 			memcpy(&r, p, sizeof r);
 			HG_SERIAL(r.serial);
-			uint64_t need = sizeof r + (uint64_t)r.nlines * sizeof(struct hg_sim_line) +
+			if (r.nsubs == 0 || r.nsubs > HG_SIM_SUBS_MAX) {
+				hg_sim_err(err, errlen, "%s: END at byte %zu has %u sub-intervals (1 to %u)",
+				    path, at, r.nsubs, HG_SIM_SUBS_MAX);
+				goto out;
+			}
+			uint64_t stb = ((uint64_t)r.nsubs * 4 + 7) & ~(uint64_t)7;
+			uint64_t need = sizeof r + stb + (uint64_t)r.nlines * sizeof(struct hg_sim_line) +
 			    (uint64_t)r.nevents * sizeof(struct hg_sim_event);
 			HG_NEED(need);
 			struct hg_sim_rd_thread *x = &rt[r.serial - 1];
@@ -322,40 +329,70 @@ int hg_sim_trace_load(const char *path, struct hg_sim_trace *t, char *err, size_
 			iv->continues = (x->b.flags & HG_SIM_B_CONTINUES) != 0;
 			iv->truncated = (r.flags & HG_SIM_E_TRUNCATED) != 0;
 			t->truncated += iv->truncated;
-			iv->op0 = t->nops;
 			uint64_t len = r.icount - x->b.icount;
-			const unsigned char *lp = p + sizeof r;
+			/* Sub-interval starts: 0, then strictly increasing, within the chunk. */
+			const unsigned char *sp = p + sizeof r;
+			iv->st0 = t->nsubs;
+			iv->nsubs = r.nsubs;
+			hg_sim_grow(&t->starts, &st_cap, (uint64_t)t->nsubs + r.nsubs, sizeof *t->starts);
+			hg_sim_grow(&t->sub_site, &ss_cap, (uint64_t)t->nsubs + r.nsubs, sizeof *t->sub_site);
+			for (uint32_t j = 0; j < r.nsubs; j++) {
+				uint32_t v;
+				memcpy(&v, sp + 4 * (size_t)j, 4);
+				if ((j == 0 && v != 0) || (j > 0 && v <= t->starts[t->nsubs - 1]) || v > len) {
+					hg_sim_err(err, errlen, "%s: END at byte %zu: sub-interval %u starts at %u "
+					    "(starts are 0, then increase, within the chunk's %" PRIu64
+					    " instructions)", path, at, j, v, len);
+					goto out;
+				}
+				t->starts[t->nsubs++] = v;
+			}
+			const uint32_t *st = t->starts + iv->st0;
+			uint64_t subs = r.nsubs == 64 ? ~0ull : (1ull << r.nsubs) - 1;
+			const unsigned char *lp = sp + stb;
+			iv->le0 = t->nlents;
 			for (uint32_t i = 0; i < r.nlines; i++) {
 				struct hg_sim_line l;
 				memcpy(&l, lp + (size_t)i * sizeof l, sizeof l);
 				bool w = l.first_write != HG_SIM_NONE;
+				uint64_t am = l.rmask | l.wmask;
 				if (l.first > len + 1 || (w && (l.first_write > len + 1 || l.first_write < l.first))) {
 					hg_sim_err(err, errlen, "%s: END at byte %zu: line 0x%" PRIx64 " has offsets "
-					    "outside its interval of %" PRIu64 " instructions", path, at, l.addr, len);
+					    "outside its chunk of %" PRIu64 " instructions", path, at, l.addr, len);
 					goto out;
 				}
-				hg_sim_grow(&t->lents, &le_cap, t->nlents + 1, sizeof *t->lents);
-				t->lents[t->nlents] = (struct hg_sim_lent){ l.addr, l.first, l.first_write,
-					l.code, l.code_write, l.data };
-				hg_sim_grow(&t->ops, &op_cap, (uint64_t)t->nops + 2, sizeof *t->ops);
-				if (!w || l.first < l.first_write)
-					t->ops[t->nops++] = (struct hg_sim_op){ l.first, HG_SIM_OP_READ, t->nlents };
-				if (w)
-					t->ops[t->nops++] = (struct hg_sim_op){ l.first_write, HG_SIM_OP_WRITE, t->nlents };
-				t->nlents++;
+				if (am == 0 || (am & ~subs) || w != (l.wmask != 0) ||
+				    !hg_sim_holds(st, r.nsubs, len, (unsigned)__builtin_ctzll(am), l.first) ||
+				    (w && !hg_sim_holds(st, r.nsubs, len, (unsigned)__builtin_ctzll(l.wmask),
+				    l.first_write))) {
+					hg_sim_err(err, errlen, "%s: END at byte %zu: line 0x%" PRIx64 " has masks "
+					    "0x%" PRIx64 "/0x%" PRIx64 " that do not match its %u sub-intervals and "
+					    "first accesses", path, at, l.addr, l.rmask, l.wmask, r.nsubs);
+					goto out;
+				}
+				hg_sim_grow(&t->lents, &le_cap, (uint64_t)t->nlents + 1, sizeof *t->lents);
+				t->lents[t->nlents++] = (struct hg_sim_lent){ l.addr, l.rmask, l.wmask, l.first,
+					l.first_write, l.code, l.code_write, l.data };
 			}
+			iv->nle = t->nlents - iv->le0;
 			const unsigned char *ep = lp + (size_t)r.nlines * sizeof(struct hg_sim_line);
-			for (uint32_t i = 0; i < r.nevents; i++) {
-				hg_sim_grow(&t->evs, &ev_cap, t->nevs + 1, sizeof *t->evs);
-				memcpy(&t->evs[t->nevs], ep + (size_t)i * sizeof(struct hg_sim_event),
-				    sizeof(struct hg_sim_event));
-				hg_sim_grow(&t->ops, &op_cap, (uint64_t)t->nops + 1, sizeof *t->ops);
-				t->ops[t->nops++] = (struct hg_sim_op){ t->evs[t->nevs].at, HG_SIM_OP_EVENT, t->nevs };
-				t->nevs++;
+			iv->ev0 = t->nevs;
+			if (r.nevents) {
+				hg_sim_grow(&t->evs, &ev_cap, (uint64_t)t->nevs + r.nevents, sizeof *t->evs);
+				memcpy(&t->evs[t->nevs], ep, (size_t)r.nevents * sizeof(struct hg_sim_event));
 			}
-			iv->nops = t->nops - iv->op0;
-			if (iv->nops > 1)
-				qsort(t->ops + iv->op0, iv->nops, sizeof *t->ops, hg_sim_op_cmp);
+			t->nevs += r.nevents;
+			iv->nev = r.nevents;
+			/* Each sub-interval's site, after the events; absent, the BEGIN's for all. */
+			const unsigned char *sitep = ep + (size_t)r.nevents * sizeof(struct hg_sim_event);
+			int have_sites = rh.len >= need + 8 * (uint64_t)r.nsubs;
+			for (uint32_t j = 0; j < r.nsubs; j++) {
+				uint64_t key = x->b.site;
+				if (have_sites)
+					memcpy(&key, sitep + 8 * (size_t)j, 8);
+				t->sub_site[iv->st0 + j] = j == 0 ? iv->site :
+				    hg_sim_site_index(t, &si_cap, &smap, x->b.lock_id, key);
+			}
 			break;
 		}
 		case HG_SIM_R_DESC: {
@@ -452,6 +489,12 @@ int hg_sim_trace_load(const char *path, struct hg_sim_trace *t, char *err, size_
 		free(cnt);
 		free(t->ivals);
 		t->ivals = sorted;
+		/* Global sub-interval numbers, in the sorted order (< nsubs, which fits 32 bits). */
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < t->nivals; i++) {
+			t->ivals[i].sub0 = k;
+			k += t->ivals[i].nsubs;
+		}
 	}
 	if (hg_sim_index_lines(t) != 0) {
 		hg_sim_err(err, errlen, "out of memory indexing the lines of trace %s", path);
@@ -475,7 +518,8 @@ void hg_sim_trace_free(struct hg_sim_trace *t)
 	free(t->descs);
 	free(t->threads);
 	free(t->ivals);
-	free(t->ops);
+	free(t->starts);
+	free(t->sub_site);
 	free(t->lents);
 	free(t->evs);
 	free(t->sites);
@@ -491,6 +535,90 @@ const char *hg_sim_desc_text(const struct hg_sim_trace *t, uint32_t id)
 	if (id == 0 || id >= t->ndescs || !t->descs[id].text)
 		return NULL;
 	return t->descs[id].text;
+}
+
+
+uint64_t hg_sim_sub_begin(const struct hg_sim_trace *t, const struct hg_sim_ival *c, uint32_t k)
+{
+	return c->ic_begin + t->starts[c->st0 + (k - c->sub0)];
+}
+
+uint64_t hg_sim_sub_end(const struct hg_sim_trace *t, const struct hg_sim_ival *c, uint32_t k)
+{
+	uint32_t j = k - c->sub0;
+	return j + 1 < c->nsubs ? c->ic_begin + t->starts[c->st0 + j + 1] : c->ic_end;
+}
+
+static int hg_sim_op_cmp(const void *a, const void *b)
+{
+	const struct hg_sim_op *x = a, *y = b;
+	if (x->at != y->at)
+		return x->at < y->at ? -1 : 1;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return x->arg < y->arg ? -1 : x->arg > y->arg;
+}
+
+/*
+ * The offset in chunk c at which an access recorded at `off` in
+ * sub-interval j0 happens in sub-interval j >= j0: the recorded offset in
+ * j0; in a later one, the same distance from its start, clipped to its
+ * length (a loop touches the line at the same point of each iteration).
+ */
+static uint32_t hg_sim_at_in(const struct hg_sim_trace *t, const struct hg_sim_ival *c, unsigned j,
+    unsigned j0, uint32_t off)
+{
+	const uint32_t *st = t->starts + c->st0;
+	if (j == j0)
+		return off;
+	uint32_t len = (uint32_t)((j + 1 < c->nsubs ? c->ic_begin + st[j + 1] : c->ic_end) -
+	    (c->ic_begin + st[j]));
+	uint32_t d = off - st[j0]; /* in [0, its length]: the loader checked that j0 holds off */
+	return st[j] + (d < len ? d : len);
+}
+
+uint32_t hg_sim_chunk_ops(const struct hg_sim_trace *t, const struct hg_sim_ival *c, uint32_t a,
+    uint32_t b, struct hg_sim_op **ops, uint32_t *cap)
+{
+	unsigned la = a - c->sub0, lb = b - c->sub0; /* 0 <= la < lb <= nsubs */
+	uint64_t range = (lb >= 64 ? ~0ull : (1ull << lb) - 1) & ~((1ull << la) - 1);
+	uint32_t n = 0;
+	hg_sim_grow(ops, cap, (uint64_t)c->nle * 2 + c->nev, sizeof **ops);
+	struct hg_sim_op *o = *ops;
+	for (uint32_t i = c->le0; i < c->le0 + c->nle; i++) {
+		const struct hg_sim_lent *l = &t->lents[i];
+		uint64_t am = l->rmask | l->wmask;
+		if (!(am & range))
+			continue;
+		uint32_t ta = hg_sim_at_in(t, c, (unsigned)__builtin_ctzll(am & range),
+		    (unsigned)__builtin_ctzll(am), l->first);
+		if (l->wmask & range) {
+			uint32_t tw = hg_sim_at_in(t, c, (unsigned)__builtin_ctzll(l->wmask & range),
+			    (unsigned)__builtin_ctzll(l->wmask), l->first_write);
+			if (ta < tw)
+				o[n++] = (struct hg_sim_op){ ta, HG_SIM_OP_READ, i };
+			o[n++] = (struct hg_sim_op){ tw, HG_SIM_OP_WRITE, i };
+		} else
+			o[n++] = (struct hg_sim_op){ ta, HG_SIM_OP_READ, i };
+	}
+	/* An event belongs to the sub-interval holding `at` (trace.h). */
+	const uint32_t *st = t->starts + c->st0;
+	for (uint32_t i = c->ev0; i < c->ev0 + c->nev; i++) {
+		uint32_t at = t->evs[i].at;
+		unsigned lo = 0, hi = c->nsubs; /* the last j with st[j] < at, or 0 */
+		while (hi - lo > 1) {
+			unsigned mid = (lo + hi) / 2;
+			if (st[mid] < at)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		if (lo >= la && lo < lb)
+			o[n++] = (struct hg_sim_op){ at, HG_SIM_OP_EVENT, i };
+	}
+	if (n > 1)
+		qsort(o, n, sizeof *o, hg_sim_op_cmp);
+	return n;
 }
 
 /* ------------------------------------------------------------ --names */

@@ -27,13 +27,14 @@ static void hg_sim_usage(FILE *f)
 	fprintf(f,
 	    "  --cpi X           cycles per instruction (default %.1f)\n"
 	    "  --ghz X           nominal clock, for microseconds (default %.1f)\n"
-	    "  --seed N          seed of the timer draws and the policy's randomness (default 1)\n"
+	    "  --seed N          seed of the timer draws, the jitter and the policy's randomness (default 1)\n"
+	    "  --jitter X        each attempt's and gap's length times U[1-X, 1+X] (default %.2f, 0: exact)\n"
 	    "  --report F.json   write the prediction as JSON (schema htmgil-sim, version 1)\n"
 	    "  --text FILE       write the text to FILE (default: stderr)\n"
 	    "  --names R.json    name locks and sites from the preload's JSON report\n"
 	    "  --no-curve        skip the 1..N-core scaling runs\n"
 	    "The policy's knobs come from HTMGIL_POLICY and HTMGIL_TXLEN, as for a run.\n",
-	    HG_SIM_CPI_DEFAULT, HG_SIM_GHZ_DEFAULT);
+	    HG_SIM_CPI_DEFAULT, HG_SIM_GHZ_DEFAULT, HG_SIM_JITTER_DEFAULT);
 }
 
 static int hg_sim_bad(const char *fmt, const char *arg)
@@ -64,7 +65,9 @@ static double hg_sim_secs(void)
 
 int main(int argc, char **argv)
 {
-	struct hg_sim_opts o = { &hg_sim_models[0], HG_SIM_CPI_DEFAULT, HG_SIM_GHZ_DEFAULT, 1, 0, true };
+	struct hg_sim_opts o = { .model = &hg_sim_models[0], .cpi = HG_SIM_CPI_DEFAULT,
+		.ghz = HG_SIM_GHZ_DEFAULT, .seed = 1, .jitter = HG_SIM_JITTER_DEFAULT, .cpus = 0,
+		.elide = true };
 	const char *trace = NULL, *report = NULL, *text = NULL, *names = NULL;
 	int curve = 1;
 	for (int i = 1; i < argc; i++) {
@@ -98,6 +101,9 @@ int main(int argc, char **argv)
 			} else if (strcmp(a, "--ghz") == 0) {
 				if (hg_sim_num(v, 0.1, 10, &o.ghz))
 					return hg_sim_bad("--ghz takes a number from 0.1 to 10, not '%s'", v);
+			} else if (strcmp(a, "--jitter") == 0) {
+				if (hg_sim_num(v, 0, 0.9, &o.jitter))
+					return hg_sim_bad("--jitter takes a number from 0 to 0.9, not '%s'", v);
 			} else if (strcmp(a, "--seed") == 0) {
 				char *e;
 				errno = 0;

@@ -154,8 +154,8 @@ void hg_sim_write_json(FILE *f, const struct hg_sim_report *rp)
 	fputs("  \"trace\": { \"path\": ", f);
 	hg_json_write_str(f, rp->trace_path);
 	fprintf(f, ", \"pid\": %" PRIu64 ", \"page_size\": %" PRIu64 ", \"threads\": %u, "
-	    "\"intervals\": %u, \"lines\": %u, \"truncated_intervals\": %u, \"info\": ",
-	    t->pid, t->page_size, t->nthreads, t->nivals, t->nglines, t->truncated);
+	    "\"intervals\": %u, \"chunks\": %u, \"lines\": %u, \"truncated_intervals\": %u, "
+	    "\"info\": ", t->pid, t->page_size, t->nthreads, t->nsubs, t->nivals, t->nglines, t->truncated);
 	hg_json_str_or_null(f, t->info);
 	fputs(" },\n", f);
 
@@ -167,6 +167,8 @@ void hg_sim_write_json(FILE *f, const struct hg_sim_report *rp)
 	hg_json_num(f, o->cpi);
 	fputs(", \"ghz\": ", f);
 	hg_json_num(f, o->ghz);
+	fputs(", \"jitter\": ", f);
+	hg_json_num(f, o->jitter);
 	fprintf(f, ", \"seed\": %" PRIu64 ",\n    \"l1_sets\": %u, \"l1_ways\": %u, \"read_lines\": %u, "
 	    "\"line_bytes\": %u,\n    \"begin_cycles\": %g, \"commit_cycles\": %g, "
 	    "\"abort_penalty_cycles\": %g, \"pause_cycles\": %g, \"wake_cycles\": %g, \"lock_cycles\": %g,\n"
@@ -331,12 +333,12 @@ void hg_sim_write_text(FILE *f, const struct hg_sim_report *rp)
 	for (unsigned k = 1; k <= o->cpus; k++)
 		if (hg_curve_point(k, o->cpus) && rp->curve_elided[k - 1] > 0)
 			fprintf(f, " %u: %.2fx", k, rp->curve_locked[k - 1] / rp->curve_elided[k - 1]);
-	fprintf(f, "\n  model %s (%s), CPI %.2f, %.2f GHz, seed %" PRIu64 "\n", o->model->name,
-	    o->model->what, o->cpi, o->ghz, o->seed);
-	fprintf(f, "trace %s: pid %" PRIu64 ", %u threads, %u intervals, %u lines", rp->trace_path,
-	    t->pid, t->nthreads, t->nivals, t->nglines);
+	fprintf(f, "\n  model %s (%s), CPI %.2f, %.2f GHz, jitter %.2f, seed %" PRIu64 "\n",
+	    o->model->name, o->model->what, o->cpi, o->ghz, o->jitter, o->seed);
+	fprintf(f, "trace %s: pid %" PRIu64 ", %u threads, %u intervals in %u chunks, %u lines",
+	    rp->trace_path, t->pid, t->nthreads, t->nsubs, t->nivals, t->nglines);
 	if (t->truncated)
-		fprintf(f, ", %u intervals truncated (more lines than the tool keeps: capacity is a lower bound)",
+		fprintf(f, ", %u chunks truncated (more lines than the tool keeps: capacity is a lower bound)",
 		    t->truncated);
 	fputc('\n', f);
 

@@ -198,11 +198,20 @@ def case_calibration():
         print("| %s | %.3g %% | %.2f %% | %.0f %% |" % (what, meas, r, conf))
 
 
+def bad_mask():
+    t = m.Trace()
+    s = t.thread()
+    t.section(s, 100, lines=[(0x601000, 1, 3, 0, 0, 1, 2)])  # wmask bit 1 of a one-interval chunk
+    return t.data()
+
+
 def case_bad_input():
     good = m.increments([0x601000, 0x602000], n=5).data()
     cases = {
         "magic": m.increments([0x601000], n=5).data(magic=b"NOTATRAC"),
         "version": m.increments([0x601000], n=5).data(version=9),
+        "version1": m.increments([0x601000], n=5).data(version=1),
+        "mask": bad_mask(),
         "truncated": good[:-12],
         "short": good[:10],
     }
@@ -212,7 +221,8 @@ def case_bad_input():
         check(len(lines) == 1, "bad %s: one line (got %d)" % (name, len(lines)))
         check(lines and lines[0].startswith("htmgil-sim-replay: "), "bad %s: the line names the program" % name)
         print("bad %s: %s" % (name, lines[0] if lines else ""))
-    for args in (["--cpus", "0"], ["--model", "pentium"], ["--cpi", "x"], ["--bogus", "1"]):
+    for args in (["--cpus", "0"], ["--model", "pentium"], ["--cpi", "x"], ["--bogus", "1"],
+                 ["--jitter", "1.5"]):
         p, _ = replay("bad_opt", good, *args, expect_rc=2)
         lines = [x for x in p.stderr.splitlines() if x.strip()]
         check(len(lines) == 1 and "--help" in lines[0], "bad option %s: one line pointing at --help" % args)
@@ -264,6 +274,79 @@ def case_speed():
     check(all(x["makespan_cycles"] > 0 and x["lock_makespan_cycles"] > 0 for x in cv),
           "every point of the curve was replayed")
     check(cv[-1]["makespan_cycles"] < cv[0]["makespan_cycles"], "4 cores finish before 1")
+
+
+def site_of(d, key):
+    return [x for x in d["sites"] if x["site"] == "0x%016x" % key][0]
+
+
+def case_chunks():
+    # The same holds, joined by the tool into one chunk of 64 yield intervals
+    # or recorded as 64 chunks of one: the same prediction.
+    _, d64 = replay("chunks64", m.gil_shared(per_chunk=64))
+    _, d1 = replay("chunks1", m.gil_shared(per_chunk=1))
+    check(d64["trace"]["intervals"] == d1["trace"]["intervals"] == 2 * 30 * 64,
+          "both hold 3840 intervals (%d, %d)" % (d64["trace"]["intervals"], d1["trace"]["intervals"]))
+    check(d64["trace"]["chunks"] == 60 and d1["trace"]["chunks"] == 3840,
+          "in 60 and 3840 chunks (%d, %d)" % (d64["trace"]["chunks"], d1["trace"]["chunks"]))
+    s64, s1 = site_of(d64, 0x800), site_of(d1, 0x800)
+    _, ab = totals(d64)
+    check(ab["conflict"] > 0 and ab["page"] > 0, "the holds conflict on the counter and touch pages (%s)" % ab)
+    for k in ("attempts", "commits", "lock_sections", "acquisitions"):
+        check(s64[k] == s1[k], "%s: %d in one chunk, %d in 64" % (k, s64[k], s1[k]))
+    check(s64["aborts"] == s1["aborts"], "aborts by cause: %s, %s" % (s64["aborts"], s1["aborts"]))
+    check(s64["txlen"] == s1["txlen"], "txlen: %s, %s" % (s64["txlen"], s1["txlen"]))
+    for k in ("committed", "aborted", "lock"):
+        a, b = s64["cycles"][k], s1["cycles"][k]
+        check(abs(a - b) <= 1e-3 * max(a, b, 1), "%s cycles: %d, %d" % (k, a, b))
+    a, b = d64["process"]["makespan_cycles"], d1["process"]["makespan_cycles"]
+    check(abs(a - b) <= 1e-3 * max(a, b), "makespan: %d, %d" % (a, b))
+
+
+def case_sub_mask():
+    # Line X is written only in interval 40 of thread 1's 64-interval chunks;
+    # interval 40 has site 0xA40, the others 0xA00.  Thread 2 keeps writing X.
+    t = m.one_sub_writes()
+    for txlen, covers in (("1", "[40, 41)"), ("8", "[40, 48)")):
+        os.environ["HTMGIL_TXLEN"] = txlen
+        _, d = replay("sub_mask_txlen" + txlen, t)
+        del os.environ["HTMGIL_TXLEN"]
+        a0, a40 = site_of(d, 0xA00), site_of(d, 0xA40)
+        check(a40["aborts"]["conflict"] > 0,
+              "txlen %s: the transaction of %s conflicts on X (%d)" % (txlen, covers, a40["aborts"]["conflict"]))
+        check(a0["aborts"]["conflict"] == 0 and a0["commits"] == a0["attempts"],
+              "txlen %s: no transaction without interval 40 conflicts (%d of %d attempts aborted)"
+              % (txlen, a0["aborts"]["conflict"], a0["attempts"]))
+        sides = {c[k]["site"] for c in d["conflicts"] for k in ("victim", "aggressor")}
+        check("0x%016x" % 0xA00 not in sides, "txlen %s: no conflict names site 0xA00" % txlen)
+        check(a0["txlen"]["transactions"] >= 40 * (40 // int(txlen)),
+              "txlen %s: the intervals before 40 ran as their own transactions (%d)"
+              % (txlen, a0["txlen"]["transactions"]))
+    os.environ["HTMGIL_TXLEN"] = "64"
+    _, d = replay("sub_mask_txlen64", t)
+    del os.environ["HTMGIL_TXLEN"]
+    check(site_of(d, 0xA00)["aborts"]["conflict"] > 0,
+          "txlen 64: the transaction of the whole hold (site 0xA00) conflicts on X")
+
+
+def case_phase_lock():
+    # Two identical threads, a 470-instruction section writing a shared
+    # counter from offset 100, then 300 outside.  Exact timing locks them
+    # into anti-phase; the jitter (sim/model.h) keeps the calibrated rate.
+    def crate(d):
+        att, ab = totals(d)
+        return 100.0 * ab["conflict"] / att
+    _, near = replay("phase_gap20", m.counter(gap=20))
+    _, far = replay("phase_gap300", m.counter(gap=300))
+    _, exact = replay("phase_gap300_j0", m.counter(gap=300), "--jitter", "0")
+    check(far["model"]["jitter"] == 0.1 and exact["model"]["jitter"] == 0, "the report gives the jitter")
+    rn, rf, re = crate(near), crate(far), crate(exact)
+    print("conflicts: gap 20 %.2f %%, gap 300 %.2f %%, gap 300 without jitter %.2f %%" % (rn, rf, re))
+    check(abs(rf - MEASURED["same word"]) <= 4,
+          "gap 300: %.2f %% conflicts, within 4 points of the measured %.1f %%" % (rf, MEASURED["same word"]))
+    check(abs(rf - rn) <= 4, "gap 300 (%.2f %%) within 4 points of gap 20 (%.2f %%)" % (rf, rn))
+    check(re < 3 and rf > 2 * re + 5,
+          "without jitter the threads phase-lock (%.2f %%), the jitter undoes it (%.2f %%)" % (re, rf))
 
 
 CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}

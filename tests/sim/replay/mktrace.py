@@ -7,7 +7,8 @@ check_replay.py replays.  Each scenario is a function returning a Trace."""
 import struct
 
 MAGIC = b"HGSIMTR1"
-VERSION = 1
+VERSION = 2
+SUBS_MAX = 64
 NONE = 0xFFFFFFFF
 R_THREAD, R_BEGIN, R_END, R_DESC, R_EXIT, R_INFO = 1, 2, 3, 4, 5, 6
 B_CONTINUES = 1
@@ -56,22 +57,73 @@ class Trace:
         self.ic[serial] += n
 
     def section(self, serial, length, lines=(), events=(), site=0x51, lock=1,
-                sub=LOCK_WORD, continues=False, yield_end=False, truncated=False):
-        """One interval of `length` instructions.  lines: (addr, first,
-        first_write or None, code, data); events: (at, kind, arg, code)."""
+                sub=LOCK_WORD, continues=False, yield_end=False, truncated=False,
+                starts=(0,), sites=None):
+        """One chunk of `length` instructions, of sub-intervals beginning at
+        `starts` (one by default).  lines: (addr, first, first_write or None,
+        code, data), or the same with (rmask, wmask) appended (the default,
+        for one sub-interval: read if not written first, written if
+        first_write); events: (at, kind, arg, code); sites: each
+        sub-interval's site (default: `site` for all)."""
         b = self.ic[serial]
         self.rec(R_BEGIN, struct.pack("<IIQQQII", serial, lock, site, sub, b,
                                       B_CONTINUES if continues else 0, 0))
         e = b + length
         self.ic[serial] = e
         flags = (E_YIELD if yield_end else 0) | (E_TRUNCATED if truncated else 0)
-        body = struct.pack("<IIQII", serial, flags, e, len(lines), len(events))
-        for addr, first, fw, code, data in lines:
-            body += struct.pack("<QIIIIII", addr, first, NONE if fw is None else fw,
-                                code, code if fw is not None else 0, data, 8)
+        body = struct.pack("<IIQIIII", serial, flags, e, len(lines), len(events), len(starts), 0)
+        body += _pad(struct.pack("<%dI" % len(starts), *starts))
+        for ln in lines:
+            addr, first, fw, code, data = ln[:5]
+            if len(ln) > 5:
+                rmask, wmask = ln[5], ln[6]
+            else:
+                rmask = 1 if fw is None or first < fw else 0
+                wmask = 0 if fw is None else 1
+            body += struct.pack("<QIIIIIIQQ", addr, first, NONE if fw is None else fw,
+                                code, code if fw is not None else 0, data, 8, rmask, wmask)
         for at, kind, arg, code in events:
             body += struct.pack("<IIQII", at, kind, arg, code, 0)
+        sites = list(sites) if sites is not None else [site] * len(starts)
+        assert len(sites) == len(starts) and sites[0] == site
+        body += struct.pack("<%dQ" % len(sites), *sites)
         self.rec(R_END, body)
+
+    def hold(self, serial, subs, per_chunk=SUBS_MAX, **kw):
+        """One lock hold of yield intervals, recorded as the tool does: joined
+        into chunks of up to per_chunk sub-intervals.  subs: (length, lines,
+        events[, site]) per yield interval, with offsets from its own start
+        (1..length: the offset of the x-th instruction is x); lines: (addr,
+        first, first_write or None, code, data); events: (at, kind, arg,
+        code); site: the yield interval's (default kw's site)."""
+        assert 1 <= per_chunk <= SUBS_MAX
+        groups = [subs[i:i + per_chunk] for i in range(0, len(subs), per_chunk)]
+        for g, group in enumerate(groups):
+            starts, at, merged, order, evs, sites = [], 0, {}, [], [], []
+            for j, sub in enumerate(group):
+                length, lines, events = sub[:3]
+                sites.append(sub[3] if len(sub) > 3 else kw.get("site", 0x51))
+                starts.append(at)
+                for addr, first, fw, code, data in lines:
+                    assert fw is None or first <= fw
+                    line = addr >> 6
+                    if line not in merged:
+                        merged[line] = [addr, at + first, None, code, data, 0, 0]
+                        order.append(line)
+                    m = merged[line]
+                    if fw is None or first < fw:
+                        m[5] |= 1 << j
+                    if fw is not None:
+                        if m[2] is None:
+                            m[0], m[2] = addr, at + fw
+                        m[6] |= 1 << j
+                for ev_at, kind, arg, code in events:
+                    evs.append((at + ev_at, kind, arg, code))
+                at += length
+            kw2 = dict(kw, site=sites[0])
+            self.section(serial, at, lines=[tuple(merged[x]) for x in order], events=evs,
+                         continues=g > 0, yield_end=g < len(groups) - 1, starts=starts,
+                         sites=sites, **kw2)
 
     def exit(self, serial):
         self.rec(R_EXIT, struct.pack("<IIQ", serial, 0, self.ic[serial]))
@@ -153,9 +205,9 @@ def long_section(instructions, n=20):
     return t
 
 
-def gil_holds(holds=40, per_hold=64, body=500):
-    """Two threads, GIL-style: each hold is per_hold intervals joined at
-    yield points, on disjoint lines (so every transaction can commit)."""
+def gil_holds(holds=40, per_hold=64, body=500, per_chunk=SUBS_MAX):
+    """Two threads, GIL-style: each hold is per_hold yield intervals, in
+    chunks of per_chunk, on disjoint lines (so every transaction can commit)."""
     t = Trace()
     code = t.desc(D_CODE, "_PyEval_EvalFrameDefault (ceval.c:1)", base=0x500000)
     d = [t.desc(D_HEAP, "frame of thread %d" % (k + 1), base=0x20000000 + (k << 20), size=1 << 20)
@@ -164,10 +216,83 @@ def gil_holds(holds=40, per_hold=64, body=500):
     for h in range(holds):
         for k, s in enumerate(ths):
             t.run(s, 200)
-            for i in range(per_hold):
-                addr = 0x20000000 + (k << 20) + 64 * (i % 32)
-                t.section(s, body, lines=[(addr, 5, 9, code, d[k])], site=0x1000 + (i % 4),
-                          continues=i > 0, yield_end=i < per_hold - 1)
+            subs = [(body, [(0x20000000 + (k << 20) + 64 * (i % 32), 5, 9, code, d[k])], [])
+                    for i in range(per_hold)]
+            t.hold(s, subs, per_chunk=per_chunk, site=0x1000)
     for s in ths:
+        t.exit(s)
+    return t
+
+
+def gil_shared(holds=30, per_chunk=SUBS_MAX, subs=64, body=300):
+    """Two threads, GIL-style holds of `subs` yield intervals on one lock:
+    each interval writes a private line (the same one again 32 intervals
+    later, at the same offset, as a loop does), every eighth increments a
+    shared counter, and thread 1 touches a new page in interval 50 of every
+    fifth hold.  per_chunk: how many intervals the tool joins per chunk."""
+    t = Trace()
+    code = t.desc(D_CODE, "loop (gil.c:3)", base=0x500000)
+    cnt = t.desc(D_GLOBAL, "shared (gil)", base=0x640000, size=64)
+    d = [t.desc(D_HEAP, "frame of thread %d" % (k + 1), base=0x20000000 + (k << 20), size=1 << 20)
+         for k in range(2)]
+    ths = [t.thread(), t.thread()]
+    for h in range(holds):
+        for k, s in enumerate(ths):
+            t.run(s, 150)
+            hs = []
+            for i in range(subs):
+                ls = [(0x20000000 + (k << 20) + 64 * (i % 32), 7, 11, code, d[k])]
+                if i % 8 == 3:
+                    ls.append((0x640000, 40, 42, code, cnt))
+                ev = [(60, EV_PAGE, 0x7000 + h, code)] if k == 0 and i == 50 and h % 5 == 0 else []
+                hs.append((body, ls, ev))
+            t.hold(s, hs, per_chunk=per_chunk, site=0x800)
+    for s in ths:
+        t.run(s, 100)
+        t.exit(s)
+    return t
+
+
+def one_sub_writes(holds=40, sub=40, subs=64, body=200, n_b=None):
+    """Thread 1: GIL-style holds of `subs` intervals in one chunk, each
+    writing a private line; only interval `sub` also writes line X, and it
+    has a site of its own (0xA40; the others 0xA00).  Thread 2, on another
+    lock, keeps writing X in short sections (site 0xB00)."""
+    t = Trace()
+    code = t.desc(D_CODE, "step (one.c:5)", base=0x501000)
+    dx = t.desc(D_GLOBAL, "x (one)", base=0x650000, size=64)
+    dp = t.desc(D_HEAP, "frame of thread 1", base=0x21000000, size=1 << 20)
+    a, b = t.thread(), t.thread()
+    for h in range(holds):
+        t.run(a, 200)
+        hs = []
+        for i in range(subs):
+            ls = [(0x21000000 + 64 * i, 5, 9, code, dp)]
+            if i == sub:
+                ls.append((0x650000, 100, 100, code, dx))
+            hs.append((body, ls, [], 0xA40 if i == sub else 0xA00))
+        t.hold(a, hs, site=0xA00)
+    lock_b = LOCK_WORD + 0x1000
+    for i in range(n_b or holds * subs * body // 400):
+        t.run(b, 300)
+        t.section(b, 100, lines=[(0x650000, 10, 10, code, dx)], site=0xB00, lock=2, sub=lock_b)
+    t.exit(a)
+    t.exit(b)
+    return t
+
+
+def counter(body=470, at=100, gap=300, n=2000):
+    """Two identical threads: sections of `body` instructions that read a
+    shared counter at `at` and write it two later, then `gap` outside."""
+    t = Trace()
+    code = t.desc(D_CODE, "bump (ctr.c:9)", base=0x401000)
+    data = t.desc(D_GLOBAL, "hits (ctr)", base=0x601000, size=64)
+    ths = [t.thread(), t.thread()]
+    for _ in range(n):
+        for s in ths:
+            t.run(s, gap)
+            t.section(s, body, lines=[(0x601000, at, at + 2, code, data)], site=0x100)
+    for s in ths:
+        t.run(s, gap)
         t.exit(s)
     return t
