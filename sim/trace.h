@@ -38,7 +38,9 @@
  * should it occur, is sub-interval 0's).  A sub-interval runs up to the next
  * one's begin marker: the instructions from a yield point to the next begin
  * (the host's own bookkeeping, on the lock still) are the yielding
- * sub-interval's, and so are the lines and events they touch.  A begin
+ * sub-interval's time.  Those after its end marker run outside any
+ * transaction under RTM (between XEND and the next XBEGIN), so the lines
+ * and events they touch are not recorded.  A begin
  * inside an open sub-interval (nested) is flattened into it, as RTM does.
  * A chunk closes:
  *   - at an end marker with no yield point before it: END flags 0;

@@ -25,7 +25,8 @@
  * Invariants:
  *   hg_cur, hg_icount, hg_open describe the thread valgrind runs now; they
  *   are loaded at start_client_code and stored back at stop_client_code
- *   (valgrind runs one thread at a time).  hg_open == hg_cur->open.
+ *   (valgrind runs one thread at a time).  hg_open == (hg_cur->open &&
+ *   !hg_cur->gap).
  *   A thread's chunk is open from its BEGIN to its END, across yield points
  *   (t->yielded: a yield point ended the last sub-interval and no begin has
  *   started the next yet); 1 <= t->nsubs <= hg_clo_chunk while it is open,
@@ -204,6 +205,9 @@ struct hg_thread {
 	UInt serial;        /* 0: no live thread on this ThreadId */
 	Bool open;          /* a chunk is open (see the invariants above) */
 	Bool yielded;       /* the last sub-interval ended at a yield point */
+	Bool gap;           /* ... and its end marker came: until the next begin the
+	                     * thread runs outside any transaction (its accesses and
+	                     * events are not recorded; its instructions count) */
 	UInt depth;         /* begin marks of the sub-interval not yet ended */
 	ULong icount;
 	ULong begin_icount; /* the chunk's BEGIN */
@@ -811,6 +815,7 @@ static void hg_chunk_close(struct hg_thread *t, ULong now, UInt flags, Bool desc
 	if (t->yielded)
 		hg_nyielded--;
 	t->yielded = False;
+	t->gap = False;
 	if (t == hg_cur)
 		hg_open = 0;
 }
@@ -892,7 +897,9 @@ static void hg_mark_begin(ULong site, ULong sub_word, ULong lock_id, ULong pend)
 			t->nsubs++;
 			t->depth = 1;
 			t->yielded = False;
+			t->gap = False;
 			hg_nyielded--;
+			hg_open = 1;
 			return;
 		} else {
 			hg_chunk_close(t, now, HG_SIM_E_YIELD, True);
@@ -901,6 +908,7 @@ static void hg_mark_begin(ULong site, ULong sub_word, ULong lock_id, ULong pend)
 	}
 	hg_interval_reset(t);
 	t->open = True;
+	t->gap = False;
 	t->depth = 1;
 	t->begin_icount = now;
 	t->lock_id = (UInt)lock_id;
@@ -938,6 +946,8 @@ static void hg_mark_end(ULong pend)
 		return;
 	if (t->yielded) {
 		t->depth = 0; /* the yield point ended every nested section too */
+		t->gap = True;
+		hg_open = 0;
 		return;
 	}
 	if (--t->depth > 0)
@@ -1168,7 +1178,7 @@ static void hg_start_client_code(ThreadId tid, ULong blocks)
 	(void)blocks;
 	hg_cur = hg_thread_of(tid);
 	hg_icount = hg_cur->icount;
-	hg_open = hg_cur->open;
+	hg_open = hg_cur->open && !hg_cur->gap;
 }
 
 static void hg_stop_client_code(ThreadId tid, ULong blocks)
@@ -1184,7 +1194,7 @@ static void hg_pre_syscall(ThreadId tid, UInt sysno, UWord *args, UInt nargs)
 	(void)args; (void)nargs;
 	if (sysno == __NR_execve || sysno == __NR_execveat)
 		hg_flush(); /* the process image, and the buffer, may be gone after it */
-	if (!t->open)
+	if (!t->open || t->gap)
 		return;
 	VG_(get_shadow_regs_area)(tid, (UChar *)&ip, 0,
 	                          offsetof(VexGuestAMD64State, guest_IP_AT_SYSCALL), sizeof ip);
