@@ -369,8 +369,13 @@ static void hg_gil3_take(void *tstate)
 		if (hg_gil3_layout->minor >= 13)
 			/* own tstate */
 			hg_atomic_fetch_or_relaxed64(hg_gil3_breaker_313(tstate), HG_GIL3_YIELD_BIT_313);
-		else if (!rtm_like)
-			/* emulated: we hold the real GIL, no transaction runs */
+		else if (mode != HG_HTM_RTM)
+			/*
+			 * Emulated: we hold the real GIL, no transaction runs.  In
+			 * simulation mode too: the arming before the take may have
+			 * been undone by take_gil's reset of a drop request, and
+			 * then this write (rare) is the section's.
+			 */
 			hg_gil3_arm_breaker_311_312(tstate);
 	}
 	if (mode != HG_HTM_RTM || tier != HG_TIER_HTM) {
@@ -524,6 +529,13 @@ static int hg_gil3_pending(void *tstate)
 	if (hg_atomic_load_relaxed32(eb) == HG_GIL3_YIELD_ARMED_311_312) {
 		if (hg_gil3_section.armed && !hg_gil3_tracing_311(tstate))
 			return hg_gil3_yield_point(tstate);
+		/*
+		 * Simulation mode arms before each take, outside the sections
+		 * (hg_gil3_take), possibly while another thread holds the GIL:
+		 * a holder that does not count leaves it to the threads that do.
+		 */
+		if (hg_sim_on && !hg_gil3_tracing_311(tstate))
+			return 0;
 		/*
 		 * On the real GIL no transaction runs: put 0 back.  A 3.11
 		 * section that traces stops counting and does the same (inside

@@ -337,7 +337,7 @@ static void hg_sim_note_conflict(struct hg_sim *s, uint32_t g, const struct hg_s
 {
 	struct hg_sim_conflict key;
 	memset(&key, 0, sizeof key);
-	key.line = s->t->glines[g];
+	key.line = HG_SIM_GLINE_LINE(s->t->glines[g]);
 	key.victim = *v;
 	key.aggressor = *a;
 	size_t klen = offsetof(struct hg_sim_conflict, count);

@@ -17,6 +17,10 @@
 
 /* ------------------------------------------------------------ the trace */
 
+#define HG_SIM_LINE_THREAD_SHIFT 48
+/* The line (address >> HG_SIM_LINE_SHIFT) of a glines entry. */
+#define HG_SIM_GLINE_LINE(l) ((l) & ((UINT64_C(1) << HG_SIM_LINE_THREAD_SHIFT) - 1))
+
 /* One line entry of a chunk (struct hg_sim_line, kept as read). */
 struct hg_sim_lent {
 	uint64_t addr;
@@ -96,7 +100,9 @@ struct hg_sim_trace {
 	uint32_t nsites;
 	uint32_t *locks; /* lock ids, by index */
 	uint32_t nlocks;
-	uint64_t *glines; /* every distinct line of the trace, by line index */
+	uint64_t *glines; /* every distinct line of the trace, by line index; a
+	                   * stack line carries its thread's serial above
+	                   * HG_SIM_LINE_THREAD_SHIFT (stacks are private) */
 	uint32_t nglines;
 	uint32_t *lent_g; /* line index of each lent */
 	uint32_t truncated; /* chunks with HG_SIM_E_TRUNCATED */
@@ -216,6 +222,37 @@ int hg_sim_run(const struct hg_sim_trace *t, const struct hg_sim_opts *o,
     struct hg_sim_result *r, char *err, size_t errlen);
 void hg_sim_result_free(struct hg_sim_result *r);
 
+/* ------------------------------------------------------- shared lines */
+
+#define HG_SIM_CENSUS_CELLS (64u << 20) /* at most lines x threads counted */
+#define HG_SIM_CENSUS_KEEP 100          /* shared lines kept, by score */
+#define HG_SIM_CENSUS_SIDES 8           /* threads named per line */
+/* One thread's use of a shared line: its first write (else first access). */
+struct hg_sim_shared_side {
+	uint32_t thread;          /* serial */
+	uint32_t writes, touches; /* sub-intervals that wrote / touched the line */
+	uint32_t data, code;      /* DESC ids */
+	uint32_t site;            /* site index of that sub-interval */
+	uint64_t off;             /* offset in the data object (UINT64_MAX: none) */
+};
+/* A line one thread writes and another touches, in their sections. */
+struct hg_sim_shared {
+	uint64_t line;
+	uint64_t score;      /* per thread, its writing sub-intervals up to the other
+	                      * threads' using ones, summed (replay_census.c) */
+	uint32_t nthreads;   /* threads that touched it */
+	uint32_t nsides, g;  /* g: index into trace.glines */
+	struct hg_sim_shared_side sides[HG_SIM_CENSUS_SIDES];
+};
+struct hg_sim_census {
+	struct hg_sim_shared *lines; /* by score, at most HG_SIM_CENSUS_KEEP */
+	unsigned n;
+	int skipped; /* the trace was too large to count */
+};
+/* Counts the shared lines of t (sim/replay_census.c); 0, or -1 with one line in err. */
+int hg_sim_census(const struct hg_sim_trace *t, struct hg_sim_census *out, char *err, size_t errlen);
+void hg_sim_census_free(struct hg_sim_census *c);
+
 /* ------------------------------------------------------------ the output */
 
 struct hg_sim_report {
@@ -226,6 +263,7 @@ struct hg_sim_report {
 	struct hg_sim_result *elided, *locked; /* at o->cpus */
 	double *curve_elided, *curve_locked;   /* makespans at 1..o->cpus cores */
 	double wall_s;
+	const struct hg_sim_census *census; /* shared lines (NULL: not counted) */
 };
 void hg_sim_write_json(FILE *f, const struct hg_sim_report *rp);
 void hg_sim_write_text(FILE *f, const struct hg_sim_report *rp);

@@ -124,9 +124,28 @@ static int hg_sim_index_lines(struct hg_sim_trace *t)
 		free(slot);
 		return -1;
 	}
+	/*
+	 * A thread's stack is its own: a line of it is keyed by the thread too
+	 * (above any address), so stacks that reuse the same memory in turn
+	 * (exited threads' stacks, cached by the C library) do not meet.
+	 */
+	uint32_t *lent_thread = calloc((size_t)(t->nlents ? t->nlents : 1), sizeof *lent_thread);
+	if (!lent_thread) {
+		free(slot);
+		return -1;
+	}
+	for (uint32_t th = 0; th < t->nthreads; th++)
+		for (uint32_t c = t->threads[th].iv0; c < t->threads[th].iv0 + t->threads[th].niv; c++)
+			for (uint32_t k = t->ivals[c].le0; k < t->ivals[c].le0 + t->ivals[c].nle; k++)
+				lent_thread[k] = t->threads[th].serial;
 	for (uint32_t i = 0; i < t->nlents + t->nivals; i++) {
 		uint64_t line = i < t->nlents ? t->lents[i].addr >> HG_SIM_LINE_SHIFT
 		                              : t->ivals[i - t->nlents].sub_line;
+		if (i < t->nlents) {
+			uint32_t d = t->lents[i].data;
+			if (d && d < t->ndescs && t->descs[d].kind == HG_SIM_D_STACK)
+				line |= (uint64_t)lent_thread[i] << HG_SIM_LINE_THREAD_SHIFT;
+		}
 		uint32_t j = (uint32_t)hg_sim_mix(line) & (cap - 1);
 		while (slot[j] && t->glines[slot[j] - 1] != line)
 			j = (j + 1) & (cap - 1);
@@ -139,6 +158,7 @@ static int hg_sim_index_lines(struct hg_sim_trace *t)
 		else
 			t->ivals[i - t->nlents].sub_g = slot[j] - 1;
 	}
+	free(lent_thread);
 	free(slot);
 	return 0;
 }

@@ -175,8 +175,13 @@ int main(int argc, char **argv)
 		hg_sim_result_free(&re);
 		hg_sim_result_free(&rl);
 	}
+	struct hg_sim_census cen;
+	if (hg_sim_census(&t, &cen, err, sizeof err) != 0) {
+		fprintf(stderr, "htmgil-sim-replay: %s\n", err);
+		return 2;
+	}
 	struct hg_sim_report rp = { &t, have_names ? &nm : NULL, &o, trace, &E, &L, ce, cl,
-		hg_sim_secs() - t0 };
+		hg_sim_secs() - t0, &cen };
 	int rc = 0;
 	if (report) {
 		FILE *f = fopen(report, "w");
@@ -200,6 +205,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "htmgil-sim-replay: cannot write %s: %s\n", text, strerror(errno));
 		rc = 2;
 	}
+	hg_sim_census_free(&cen);
 	hg_sim_result_free(&E);
 	hg_sim_result_free(&L);
 	free(ce);

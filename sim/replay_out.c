@@ -267,6 +267,38 @@ void hg_sim_write_json(FILE *f, const struct hg_sim_report *rp)
 	}
 	fprintf(f, " ],\n  \"conflicts_total\": %u,\n", E->nconflicts);
 
+	const struct hg_sim_census *cs = rp->census;
+	fputs("  \"shared_lines\": ", f);
+	if (!cs || cs->skipped) {
+		fputs("null,\n", f);
+	} else {
+		fputs("[", f);
+		for (unsigned i = 0; i < cs->n; i++) {
+			const struct hg_sim_shared *sl = &cs->lines[i];
+			fprintf(f, "%s\n    { \"line\": \"0x%" PRIx64 "\", \"score\": %" PRIu64
+			    ", \"threads\": %u, \"sides\": [", i ? "," : "", sl->line << HG_SIM_LINE_SHIFT,
+			    sl->score, sl->nthreads);
+			for (unsigned j = 0; j < sl->nsides; j++) {
+				const struct hg_sim_shared_side *d = &sl->sides[j];
+				fprintf(f, "%s\n      { \"thread\": %u, \"writes\": %u, \"touches\": %u, "
+				    "\"data\": ", j ? "," : "", d->thread, d->writes, d->touches);
+				hg_json_str_or_null(f, hg_sim_desc_text(t, d->data));
+				fputs(", \"offset\": ", f);
+				if (d->off == UINT64_MAX)
+					fputs("null", f);
+				else
+					fprintf(f, "%" PRIu64, d->off);
+				fputs(", \"code\": ", f);
+				hg_json_str_or_null(f, hg_sim_desc_text(t, d->code));
+				fputs(", ", f);
+				hg_json_site_ref(f, rp, d->site);
+				fputs(" }", f);
+			}
+			fputs(" ] }", f);
+		}
+		fputs(" ],\n", f);
+	}
+
 	fputs("  \"capacity\": [", f);
 	for (unsigned i = 0; i < E->ncaps; i++) {
 		const struct hg_sim_capacity *c = &E->caps[i];
@@ -327,6 +359,9 @@ void hg_sim_write_text(FILE *f, const struct hg_sim_report *rp)
 	fprintf(f, "htmgil sim: predicted: threads overlap %.2fx on %u core%s; %.1f %% of speculative "
 	    "time aborted\n", par, o->cpus, o->cpus == 1 ? "" : "s",
 	    100.0 * hg_spec_aborted_frac(E, t->nthreads));
+	if (par < 1.1 && t->nthreads > 1)
+		fputs("  the threads would not run at once: their sections serialize "
+		    "(see the sites' on-lock and busy columns)\n", f);
 	fprintf(f, "  makespan %.1f us with elision, %.1f us with every section on the lock: speedup %.2fx\n",
 	    hg_us(rp, E->makespan), hg_us(rp, L->makespan), E->makespan > 0 ? L->makespan / E->makespan : 0);
 	fputs("  scaling (cores: speedup over the lock):", f);
@@ -410,6 +445,28 @@ void hg_sim_write_text(FILE *f, const struct hg_sim_report *rp)
 			if (u->cause != HG_SIM_C_TIMER)
 				fprintf(f, " at %s", c ? c : "(unknown code)");
 			fprintf(f, ", %.1f us wasted\n", hg_us(rp, u->wasted));
+		}
+	}
+	const struct hg_sim_census *cs = rp->census;
+	if (cs && cs->skipped) {
+		fputs("\nshared lines: not counted (the trace is too large)\n", f);
+	} else if (cs && cs->n) {
+		fputs("\nshared lines (written by one thread and used by another in their sections, "
+		    "whatever the schedule; by writes that other threads' uses can meet)\n", f);
+		for (unsigned i = 0; i < cs->n && i < HG_SIM_TEXT_CONFLICTS; i++) {
+			const struct hg_sim_shared *sl = &cs->lines[i];
+			fprintf(f, "  %u. line 0x%" PRIx64 ": score %" PRIu64 ", %u threads\n",
+			    i + 1, sl->line << HG_SIM_LINE_SHIFT, sl->score, sl->nthreads);
+			for (unsigned j = 0; j < sl->nsides && j < 3; j++) {
+				const struct hg_sim_shared_side *d = &sl->sides[j];
+				char buf[32];
+				const char *dt = hg_sim_desc_text(t, d->data), *ct = hg_sim_desc_text(t, d->code);
+				fprintf(f, "     thread %u (%u writes, %u uses) at %s: %s", d->thread, d->writes,
+				    d->touches, hg_site_label(rp, d->site, buf, sizeof buf), dt ? dt : "?");
+				if (d->off != UINT64_MAX)
+					fprintf(f, " +%" PRIu64, d->off);
+				fprintf(f, ", by %s\n", ct ? ct : "?");
+			}
 		}
 	}
 	fprintf(f, "\n(replayed in %.2f s)\n", rp->wall_s);

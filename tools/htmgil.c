@@ -1205,6 +1205,10 @@ static int hg_cli_sim(int argc, char **argv)
 	vargv[k++] = valgrind;
 	vargv[k++] = (char *)"-q";
 	vargv[k++] = (char *)"--tool=htmgilsim";
+	/* Valgrind runs one thread at a time; without a fair lock a busy thread
+	 * can keep the others from starting, and the recording would show
+	 * threads that never coexisted. */
+	vargv[k++] = (char *)"--fair-sched=yes";
 	vargv[k++] = topt;
 	vargv[k++] = (char *)"--";
 	for (size_t j = 0; j < nc; j++)

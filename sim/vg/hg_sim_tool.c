@@ -341,6 +341,8 @@ struct hg_block {
 };
 
 static OSet *hg_blocks;
+/* Anonymous mappings the client made (mmap), with the stack that made them. */
+static OSet *hg_maps;
 
 static Word hg_block_cmp(const void *key, const void *elem)
 {
@@ -447,10 +449,24 @@ static VgHashTable *hg_map_ids;    /* segment start -> id */
 static VgHashTable *hg_line_ids;   /* line outside the heap -> data id */
 static UInt hg_next_id = 1;
 
+/* The extent of each DESC id (by id), to check a line's cached object. */
+static Addr *hg_desc_base;
+static SizeT *hg_desc_size;
+static UInt hg_desc_cap;
+
 static UInt hg_desc(UInt kind, ULong base, ULong size, const HChar *text)
 {
 	struct hg_sim_desc d;
 	UInt n = VG_(strlen)(text) + 1;
+	if (hg_next_id >= hg_desc_cap) {
+		hg_desc_cap = hg_desc_cap ? 2 * hg_desc_cap : 1024;
+		hg_desc_base = VG_(realloc)("htmgilsim.desc_base", hg_desc_base,
+		    hg_desc_cap * sizeof *hg_desc_base);
+		hg_desc_size = VG_(realloc)("htmgilsim.desc_size", hg_desc_size,
+		    hg_desc_cap * sizeof *hg_desc_size);
+	}
+	hg_desc_base[hg_next_id] = (Addr)base;
+	hg_desc_size[hg_next_id] = (SizeT)size;
 	d.id = hg_next_id++;
 	d.kind = kind;
 	d.base = base;
@@ -537,6 +553,31 @@ static UInt hg_heap_id(struct hg_block *b)
 	return b->desc;
 }
 
+/* "anonymous mapping of N bytes made at f1 < f2 < f3" (mmap's own frames left out). */
+static UInt hg_map_made_id(struct hg_block *m)
+{
+	DiEpoch ep = VG_(current_DiEpoch)();
+	HChar buf[768];
+	Int n;
+	UInt shown = 0;
+	if (m->desc != 0)
+		return m->desc;
+	n = VG_(snprintf)(buf, sizeof buf, "anonymous mapping of %lu bytes made at", m->size);
+	for (UInt i = 0; i < m->nips && shown < 3 && n < (Int)sizeof buf - 1; i++) {
+		const HChar *fn;
+		if (VG_(get_fnname)(ep, m->ips[i], &fn)) {
+			if (VG_(strstr)(fn, "mmap") == fn || VG_(strstr)(fn, "__mmap") == fn)
+				continue;
+			n += VG_(snprintf)(buf + n, sizeof buf - n, "%s%s", shown ? " < " : " ", fn);
+		} else {
+			n += VG_(snprintf)(buf + n, sizeof buf - n, "%s0x%lx", shown ? " < " : " ", m->ips[i]);
+		}
+		shown++;
+	}
+	m->desc = hg_desc(HG_SIM_D_MAP, m->start, m->size, buf);
+	return m->desc;
+}
+
 /* The size of the data symbol at base: the symbol covers [base, base+size)
  * and nothing after, so its end is found by doubling then bisecting. */
 static SizeT hg_datasym_size(DiEpoch ep, Addr base)
@@ -579,13 +620,24 @@ static UInt hg_nonheap_id(Addr a)
 		SizeT size;
 		if (t->serial == 0)
 			continue;
-		/* stack_max is the stack's highest byte. */
+		/*
+		 * stack_max is the stack's highest byte.  A thread the C library
+		 * created keeps its descriptor and static TLS above the stack in
+		 * the same mapping: they are as private as the stack, so the
+		 * range runs to the end of that mapping.
+		 */
 		top = VG_(thread_get_stack_max)(tid) + 1;
 		size = VG_(thread_get_stack_size)(tid);
-		if (top > size && a < top && a >= top - size) {
+		if (top <= size)
+			continue;
+		Addr lo = top - size, hi = top;
+		seg = VG_(am_find_nsegment)(top - 1);
+		if (seg != NULL && seg->kind == SkAnonC && seg->end + 1 > hi)
+			hi = seg->end + 1;
+		if (a < hi && a >= lo) {
 			if (t->stack_desc == 0) {
 				VG_(snprintf)(buf, sizeof buf, "stack of thread %u", t->serial);
-				t->stack_desc = hg_desc(HG_SIM_D_STACK, top - size, size, buf);
+				t->stack_desc = hg_desc(HG_SIM_D_STACK, lo, hi - lo, buf);
 			}
 			return t->stack_desc;
 		}
@@ -605,6 +657,9 @@ static UInt hg_nonheap_id(Addr a)
 		}
 		return id;
 	}
+	struct hg_block *m = VG_(OSetGen_Lookup)(hg_maps, &a);
+	if (m != NULL)
+		return hg_map_made_id(m);
 	seg = VG_(am_find_nsegment)(a);
 	if (seg != NULL && (seg->kind == SkAnonC || seg->kind == SkFileC || seg->kind == SkShmC)) {
 		/* A segment keeps its id while its start and size stay. */
@@ -630,19 +685,88 @@ static UInt hg_nonheap_id(Addr a)
 	return 0;
 }
 
+/*
+ * Regions the client named (hg_sim_mark_region, htm/sim.h): host state a
+ * symbol table may not resolve.  A few per process; the smallest one that
+ * holds an address names it, before heap blocks and symbols.  Each has its
+ * DESC id (HG_SIM_D_GLOBAL), made when it is named, during the run.
+ */
+#define HG_REGIONS_MAX 64
+static void hg_forget_objects(void);
+static struct hg_region {
+	Addr base;
+	SizeT size;
+	UInt id;
+} hg_regions[HG_REGIONS_MAX];
+static UInt hg_nregions;
+
+static void hg_mark_region(ULong base, ULong size, ULong name)
+{
+	HChar buf[256];
+	const HChar *obj;
+	UInt i, n = 0;
+	if (hg_fd < 0 || size == 0 || name == 0)
+		return;
+	for (i = 0; i < hg_nregions; i++)
+		if (hg_regions[i].base == base && hg_regions[i].size == size)
+			return;
+	if (hg_nregions == HG_REGIONS_MAX)
+		return;
+	/* The name is a C string in the client's memory. */
+	while (n + 1 < sizeof buf && ((const HChar *)(Addr)name)[n] != 0) {
+		buf[n] = ((const HChar *)(Addr)name)[n];
+		n++;
+	}
+	buf[n] = 0;
+	if (VG_(get_objname)(VG_(current_DiEpoch)(), (Addr)base, &obj))
+		VG_(snprintf)(buf + n, sizeof buf - n, " (%s)", obj);
+	hg_regions[hg_nregions].base = (Addr)base;
+	hg_regions[hg_nregions].size = (SizeT)size;
+	hg_regions[hg_nregions].id = hg_desc(HG_SIM_D_GLOBAL, (Addr)base, (SizeT)size, buf);
+	hg_nregions++;
+	hg_forget_objects(); /* lines cached under another object */
+}
+
+static UInt hg_region_id(Addr a)
+{
+	UInt id = 0;
+	SizeT best = 0;
+	for (UInt i = 0; i < hg_nregions; i++) {
+		const struct hg_region *r = &hg_regions[i];
+		if (a >= r->base && a - r->base < r->size && (id == 0 || r->size < best)) {
+			id = r->id;
+			best = r->size;
+		}
+	}
+	return id;
+}
+
 static UInt hg_data_id(Addr a)
 {
-	struct hg_block *b = VG_(OSetGen_Lookup)(hg_blocks, &a);
+	struct hg_block *b;
 	UWord line = a >> HG_SIM_LINE_SHIFT;
-	UInt id;
-	if (b != NULL)
-		return hg_heap_id(b);
-	id = hg_id_get(hg_line_ids, line);
+	UInt id = hg_nregions ? hg_region_id(a) : 0;
 	if (id != 0)
 		return id;
+	b = VG_(OSetGen_Lookup)(hg_blocks, &a);
+	if (b != NULL)
+		return hg_heap_id(b);
+	/*
+	 * The line's last object, if it holds a: a line may hold several
+	 * objects (two globals side by side), each named by its own id.
+	 */
+	struct hg_node *n = VG_(HT_lookup)(hg_line_ids, line);
+	if (n != NULL && n->id != 0 &&
+	    (hg_desc_size[n->id] == 0 ||
+	     (a >= hg_desc_base[n->id] && a - hg_desc_base[n->id] < hg_desc_size[n->id])))
+		return n->id;
 	id = hg_nonheap_id(a);
-	if (id != 0)
-		hg_id_put(hg_line_ids, line, id);
+	if (id != 0) {
+		if (n != NULL)
+			n->id = id;
+		else
+			hg_id_put(hg_line_ids, line, id);
+	}
 	return id;
 }
 
@@ -1038,6 +1162,12 @@ static void hg_add_marker(IRSB *sb, Addr code, UInt pend)
 	} else if (VG_(strcmp)(fn, "end") == 0) {
 		di = unsafeIRDirty_0_N(0, "hg_mark_end", VG_(fnptr_to_fnentry)(&hg_mark_end),
 		                       mkIRExprVec_1(IRExpr_Const(IRConst_U64(pend))));
+	} else if (VG_(strcmp)(fn, "region") == 0) {
+		IRExpr *rdi = hg_guest_reg(sb, offsetof(VexGuestAMD64State, guest_RDI));
+		IRExpr *rsi = hg_guest_reg(sb, offsetof(VexGuestAMD64State, guest_RSI));
+		IRExpr *rdx = hg_guest_reg(sb, offsetof(VexGuestAMD64State, guest_RDX));
+		di = unsafeIRDirty_0_N(0, "hg_mark_region", VG_(fnptr_to_fnentry)(&hg_mark_region),
+		                       mkIRExprVec_3(rdi, rsi, rdx));
 	} else {
 		return;
 	}
@@ -1249,17 +1379,50 @@ static void hg_thread_exit(ThreadId tid)
 	hg_forget_objects();
 }
 
+/* Drops the recorded anonymous mappings that start in [a, a + len). */
+static void hg_maps_forget(Addr a, SizeT len)
+{
+	for (;;) {
+		struct hg_block *m = NULL, *x;
+		VG_(OSetGen_ResetIterAt)(hg_maps, &a);
+		while ((x = VG_(OSetGen_Next)(hg_maps)) != NULL && x->start < a + len) {
+			if (x->start >= a) {
+				m = x;
+				break;
+			}
+		}
+		if (m == NULL)
+			return;
+		Addr k = m->start;
+		VG_(OSetGen_Remove)(hg_maps, &k);
+		VG_(OSetGen_FreeNode)(hg_maps, m);
+	}
+}
+
 static void hg_new_mmap(Addr a, SizeT len, Bool rr, Bool ww, Bool xx, ULong di)
 {
-	(void)rr; (void)ww; (void)xx; (void)di;
+	(void)rr; (void)ww; (void)xx;
 	hg_pages_forget(a, len);
 	hg_forget_objects();
+	hg_maps_forget(a, len);
+	NSegment const *seg = VG_(am_find_nsegment)(a);
+	ThreadId tid = VG_(get_running_tid)();
+	if (di != 0 || seg == NULL || seg->kind != SkAnonC || tid == VG_INVALID_THREADID)
+		return;
+	/* An anonymous mapping the client made: named by who made it. */
+	struct hg_block *m = VG_(OSetGen_AllocNode)(hg_maps, sizeof *m);
+	m->start = a;
+	m->size = len;
+	m->desc = 0;
+	m->nips = VG_(get_StackTrace)(tid, m->ips, HG_ALLOC_FRAMES, NULL, NULL, 0);
+	VG_(OSetGen_Insert)(hg_maps, m);
 }
 
 static void hg_die_munmap(Addr a, SizeT len)
 {
 	hg_pages_forget(a, len);
 	hg_forget_objects();
+	hg_maps_forget(a, len);
 }
 
 static void hg_new_brk(Addr a, SizeT len, ThreadId tid)
@@ -1345,6 +1508,8 @@ static void hg_post_clo_init(void)
 	hg_line_ids = VG_(HT_construct)("htmgilsim.line_ids");
 	hg_blocks = VG_(OSetGen_Create)(offsetof(struct hg_block, start), hg_block_cmp,
 	                                VG_(malloc), "htmgilsim.blocks", VG_(free));
+	hg_maps = VG_(OSetGen_Create)(offsetof(struct hg_block, start), hg_block_cmp,
+	                              VG_(malloc), "htmgilsim.maps", VG_(free));
 	VG_(atfork)(NULL, NULL, hg_atfork_child);
 }
 

@@ -274,8 +274,12 @@ def case_page(t, kv):
     need(not [e for e in second["events"] if e["kind"] == EV_PAGE],
          "PAGE event when the page was touched before")
     maps = [l for l in first["lines"] if t.desc(l["data"])[0] == D_MAP]
-    need(len(maps) == 1 and t.desc(maps[0]["data"])[3] == "anonymous mapping",
+    # The client's own mmap: named by its size and the code that made it.
+    need(len(maps) == 1 and t.desc(maps[0]["data"])[3].startswith(
+             "anonymous mapping of 4096 bytes made at case_page < main"),
          "mapping lines %r" % [t.desc(l["data"]) for l in maps])
+    need(t.desc(maps[0]["data"])[1] == kv["base"] and t.desc(maps[0]["data"])[2] == 4096,
+         "mapping extent %r" % (t.desc(maps[0]["data"]),))
 
 
 def case_cpuid(t, kv):
