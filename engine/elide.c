@@ -212,6 +212,8 @@ void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 		else if (!hg_atomic_cas_acquire32(&l->mutex.word, &w, HG_MUTEX_LOCKED))
 			goto slow;
 		hg_counter_add(&rec->st.acquisitions, 1);
+		if (HG_UNLIKELY(hg_engine_time_sampled(rec)))
+			rec->t0 = hg_cycles(); /* held from here; no wait (the CAS won) */
 		struct hg_held_entry *e = &h->e[h->n++];
 		e->lock = l;
 		e->rec = rec;
@@ -252,7 +254,14 @@ __attribute__((noinline)) static void hg_lock_acquire_slow(struct hg_lock *l, ui
 	unsigned how = HG_HELD_LOCK;
 	if (HG_LIKELY(mode == HG_HTM_OFF)) {
 		hg_counter_add(&rec->st.acquisitions, 1);
-		hg_mutex_acquire_unowned(&l->mutex);
+		if (HG_UNLIKELY(hg_engine_time_sampled(rec))) {
+			uint64_t t = hg_cycles();
+			hg_mutex_acquire_unowned(&l->mutex);
+			hg_engine_time_add(rec, HG_TIME_WAITING, &t);
+			rec->t0 = t; /* held from here to hg_lock_release */
+		} else {
+			hg_mutex_acquire_unowned(&l->mutex);
+		}
 	} else if (hg_engine_enter(l, &hg_lock_ops, &l->mutex.word, mode, rec) == HG_TIER_HTM) {
 		how = HG_HELD_SPEC;
 	}

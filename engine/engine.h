@@ -78,6 +78,27 @@ struct hg_abort_budget {
 HG_INTERNAL void hg_abort_budget_init(struct hg_abort_budget *b, const struct hg_policy *p);
 HG_INTERNAL enum hg_abort_action hg_engine_action(uint32_t status, struct hg_abort_budget *b);
 
+/*
+ * Timing (docs/report.md, "Time"; engine/engine.c).  Short sections are
+ * timed one in 64, by their acquisition count; a timed section is counted in
+ * st.timed.  Call outside transactions, after counting the acquisition.
+ */
+#define HG_TIME_SAMPLE 63u
+static inline bool hg_engine_time_sampled(struct hg_site_rec *rec)
+{
+	if (HG_LIKELY((rec->st.acquisitions & HG_TIME_SAMPLE) != 0))
+		return false;
+	hg_counter_add(&rec->st.timed, 1);
+	return true;
+}
+/* Adds the cycles since *t to st.time[kind] and moves *t to now. */
+static inline void hg_engine_time_add(struct hg_site_rec *rec, enum hg_time_kind kind, uint64_t *t)
+{
+	uint64_t now = hg_cycles();
+	hg_counter_add(&rec->st.time[kind], now - *t);
+	*t = now;
+}
+
 /* Counting helpers for front ends that run their own loops (outside transactions). */
 HG_INTERNAL void hg_engine_note_abort(struct hg_site_rec *rec, uint32_t status);
 HG_INTERNAL void hg_engine_note_commit(struct hg_site_rec *rec, enum hg_tier tier);
@@ -107,8 +128,18 @@ HG_INTERNAL uint32_t hg_lock_register(const char *name);
 HG_INTERNAL void hg_report_init(const char *name);
 HG_INTERNAL void hg_report_at_exit(void);
 HG_INTERNAL void hg_report_set_active(bool (*fn)(void));
-/* A fork child: the parent pid the report records. */
+/* A fork child: the parent pid the report records; its clock starts again. */
 HG_INTERNAL void hg_report_forked(void);
+/*
+ * Process time (docs/report.md, "Time").  A front end that passes a hold
+ * of its lock to the host without the engine (the GIL taken directly) adds
+ * the hold and the wait for it here, outside any transaction.
+ * hg_report_set_gil() names the GIL's lock id (the GIL's figures).
+ * hg_report_time_reset() starts the process clock again (hg_stats_reset).
+ */
+HG_INTERNAL void hg_report_direct_time(uint64_t hold_cycles, uint64_t wait_cycles);
+HG_INTERNAL void hg_report_set_gil(uint32_t lock_id);
+HG_INTERNAL void hg_report_time_reset(void);
 /* The tier's name in reports: the speculative tier is "emu" for emulated sites. */
 HG_INTERNAL const char *hg_site_tier_name(const struct hg_site_stats *s, uint32_t tier);
 /* Registers the fork handlers: a child's counters start at zero, its own alone. */
