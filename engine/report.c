@@ -233,8 +233,9 @@ static void hg_site_time_of(const struct hg_site_stats *s, double hz, struct hg_
 	o->estimate = s->timed < s->acquisitions;
 	if (s->timed && s->timed < s->acquisitions)
 		scale = (double)s->acquisitions / (double)s->timed;
+	/* Waits are summed over every section already (engine/engine.h): not scaled. */
 	for (int k = 0; k < HG_TIME_COUNT; k++)
-		o->t[k] = hz > 0 ? (double)s->time[k] * scale / hz : 0.0;
+		o->t[k] = hz > 0 ? (double)s->time[k] * (k == HG_TIME_WAITING ? 1.0 : scale) / hz : 0.0;
 	o->busy = o->t[HG_TIME_SPEC] + o->t[HG_TIME_ABORTED] + o->t[HG_TIME_LOCK] + o->t[HG_TIME_STM];
 	o->total = o->busy + o->t[HG_TIME_WAITING];
 }
