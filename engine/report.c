@@ -317,7 +317,7 @@ static void hg_text_time(FILE *f, const struct hg_proc_time *p)
 	const char *words;
 	if (p->parallelism > 1.1)
 		words = "threads ran at once";
-	else if (p->parallelism >= 0.9)
+	else if (p->parallelism >= 0.8)
 		words = "the threads did not run at once";
 	else
 		words = "no parallelism: less than one thread was busy at a time, on average";

@@ -180,10 +180,13 @@ HG_EXPORT void PyThread_release_lock(void *lock)
 		bool gil = hg_gil27_interpreter_lock_slot && lock == *hg_gil27_interpreter_lock_slot;
 		if (gil)
 			hg_gil_count(&hg_gil_totals.drops);
+		/* No section is open: no transaction runs here.  The hold ends before
+		 * the release, which may hand the CPU to the thread it wakes (waiting). */
+		uint64_t t = hg_cycles();
 		hg_gil27_real_release_lock(lock);
 		if (gil && hg_gil27_direct_t0) {
-			/* No section is open: no transaction runs here. */
-			hg_report_direct_time(hg_cycles() - hg_gil27_direct_t0, hg_gil27_direct_wait);
+			hg_report_direct_time(t - hg_gil27_direct_t0,
+			    hg_gil27_direct_wait + (hg_cycles() - t));
 			hg_gil27_direct_t0 = 0;
 		}
 		return;

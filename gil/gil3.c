@@ -396,11 +396,13 @@ static void hg_gil3_drop(void *a, void *b, void *c)
 {
 	if (!hg_gil3_section.in) {
 		hg_gil_count(&hg_gil_totals.drops);
+		/* No section is open: no transaction runs here.  The hold ends before
+		 * the drop, which may hand the CPU to the thread it wakes (waiting). */
+		uint64_t t = hg_cycles();
 		hg_gil3_orig_drop_gil(a, b, c);
 		if (hg_gil3_section.direct_t0) {
-			/* No section is open: no transaction runs here. */
-			hg_report_direct_time(hg_cycles() - hg_gil3_section.direct_t0,
-			    hg_gil3_section.direct_wait);
+			hg_report_direct_time(t - hg_gil3_section.direct_t0,
+			    hg_gil3_section.direct_wait + (hg_cycles() - t));
 			hg_gil3_section.direct_t0 = 0;
 		}
 		return;
