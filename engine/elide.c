@@ -212,6 +212,8 @@ void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 		else if (!hg_atomic_cas_acquire32(&l->mutex.word, &w, HG_MUTEX_LOCKED))
 			goto slow;
 		hg_counter_add(&rec->st.acquisitions, 1);
+		if (HG_UNLIKELY(hg_engine_time_sampled(rec)))
+			rec->t0 = hg_cycles(); /* held from here; no wait (the CAS won) */
 		struct hg_held_entry *e = &h->e[h->n++];
 		e->lock = l;
 		e->rec = rec;
@@ -252,7 +254,13 @@ __attribute__((noinline)) static void hg_lock_acquire_slow(struct hg_lock *l, ui
 	unsigned how = HG_HELD_LOCK;
 	if (HG_LIKELY(mode == HG_HTM_OFF)) {
 		hg_counter_add(&rec->st.acquisitions, 1);
+		/* The contended path: its wait is timed always (engine/engine.h). */
+		bool timed = hg_engine_time_sampled(rec);
+		uint64_t t = hg_cycles();
 		hg_mutex_acquire_unowned(&l->mutex);
+		hg_engine_time_wait(rec, &t, 1);
+		if (HG_UNLIKELY(timed))
+			rec->t0 = t; /* held from here to hg_lock_release */
 	} else if (hg_engine_enter(l, &hg_lock_ops, &l->mutex.word, mode, rec) == HG_TIER_HTM) {
 		how = HG_HELD_SPEC;
 	}
@@ -389,11 +397,10 @@ __attribute__((noinline)) static int hg_lock_release_slow(struct hg_lock *l)
 	if (HG_LIKELY(e.t.how == HG_HELD_LOCK)) {
 		if (HG_UNLIKELY(e.t.marked))
 			hg_sim_mark_end();
+		uint64_t t = hg_engine_time_stop(e.rec, HG_TIER_LOCK); /* before the release */
 		hg_mutex_release_owned(&l->mutex);
-		if (HG_UNLIKELY(e.rec->t0 != 0))
-			hg_engine_note_commit(e.rec, HG_TIER_LOCK); /* sampled: cycle cost too */
-		else
-			hg_counter_add(&e.rec->st.commits[HG_TIER_LOCK], 1);
+		hg_engine_time_released(e.rec, t, e.t.mode == HG_HTM_EMU ? 1 : HG_TIME_WEIGHT);
+		hg_counter_add(&e.rec->st.commits[HG_TIER_LOCK], 1);
 		hg_trace_close(e.rec, HG_TIER_LOCK, false);
 		return 0;
 	}

@@ -8,6 +8,17 @@
  * as hg_engine_action() says, and reports every outcome to the policy and
  * the counters.  Nothing here writes a counter inside a transaction:
  * counts before begin, after commit, or in the abort path.
+ *
+ * Timing (docs/report.md, "Time"): a timed section's record holds in .t0
+ * the stamp its current phase began at; every stamp is taken and every sum
+ * written outside a hardware transaction.  An RTM section's time runs from
+ * the stamp before its XBEGIN to the stamp after its XEND; an emulated
+ * one's from the return of its begin (which took the real lock: waiting) to
+ * just before its commit releases the lock; a lock-tier one's from the
+ * return of ops->lock to just before the unlock.  So sections that hold the
+ * real lock are timed only while they hold it: an unlock that wakes a
+ * waiter (who may take the CPU) adds nothing to them, and their timed
+ * intervals never overlap.
  */
 #include "base/atomic.h"
 #include "htm/emu.h"
@@ -20,7 +31,6 @@
 
 
 
-#define HG_TIME_SAMPLE 63u /* time one section in 64 for st.cycles */
 
 static unsigned hg_explicit_slot(unsigned code)
 {
@@ -56,20 +66,12 @@ void hg_engine_note_abort(struct hg_site_rec *rec, uint32_t status)
 	hg_policy_abort(rec, hg_status_is_busy(status));
 }
 
-static inline void hg_time_stop(struct hg_site_rec *rec, enum hg_tier tier)
-{
-	if (HG_LIKELY(rec->t0 == 0))
-		return;
-	uint64_t dt = hg_cycles() - rec->t0;
-	rec->t0 = 0;
-	hg_counter_add(&rec->st.cycles[tier], dt);
-}
 
 /* emu: an emulated transaction committed; counted apart from RTM (prof.h). */
 static void hg_note_commit(struct hg_site_rec *rec, enum hg_tier tier, bool emu)
 {
 	hg_counter_add(emu ? &rec->st.commits_emu : &rec->st.commits[tier], 1);
-	hg_time_stop(rec, tier);
+	hg_engine_time_stop(rec, tier); /* RTM: after XEND; else stopped before the unlock */
 	if (tier == HG_TIER_HTM)
 		hg_policy_commit(rec);
 }
@@ -154,7 +156,7 @@ static void hg_backoff(unsigned attempt)
  * real acquisition aborts us) and abort with HG_ABORT_BUSY if it is held.
  */
 static inline uint32_t hg_spec_begin(void *target, const struct hg_target_ops *ops,
-    const uint32_t *sub_word, enum hg_htm_mode mode, const struct hg_site_rec *rec)
+    const uint32_t *sub_word, enum hg_htm_mode mode, struct hg_site_rec *rec)
 {
 	if (mode == HG_HTM_RTM) {
 		uint32_t s = hg_htm_begin();
@@ -172,6 +174,10 @@ static inline uint32_t hg_spec_begin(void *target, const struct hg_target_ops *o
 		return s;
 	}
 	uint32_t s = hg_emu_begin(target, ops);
+	/* Emulated: the begin took the real lock (waiting); the section starts now,
+	 * before the simulator's mark, so the sum stays out of the marked section. */
+	if (rec->t0 != 0 && s == HG_STATUS_STARTED)
+		hg_engine_time_wait(rec, &rec->t0, 1); /* emulated: every section is timed */
 	if (HG_UNLIKELY(hg_sim_on) && s == HG_STATUS_STARTED)
 		hg_sim_mark_begin(rec->site, sub_word, rec->lock_id);
 	return s;
@@ -188,17 +194,42 @@ static inline void hg_lock_taken(const uint32_t *sub_word, struct hg_site_rec *r
 		hg_sim_mark_begin(rec->site, sub_word, rec->lock_id);
 }
 
-static inline void hg_time_start(struct hg_site_rec *rec)
+/*
+ * Whether this section is timed; call after counting the acquisition.  Long
+ * sections (ops->time_every) and emulated ones are timed always: an
+ * emulated section takes and releases the real lock and draws its
+ * injection, next to which two stamps cost little, and its waits include
+ * the scheduler's hand-offs, too heavy-tailed for a 1-in-64 sample.
+ */
+static inline bool hg_time_start(struct hg_site_rec *rec, const struct hg_target_ops *ops,
+    enum hg_htm_mode mode)
 {
-	if (HG_UNLIKELY((rec->st.acquisitions & HG_TIME_SAMPLE) == 0))
-		rec->t0 = hg_cycles();
+	if (HG_UNLIKELY(ops->time_every || mode == HG_HTM_EMU)) {
+		hg_counter_add(&rec->st.timed, 1);
+		return true;
+	}
+	return hg_engine_time_sampled(rec);
+}
+
+/*
+ * Waits for the lock to be free, after an abort: every such wait is timed
+ * (it is the slow path already), into st.time[HG_TIME_WAITING].
+ */
+static void hg_wait_timed(void *target, const struct hg_target_ops *ops,
+    const uint32_t *word, struct hg_site_rec *rec)
+{
+	uint64_t t = hg_cycles();
+	hg_wait_free(target, ops, word);
+	hg_engine_time_wait(rec, &t, 1);
 }
 
 enum hg_tier hg_engine_enter(void *target, const struct hg_target_ops *ops,
     const uint32_t *sub_word, enum hg_htm_mode mode, struct hg_site_rec *rec)
 {
 	hg_counter_add(&rec->st.acquisitions, 1);
-	hg_time_start(rec);
+	bool timed = hg_time_start(rec, ops, mode);
+	bool aborted = false;
+	rec->t0 = 0;
 	if (mode == HG_HTM_OFF)
 		goto take_lock;
 	enum hg_policy_go go = hg_policy_enter(rec);
@@ -211,16 +242,23 @@ enum hg_tier hg_engine_enter(void *target, const struct hg_target_ops *ops,
 	for (unsigned attempt = 0;; attempt++) {
 		hg_counter_add(&rec->st.attempts, 1);
 		hg_pmu_spec_begin(); /* counters read outside the transaction */
+		/* The attempt's begin: written before XBEGIN, read after commit or abort. */
+		if (timed)
+			rec->t0 = hg_cycles();
 		uint32_t s = hg_spec_begin(target, ops, sub_word, mode, rec);
 		if (hg_htm_begin_success(s))
 			return HG_TIER_HTM;
 
 		/* Aborted: from here on we are outside any transaction. */
+		if (timed) {
+			hg_engine_time_add(rec, HG_TIME_ABORTED, &rec->t0);
+			rec->t0 = 0;
+		}
 		hg_pmu_spec_end(&rec->st, rec->lock_id, rec->site);
 		hg_engine_note_abort(rec, s);
 		enum hg_abort_action act = hg_engine_action(s, &b);
 		if (act == HG_ACT_WAIT) {
-			hg_wait_free(target, ops, sub_word);
+			hg_wait_timed(target, ops, sub_word, rec);
 			continue; /* the section is not at fault: no rate check */
 		}
 		if (act == HG_ACT_LOCK)
@@ -234,10 +272,12 @@ enum hg_tier hg_engine_enter(void *target, const struct hg_target_ops *ops,
 			break;
 		}
 		if (act == HG_ACT_BACKOFF) {
+			uint64_t t = hg_cycles();
 			if (hg_atomic_load_relaxed32(sub_word) != 0)
 				hg_wait_free(target, ops, sub_word);
 			else
 				hg_backoff(attempt);
+			hg_engine_time_wait(rec, &t, 1);
 		}
 		/* HG_ACT_RETRY: again at once. */
 		if (hg_policy_check_rate(rec))
@@ -248,8 +288,19 @@ enum hg_tier hg_engine_enter(void *target, const struct hg_target_ops *ops,
 	hg_policy_check_rate(rec);
 	if (go == HG_GO_PROBE)
 		hg_policy_probe_lost(rec);
+	aborted = true;
 take_lock:
-	ops->lock(target);
+	if (timed || aborted) {
+		/* Taking the lock after aborts is timed always (weight 1), else as sampled. */
+		uint64_t t = hg_cycles();
+		ops->lock(target);
+		hg_engine_time_wait(rec, &t,
+		    aborted || ops->time_every || mode == HG_HTM_EMU ? 1 : HG_TIME_WEIGHT);
+		if (timed)
+			rec->t0 = t; /* held from here to hg_engine_exit */
+	} else {
+		ops->lock(target);
+	}
 	hg_lock_taken(sub_word, rec);
 	return HG_TIER_LOCK;
 }
@@ -266,13 +317,18 @@ void hg_engine_exit(void *target, const struct hg_target_ops *ops,
 		else {
 			if (HG_UNLIKELY(hg_sim_on))
 				hg_sim_mark_end();
+			uint64_t t = hg_engine_time_stop(rec, tier);
 			hg_emu_commit(target, ops);
+			hg_engine_time_released(rec, t, 1); /* emulated: every section timed */
 		}
 		hg_pmu_spec_end(&rec->st, rec->lock_id, rec->site); /* after the commit */
 	} else {
 		if (HG_UNLIKELY(hg_sim_on))
 			hg_sim_mark_end();
+		uint64_t t = hg_engine_time_stop(rec, tier);
 		ops->unlock(target);
+		hg_engine_time_released(rec, t,
+		    ops->time_every || mode == HG_HTM_EMU ? 1 : HG_TIME_WEIGHT);
 	}
 	hg_note_commit(rec, tier, tier == HG_TIER_HTM && mode == HG_HTM_EMU);
 	hg_trace_close(rec, tier, mode == HG_HTM_EMU);

@@ -78,6 +78,70 @@ struct hg_abort_budget {
 HG_INTERNAL void hg_abort_budget_init(struct hg_abort_budget *b, const struct hg_policy *p);
 HG_INTERNAL enum hg_abort_action hg_engine_action(uint32_t status, struct hg_abort_budget *b);
 
+/*
+ * Timing (docs/report.md, "Time"; engine/engine.c).  Short sections are
+ * timed one in 64 of a record's acquisitions: those n whose fraction
+ * {n * phi} is below 1/64 (the top six bits of n times 2^64 / phi are
+ * zero), not every 64th, so that a periodic pattern of the program (a
+ * hand-off every k sections) cannot alias with the sample and bias the
+ * estimates.  A timed section is counted in st.timed.  Call outside
+ * transactions, after counting the acquisition.
+ */
+#define HG_TIME_SAMPLE_SHIFT 58 /* 64 - 6: one in 2^6 */
+static inline bool hg_engine_time_sampled(struct hg_site_rec *rec)
+{
+	if (HG_LIKELY((rec->st.acquisitions * 0x9e3779b97f4a7c15ull) >> HG_TIME_SAMPLE_SHIFT != 0))
+		return false;
+	hg_counter_add(&rec->st.timed, 1);
+	return true;
+}
+/*
+ * Waiting is not scaled in the report: a wait after an abort (and on the
+ * elided lock's contended path) is timed always, with weight 1; a sampled
+ * section's other waits count HG_TIME_WEIGHT times, the inverse of the
+ * sampling rate, so the sum estimates every section's waits without bias.
+ */
+#define HG_TIME_WEIGHT 64u
+static inline void hg_engine_time_wait(struct hg_site_rec *rec, uint64_t *t, unsigned weight)
+{
+	uint64_t now = hg_cycles();
+	hg_counter_add(&rec->st.time[HG_TIME_WAITING], (now - *t) * weight);
+	*t = now;
+}
+/*
+ * The real lock's release, from the stamp t of hg_engine_time_stop: counted
+ * as waiting, since the unlock may wake a waiter that takes the CPU (the
+ * releasing thread is then off it, not in its section); weight as above.
+ */
+static inline void hg_engine_time_released(struct hg_site_rec *rec, uint64_t t, unsigned weight)
+{
+	if (t)
+		hg_engine_time_wait(rec, &t, weight);
+}
+/* Adds the cycles since *t to st.time[kind] and moves *t to now. */
+static inline void hg_engine_time_add(struct hg_site_rec *rec, enum hg_time_kind kind, uint64_t *t)
+{
+	uint64_t now = hg_cycles();
+	hg_counter_add(&rec->st.time[kind], now - *t);
+	*t = now;
+}
+
+/*
+ * Ends a timed section's clock (st.cycles and st.time by tier) and returns
+ * the stamp; 0 when untimed.  A section on the real lock stops it before
+ * the unlock and passes the stamp to hg_engine_time_released() after it.
+ */
+static inline uint64_t hg_engine_time_stop(struct hg_site_rec *rec, enum hg_tier tier)
+{
+	if (HG_LIKELY(rec->t0 == 0))
+		return 0;
+	uint64_t now = hg_cycles(), dt = now - rec->t0;
+	rec->t0 = 0;
+	hg_counter_add(&rec->st.cycles[tier], dt);
+	hg_counter_add(&rec->st.time[tier == HG_TIER_HTM ? HG_TIME_SPEC : HG_TIME_LOCK], dt);
+	return now;
+}
+
 /* Counting helpers for front ends that run their own loops (outside transactions). */
 HG_INTERNAL void hg_engine_note_abort(struct hg_site_rec *rec, uint32_t status);
 HG_INTERNAL void hg_engine_note_commit(struct hg_site_rec *rec, enum hg_tier tier);
@@ -107,8 +171,18 @@ HG_INTERNAL uint32_t hg_lock_register(const char *name);
 HG_INTERNAL void hg_report_init(const char *name);
 HG_INTERNAL void hg_report_at_exit(void);
 HG_INTERNAL void hg_report_set_active(bool (*fn)(void));
-/* A fork child: the parent pid the report records. */
+/* A fork child: the parent pid the report records; its clock starts again. */
 HG_INTERNAL void hg_report_forked(void);
+/*
+ * Process time (docs/report.md, "Time").  A front end that passes a hold
+ * of its lock to the host without the engine (the GIL taken directly) adds
+ * the hold and the wait for it here, outside any transaction.
+ * hg_report_set_gil() names the GIL's lock id (the GIL's figures).
+ * hg_report_time_reset() starts the process clock again (hg_stats_reset).
+ */
+HG_INTERNAL void hg_report_direct_time(uint64_t hold_cycles, uint64_t wait_cycles);
+HG_INTERNAL void hg_report_set_gil(uint32_t lock_id);
+HG_INTERNAL void hg_report_time_reset(void);
 /* The tier's name in reports: the speculative tier is "emu" for emulated sites. */
 HG_INTERNAL const char *hg_site_tier_name(const struct hg_site_stats *s, uint32_t tier);
 /* Registers the fork handlers: a child's counters start at zero, its own alone. */

@@ -11,6 +11,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "htm/detect.h"
@@ -157,6 +159,221 @@ static void hg_text_pmu(FILE *f, const struct hg_stats_row *row)
 }
 
 
+/* ---- time (docs/report.md, "Time") ---- */
+
+/*
+ * The process clock: the stamps at which the library started (or the
+ * counters were last reset, or this fork child began), and the CPU time
+ * used by then.  Written by the constructor, hg_report_time_reset() and the
+ * fork child while no other thread of the library runs; read by the report.
+ */
+static struct {
+	uint64_t cycles;
+	struct timespec ts;
+	struct rusage ru;
+} hg_clock0;
+/* Holds of a lock passed to the host without the engine, and the waits for them. */
+static uint64_t hg_direct_hold, hg_direct_wait;
+static uint32_t hg_gil_lock_id; /* 0: no GIL */
+
+void hg_report_time_reset(void)
+{
+	clock_gettime(CLOCK_MONOTONIC, &hg_clock0.ts);
+	hg_clock0.cycles = hg_cycles();
+	getrusage(RUSAGE_SELF, &hg_clock0.ru);
+	/* relaxed: statistics, read by the report */
+	hg_atomic_store_relaxed64(&hg_direct_hold, 0);
+	hg_atomic_store_relaxed64(&hg_direct_wait, 0);
+}
+
+__attribute__((constructor(101))) static void hg_report_clock_init(void)
+{
+	hg_report_time_reset();
+}
+
+void hg_report_direct_time(uint64_t hold_cycles, uint64_t wait_cycles)
+{
+	/* relaxed: statistics, read by the report at exit */
+	hg_atomic_fetch_add_relaxed64(&hg_direct_hold, hold_cycles);
+	hg_atomic_fetch_add_relaxed64(&hg_direct_wait, wait_cycles);
+}
+
+void hg_report_set_gil(uint32_t lock_id)
+{
+	hg_gil_lock_id = lock_id;
+}
+
+static double hg_tv_s(struct timeval a, struct timeval b)
+{
+	return (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_usec - a.tv_usec) * 1e-6;
+}
+
+/* A site's time in seconds, scaled to all its sections when only some were timed. */
+struct hg_site_time {
+	double t[HG_TIME_COUNT];
+	double busy;  /* spec + aborted + lock + stm: a thread ran in the section */
+	double total; /* busy + waiting */
+	bool estimate;
+};
+
+/* The whole process (docs/report.md, "Time"). */
+struct hg_proc_time {
+	double hz, wall, busy, parallelism;
+	double t[HG_TIME_COUNT];    /* summed over the sites, seconds */
+	double direct_hold, direct_wait;
+	double total;               /* every part above: the time in the library's sections */
+	double gil_held, gil_spec;  /* gil_held < 0: no GIL */
+	double cpu_user, cpu_sys, cpu_parallelism;
+	bool estimate;
+};
+
+static void hg_site_time_of(const struct hg_site_stats *s, double hz, struct hg_site_time *o)
+{
+	double scale = 1.0;
+	o->estimate = s->timed < s->acquisitions;
+	if (s->timed && s->timed < s->acquisitions)
+		scale = (double)s->acquisitions / (double)s->timed;
+	/* Waits are summed over every section already (engine/engine.h): not scaled. */
+	for (int k = 0; k < HG_TIME_COUNT; k++)
+		o->t[k] = hz > 0 ? (double)s->time[k] * (k == HG_TIME_WAITING ? 1.0 : scale) / hz : 0.0;
+	o->busy = o->t[HG_TIME_SPEC] + o->t[HG_TIME_ABORTED] + o->t[HG_TIME_LOCK] + o->t[HG_TIME_STM];
+	o->total = o->busy + o->t[HG_TIME_WAITING];
+}
+
+static void hg_proc_time_of(const struct hg_stats_snapshot *snap, struct hg_proc_time *p)
+{
+	memset(p, 0, sizeof *p);
+	struct timespec now;
+	struct rusage ru;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	uint64_t c = hg_cycles();
+	getrusage(RUSAGE_SELF, &ru);
+	p->wall = (double)(now.tv_sec - hg_clock0.ts.tv_sec) +
+	    (double)(now.tv_nsec - hg_clock0.ts.tv_nsec) * 1e-9;
+	/* The counter's rate over the run itself; a short run asks the timeline's measurement. */
+	p->hz = p->wall >= 0.05 && c > hg_clock0.cycles ? (double)(c - hg_clock0.cycles) / p->wall :
+	                                                 hg_trace_tsc_hz();
+	p->cpu_user = hg_tv_s(hg_clock0.ru.ru_utime, ru.ru_utime);
+	p->cpu_sys = hg_tv_s(hg_clock0.ru.ru_stime, ru.ru_stime);
+	p->cpu_parallelism = p->wall > 0 ? (p->cpu_user + p->cpu_sys) / p->wall : 0.0;
+	/* relaxed: statistics */
+	double hz = p->hz > 0 ? p->hz : 1.0;
+	p->direct_hold = (double)hg_atomic_load_relaxed64(&hg_direct_hold) / hz;
+	p->direct_wait = (double)hg_atomic_load_relaxed64(&hg_direct_wait) / hz;
+	p->gil_held = hg_gil_lock_id ? p->direct_hold : -1.0;
+	for (unsigned i = 0; i < snap->n; i++) {
+		const struct hg_stats_row *row = &snap->rows[i];
+		struct hg_site_time st;
+		hg_site_time_of(&row->s, p->hz, &st);
+		for (int k = 0; k < HG_TIME_COUNT; k++)
+			p->t[k] += st.t[k];
+		p->estimate |= st.estimate && row->s.acquisitions > 0;
+		if (hg_gil_lock_id && row->lock_id == hg_gil_lock_id) {
+			p->gil_held += st.t[HG_TIME_SPEC] + st.t[HG_TIME_ABORTED] + st.t[HG_TIME_LOCK];
+			p->gil_spec += st.t[HG_TIME_SPEC];
+		}
+	}
+	p->busy = p->t[HG_TIME_SPEC] + p->t[HG_TIME_ABORTED] + p->t[HG_TIME_LOCK] +
+	    p->t[HG_TIME_STM] + p->direct_hold;
+	p->total = p->busy + p->t[HG_TIME_WAITING] + p->direct_wait;
+	p->parallelism = p->wall > 0 ? p->busy / p->wall : 0.0;
+}
+
+/* Shares of the time in sections: speculative, aborted, waiting, on the lock, software. */
+static void hg_proc_shares(const struct hg_proc_time *p, double out[HG_TIME_COUNT])
+{
+	double tot = p->total > 0 ? p->total : 1.0;
+	out[HG_TIME_SPEC] = p->t[HG_TIME_SPEC] / tot;
+	out[HG_TIME_ABORTED] = p->t[HG_TIME_ABORTED] / tot;
+	out[HG_TIME_WAITING] = (p->t[HG_TIME_WAITING] + p->direct_wait) / tot;
+	out[HG_TIME_LOCK] = (p->t[HG_TIME_LOCK] + p->direct_hold) / tot;
+	out[HG_TIME_STM] = p->t[HG_TIME_STM] / tot;
+}
+
+static const char *const hg_time_keys[HG_TIME_COUNT] = { "spec", "aborted", "waiting", "lock", "stm" };
+
+/* "12.3 ms", "456 us" or "1.23 s" into buf. */
+static const char *hg_fmt_s(double v, char *buf, size_t len)
+{
+	if (v >= 1.0)
+		snprintf(buf, len, "%.2f s", v);
+	else if (v >= 1e-3)
+		snprintf(buf, len, "%.1f ms", v * 1e3);
+	else
+		snprintf(buf, len, "%.0f us", v * 1e6);
+	return buf;
+}
+
+/* The text header's time lines (docs/report.md, "Text"). */
+static void hg_text_time(FILE *f, const struct hg_proc_time *p)
+{
+	char a[32], b[32], c[32];
+	double sh[HG_TIME_COUNT];
+	hg_proc_shares(p, sh);
+	if (p->busy <= 0) {
+		fprintf(f, "time: wall %s; no time in sections was measured\n", hg_fmt_s(p->wall, a, sizeof a));
+		return;
+	}
+	const char *words;
+	if (p->parallelism > 1.1)
+		words = "threads ran at once";
+	else if (p->parallelism >= 0.8)
+		words = "the threads did not run at once";
+	else
+		words = "no parallelism: less than one thread was busy at a time, on average";
+	fprintf(f, "time: %s: parallelism achieved %.2f (busy thread-time %s over %s of wall time; "
+	           "CPU time / wall time %.2f)\n", words, p->parallelism, hg_fmt_s(p->busy, a, sizeof a),
+	    hg_fmt_s(p->wall, b, sizeof b), p->cpu_parallelism);
+	fprintf(f, "time in sections (%s): speculative %.1f%%, aborted %.1f%%, waiting %.1f%%, "
+	           "on the lock %.1f%%", hg_fmt_s(p->total, c, sizeof c), 100 * sh[HG_TIME_SPEC],
+	    100 * sh[HG_TIME_ABORTED], 100 * sh[HG_TIME_WAITING], 100 * sh[HG_TIME_LOCK]);
+	if (p->t[HG_TIME_STM] > 0)
+		fprintf(f, ", software %.1f%%", 100 * sh[HG_TIME_STM]);
+	fprintf(f, "%s\n", p->estimate ? " (estimates: short sections are timed 1 in 64, marked ~)" : "");
+	if (p->gil_held > 0)
+		fprintf(f, "GIL: %.1f%% of bytecode time ran speculatively (%s of %s holding the GIL)\n",
+		    100 * p->gil_spec / p->gil_held, hg_fmt_s(p->gil_spec, a, sizeof a),
+		    hg_fmt_s(p->gil_held, b, sizeof b));
+}
+
+static void hg_json_time(FILE *f, const struct hg_proc_time *p)
+{
+	double sh[HG_TIME_COUNT];
+	hg_proc_shares(p, sh);
+	fprintf(f, "\"time\":{\"tsc_hz\":%.0f,\"wall_ms\":%.3f,\"busy_ms\":%.3f,\"parallelism\":%.4f,"
+	           "\"overlap\":%s,\"estimate\":%s,\"ms\":{",
+	    p->hz, p->wall * 1e3, p->busy * 1e3, p->parallelism, p->parallelism > 1.1 ? "true" : "false",
+	    p->estimate ? "true" : "false");
+	for (int k = 0; k < HG_TIME_COUNT; k++)
+		fprintf(f, "%s\"%s\":%.3f", k ? "," : "", hg_time_keys[k], p->t[k] * 1e3);
+	fprintf(f, ",\"held_direct\":%.3f,\"waiting_direct\":%.3f,\"total\":%.3f},\"share\":{",
+	    p->direct_hold * 1e3, p->direct_wait * 1e3, p->total * 1e3);
+	for (int k = 0; k < HG_TIME_COUNT; k++)
+		fprintf(f, "%s\"%s\":%.4f", k ? "," : "", hg_time_keys[k], sh[k]);
+	fprintf(f, "},\"gil\":");
+	if (p->gil_held >= 0)
+		fprintf(f, "{\"held_ms\":%.3f,\"spec_ms\":%.3f,\"spec_share\":%.4f}", p->gil_held * 1e3,
+		    p->gil_spec * 1e3, p->gil_held > 0 ? p->gil_spec / p->gil_held : 0.0);
+	else
+		fprintf(f, "null");
+	fprintf(f, ",\"cpu\":{\"user_ms\":%.3f,\"sys_ms\":%.3f,\"parallelism\":%.4f}},",
+	    p->cpu_user * 1e3, p->cpu_sys * 1e3, p->cpu_parallelism);
+}
+
+static void hg_json_site_time(FILE *f, const struct hg_site_stats *s, double hz)
+{
+	struct hg_site_time st;
+	hg_site_time_of(s, hz, &st);
+	fprintf(f, ",\"time\":{\"timed\":%" PRIu64 ",\"estimate\":%s,\"cycles\":{", s->timed,
+	    st.estimate ? "true" : "false");
+	for (int k = 0; k < HG_TIME_COUNT; k++)
+		fprintf(f, "%s\"%s\":%" PRIu64, k ? "," : "", hg_time_keys[k], s->time[k]);
+	fprintf(f, "},\"ms\":{");
+	for (int k = 0; k < HG_TIME_COUNT; k++)
+		fprintf(f, "%s\"%s\":%.4f", k ? "," : "", hg_time_keys[k], st.t[k] * 1e3);
+	fprintf(f, "},\"busy_ms\":%.4f,\"total_ms\":%.4f}", st.busy * 1e3, st.total * 1e3);
+}
+
 /* ---- who wrote the report, and whether its sections were emulated ---- */
 
 static pid_t hg_rpt_ppid; /* the parent at start-up, or at fork() in a child */
@@ -244,6 +461,9 @@ static void hg_report_json(FILE *f, struct hg_stats_snapshot *snap)
 		hg_json_write_str(f, cmd + k);
 	}
 	fprintf(f, "]},");
+	struct hg_proc_time pt;
+	hg_proc_time_of(snap, &pt);
+	hg_json_time(f, &pt);
 	if (hg_snap_emulated(snap)) {
 		fprintf(f, "\"emulated\":{\"serialized\":true,\"injected\":");
 		hg_json_write_str(f, hg_emu_spec());
@@ -309,6 +529,7 @@ static void hg_report_json(FILE *f, struct hg_stats_snapshot *snap)
 			for (int t = 0; t < HG_TIER_COUNT; t++)
 				fprintf(f, "%s\"%s\":%" PRIu64, t ? "," : "", hg_tier_name(t), s->cycles[t]);
 			fputc('}', f);
+			hg_json_site_time(f, s, pt.hz);
 			hg_json_pmu(f, &snap->rows[j]);
 			fputc('}', f);
 		}
@@ -326,10 +547,17 @@ static void hg_report_json(FILE *f, struct hg_stats_snapshot *snap)
 #define HG_TEXT_SITE_COLS 44
 #define HG_TEXT_ROWS 40
 
-/* Most aborts first, then most acquisitions: the text table's order. */
-static int hg_row_by_aborts(const void *a, const void *b)
+static double hg_sort_hz; /* the rate hg_row_by_time converts at (set before its qsort) */
+
+/* Most time first (sections and waits), then most aborts and acquisitions: the text table's order. */
+static int hg_row_by_time(const void *a, const void *b)
 {
 	const struct hg_stats_row *x = a, *y = b;
+	struct hg_site_time tx, ty;
+	hg_site_time_of(&x->s, hg_sort_hz, &tx);
+	hg_site_time_of(&y->s, hg_sort_hz, &ty);
+	if (tx.total != ty.total)
+		return tx.total > ty.total ? -1 : 1;
 	uint64_t ax = hg_row_aborts(&x->s), ay = hg_row_aborts(&y->s);
 	if (ax != ay)
 		return ax > ay ? -1 : 1;
@@ -362,6 +590,9 @@ static void hg_report_text(FILE *f, struct hg_stats_snapshot *snap)
 	for (size_t k = 0; k < cn; k += strlen(cmd + k) + 1)
 		fprintf(f, " %s", cmd + k);
 	fputc('\n', f);
+	struct hg_proc_time pt;
+	hg_proc_time_of(snap, &pt);
+	hg_text_time(f, &pt);
 	if (hg_snap_emulated(snap)) {
 		char note[512];
 		hg_emu_note(note, sizeof note);
@@ -370,14 +601,22 @@ static void hg_report_text(FILE *f, struct hg_stats_snapshot *snap)
 	if (snap->n == 0)
 		fprintf(f, "\n(no elided sections ran)\n");
 	else {
-		/* One table over every lock, most aborts first. */
-		qsort(snap->rows, snap->n, sizeof *snap->rows, hg_row_by_aborts);
+		/* One table over every lock, most time first. */
+		hg_sort_hz = pt.hz;
+		qsort(snap->rows, snap->n, sizeof *snap->rows, hg_row_by_time);
+		double all = 0;
+		for (unsigned i = 0; i < snap->n; i++) {
+			struct hg_site_time st;
+			hg_site_time_of(&snap->rows[i].s, pt.hz, &st);
+			all += st.total;
+		}
 		fputs("\n  ", f);
 		hg_text_cell(f, "lock", HG_TEXT_LOCK_COLS);
 		fputc(' ', f);
 		hg_text_cell(f, "site", HG_TEXT_SITE_COLS);
-		fprintf(f, " %10s %10s %10s %10s %8s %10s %9s %9s %9s %9s %9s %7s %-5s %5s %4s %4s %7s\n",
-		    "acquired", "attempts", "htm", "emu", "stm", "locked", "conflict", "capacity",
+		fprintf(f, " %11s %6s %5s %5s %5s %5s"
+		           " %10s %10s %10s %10s %8s %10s %9s %9s %9s %9s %9s %7s %-5s %5s %4s %4s %7s\n",
+		    "time", "share", "spec%", "abrt%", "wait%", "lock%", "acquired", "attempts", "htm", "emu", "stm", "locked", "conflict", "capacity",
 		    "explicit", "retry", "other", "abort%", "tier", "txlen", "dem", "pro", "reprobe");
 		unsigned shown = snap->n < HG_TEXT_ROWS ? snap->n : HG_TEXT_ROWS;
 		for (unsigned i = 0; i < shown; i++) {
@@ -392,6 +631,15 @@ static void hg_report_text(FILE *f, struct hg_stats_snapshot *snap)
 			hg_text_cell(f, hg_lock_name(snap->rows[i].lock_id), HG_TEXT_LOCK_COLS);
 			fputc(' ', f);
 			hg_text_cell(f, hg_site_name(snap->rows[i].site, name, sizeof name), HG_TEXT_SITE_COLS);
+			struct hg_site_time st;
+			hg_site_time_of(s, pt.hz, &st);
+			char tb[32], cell[40];
+			snprintf(cell, sizeof cell, "%s%s", st.estimate ? "~" : "", hg_fmt_s(st.total, tb, sizeof tb));
+			double d = st.total > 0 ? 100.0 / st.total : 0.0;
+			fprintf(f, " %11s %5.1f%% %5.1f %5.1f %5.1f %5.1f", cell,
+			    all > 0 ? 100.0 * st.total / all : 0.0, d * st.t[HG_TIME_SPEC],
+			    d * st.t[HG_TIME_ABORTED], d * st.t[HG_TIME_WAITING],
+			    d * (st.t[HG_TIME_LOCK] + st.t[HG_TIME_STM]));
 			fprintf(f, " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %8" PRIu64 " %10" PRIu64
 			           " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64
 			           " %6.1f%% %-5s %5" PRIu32 " %4" PRIu64 " %4" PRIu64 " %7" PRIu64 "\n",
@@ -466,6 +714,7 @@ void hg_report_set_active(bool (*fn)(void))
 void hg_report_forked(void)
 {
 	hg_rpt_ppid = getppid();
+	hg_report_time_reset();
 }
 
 /* name made absolute against the current directory; malloc'd, NULL on failure. */

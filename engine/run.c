@@ -319,8 +319,11 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 	/* Account. */
 	uint64_t t1 = (stat || t.par > 1) ? hg_policy_cycles() : 0;
 	if (used == HG_TIER_STM) {
-		if (stat)
+		if (stat) {
 			hg_counter_add(&rec->st.cycles[HG_TIER_STM], t1 - t0);
+			hg_counter_add(&rec->st.timed, 1);
+			hg_counter_add(&rec->st.time[HG_TIME_STM], t1 - t0);
+		}
 		hg_counter_add(&rec->st.acquisitions, 1);
 		hg_counter_add(&rec->st.commits[HG_TIER_STM], 1);
 	}

@@ -290,7 +290,8 @@ _Static_assert(HG_STATS_U64(acquisitions) + HG_STATS_U64(attempts) + HG_STATS_U6
 	HG_STATS_U64S(demotions) + HG_STATS_U64S(promotions) + HG_STATS_U64(reprobes) +
 	HG_STATS_U64(skips) + HG_STATS_U64(bad_releases) + HG_STATS_U64(stm_aborts) +
 	HG_STATS_U64S(cycles) + HG_STATS_U64(pmu_reads) + HG_STATS_U64(pmu_cycles_commit) +
-	HG_STATS_U64(pmu_cycles_abort) + HG_STATS_U64S(pmu_events) == offsetof(struct hg_site_stats, tier_now),
+	HG_STATS_U64(pmu_cycles_abort) + HG_STATS_U64S(pmu_events) + HG_STATS_U64(timed) +
+	HG_STATS_U64S(time) == offsetof(struct hg_site_stats, tier_now),
     "struct hg_site_stats: the fields before tier_now must be uint64_t counters without padding "
     "(hg_stats_add sums them as one array)");
 
@@ -435,6 +436,7 @@ void hg_stats_reset(void)
 			hg_policy_site_reset(&r->pol);
 		}
 	pthread_mutex_unlock(&hg_reg_mutex);
+	hg_report_time_reset();
 }
 
 /* ---- fork ---- */

@@ -69,6 +69,9 @@ struct hg_gil27_call {
 /* PyEval_EvalFrameEx; 0 when yields are off */
 static uintptr_t hg_gil27_evalframe_lo, hg_gil27_evalframe_hi;
 static HG_TLS struct hg_gil27_call hg_gil27_section;
+/* A GIL taken directly (mode off): the stamp it is held from (0: none) and
+ * the cycles its acquisition waited (docs/report.md, "Time"). */
+static HG_TLS uint64_t hg_gil27_direct_t0, hg_gil27_direct_wait;
 
 static void hg_gil27_resolve_real(void)
 {
@@ -114,6 +117,7 @@ static const struct hg_target_ops hg_gil27_ops = {
 	.unlock = hg_gil27_op_release,
 	.wait_free = NULL,
 	.subscribe_extra = hg_gil27_op_check_sem_free,
+	.time_every = true, /* a GIL hold spans many bytecodes: every one is timed */
 };
 
 static const struct hg_target_ops hg_gil27_fork_child_ops = {
@@ -122,6 +126,7 @@ static const struct hg_target_ops hg_gil27_fork_child_ops = {
 	.unlock = hg_gil27_op_release_none,
 	.wait_free = NULL,
 	.subscribe_extra = hg_gil27_op_check_sem_free,
+	.time_every = true, /* a GIL hold spans many bytecodes: every one is timed */
 };
 
 HG_EXPORT int PyThread_acquire_lock(void *lock, int waitflag)
@@ -140,7 +145,14 @@ HG_EXPORT int PyThread_acquire_lock(void *lock, int waitflag)
 	enum hg_htm_mode mode = hg_htm_mode();
 	if (mode == HG_HTM_OFF || hg_gil27_section.in) {
 		hg_gil_count(&hg_gil_totals.direct);
-		return hg_gil27_real_acquire_lock(lock, waitflag);
+		uint64_t t = hg_cycles();
+		int got = hg_gil27_real_acquire_lock(lock, waitflag);
+		if (!hg_gil27_section.in) {
+			/* Held from here to the direct release (docs/report.md, "Time"). */
+			hg_gil27_direct_t0 = hg_cycles();
+			hg_gil27_direct_wait = hg_gil27_direct_t0 - t;
+		}
+		return got;
 	}
 	uint64_t site = hg_pysite_note(NULL);
 	struct hg_site_rec *rec = hg_site_rec_get(hg_gil_state.lock_id, site);
@@ -165,9 +177,18 @@ HG_EXPORT void PyThread_release_lock(void *lock)
 		hg_gil27_resolve_real();
 	if (!hg_gil27_interpreter_lock_slot || !hg_gil27_section.in ||
 	    lock != hg_gil27_section.lock) {
-		if (hg_gil27_interpreter_lock_slot && lock == *hg_gil27_interpreter_lock_slot)
+		bool gil = hg_gil27_interpreter_lock_slot && lock == *hg_gil27_interpreter_lock_slot;
+		if (gil)
 			hg_gil_count(&hg_gil_totals.drops);
+		/* No section is open: no transaction runs here.  The hold ends before
+		 * the release, which may hand the CPU to the thread it wakes (waiting). */
+		uint64_t t = hg_cycles();
 		hg_gil27_real_release_lock(lock);
+		if (gil && hg_gil27_direct_t0) {
+			hg_report_direct_time(t - hg_gil27_direct_t0,
+			    hg_gil27_direct_wait + (hg_cycles() - t));
+			hg_gil27_direct_t0 = 0;
+		}
 		return;
 	}
 	uintptr_t ret = (uintptr_t)__builtin_return_address(0);
@@ -232,6 +253,7 @@ int hg_gil27_install(struct hg_gil_state *g)
 		g->yields = "on (check-interval releases from PyEval_EvalFrameEx)";
 	}
 	pthread_atfork(NULL, NULL, hg_gil27_atfork_child);
+	hg_report_set_gil(g->lock_id);
 	g->hooked = "PyThread_acquire_lock and PyThread_release_lock on interpreter_lock (PLT interposition)";
 	return 0;
 }

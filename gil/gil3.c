@@ -97,6 +97,8 @@ struct hg_gil3_call {
 	uint8_t restarting; /* inside hg_gil3_yield_point: not a take/drop the interpreter wants */
 	uint32_t yields_left; /* yield points before the transaction ends */
 	uint32_t yields;      /* yield points passed in this section */
+	uint64_t direct_t0;   /* a GIL taken directly: the stamp it was held from (0: none) */
+	uint64_t direct_wait; /* ... and the cycles its take_gil waited */
 };
 static HG_TLS struct hg_gil3_call hg_gil3_section;
 
@@ -292,6 +294,7 @@ static const struct hg_target_ops hg_gil3_gil_ops = {
 	.unlock = hg_gil3_op_drop_gil,
 	.wait_free = hg_gil3_op_wait_free,
 	.subscribe_extra = hg_gil3_op_check_finalizing,
+	.time_every = true, /* a GIL hold spans many bytecodes: every one is timed */
 };
 
 /*
@@ -334,7 +337,11 @@ static void hg_gil3_take(void *tstate)
 	    hg_gil3_section.in || hg_gil3_is_finalizing() ||
 	    !(gil = hg_gil3_gil_of_tstate(tstate))) {
 		hg_gil_count(&hg_gil_totals.direct);
+		uint64_t t = hg_cycles();
 		hg_gil3_orig_take_gil(tstate);
+		/* Held from here to the direct drop (docs/report.md, "Time"). */
+		hg_gil3_section.direct_t0 = hg_cycles();
+		hg_gil3_section.direct_wait = hg_gil3_section.direct_t0 - t;
 		return;
 	}
 	uint64_t site = hg_pysite_note(tstate);
@@ -394,7 +401,15 @@ static void hg_gil3_drop(void *a, void *b, void *c)
 {
 	if (!hg_gil3_section.in) {
 		hg_gil_count(&hg_gil_totals.drops);
+		/* No section is open: no transaction runs here.  The hold ends before
+		 * the drop, which may hand the CPU to the thread it wakes (waiting). */
+		uint64_t t = hg_cycles();
 		hg_gil3_orig_drop_gil(a, b, c);
+		if (hg_gil3_section.direct_t0) {
+			hg_report_direct_time(t - hg_gil3_section.direct_t0,
+			    hg_gil3_section.direct_wait + (hg_cycles() - t));
+			hg_gil3_section.direct_t0 = 0;
+		}
 		return;
 	}
 	if (hg_gil3_section.mode != HG_HTM_RTM || hg_gil3_section.tier != HG_TIER_HTM) {
@@ -437,6 +452,7 @@ static const struct hg_target_ops hg_gil3_held_ops = {
 	.unlock = hg_gil3_op_held,
 	.wait_free = hg_gil3_op_held_wait,
 	.subscribe_extra = NULL,
+	.time_every = true,
 };
 
 /*
@@ -634,6 +650,7 @@ int hg_gil3_install(struct hg_gil_state *g)
 	if (hg_sim_on && py->runtime)
 		hg_sim_mark_region((const void *)py->runtime, py->runtime_size, "_PyRuntime");
 	hg_atomic_store_relaxed32(&hg_gil3_elide_on, 1); /* relaxed: set before any thread starts */
+	hg_report_set_gil(g->lock_id);
 	pthread_atfork(NULL, NULL, hg_gil3_atfork_child);
 	g->hooked = "take_gil and drop_gil (entry patches)";
 	return 0;

@@ -28,6 +28,11 @@ struct hg_target_ops {
 	 * check; returns an abort code (e.g. HG_ABORT_STM_BUSY) or 0.  May be NULL.
 	 */
 	unsigned (*subscribe_extra)(void *target);
+	/*
+	 * Sections are long (a GIL hold): the engine times every one, not one
+	 * in 64 (docs/report.md, "Time").
+	 */
+	bool time_every;
 };
 
 #endif /* HG_HTM_TARGET_H */

@@ -17,11 +17,12 @@ import re
 import sys
 import unicodedata
 
-KNOWN_VERSIONS = (2, 3)
-SCHEMA_VERSION = 3
+KNOWN_VERSIONS = (2, 3, 4)
+SCHEMA_VERSION = 4
 TIERS = ("htm", "emu", "stm", "lock")
 CAUSES = ("conflict", "capacity", "explicit", "retry", "other")
 SAMPLE = 64  # the library times one section in 64 per site (cycles)
+TIME_KEYS = ("spec", "aborted", "waiting", "lock", "stm")  # a site's "time" (version 4)
 SITE_COLS = 48
 PROG = "htmgil report"
 
@@ -106,11 +107,24 @@ def merge(reports):
                               "promotions": {}, "reprobes": 0, "skips": 0, "bad_releases": 0,
                               "stm_aborts": 0, "tier": s.get("tier"), "txlen": s.get("txlen", 0),
                               "cycles": {}, "_rate": 0.0, "_best": -1}
+                if isinstance(s.get("time"), dict):
+                    ss[key[1]]["time"] = {"timed": 0, "estimate": False, "cycles": {}, "ms": {},
+                                          "busy_ms": 0.0, "total_ms": 0.0}
             d = ss[key[1]]
             for k in ("acquisitions", "attempts", "reprobes", "skips", "bad_releases", "stm_aborts"):
                 d[k] += s.get(k, 0)
             for k in ("commits", "aborts", "explicit_codes", "demotions", "promotions", "cycles"):
                 add_maps(d[k], s.get(k))
+            t = s.get("time")
+            if isinstance(t, dict):
+                dt = d.setdefault("time", {"timed": 0, "estimate": False, "cycles": {}, "ms": {},
+                                           "busy_ms": 0.0, "total_ms": 0.0})
+                dt["timed"] += t.get("timed", 0)
+                dt["estimate"] = dt["estimate"] or bool(t.get("estimate"))
+                add_maps(dt["cycles"], t.get("cycles"))
+                add_maps(dt["ms"], t.get("ms"))
+                dt["busy_ms"] += t.get("busy_ms", 0.0)
+                dt["total_ms"] += t.get("total_ms", 0.0)
             d["_rate"] += s.get("abort_rate_estimate", 0.0) * s.get("attempts", 0)
             if s.get("acquisitions", 0) > d["_best"]:
                 d["_best"] = s.get("acquisitions", 0)
@@ -125,7 +139,8 @@ def merge(reports):
             d["abort_ratio"] = round(ab / d["attempts"], 4) if d["attempts"] else 0.0
             d["abort_rate_estimate"] = round(d.pop("_rate") / d["attempts"], 4) if d["attempts"] else 0.0
             d.pop("_best")
-        sites.sort(key=lambda d: (-sum(d["aborts"].values()), -d["acquisitions"], d["name"]))
+        sites.sort(key=lambda d: (-site_time(d), -sum(d["aborts"].values()), -d["acquisitions"],
+                                  d["name"]))
         m["locks"].append({"id": lk["id"], "name": lname, "sites": sites})
     flat = {}
     for i, (lname, s) in enumerate(site_list(m)):
@@ -150,6 +165,16 @@ def merge(reports):
             tl["threads"].append({"thread": len(tl["threads"]), "pid": pid,
                                   "ordinal": th.get("ordinal", th.get("thread", 0)), "events": evs})
     m["timeline"] = tl
+    times = [r["time"] for r in reports if isinstance(r.get("time"), dict)]
+    if len(times) == 1 and len(reports) == 1:
+        m["time"] = times[0]
+    elif times:
+        # Processes of one run: their busy time over the longest wall time.
+        wall = max(t.get("wall_ms", 0.0) for t in times)
+        busy = sum(t.get("busy_ms", 0.0) for t in times)
+        m["time"] = {"wall_ms": wall, "busy_ms": busy, "parallelism": busy / wall if wall else 0.0,
+                     "estimate": any(t.get("estimate") for t in times), "processes": times,
+                     "of_processes": len(reports)}
     gils = [r["gil"] for r in reports if isinstance(r.get("gil"), dict)]
     if gils:
         g = dict(gils[0])
@@ -165,6 +190,20 @@ def merge(reports):
 
 
 # ------------------------------------------------------------- analysis
+
+def site_time(s):
+    """A site's time in sections and waiting, ms (0 for a report before version 4)."""
+    t = s.get("time") if s else None
+    return float(t.get("total_ms", 0.0)) if isinstance(t, dict) else 0.0
+
+
+def fmt_ms(v):
+    if v >= 1000:
+        return "%.2f s" % (v / 1000)
+    if v >= 1:
+        return "%.1f ms" % v
+    return "%.0f us" % (v * 1000)
+
 
 def is_startup_name(name):
     return bool(STARTUP_RE.search(name))
@@ -227,7 +266,8 @@ class Analysis:
             startup = max(e[1] for e in evs) < self.t_first_second
         cause = max(CAUSES, key=lambda c: s.get("aborts", {}).get(c, 0)) if ab else ""
         return {"index": i, "lock": lname, "name": s.get("name", ""), "site": s, "aborts": ab,
-                "acq": acq, "wasted": wasted, "startup": startup, "cause": cause}
+                "acq": acq, "wasted": wasted, "startup": startup, "cause": cause,
+                "time": site_time(s)}
 
     def ranked(self, match=None):
         rows = [r for r in self.rows if not match or match in r["name"]]
@@ -238,13 +278,15 @@ class Analysis:
                  "name": "(start-up: %d sites of the import machinery)" % len(start),
                  "site": None, "aborts": sum(r["aborts"] for r in start),
                  "acq": sum(r["acq"] for r in start), "wasted": sum(r["wasted"] for r in start),
+                 "time": sum(r["time"] for r in start),
                  "startup": True, "cause": "", "members": start}
             caus = {}
             for r in start:
                 add_maps(caus, r["site"].get("aborts"))
             g["cause"] = max(caus, key=caus.get) if any(caus.values()) else ""
             rest.append(g)
-        rest.sort(key=lambda r: (-r["wasted"], -r["aborts"], -r["acq"], r["name"]))
+        # Most time first (version 4), then most wasted time.
+        rest.sort(key=lambda r: (-r["time"], -r["wasted"], -r["aborts"], -r["acq"], r["name"]))
         return rest
 
     def fmt_wasted(self, v):
@@ -284,6 +326,33 @@ def pad(s, cols):
     return s + " " * (cols - width(s))
 
 
+def time_lines(t):
+    """The process time, as the library's own text header words it (docs/report.md)."""
+    if not isinstance(t, dict):
+        return ["time: not in this report (version 3 or older: section counts only)"]
+    par = t.get("parallelism", 0.0)
+    if par > 1.1:
+        words = "threads ran at once"
+    elif par >= 0.8:
+        words = "the threads did not run at once"
+    else:
+        words = "no parallelism: less than one thread was busy at a time, on average"
+    out = ["time: %s: parallelism achieved %.2f (busy thread-time %s over %s of wall time%s)" % (
+        words, par, fmt_ms(t.get("busy_ms", 0.0)), fmt_ms(t.get("wall_ms", 0.0)),
+        "; %d of %d processes timed" % (len(t["processes"]), t.get("of_processes", 0))
+        if t.get("processes") else "")]
+    sh = t.get("share")
+    if isinstance(sh, dict):
+        out.append("time in sections: speculative %.1f%%, aborted %.1f%%, waiting %.1f%%, "
+                   "on the lock %.1f%%%s" % tuple([100 * sh.get(k, 0.0) for k in
+                                                  ("spec", "aborted", "waiting", "lock")] +
+                                                 [" (estimates)" if t.get("estimate") else ""]))
+    g = t.get("gil")
+    if isinstance(g, dict) and g.get("held_ms"):
+        out.append("GIL: %.1f%% of bytecode time ran speculatively" % (100 * g.get("spec_share", 0.0)))
+    return out
+
+
 def header_lines(rep, ana):
     procs = [p for p in (rep.get("processes") or [rep.get("process")]) if p]
     rtm = rep.get("rtm") or {}
@@ -293,6 +362,7 @@ def header_lines(rep, ana):
     for p in procs:
         out.append("  process %s (parent %s): %s" % (p.get("pid"), p.get("ppid"),
                                                     " ".join(p.get("cmdline") or [])))
+    out.extend(time_lines(rep.get("time")))
     if rep.get("emulated"):
         out.append("emulated HTM: %s" % rep["emulated"].get("note", ""))
     out.append("wasted time: %s" % ana.estimate)
@@ -305,15 +375,17 @@ def text(rep, args, out):
     lines = header_lines(rep, ana)
     top = rows[:args.top]
     lines.append("")
-    lines.append("  %4s %10s %6s %9s %7s %10s %-5s %-9s  %s  %s" % (
-        "rank", "wasted", "share", "aborts", "abort%", "acquired", "tier", "cause",
+    lines.append("  %4s %10s %6s %10s %6s %9s %7s %10s %-5s %-9s  %s  %s" % (
+        "rank", "time", "share", "wasted", "share", "aborts", "abort%", "acquired", "tier", "cause",
         pad("site", SITE_COLS), "lock"))
     total = sum(r["wasted"] for r in rows) or 1
+    ttotal = sum(r["time"] for r in rows) or 1
     for k, r in enumerate(top, 1):
         s = r["site"] or {}
         att = s.get("attempts", 0) if s else sum(m["site"].get("attempts", 0) for m in r["members"])
-        lines.append("  %4d %10s %5.1f%% %9d %6.1f%% %10d %-5s %-9s  %s  %s" % (
-            k, ana.fmt_wasted(r["wasted"]), 100.0 * r["wasted"] / total, r["aborts"],
+        lines.append("  %4d %10s %5.1f%% %10s %5.1f%% %9d %6.1f%% %10d %-5s %-9s  %s  %s" % (
+            k, fmt_ms(r["time"]) if r["time"] else "-", 100.0 * r["time"] / ttotal,
+            ana.fmt_wasted(r["wasted"]), 100.0 * r["wasted"] / total, r["aborts"],
             100.0 * r["aborts"] / att if att else 0.0, r["acq"], (s.get("tier") or "-") if s else "-",
             r["cause"] or "-", pad(elide(r["name"], SITE_COLS), SITE_COLS), r["lock"]))
     more = len(rows) - len(top)

@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define HG_REPORT_SCHEMA_VERSION 3
+#define HG_REPORT_SCHEMA_VERSION 4
 
 /* Demotion/promotion reasons, counted per site. */
 enum hg_reason {
@@ -53,6 +53,20 @@ enum hg_pmu_count {
 	HG_PMU_COUNT_N
 };
 
+/*
+ * Where a timed section's wall time went (hg_site_stats.time; docs/report.md,
+ * "Time"): cycles of the time-stamp counter.
+ */
+enum hg_time_kind {
+	HG_TIME_SPEC = 0, /* in committed speculative sections: begin (RTM) or the
+	                     emulated begin's return, to the commit */
+	HG_TIME_ABORTED,  /* in aborted attempts: the attempt's begin to the abort's return */
+	HG_TIME_WAITING,  /* waiting: the retry loop's waits and backoff, and taking the real lock */
+	HG_TIME_LOCK,     /* holding the real lock (lock tier): acquired to released */
+	HG_TIME_STM,      /* in software sections (hg_run's STM tier) */
+	HG_TIME_COUNT
+};
+
 /* Explicit codes counted individually; others fall in the last slot. */
 #define HG_EXPLICIT_SLOTS 10
 
@@ -77,6 +91,11 @@ struct hg_site_stats {
 	uint64_t pmu_cycles_commit;         /* cycles-ct: cycles in committed transactions */
 	uint64_t pmu_cycles_abort;          /* cycles-t - cycles-ct: cycles lost in aborted ones */
 	uint64_t pmu_events[HG_PMU_COUNT_N]; /* TSX events, by enum hg_pmu_count */
+	/* Wall time (docs/report.md, "Time"): sections whose time is measured
+	 * (every one at sites of long sections, the GIL; else 1 in 64, so that
+	 * acquisitions / timed scales the sums to estimates). */
+	uint64_t timed;                     /* sections timed */
+	uint64_t time[HG_TIME_COUNT];       /* cycles, by enum hg_time_kind, over the timed sections */
 	uint32_t tier_now;                  /* tier of the most recently active thread */
 	uint32_t txlen;                     /* transaction length chosen (GIL sites) */
 	double abort_rate;                  /* decaying estimate, mean over threads */

@@ -109,7 +109,7 @@ def main():
     text = open(tpath).read()
     if "\nemulated HTM: sections ran serialized" not in text or ("HTMGIL_EMU=%s" % EMU) not in text:
         fail("the text report does not say its sections were emulated:\n" + text[:1000])
-    heads = [l for l in text.splitlines() if re.match(r"^  lock +site +acquired ", l)]
+    heads = [l for l in text.splitlines() if re.match(r"^  lock +site +time +share .* acquired ", l)]
     if len(heads) != 1 or not re.search(r"prog\.py:\d+", text):
         fail("text report lacks one site table with the sites of prog.py:\n" + text[-2000:])
     rows = [l for l in text.splitlines() if l.startswith("  gil ")]

@@ -435,7 +435,7 @@ static void test_report_pmu(void)
 	HG_ASSERT(f != NULL);
 	HG_EXPECT_EQ(hg_report_write(f, HG_REPORT_JSON), 0);
 	fclose(f);
-	HG_EXPECT(strstr(buf, "\"version\":3,") != NULL);
+	HG_EXPECT(strstr(buf, "\"version\":4,") != NULL);
 	const char *read_site = strstr(buf, "\"name\":\"pmu.read\"");
 	const char *unread_site = strstr(buf, "\"name\":\"pmu.unread\"");
 	HG_ASSERT(read_site && unread_site);

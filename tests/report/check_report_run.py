@@ -50,8 +50,8 @@ def main():
     run([htmgil, "run", "--htm", "emu", "--emu", "conflict=0.2,seed=1", "--report", rpath, "--",
          py, prog, "2", "20000"], env=env)
     r = json.load(open(rpath, encoding="utf-8"))
-    if r.get("version") != 3:
-        fail("report version %r, expected 3" % r.get("version"))
+    if r.get("version") != 4:
+        fail("report version %r, expected 4" % r.get("version"))
     tl = r.get("timeline")
     if not tl or tl.get("tsc_hz", 0) <= 0 or tl.get("events_per_thread") != TRACE_N:
         fail("no timeline with tsc_hz and events_per_thread %d: %r" % (TRACE_N, tl and {

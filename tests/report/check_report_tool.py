@@ -42,7 +42,7 @@ def report(htmgil, *args, rc=0):
 
 def rows_of(text):
     lines = text.splitlines()
-    heads = [i for i, l in enumerate(lines) if re.match(r"^  rank +wasted ", l)]
+    heads = [i for i, l in enumerate(lines) if re.match(r"^  rank +time +share +wasted ", l)]
     if len(heads) != 1:
         fail("expected one table header, found %d:\n%s" % (len(heads), text))
     rows = []
@@ -98,7 +98,7 @@ def main():
 
     # ---- json
     m = json.loads(report(htmgil, a, b, "--format", "json").stdout)
-    if m["schema"] != "htmgil-report" or m["version"] != 3 or len(m["processes"]) != 2:
+    if m["schema"] != "htmgil-report" or m["version"] != 4 or len(m["processes"]) != 2:
         fail("merged JSON header: %r" % {k: m.get(k) for k in ("schema", "version", "processes")})
     acq = sum(s["acquisitions"] for r in (ra, rb) for l in r["locks"] for s in l["sites"])
     macq = sum(s["acquisitions"] for l in m["locks"] for s in l["sites"])

@@ -192,7 +192,7 @@ static void test_report(void)
 	HG_ASSERT(f != NULL);
 	HG_EXPECT_EQ(hg_report_write(f, HG_REPORT_JSON), 0);
 	fclose(f);
-	HG_EXPECT(strstr(buf, "\"schema\":\"htmgil-report\",\"version\":3,\"process\":{\"pid\":") != NULL);
+	HG_EXPECT(strstr(buf, "\"schema\":\"htmgil-report\",\"version\":4,\"process\":{\"pid\":") != NULL);
 	/* A lock forced to emu: its sections are "emu", and the report says they were emulated. */
 	HG_EXPECT(strstr(buf, "\"emulated\":{\"serialized\":true,\"injected\":\"seed=1\"") != NULL);
 	HG_EXPECT(strstr(buf, "\"commits\":{\"htm\":0,\"emu\":") != NULL);

@@ -22,7 +22,7 @@ static struct hg_mutex m = HG_MUTEX_INITIALIZER;
 static void op_lock(void *t) { hg_mutex_lock(t); }
 static bool op_trylock(void *t) { return hg_mutex_trylock(t); }
 static void op_unlock(void *t) { hg_mutex_unlock(t); }
-static const struct hg_target_ops ops = { op_lock, op_trylock, op_unlock, NULL, NULL };
+static const struct hg_target_ops ops = { op_lock, op_trylock, op_unlock, NULL, NULL, false };
 
 static void count(const char *spec, unsigned n, unsigned out[5], unsigned *started)
 {
