@@ -254,13 +254,18 @@ __attribute__((noinline)) static void hg_lock_acquire_slow(struct hg_lock *l, ui
 	unsigned how = HG_HELD_LOCK;
 	if (HG_LIKELY(mode == HG_HTM_OFF)) {
 		hg_counter_add(&rec->st.acquisitions, 1);
-		/* The contended path: its wait is timed always (engine/engine.h). */
+		/*
+		 * The contended path, sampled like the fast path: two cycle
+		 * reads on every contended acquisition would cost more than a
+		 * short section (engine/engine.h, HG_TIME_WEIGHT).
+		 */
 		bool timed = hg_engine_time_sampled(rec);
-		uint64_t t = hg_cycles();
+		uint64_t t = timed ? hg_cycles() : 0;
 		hg_mutex_acquire_unowned(&l->mutex);
-		hg_engine_time_wait(rec, &t, 1);
-		if (HG_UNLIKELY(timed))
+		if (HG_UNLIKELY(timed)) {
+			hg_engine_time_wait(rec, &t, HG_TIME_WEIGHT);
 			rec->t0 = t; /* held from here to hg_lock_release */
+		}
 	} else if (hg_engine_enter(l, &hg_lock_ops, &l->mutex.word, mode, rec) == HG_TIER_HTM) {
 		how = HG_HELD_SPEC;
 	}

@@ -96,9 +96,9 @@ static inline bool hg_engine_time_sampled(struct hg_site_rec *rec)
 	return true;
 }
 /*
- * Waiting is not scaled in the report: a wait after an abort (and on the
- * elided lock's contended path) is timed always, with weight 1; a sampled
- * section's other waits count HG_TIME_WEIGHT times, the inverse of the
+ * Waiting is not scaled in the report: a wait after an abort is timed
+ * always, with weight 1; a sampled section's other waits (the elided lock's
+ * contended path among them) count HG_TIME_WEIGHT times, the inverse of the
  * sampling rate, so the sum estimates every section's waits without bias.
  */
 #define HG_TIME_WEIGHT 64u
