@@ -651,6 +651,68 @@ class Parser(argparse.ArgumentParser):
         die("%s; see %s --help" % (message, PROG))
 
 
+# ---------------------------------------------------------------- sim
+
+def load_sim(path):
+    """A prediction of `htmgil sim --report` (schema htmgil-sim), or None."""
+    try:
+        with open(path, "rb") as f:
+            r = json.loads(f.read().decode("utf-8", "replace"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(r, dict) and r.get("schema") == "htmgil-sim":
+        if r.get("version") != 1 or not isinstance(r.get("sites"), list):
+            raise Fail("%s is simulation report version %r; this reader knows version 1: read it "
+                       "with the htmgil that wrote it" % (path, r.get("version")))
+        return r
+    return None
+
+
+def sim_text(r, args, out):
+    """The prediction as the report's text: its sites with tier sim (docs/report.md)."""
+    pr, m = r["process"], r["model"]
+    us = lambda cyc: cyc / (m["ghz"] * 1000.0)
+    out.write("htmgil report: tier sim, predicted by htmgil sim for %s (model %s, %d cores)\n"
+              % (" ".join((r.get("trace") or {}).get("info", "").split("command=")[-1:]).strip()
+                 or "a recorded run", m["name"], m["cpus"]))
+    out.write("predicted: threads overlap %.2fx; speedup %.2fx over every section on the lock; "
+              "%.1f %% of speculative time aborted\n"
+              % (pr["parallelism"], pr["speedup"], 100 * pr["aborted_fraction"]))
+    if pr["parallelism"] < 1.1 and r["trace"]["threads"] > 1:
+        out.write("the threads would not run at once: their sections serialize\n")
+    sites = [x for x in r["sites"] if not args.match or args.match in (x.get("site_name") or "")]
+    sites.sort(key=lambda x: -(x["cycles"]["aborted"] + x["cycles"]["lock"]))
+    cols = ("site", "tier", "attempts", "commits", "aborts", "conflict", "capacity", "unfriendly",
+            "on-lock", "aborted us", "lock us")
+    rows = []
+    for x in sites[:args.top]:
+        a = x["aborts"]
+        unf = sum(a[k] for k in ("timer", "syscall", "cpuid", "pause", "xsave", "page", "other"))
+        rows.append((x.get("site_name") or x["site"], "sim", x["attempts"], x["commits"],
+                     x["aborts_total"], a["conflict"], a["capacity_write"] + a["capacity_read"],
+                     unf, x["lock_sections"], "%.1f" % us(x["cycles"]["aborted"]),
+                     "%.1f" % us(x["cycles"]["lock"])))
+    out.write("\n" + pad(cols[0], 40) + "".join("%12s" % c for c in cols[1:]) + "\n")
+    for row in rows:
+        out.write(pad(elide(str(row[0]), 40), 40) + "".join("%12s" % v for v in row[1:]) + "\n")
+    confs = [c for c in r.get("conflicts", [])
+             if not c["victim"]["lock_word"] and not c["aggressor"]["lock_word"]]
+    if confs:
+        out.write("\ntop data conflicts\n")
+        for c in confs[:5]:
+            v, g = c["victim"], c["aggressor"]
+            out.write("  %s: %d aborts: %s +%s by %s <- %s +%s by %s\n" % (
+                c["line"], c["count"], v["data"], v["offset"], v["code"], g["data"], g["offset"],
+                g["code"]))
+    shared = r.get("shared_lines") or []
+    if shared:
+        out.write("\nshared lines (any schedule)\n")
+        for sl in shared[:5]:
+            w = next((d for d in sl["sides"] if d["writes"]), sl["sides"][0])
+            out.write("  %s: score %d, %d threads: %s +%s by %s\n" % (
+                sl["line"], sl["score"], sl["threads"], w["data"], w["offset"], w["code"]))
+
+
 def main(argv):
     global PROG
     if argv and argv[0].startswith("--prog="):
@@ -667,6 +729,20 @@ def main(argv):
     if args.top < 1:
         die("--top %d: give a number of rows of 1 or more" % args.top)
     try:
+        sims = [load_sim(f) for f in args.files]
+        if any(sims):
+            if not all(sims) or len(sims) > 1:
+                raise Fail("a simulation report (htmgil sim --report) is read alone; give it "
+                           "without other files")
+            if args.format == "json":
+                json.dump(sims[0], sys.stdout, ensure_ascii=False)
+                sys.stdout.write("\n")
+            elif args.format == "text":
+                sim_text(sims[0], args, sys.stdout)
+            else:
+                raise Fail("--format %s does not apply to a simulation report; use text or json"
+                           % args.format)
+            return 0
         reports = [load(f) for f in args.files]
         rep = merge(reports)
         out = sys.stdout

@@ -349,6 +349,29 @@ def case_phase_lock():
           "without jitter the threads phase-lock (%.2f %%), the jitter undoes it (%.2f %%)" % (re, rf))
 
 
+def case_report_reader():
+    """`htmgil report` reads a prediction as the report's text with tier sim
+    (HG_HTMGIL: the htmgil program)."""
+    htmgil = os.environ["HG_HTMGIL"]
+    _, d = replay("reader", m.increments([0x601000, 0x601000], n=300, text=("hits", "hits")))
+    jp = os.path.join(WORK, "reader.json")
+    p = subprocess.run([htmgil, "report", jp], capture_output=True, text=True)
+    check(p.returncode == 0, "htmgil report reads a prediction (exit %d: %s)" % (p.returncode, p.stderr))
+    lines = p.stdout.splitlines()
+    check(lines and lines[0].startswith("htmgil report: tier sim"), "the header names tier sim")
+    check(any(l.startswith("predicted: threads overlap ") for l in lines), "the prediction leads")
+    rows = [l for l in lines if l.split()[1:2] == ["sim"]]
+    check(len(rows) == len(d["sites"]), "one row per site, tier sim (%d rows)" % len(rows))
+    check(any("hits (inc)" in l for l in lines), "the top data conflict is named")
+    p = subprocess.run([htmgil, "report", jp, "--format", "json"], capture_output=True, text=True)
+    check(p.returncode == 0 and json.loads(p.stdout)["schema"] == "htmgil-sim", "--format json passes it on")
+    for extra, want in ((["--format", "html"], "does not apply to a simulation report"),
+                        ([jp], "is read alone")):
+        p = subprocess.run([htmgil, "report", jp] + extra, capture_output=True, text=True)
+        check(p.returncode == 2 and len(p.stderr.splitlines()) == 1 and want in p.stderr,
+              "one line and exit 2 for %s (got %d: %r)" % (extra, p.returncode, p.stderr))
+
+
 CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}
 
 if __name__ == "__main__":
