@@ -67,6 +67,20 @@ tree)
 			die "installed htmgil report --help failed: $out"
 		grep -q '^usage: htmgil report' <<<"$out" || die "installed htmgil report --help: $out"
 	fi
+	libexecdir=libexec
+	d=$(sed -n 's/^CMAKE_INSTALL_LIBEXECDIR:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null)
+	[ -n "$d" ] && libexecdir=$d
+	if [ -x "$build/libexec/htmgil/htmgil-sim-replay" ]; then
+		need "$libexecdir/htmgil/htmgil-sim-replay"
+	fi
+	if [ -x "$build/libexec/htmgil/valgrind/htmgilsim-amd64-linux" ] && command -v valgrind >/dev/null; then
+		need "$libexecdir/htmgil/valgrind/htmgilsim-amd64-linux"
+		need "$libexecdir/htmgil/valgrind/vgpreload_htmgilsim-amd64-linux.so"
+		# The installed program runs the whole simulator: tool, preload, replay.
+		out=$(env -u HTMGIL_PRELOAD "$prefix/bin/htmgil" sim -- true 2>&1) ||
+			die "installed htmgil sim -- true failed: $out"
+		grep -q '^htmgil sim: predicted: ' <<<"$out" || die "installed htmgil sim: $out"
+	fi
 	ver=$("$prefix/bin/htmgil" --version)
 	grep -Eqx 'htmgil [0-9]+\.[0-9]+\.[0-9]+' <<<"$ver" || die "installed htmgil --version: $ver"
 	# The package files must not point back into the build tree.
