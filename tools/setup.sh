@@ -13,7 +13,7 @@
 # the peers of the lock benchmarks (bench/bench_ck.h).
 HG_APT_REQUIRED=(build-essential clang cmake pkg-config libbenchmark-dev valgrind spin
 	python3 python3.11 python3.11-dev python3.11-dbg libpython3.11-testsuite chromium
-	libpfm4-dev libck-dev)
+	libpfm4-dev libck-dev libmimalloc-dev)
 # Used when present: hyperfine for end-to-end timings.
 HG_APT_OPTIONAL=(hyperfine)
 
