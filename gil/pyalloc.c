@@ -17,6 +17,13 @@
  *     table's update would still reach the right functions) and touch only
  *     thread-local counters and mimalloc's thread-local heap on the fast
  *     path: no system call, no shared write.
+ *   - Blocks come from mi_heap_malloc & co. on mi_heap_get_default(), the
+ *     thread's own heap.  The library's mi_malloc, mi_calloc, mi_realloc
+ *     and mi_free share their addresses with its malloc, calloc, realloc
+ *     and free, which a malloc-replacing valgrind tool redirects; the heap
+ *     functions are its own (under `htmgil sim`, mi_free goes to the tool's
+ *     free, which ignores blocks it did not make: freed blocks are not
+ *     reused there; docs/gil.md).
  *   - A block is mimalloc's iff mi_is_in_heap_region() says so; every other
  *     block was made by the domain's previous allocator, which frees and
  *     reallocates it (a realloc keeps it there: only that allocator knows
@@ -97,9 +104,10 @@ void hg_pyalloc_flush(void)
 
 #ifdef HG_HAVE_MIMALLOC
 
-static __typeof__(mi_malloc) *hg_mi_malloc;
-static __typeof__(mi_calloc) *hg_mi_calloc;
-static __typeof__(mi_realloc) *hg_mi_realloc;
+static __typeof__(mi_heap_get_default) *hg_mi_heap;
+static __typeof__(mi_heap_malloc) *hg_mi_malloc;
+static __typeof__(mi_heap_calloc) *hg_mi_calloc;
+static __typeof__(mi_heap_realloc) *hg_mi_realloc;
 static __typeof__(mi_free) *hg_mi_free;
 static __typeof__(mi_is_in_heap_region) *hg_mi_owns;
 static void (*hg_py_get_allocator)(int domain, struct hg_py_mem_allocator *a);
@@ -115,14 +123,14 @@ static struct hg_py_mem_allocator hg_pyalloc_old_mem, hg_pyalloc_old_obj;
 	static void *hg_pyalloc_##dom##_malloc(void *ctx, size_t n)                       \
 	{                                                                                 \
 		(void)ctx;                                                                \
-		void *p = hg_mi_malloc(n);                                                \
+		void *p = hg_mi_malloc(hg_mi_heap(), n);                                              \
 		hg_pyalloc_mine.mi_allocs += p != NULL;                                   \
 		return p;                                                                 \
 	}                                                                                 \
 	static void *hg_pyalloc_##dom##_calloc(void *ctx, size_t k, size_t n)             \
 	{                                                                                 \
 		(void)ctx;                                                                \
-		void *p = hg_mi_calloc(k, n);                                             \
+		void *p = hg_mi_calloc(hg_mi_heap(), k, n);                                             \
 		hg_pyalloc_mine.mi_allocs += p != NULL;                                   \
 		return p;                                                                 \
 	}                                                                                 \
@@ -133,7 +141,7 @@ static struct hg_py_mem_allocator hg_pyalloc_old_mem, hg_pyalloc_old_obj;
 			hg_pyalloc_mine.old_reallocs++;                                   \
 			return old.realloc(old.ctx, p, n);                                \
 		}                                                                         \
-		void *q = hg_mi_realloc(p, n);                                            \
+		void *q = hg_mi_realloc(hg_mi_heap(), p, n);                                            \
 		hg_pyalloc_mine.mi_allocs += q != NULL && q != p;                         \
 		hg_pyalloc_mine.mi_frees += q != NULL && q != p && p != NULL;             \
 		return q;                                                                 \
@@ -184,9 +192,10 @@ static int hg_pyalloc_resolve(bool loud)
 			    "libmimalloc2.0; keeping CPython's allocator", dlerror());
 		return -1;
 	}
-	hg_mi_malloc = (__typeof__(hg_mi_malloc))dlsym(h, "mi_malloc");
-	hg_mi_calloc = (__typeof__(hg_mi_calloc))dlsym(h, "mi_calloc");
-	hg_mi_realloc = (__typeof__(hg_mi_realloc))dlsym(h, "mi_realloc");
+	hg_mi_heap = (__typeof__(hg_mi_heap))dlsym(h, "mi_heap_get_default");
+	hg_mi_malloc = (__typeof__(hg_mi_malloc))dlsym(h, "mi_heap_malloc");
+	hg_mi_calloc = (__typeof__(hg_mi_calloc))dlsym(h, "mi_heap_calloc");
+	hg_mi_realloc = (__typeof__(hg_mi_realloc))dlsym(h, "mi_heap_realloc");
 	hg_mi_free = (__typeof__(hg_mi_free))dlsym(h, "mi_free");
 	hg_mi_owns = (__typeof__(hg_mi_owns))dlsym(h, "mi_is_in_heap_region");
 	int (*version)(void) = (int (*)(void))dlsym(h, "mi_version");
@@ -196,7 +205,7 @@ static int hg_pyalloc_resolve(bool loud)
 	    "PyMem_SetAllocator");
 	hg_py_interp_head = (void *(*)(void))dlsym(RTLD_DEFAULT, "PyInterpreterState_Head");
 	hg_py_interp_next = (void *(*)(void *))dlsym(RTLD_DEFAULT, "PyInterpreterState_Next");
-	if (!hg_mi_malloc || !hg_mi_calloc || !hg_mi_realloc || !hg_mi_free || !hg_mi_owns ||
+	if (!hg_mi_heap || !hg_mi_malloc || !hg_mi_calloc || !hg_mi_realloc || !hg_mi_free || !hg_mi_owns ||
 	    !version || version() / 100 != HG_MI_MAJOR) {
 		hg_pyalloc_why = "CPython's own: " HG_MI_SONAME " lacks the functions used";
 		if (loud)
