@@ -64,7 +64,6 @@ uint32_t hg_pyalloc_on;
 /* What the report says when no switch happened (static strings). */
 static const char *hg_pyalloc_why = "not available for this interpreter";
 static const char *hg_pyalloc_version = "";
-static char hg_pyalloc_version_buf[32];
 
 /* Thread-local counts, added to the totals by hg_pyalloc_flush. */
 struct hg_pyalloc_counts {
@@ -80,10 +79,6 @@ static struct {
 	uint64_t mi_allocs, mi_frees, old_frees, old_reallocs;
 	uint64_t threads; /* threads mimalloc served */
 } hg_pyalloc_totals;
-
-/* The thread that took the GIL first (pthread_t as an integer; 0: none yet). */
-static uint64_t hg_pyalloc_first;
-static uint32_t hg_pyalloc_installing;
 
 void hg_pyalloc_flush(void)
 {
@@ -115,6 +110,11 @@ static void (*hg_py_set_allocator)(int domain, struct hg_py_mem_allocator *a);
 static void *(*hg_py_interp_head)(void);
 static void *(*hg_py_interp_next)(void *interp);
 
+static char hg_pyalloc_version_buf[32];
+/* The thread that took the GIL first (pthread_t as an integer; 0: none yet). */
+static uint64_t hg_pyalloc_first;
+static uint32_t hg_pyalloc_installing;
+
 /* The domains' allocators before the switch. */
 static struct hg_py_mem_allocator hg_pyalloc_old_mem, hg_pyalloc_old_obj;
 
@@ -123,14 +123,14 @@ static struct hg_py_mem_allocator hg_pyalloc_old_mem, hg_pyalloc_old_obj;
 	static void *hg_pyalloc_##dom##_malloc(void *ctx, size_t n)                       \
 	{                                                                                 \
 		(void)ctx;                                                                \
-		void *p = hg_mi_malloc(hg_mi_heap(), n);                                              \
+		void *p = hg_mi_malloc(hg_mi_heap(), n);                                  \
 		hg_pyalloc_mine.mi_allocs += p != NULL;                                   \
 		return p;                                                                 \
 	}                                                                                 \
 	static void *hg_pyalloc_##dom##_calloc(void *ctx, size_t k, size_t n)             \
 	{                                                                                 \
 		(void)ctx;                                                                \
-		void *p = hg_mi_calloc(hg_mi_heap(), k, n);                                             \
+		void *p = hg_mi_calloc(hg_mi_heap(), k, n);                               \
 		hg_pyalloc_mine.mi_allocs += p != NULL;                                   \
 		return p;                                                                 \
 	}                                                                                 \
@@ -141,7 +141,7 @@ static struct hg_py_mem_allocator hg_pyalloc_old_mem, hg_pyalloc_old_obj;
 			hg_pyalloc_mine.old_reallocs++;                                   \
 			return old.realloc(old.ctx, p, n);                                \
 		}                                                                         \
-		void *q = hg_mi_realloc(hg_mi_heap(), p, n);                                            \
+		void *q = hg_mi_realloc(hg_mi_heap(), p, n);                              \
 		hg_pyalloc_mine.mi_allocs += q != NULL && q != p;                         \
 		hg_pyalloc_mine.mi_frees += q != NULL && q != p && p != NULL;             \
 		return q;                                                                 \
@@ -205,8 +205,8 @@ static int hg_pyalloc_resolve(bool loud)
 	    "PyMem_SetAllocator");
 	hg_py_interp_head = (void *(*)(void))dlsym(RTLD_DEFAULT, "PyInterpreterState_Head");
 	hg_py_interp_next = (void *(*)(void *))dlsym(RTLD_DEFAULT, "PyInterpreterState_Next");
-	if (!hg_mi_heap || !hg_mi_malloc || !hg_mi_calloc || !hg_mi_realloc || !hg_mi_free || !hg_mi_owns ||
-	    !version || version() / 100 != HG_MI_MAJOR) {
+	if (!hg_mi_heap || !hg_mi_malloc || !hg_mi_calloc || !hg_mi_realloc || !hg_mi_free ||
+	    !hg_mi_owns || !version || version() / 100 != HG_MI_MAJOR) {
 		hg_pyalloc_why = "CPython's own: " HG_MI_SONAME " lacks the functions used";
 		if (loud)
 			hg_warn("HTMGIL_PYALLOC=mimalloc: " HG_MI_SONAME " is not mimalloc 2.x; "

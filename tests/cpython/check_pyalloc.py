@@ -70,10 +70,13 @@ def main():
             fail("%s: the report's GIL section has no object_allocator" % tag)
         return a
 
-    a = alloc_run("mimalloc", HTMGIL_PYALLOC="mimalloc")
-    if "built without mimalloc" in a["why"]:
+    probe = os.path.join(work, "probe.json")
+    run(py, prog, dict(LD_PRELOAD=preload, HTMGIL_REPORT=probe, HTMGIL_HTM="emu",
+                       HTMGIL_PYALLOC="mimalloc"))
+    if "built without mimalloc" in json.load(open(probe))["gil"]["object_allocator"]["why"]:
         print("SKIP: the preload was built without mimalloc (libmimalloc-dev)")
         sys.exit(77)
+    a = alloc_run("mimalloc", HTMGIL_PYALLOC="mimalloc")
     if a["allocator"] != "mimalloc":
         fail("HTMGIL_PYALLOC=mimalloc under emu installed nothing: %s" % a)
     if a["mimalloc_threads"] < 2 or a["mimalloc_blocks"] < 2 * int(N):
