@@ -304,8 +304,15 @@ void hg_pyalloc_setup(const struct hg_py *py)
 		hg_pyalloc_why = "CPython's own (mode off: nothing speculates)";
 		return;
 	}
-	if (want == AUTO && mode != HG_HTM_RTM && !hg_sim_on) {
-		hg_pyalloc_why = "CPython's own (auto: only in mode rtm or simulation)";
+	/*
+	 * auto: only where transactions really run.  Simulation mode keeps
+	 * CPython's allocator unless asked (HTMGIL_PYALLOC=mimalloc), so
+	 * `htmgil sim` shows the interpreter as it is by default.
+	 */
+	if (want == AUTO && mode != HG_HTM_RTM) {
+		hg_pyalloc_why = hg_sim_on ?
+		    "CPython's own (auto: only in mode rtm; HTMGIL_PYALLOC=mimalloc simulates it)" :
+		    "CPython's own (auto: only in mode rtm)";
 		return;
 	}
 	if (hg_pyalloc_resolve(want == MIMALLOC) != 0)

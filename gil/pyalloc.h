@@ -34,7 +34,7 @@ HG_INTERNAL extern uint32_t hg_pyalloc_on;
 
 /*
  * Reads HTMGIL_PYALLOC and decides whether the switch is wanted for this
- * process (elision in mode rtm, or simulation mode, for auto); resolves
+ * process (for auto: elision in mode rtm); resolves
  * mimalloc and CPython's allocator functions.  From hg_gil3_install, before
  * any other thread exists.
  */

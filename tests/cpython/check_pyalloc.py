@@ -10,7 +10,8 @@ reference for every run:
     (old_frees > 0, and the early list's growth reallocated through it);
   - HTMGIL_PYALLOC=off (emu) and HTMGIL_HTM=off (with =mimalloc): nothing is
     installed, the report says why and counts nothing;
-  - auto under emu installs nothing (only mode rtm or simulation);
+  - auto under emu, and in simulation mode (HTMGIL_SIM=1), installs
+    nothing (only mode rtm); =mimalloc in simulation mode does;
   - a bad value: one line naming it and the accepted values, auto kept.
 
 Exit 77 when the preload was built without mimalloc (libmimalloc-dev).
@@ -100,6 +101,10 @@ def main():
     installs_nothing("off", "HTMGIL_PYALLOC=off", HTMGIL_PYALLOC="off")
     installs_nothing("mode_off", "mode off", HTMGIL_PYALLOC="mimalloc", HTMGIL_HTM="off")
     installs_nothing("auto_emu", "auto:")
+    installs_nothing("auto_sim", "HTMGIL_PYALLOC=mimalloc simulates", HTMGIL_SIM="1")
+    a = alloc_run("mimalloc_sim", HTMGIL_PYALLOC="mimalloc", HTMGIL_SIM="1")
+    if a["allocator"] != "mimalloc" or a["mimalloc_threads"] < 2:
+        fail("HTMGIL_PYALLOC=mimalloc in simulation mode installed nothing: %s" % a)
     installs_nothing("bad", "auto:", ["HTMGIL_PYALLOC=bogus", "auto", "mimalloc", "off"],
                      HTMGIL_PYALLOC="bogus")
     print("ok")
