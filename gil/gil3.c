@@ -79,6 +79,7 @@
 #include <stdio.h>
 
 #include "gil/patch.h"
+#include "gil/pyalloc.h"
 #include "gil/pysite.h"
 #include "htm/sim.h"
 #include "base/util.h"
@@ -394,6 +395,9 @@ static void hg_gil3_take(void *tstate)
 			    "the GIL (struct layout mismatch)");
 		if (!hg_sim_on)
 			hg_gil_count(&hg_gil_totals.sections[tier]);
+		/* relaxed: see hg_pyalloc_armed; the real GIL is held here */
+		if (HG_UNLIKELY(hg_atomic_load_relaxed32(&hg_pyalloc_armed)))
+			hg_pyalloc_taken();
 	}
 }
 
@@ -405,6 +409,9 @@ static void hg_gil3_drop(void *a, void *b, void *c)
 		 * the drop, which may hand the CPU to the thread it wakes (waiting). */
 		uint64_t t = hg_cycles();
 		hg_gil3_orig_drop_gil(a, b, c);
+		/* relaxed: see hg_pyalloc_on */
+		if (HG_UNLIKELY(hg_atomic_load_relaxed32(&hg_pyalloc_on)))
+			hg_pyalloc_flush();
 		if (hg_gil3_section.direct_t0) {
 			hg_report_direct_time(t - hg_gil3_section.direct_t0,
 			    hg_gil3_section.direct_wait + (hg_cycles() - t));
@@ -426,6 +433,9 @@ static void hg_gil3_drop(void *a, void *b, void *c)
 	    (enum hg_tier)hg_gil3_section.tier);
 	/* Outside any transaction from here. */
 	hg_gil3_flush_yields();
+	/* relaxed: see hg_pyalloc_on */
+	if (HG_UNLIKELY(hg_atomic_load_relaxed32(&hg_pyalloc_on)))
+		hg_pyalloc_flush();
 	if (!hg_gil3_section.restarting)
 		hg_gil_count(&hg_gil_totals.drops);
 	if ((hg_gil3_section.tier == HG_TIER_HTM && hg_gil3_section.mode == HG_HTM_RTM) || hg_sim_on)
@@ -653,5 +663,6 @@ int hg_gil3_install(struct hg_gil_state *g)
 	hg_report_set_gil(g->lock_id);
 	pthread_atfork(NULL, NULL, hg_gil3_atfork_child);
 	g->hooked = "take_gil and drop_gil (entry patches)";
+	hg_pyalloc_setup(py);
 	return 0;
 }

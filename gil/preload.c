@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gil/pyalloc.h"
 #include "gil/pysite.h"
 #include "base/json.h"
 #include "engine/engine.h"
@@ -76,8 +77,11 @@ void hg_gil_report(FILE *f, enum hg_report_format fmt)
 		    (unsigned long long)t.sections[HG_TIER_LOCK],
 		    (unsigned long long)t.drops, (unsigned long long)t.forks, hg_pysite_count());
 		hg_json_write_str(f, yields);
-		fprintf(f, ", \"yield_points\": %llu, \"yield_restarts\": %llu}",
+		fprintf(f, ", \"yield_points\": %llu, \"yield_restarts\": %llu",
 		    (unsigned long long)t.yields, (unsigned long long)t.restarts);
+		if (g->py.kind == HG_PY_3X)
+			hg_pyalloc_report(f, fmt);
+		fputc('}', f);
 		return;
 	}
 	fprintf(f, "\nGIL: CPython %s (%s), %s\n", g->py.version, g->py.path,
@@ -91,6 +95,8 @@ void hg_gil_report(FILE *f, enum hg_report_format fmt)
 	fprintf(f, "GIL forced yield points: %s; %llu passed inside speculative sections, "
 	    "%llu ended a transaction and began the next\n",
 	    yields, (unsigned long long)t.yields, (unsigned long long)t.restarts);
+	if (g->py.kind == HG_PY_3X)
+		hg_pyalloc_report(f, fmt);
 }
 
 /* The GIL front end took part in this process: the interpreter asked it for the GIL. */

@@ -10,10 +10,11 @@
 # `htmgil report --format html` headless (tests/report/).  libpfm4-dev: the
 # TSX event encodings of pmu/ (HTMGIL_PMU, `htmgil cpu`) and their tests
 # against forced models.  libck-dev: Concurrency Kit's (elided) spinlocks,
-# the peers of the lock benchmarks (bench/bench_ck.h).
+# the peers of the lock benchmarks (bench/bench_ck.h).  libmimalloc-dev: the
+# per-thread object allocator of the preload (HTMGIL_PYALLOC, gil/pyalloc.c).
 HG_APT_REQUIRED=(build-essential clang cmake pkg-config libbenchmark-dev valgrind spin
 	python3 python3.11 python3.11-dev python3.11-dbg libpython3.11-testsuite chromium
-	libpfm4-dev libck-dev)
+	libpfm4-dev libck-dev libmimalloc-dev)
 # Used when present: hyperfine for end-to-end timings.
 HG_APT_OPTIONAL=(hyperfine)
 

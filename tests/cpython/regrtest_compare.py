@@ -51,8 +51,10 @@ def py_major(py):
 
 def env_for(mode, preload, report):
     env = dict(os.environ)
+    # HTMGIL_PYALLOC passes through, so a run can force the allocator
+    # (docs/gil.md, "The object allocator"); without the preload it does nothing.
     for k in list(env):
-        if k.startswith("HTMGIL_") or k == "LD_PRELOAD":
+        if (k.startswith("HTMGIL_") and k != "HTMGIL_PYALLOC") or k == "LD_PRELOAD":
             del env[k]
     if mode == "base":
         return env
