@@ -1379,9 +1379,17 @@ static void hg_thread_exit(ThreadId tid)
 	hg_forget_objects();
 }
 
-/* Drops the recorded anonymous mappings that start in [a, a + len). */
+/* Drops the recorded anonymous mappings that overlap [a, a + len). */
 static void hg_maps_forget(Addr a, SizeT len)
 {
+	/* One that starts before a and reaches into the range (a MAP_FIXED
+	 * mapping inside a reservation): the new one replaces it. */
+	struct hg_block *c = VG_(OSetGen_Lookup)(hg_maps, &a);
+	if (c != NULL) {
+		Addr k = c->start;
+		VG_(OSetGen_Remove)(hg_maps, &k);
+		VG_(OSetGen_FreeNode)(hg_maps, c);
+	}
 	for (;;) {
 		struct hg_block *m = NULL, *x;
 		VG_(OSetGen_ResetIterAt)(hg_maps, &a);

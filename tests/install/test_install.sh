@@ -73,7 +73,9 @@ tree)
 	if [ -x "$build/libexec/htmgil/htmgil-sim-replay" ]; then
 		need "$libexecdir/htmgil/htmgil-sim-replay"
 	fi
-	if [ -x "$build/libexec/htmgil/valgrind/htmgilsim-amd64-linux" ] && command -v valgrind >/dev/null; then
+	sanitize=$(sed -n 's/^HTMGIL_SANITIZE:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null)
+	if [ -x "$build/libexec/htmgil/valgrind/htmgilsim-amd64-linux" ] && [ -z "$sanitize" ] &&
+		command -v valgrind >/dev/null; then
 		need "$libexecdir/htmgil/valgrind/htmgilsim-amd64-linux"
 		need "$libexecdir/htmgil/valgrind/vgpreload_htmgilsim-amd64-linux.so"
 		# The installed program runs the whole simulator: tool, preload, replay.

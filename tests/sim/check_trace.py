@@ -282,6 +282,17 @@ def case_page(t, kv):
          "mapping extent %r" % (t.desc(maps[0]["data"]),))
 
 
+def case_fixed(t, kv):
+    """A mapping made with MAP_FIXED inside a reservation is named by itself."""
+    iv = t.one_interval(0x19)
+    maps = [l for l in iv["lines"] if t.desc(l["data"])[0] == D_MAP]
+    need(len(maps) == 1, "mapping lines %r" % [t.desc(l["data"]) for l in maps])
+    kind, base, size, text = t.desc(maps[0]["data"])
+    need(base == kv["base"] and size == 4096 and
+         text.startswith("anonymous mapping of 4096 bytes made at case_fixed < main"),
+         "the inner mapping is described as %r" % (t.desc(maps[0]["data"]),))
+
+
 def case_cpuid(t, kv):
     iv = t.one_interval(0x18)
     need([e["kind"] for e in iv["events"]] == [EV_CPUID], "events %r" % iv["events"])

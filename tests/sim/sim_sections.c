@@ -139,6 +139,23 @@ static void case_page(void)
 	munmap((void *)p, 4096);
 }
 
+/* A mapping made inside a reservation (MAP_FIXED), as allocators and JITs do. */
+static void case_fixed(void)
+{
+	char *r = mmap(NULL, 16 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r == MAP_FAILED)
+		return;
+	volatile char *p = mmap(r + 4 * 4096, 4096, PROT_READ | PROT_WRITE,
+	                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	printf("base=%p\n", (void *)p);
+	begin(0x19);
+	p[8] = 1;
+	hg_sim_mark_end();
+	munmap(r, 16 * 4096);
+}
+
 static void case_cpuid(void)
 {
 	unsigned a, b, c, d;
@@ -272,6 +289,7 @@ static const struct {
 } hg_t_cases[] = {
 	{ "lines", case_lines }, { "global", case_global }, { "threads", case_threads },
 	{ "syscall", case_syscall }, { "heap", case_heap }, { "page", case_page },
+	{ "fixed", case_fixed },
 	{ "cpuid", case_cpuid }, { "pause", case_pause }, { "outside", case_outside },
 	{ "yield", case_yield }, { "exec", case_exec }, { "yield100", case_yield100 },
 	{ "masks", case_masks }, { "cut", case_cut },
