@@ -37,13 +37,20 @@ static char hg_ka_mutex_pad[HG_KA_LINE] __attribute__((used));
 volatile long hg_ka_counter __attribute__((aligned(HG_KA_LINE)));
 static char hg_ka_counter_pad[HG_KA_LINE] __attribute__((used));
 /*
- * Two variables of one line, apart from everything else: a section of their
- * own, the first aligned to a line (built with -fno-toplevel-reorder; main
- * checks that they share the line).
+ * Two variables of one line, apart from everything else: defined in one
+ * assembler block so that they are adjacent whatever the compiler's
+ * ordering, each with its own symbol type and size (the tool names data by
+ * symbol).
  */
-volatile long hg_ka_word_a __attribute__((section(".data.hg_ka_pair"), aligned(HG_KA_LINE))) = 1;
-volatile long hg_ka_word_b __attribute__((section(".data.hg_ka_pair"))) = 1;
-volatile char hg_ka_pair_end[HG_KA_LINE] __attribute__((section(".data.hg_ka_pair"))) = { 1 };
+__asm__(".data\n"
+        ".balign 64\n"
+        ".globl hg_ka_word_a\n.type hg_ka_word_a, @object\n.size hg_ka_word_a, 8\n"
+        "hg_ka_word_a: .quad 1\n"
+        ".globl hg_ka_word_b\n.type hg_ka_word_b, @object\n.size hg_ka_word_b, 8\n"
+        "hg_ka_word_b: .quad 1\n"
+        ".space 48\n"
+        ".text\n");
+extern volatile long hg_ka_word_a, hg_ka_word_b;
 
 struct hg_ka_own {
 	volatile long n;
@@ -96,7 +103,7 @@ static void *hg_ka_thread(void *arg)
 		for (int i = 0; i < 20; i++)
 			priv += i;
 	}
-	return NULL;
+	return (void *)(intptr_t)(priv == 0);
 }
 
 int main(int argc, char **argv)
@@ -118,8 +125,7 @@ int main(int argc, char **argv)
 	if (argc > 2)
 		hg_ka_sections = atol(argv[2]);
 	if (((uintptr_t)&hg_ka_word_a >> 6) != ((uintptr_t)&hg_ka_word_b >> 6)) {
-		fprintf(stderr, "ka_prog: hg_ka_word_a and hg_ka_word_b are not in one line; build "
-		    "with -fno-toplevel-reorder\n");
+		fprintf(stderr, "ka_prog: hg_ka_word_a and hg_ka_word_b are not in one line\n");
 		return 3;
 	}
 	for (int t = 0; t < 2; t++) {
