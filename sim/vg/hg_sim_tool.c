@@ -1218,13 +1218,59 @@ static void hg_add_icount(IRSB *sb, UInt n)
  * mask; else a call of hg_access guarded by "an interval is open or the page
  * misses hg_pcache".  Both under guard (NULL: always).
  */
+/*
+ * The unguarded accesses instrumented since the superblock's start or its
+ * last marker call: an access of the same kind at the same address (the
+ * same IR atom) and no larger repeats one that ran before it with the same
+ * sub-interval, so it would change nothing and gets no code.
+ */
+#define HG_SEEN_MAX 64
+static struct hg_seen {
+	IRExpr *addr;
+	UInt size;
+	Bool wr;
+} hg_seen[HG_SEEN_MAX];
+static UInt hg_nseen;
+/* hg_bit as loaded since the superblock's start or its last marker call
+ * (only marker helpers, system calls and thread switches change it, and the
+ * last two end superblocks); NULL: not loaded yet. */
+static IRExpr *hg_sb_bit;
+
+static Bool hg_same_atom(const IRExpr *a, const IRExpr *b)
+{
+	if (a->tag != b->tag)
+		return False;
+	if (a->tag == Iex_RdTmp)
+		return a->Iex.RdTmp.tmp == b->Iex.RdTmp.tmp;
+	if (a->tag == Iex_Const)
+		return a->Iex.Const.con->tag == Ico_U64 && b->Iex.Const.con->tag == Ico_U64 &&
+		       a->Iex.Const.con->Ico.U64 == b->Iex.Const.con->Ico.U64;
+	return False;
+}
+
+/* True if the access repeats one in hg_seen; else records it there. */
+static Bool hg_seen_repeat(IRExpr *addr, UInt size, Bool wr, const IRExpr *guard)
+{
+	if (guard != NULL || (addr->tag != Iex_RdTmp && addr->tag != Iex_Const))
+		return False;
+	for (UInt i = 0; i < hg_nseen; i++)
+		if (hg_seen[i].wr == wr && hg_seen[i].size >= size && hg_same_atom(hg_seen[i].addr, addr))
+			return True;
+	if (hg_nseen < HG_SEEN_MAX)
+		hg_seen[hg_nseen++] = (struct hg_seen){ .addr = addr, .size = size, .wr = wr };
+	return False;
+}
+
 static void hg_add_access(IRSB *sb, IRExpr *addr, UInt size, Bool wr, Addr code,
                           UInt pend, IRExpr *guard)
 {
-	IRExpr *page, *slot, *tag, *open, *any, *cond, *line, *last, *ent, *key, *hit, *mask, *old, *bit;
+	IRExpr *page, *slot, *tag, *any, *cond, *line, *last, *ent, *key, *hit, *mask, *old, *bit;
 	IRDirty *di;
 	ULong info = (ULong)pend | ((ULong)(size & 0x7fffffffu) << 32) | (wr ? HG_INFO_WRITE : 0);
 	struct hg_filter_ent *f = wr ? hg_wf : hg_rf;
+
+	if (hg_seen_repeat(addr, size, wr, guard))
+		return;
 
 	page = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, addr, IRExpr_Const(IRConst_U8(HG_PAGE_SHIFT))));
 	slot = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_And64, page, IRExpr_Const(IRConst_U64(HG_PCACHE_MASK))));
@@ -1232,8 +1278,11 @@ static void hg_add_access(IRSB *sb, IRExpr *addr, UInt size, Bool wr, Addr code,
 	slot = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, slot, mkIRExpr_HWord((HWord)hg_pcache)));
 	tag = hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, slot));
 	tag = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Xor64, tag, page));
-	open = hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, mkIRExpr_HWord((HWord)&hg_open)));
-	any = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Or64, tag, open));
+	/* hg_bit != 0 exactly while hg_open is 1. */
+	if (hg_sb_bit == NULL)
+		hg_sb_bit = hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, mkIRExpr_HWord((HWord)&hg_bit)));
+	bit = hg_sb_bit;
+	any = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Or64, tag, bit));
 	cond = hg_assign(sb, Ity_I1, IRExpr_Binop(Iop_CmpNE64, any, IRExpr_Const(IRConst_U64(0))));
 
 	/* The entry of the first line holds the last line only if they are one
@@ -1255,7 +1304,6 @@ static void hg_add_access(IRSB *sb, IRExpr *addr, UInt size, Bool wr, Addr code,
 	mask = hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, ent));
 	mask = hg_assign(sb, Ity_I64, IRExpr_ITE(hit, mask, mkIRExpr_HWord((HWord)&hg_filter_sink)));
 	old = hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, mask));
-	bit = hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, mkIRExpr_HWord((HWord)&hg_bit)));
 	old = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Or64, old, bit));
 	addStmtToIRSB(sb, IRStmt_Store(Iend_LE, mask, old));
 
@@ -1315,6 +1363,8 @@ static void hg_add_marker(IRSB *sb, Addr code, UInt pend)
 		return;
 	}
 	addStmtToIRSB(sb, IRStmt_Dirty(di));
+	hg_nseen = 0; /* the sub-interval may change here */
+	hg_sb_bit = NULL;
 }
 
 /* The event kind of a VEX dirty helper a transaction cannot survive, 0: none. */
@@ -1359,6 +1409,8 @@ static IRSB *hg_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
 	if (gWordTy != Ity_I64 || hWordTy != Ity_I64)
 		VG_(tool_panic)("htmgilsim runs on amd64 only");
 	sb = deepCopyIRSBExceptStmts(in);
+	hg_nseen = 0;
+	hg_sb_bit = NULL;
 	while (i < in->stmts_used && in->stmts[i]->tag != Ist_IMark)
 		addStmtToIRSB(sb, in->stmts[i++]);
 
