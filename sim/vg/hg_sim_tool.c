@@ -11,7 +11,9 @@
  *     instructions to hg_icount before each side exit and at its end, and
  *     every helper receives the instructions of its superblock not yet
  *     added, so a helper's count is exact;
- *   - every memory access runs an inline test, "the running thread has an
+ *   - every memory access inside one line that the line filter (hg_rf,
+ *     hg_wf) holds for its kind sets the sub-interval's bit in that line's
+ *     mask inline; any other runs an inline test, "the running thread has an
  *     interval open, or the access's page misses the page cache", that
  *     guards a call of hg_access; outside intervals the call happens only
  *     for pages the cache does not hold (first touches, and conflicts of
@@ -199,7 +201,10 @@ struct hg_event {
 	Addr code;
 };
 
-#define HG_SLOTS_LOG 17 /* >= 2 * the largest --max-lines default */
+/* A thread's slot table has room for 2 * --max-lines entries and uses its
+ * first 1 << slots_log, from HG_SLOTS_MIN_LOG, doubled while a chunk's lines
+ * fill half of it: a chunk of few lines probes a table the cache holds. */
+#define HG_SLOTS_MIN_LOG 9
 
 struct hg_thread {
 	UInt serial;        /* 0: no live thread on this ThreadId */
@@ -220,8 +225,9 @@ struct hg_thread {
 	UInt stack_desc;
 	struct hg_line *lines;
 	UInt nlines, cap_lines;
-	UInt *slots;        /* 1 << slots_log entries: 0 empty, else index + 1 */
-	UInt slots_log;
+	UInt *slots;        /* 1 << slots_max_log entries: 0 empty, else index + 1;
+	                     * those at or above 1 << slots_log are 0 */
+	UInt slots_log, slots_max_log;
 	struct hg_event *evs;
 	UInt nevs, cap_evs;
 };
@@ -234,6 +240,40 @@ static UInt hg_nyielded;
 static struct hg_thread *hg_cur;
 ULong hg_icount;
 ULong hg_open;
+/*
+ * The line filter: lines of hg_cur's open chunk, direct-mapped by line, each
+ * with the address of its rmask (hg_rf: any line kept) or wmask (hg_wf: a line
+ * the chunk wrote).  An access inside one line that hits its table ORs hg_bit
+ * into that mask in generated code, which is all hg_access would do for it
+ * (the line's page is marked: hg_pages_forget empties the tables), and calls
+ * nothing.  hg_bit is the open sub-interval's bit, 0 while hg_open is 0.  An
+ * empty entry is { HG_NO_LINE, &hg_filter_sink }; the tables hold only lines
+ * of hg_cur's open chunk, at addresses valid while it stays open (emptied
+ * when the chunk closes, its lines move, or hg_cur stops running).
+ */
+#define HG_NO_LINE (~0ull)
+#define HG_FILTER_LOG 9
+struct hg_filter_ent {
+	ULong line;
+	ULong *mask;
+};
+struct hg_filter_ent hg_rf[1u << HG_FILTER_LOG];
+struct hg_filter_ent hg_wf[1u << HG_FILTER_LOG];
+ULong hg_bit;
+ULong hg_filter_sink;
+
+static void hg_bit_sync(void)
+{
+	hg_bit = hg_open ? 1ull << (hg_cur->nsubs - 1) : 0;
+}
+
+static void hg_filter_init(void)
+{
+	for (UInt i = 0; i < (1u << HG_FILTER_LOG); i++) {
+		hg_rf[i].line = hg_wf[i].line = HG_NO_LINE;
+		hg_rf[i].mask = hg_wf[i].mask = &hg_filter_sink;
+	}
+}
 
 static struct hg_thread *hg_thread_of(ThreadId tid)
 {
@@ -293,6 +333,7 @@ static void hg_pages_forget(Addr a, SizeT len)
 	ULong p, end;
 	if (len == 0)
 		return;
+	hg_filter_init();
 	p = a >> HG_PAGE_SHIFT;
 	end = (a + len - 1) >> HG_PAGE_SHIFT;
 	if (end - p >= HG_PCACHE_MASK) {
@@ -806,6 +847,59 @@ static void hg_event_add(struct hg_thread *t, UInt kind, ULong arg, Addr code, U
 	e->code = code;
 }
 
+static void hg_filter_put(struct hg_filter_ent *f, UWord line, ULong *mask)
+{
+	struct hg_filter_ent *e = &f[line & ((1u << HG_FILTER_LOG) - 1)];
+	e->line = line;
+	e->mask = mask;
+}
+
+/* Empties the filter of t's lines, if t is the thread it holds (the lines'
+ * keys must still be lines, not ids). */
+static void hg_filter_drop(const struct hg_thread *t)
+{
+	if (t != hg_cur)
+		return;
+	if (t->nlines > (1u << HG_FILTER_LOG) / 4) {
+		hg_filter_init();
+		return;
+	}
+	for (UInt i = 0; i < t->nlines; i++) {
+		UWord line = t->lines[i].line;
+		UInt k = line & ((1u << HG_FILTER_LOG) - 1);
+		if (hg_rf[k].line == line) {
+			hg_rf[k].line = HG_NO_LINE;
+			hg_rf[k].mask = &hg_filter_sink;
+		}
+		if (hg_wf[k].line == line) {
+			hg_wf[k].line = HG_NO_LINE;
+			hg_wf[k].mask = &hg_filter_sink;
+		}
+	}
+}
+
+static UInt hg_slot_free(const struct hg_thread *t, UWord line)
+{
+	UInt mask = (1u << t->slots_log) - 1;
+	UInt h = (UInt)((line * 0x9E3779B97F4A7C15ull) >> (64 - t->slots_log));
+	while (t->slots[h] != 0)
+		h = (h + 1) & mask;
+	return h;
+}
+
+/* Doubles the slots in use, placing the chunk's lines again. */
+static void hg_slots_grow(struct hg_thread *t)
+{
+	for (UInt i = 0; i < t->nlines; i++)
+		t->slots[t->lines[i].slot] = 0;
+	t->slots_log++;
+	for (UInt i = 0; i < t->nlines; i++) {
+		UInt h = hg_slot_free(t, t->lines[i].line);
+		t->slots[h] = i + 1;
+		t->lines[i].slot = h;
+	}
+}
+
 static void hg_line_add(struct hg_thread *t, Addr a, UInt size, Bool wr, Addr code, ULong now)
 {
 	UWord line = a >> HG_SIM_LINE_SHIFT;
@@ -821,6 +915,7 @@ static void hg_line_add(struct hg_thread *t, Addr a, UInt size, Bool wr, Addr co
 		if (l->line == line) {
 			if (!wr) {
 				l->rmask |= bit;
+				hg_filter_put(hg_rf, line, &l->rmask);
 				return;
 			}
 			if (l->first_write == HG_SIM_NONE) {
@@ -830,6 +925,8 @@ static void hg_line_add(struct hg_thread *t, Addr a, UInt size, Bool wr, Addr co
 				l->size = size;
 			}
 			l->wmask |= bit;
+			hg_filter_put(hg_wf, line, &l->wmask);
+			hg_filter_put(hg_rf, line, &l->rmask);
 			return;
 		}
 		h = (h + 1) & mask;
@@ -839,8 +936,13 @@ static void hg_line_add(struct hg_thread *t, Addr a, UInt size, Bool wr, Addr co
 		return;
 	}
 	if (t->nlines == t->cap_lines) {
+		hg_filter_drop(t); /* the masks move */
 		t->cap_lines = t->cap_lines ? 2 * t->cap_lines : 1024;
 		t->lines = VG_(realloc)("htmgilsim.lines", t->lines, t->cap_lines * sizeof *t->lines);
+	}
+	if (2 * (t->nlines + 1) > (1u << t->slots_log) && t->slots_log < t->slots_max_log) {
+		hg_slots_grow(t);
+		h = hg_slot_free(t, line);
 	}
 	l = &t->lines[t->nlines++];
 	t->slots[h] = t->nlines;
@@ -854,19 +956,23 @@ static void hg_line_add(struct hg_thread *t, Addr a, UInt size, Bool wr, Addr co
 	l->slot = h;
 	l->rmask = wr ? 0 : bit;
 	l->wmask = wr ? bit : 0;
+	if (wr)
+		hg_filter_put(hg_wf, line, &l->wmask);
+	hg_filter_put(hg_rf, line, &l->rmask);
 }
 
 static void hg_interval_reset(struct hg_thread *t)
 {
 	if (t->slots == NULL) {
 		UInt need = 2 * (UInt)hg_clo_max_lines;
-		t->slots_log = 10;
-		while ((1u << t->slots_log) < need)
-			t->slots_log++;
-		t->slots = VG_(calloc)("htmgilsim.slots", 1u << t->slots_log, sizeof *t->slots);
+		t->slots_max_log = HG_SLOTS_MIN_LOG;
+		while ((1u << t->slots_max_log) < need)
+			t->slots_max_log++;
+		t->slots = VG_(calloc)("htmgilsim.slots", 1u << t->slots_max_log, sizeof *t->slots);
 	}
 	for (UInt i = 0; i < t->nlines; i++)
 		t->slots[t->lines[i].slot] = 0;
+	t->slots_log = HG_SLOTS_MIN_LOG;
 	t->nlines = 0;
 	t->nevs = 0;
 	t->nsubs = 0;
@@ -880,6 +986,7 @@ static void hg_chunk_close(struct hg_thread *t, ULong now, UInt flags, Bool desc
 	static const UInt zero;
 	struct hg_sim_end e;
 	ULong len;
+	hg_filter_drop(t);
 	for (UInt i = 0; i < t->nlines; i++) {
 		struct hg_line *l = &t->lines[i];
 		/* Ids replace the raw addresses in place; code ids are made here
@@ -940,8 +1047,10 @@ static void hg_chunk_close(struct hg_thread *t, ULong now, UInt flags, Bool desc
 		hg_nyielded--;
 	t->yielded = False;
 	t->gap = False;
-	if (t == hg_cur)
+	if (t == hg_cur) {
 		hg_open = 0;
+		hg_bit_sync();
+	}
 }
 
 /* Another thread's hold of lock_id ended after a yield point without a
@@ -1024,6 +1133,7 @@ static void hg_mark_begin(ULong site, ULong sub_word, ULong lock_id, ULong pend)
 			t->gap = False;
 			hg_nyielded--;
 			hg_open = 1;
+			hg_bit_sync();
 			return;
 		} else {
 			hg_chunk_close(t, now, HG_SIM_E_YIELD, True);
@@ -1050,6 +1160,7 @@ static void hg_mark_begin(ULong site, ULong sub_word, ULong lock_id, ULong pend)
 	hg_out_head(HG_SIM_R_BEGIN, sizeof b);
 	hg_out(&b, sizeof b);
 	hg_open = 1;
+	hg_bit_sync();
 }
 
 /* The sub-interval ends here; the chunk stays open for the next begin. */
@@ -1072,6 +1183,7 @@ static void hg_mark_end(ULong pend)
 		t->depth = 0; /* the yield point ended every nested section too */
 		t->gap = True;
 		hg_open = 0;
+		hg_bit_sync();
 		return;
 	}
 	if (--t->depth > 0)
@@ -1100,14 +1212,65 @@ static void hg_add_icount(IRSB *sb, UInt n)
 	addStmtToIRSB(sb, IRStmt_Store(Iend_LE, mkIRExpr_HWord((HWord)&hg_icount), sum));
 }
 
-/* A call of hg_access for [addr, addr+size), guarded by "an interval is
- * open or the page misses hg_pcache" and by guard (NULL: always). */
+/*
+ * [addr, addr+size): if it lies in one line of the filter's table for its
+ * kind (hg_rf for a read, hg_wf for a write), hg_bit ORed into that line's
+ * mask; else a call of hg_access guarded by "an interval is open or the page
+ * misses hg_pcache".  Both under guard (NULL: always).
+ */
+/*
+ * The unguarded accesses instrumented since the superblock's start or its
+ * last marker call: an access of the same kind at the same address (the
+ * same IR atom) and no larger repeats one that ran before it with the same
+ * sub-interval, so it would change nothing and gets no code.
+ */
+#define HG_SEEN_MAX 64
+static struct hg_seen {
+	IRExpr *addr;
+	UInt size;
+	Bool wr;
+} hg_seen[HG_SEEN_MAX];
+static UInt hg_nseen;
+/* hg_bit as loaded since the superblock's start or its last marker call
+ * (only marker helpers, system calls and thread switches change it, and the
+ * last two end superblocks); NULL: not loaded yet. */
+static IRExpr *hg_sb_bit;
+
+static Bool hg_same_atom(const IRExpr *a, const IRExpr *b)
+{
+	if (a->tag != b->tag)
+		return False;
+	if (a->tag == Iex_RdTmp)
+		return a->Iex.RdTmp.tmp == b->Iex.RdTmp.tmp;
+	if (a->tag == Iex_Const)
+		return a->Iex.Const.con->tag == Ico_U64 && b->Iex.Const.con->tag == Ico_U64 &&
+		       a->Iex.Const.con->Ico.U64 == b->Iex.Const.con->Ico.U64;
+	return False;
+}
+
+/* True if the access repeats one in hg_seen; else records it there. */
+static Bool hg_seen_repeat(IRExpr *addr, UInt size, Bool wr, const IRExpr *guard)
+{
+	if (guard != NULL || (addr->tag != Iex_RdTmp && addr->tag != Iex_Const))
+		return False;
+	for (UInt i = 0; i < hg_nseen; i++)
+		if (hg_seen[i].wr == wr && hg_seen[i].size >= size && hg_same_atom(hg_seen[i].addr, addr))
+			return True;
+	if (hg_nseen < HG_SEEN_MAX)
+		hg_seen[hg_nseen++] = (struct hg_seen){ .addr = addr, .size = size, .wr = wr };
+	return False;
+}
+
 static void hg_add_access(IRSB *sb, IRExpr *addr, UInt size, Bool wr, Addr code,
                           UInt pend, IRExpr *guard)
 {
-	IRExpr *page, *slot, *tag, *open, *any, *cond;
+	IRExpr *page, *slot, *tag, *any, *cond, *line, *last, *ent, *key, *hit, *mask, *old, *bit;
 	IRDirty *di;
 	ULong info = (ULong)pend | ((ULong)(size & 0x7fffffffu) << 32) | (wr ? HG_INFO_WRITE : 0);
+	struct hg_filter_ent *f = wr ? hg_wf : hg_rf;
+
+	if (hg_seen_repeat(addr, size, wr, guard))
+		return;
 
 	page = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, addr, IRExpr_Const(IRConst_U8(HG_PAGE_SHIFT))));
 	slot = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_And64, page, IRExpr_Const(IRConst_U64(HG_PCACHE_MASK))));
@@ -1115,9 +1278,37 @@ static void hg_add_access(IRSB *sb, IRExpr *addr, UInt size, Bool wr, Addr code,
 	slot = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, slot, mkIRExpr_HWord((HWord)hg_pcache)));
 	tag = hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, slot));
 	tag = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Xor64, tag, page));
-	open = hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, mkIRExpr_HWord((HWord)&hg_open)));
-	any = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Or64, tag, open));
+	/* hg_bit != 0 exactly while hg_open is 1. */
+	if (hg_sb_bit == NULL)
+		hg_sb_bit = hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, mkIRExpr_HWord((HWord)&hg_bit)));
+	bit = hg_sb_bit;
+	any = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Or64, tag, bit));
 	cond = hg_assign(sb, Ity_I1, IRExpr_Binop(Iop_CmpNE64, any, IRExpr_Const(IRConst_U64(0))));
+
+	/* The entry of the first line holds the last line only if they are one
+	 * line: two lines in one access are adjacent, in different entries. */
+	line = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, addr, IRExpr_Const(IRConst_U8(HG_SIM_LINE_SHIFT))));
+	last = line;
+	if (size > 1) {
+		last = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, addr, IRExpr_Const(IRConst_U64(size - 1))));
+		last = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, last, IRExpr_Const(IRConst_U8(HG_SIM_LINE_SHIFT))));
+	}
+	ent = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_And64, line, IRExpr_Const(IRConst_U64((1u << HG_FILTER_LOG) - 1))));
+	ent = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Shl64, ent, IRExpr_Const(IRConst_U8(4))));
+	ent = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, ent, mkIRExpr_HWord((HWord)f)));
+	key = hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, ent));
+	hit = hg_assign(sb, Ity_I1, IRExpr_Binop(Iop_CmpEQ64, key, last));
+	if (guard != NULL)
+		hit = hg_assign(sb, Ity_I1, IRExpr_Binop(Iop_And1, hit, guard));
+	ent = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, ent, IRExpr_Const(IRConst_U64(8))));
+	mask = hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, ent));
+	mask = hg_assign(sb, Ity_I64, IRExpr_ITE(hit, mask, mkIRExpr_HWord((HWord)&hg_filter_sink)));
+	old = hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, mask));
+	old = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Or64, old, bit));
+	addStmtToIRSB(sb, IRStmt_Store(Iend_LE, mask, old));
+
+	hit = hg_assign(sb, Ity_I1, IRExpr_Unop(Iop_Not1, hit));
+	cond = hg_assign(sb, Ity_I1, IRExpr_Binop(Iop_And1, cond, hit));
 	if (guard != NULL)
 		cond = hg_assign(sb, Ity_I1, IRExpr_Binop(Iop_And1, cond, guard));
 	di = unsafeIRDirty_0_N(0, "hg_access", VG_(fnptr_to_fnentry)(&hg_access),
@@ -1172,6 +1363,8 @@ static void hg_add_marker(IRSB *sb, Addr code, UInt pend)
 		return;
 	}
 	addStmtToIRSB(sb, IRStmt_Dirty(di));
+	hg_nseen = 0; /* the sub-interval may change here */
+	hg_sb_bit = NULL;
 }
 
 /* The event kind of a VEX dirty helper a transaction cannot survive, 0: none. */
@@ -1216,6 +1409,8 @@ static IRSB *hg_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
 	if (gWordTy != Ity_I64 || hWordTy != Ity_I64)
 		VG_(tool_panic)("htmgilsim runs on amd64 only");
 	sb = deepCopyIRSBExceptStmts(in);
+	hg_nseen = 0;
+	hg_sb_bit = NULL;
 	while (i < in->stmts_used && in->stmts[i]->tag != Ist_IMark)
 		addStmtToIRSB(sb, in->stmts[i++]);
 
@@ -1309,12 +1504,14 @@ static void hg_start_client_code(ThreadId tid, ULong blocks)
 	hg_cur = hg_thread_of(tid);
 	hg_icount = hg_cur->icount;
 	hg_open = hg_cur->open && !hg_cur->gap;
+	hg_bit_sync();
 }
 
 static void hg_stop_client_code(ThreadId tid, ULong blocks)
 {
 	(void)blocks;
 	hg_thread_of(tid)->icount = hg_icount;
+	hg_filter_drop(hg_thread_of(tid));
 }
 
 static void hg_pre_syscall(ThreadId tid, UInt sysno, UWord *args, UInt nargs)
@@ -1563,6 +1760,7 @@ static void hg_pre_clo_init(void)
 	VG_(track_pre_mem_read)(hg_pre_mem_read);
 
 	VG_(memset)(hg_pcache, 0xff, sizeof hg_pcache);
+	hg_filter_init();
 }
 
 VG_DETERMINE_INTERFACE_VERSION(hg_pre_clo_init)
