@@ -570,7 +570,12 @@ static UInt hg_code_id(Addr a)
 	return id;
 }
 
-static UInt hg_heap_id(struct hg_block *b)
+/*
+ * "WHAT of N bytes VERB f1 < f2 < f3": a block named by the stack that made
+ * it, leaving out the frames that say nothing about the caller (the malloc
+ * replacement's, mmap's own).  Made once per block.
+ */
+static UInt hg_block_desc(struct hg_block *b, UInt kind, const HChar *what, const HChar *verb)
 {
 	DiEpoch ep = VG_(current_DiEpoch)();
 	HChar buf[768];
@@ -578,45 +583,32 @@ static UInt hg_heap_id(struct hg_block *b)
 	UInt shown = 0;
 	if (b->desc != 0)
 		return b->desc;
-	n = VG_(snprintf)(buf, sizeof buf, "heap block of %lu bytes allocated at", b->size);
+	n = VG_(snprintf)(buf, sizeof buf, "%s of %lu bytes %s", what, b->size, verb);
 	for (UInt i = 0; i < b->nips && shown < 3 && n < (Int)sizeof buf - 1; i++) {
 		const HChar *fn, *obj;
-		/* Frames inside the malloc replacement say nothing about the caller. */
 		if (VG_(get_objname)(ep, b->ips[i], &obj) && VG_(strstr)(obj, "vgpreload_") != NULL)
 			continue;
-		if (VG_(get_fnname)(ep, b->ips[i], &fn))
-			n += VG_(snprintf)(buf + n, sizeof buf - n, "%s%s", shown ? " < " : " ", fn);
-		else
-			n += VG_(snprintf)(buf + n, sizeof buf - n, "%s0x%lx", shown ? " < " : " ", b->ips[i]);
-		shown++;
-	}
-	b->desc = hg_desc(HG_SIM_D_HEAP, b->start, b->size, buf);
-	return b->desc;
-}
-
-/* "anonymous mapping of N bytes made at f1 < f2 < f3" (mmap's own frames left out). */
-static UInt hg_map_made_id(struct hg_block *m)
-{
-	DiEpoch ep = VG_(current_DiEpoch)();
-	HChar buf[768];
-	Int n;
-	UInt shown = 0;
-	if (m->desc != 0)
-		return m->desc;
-	n = VG_(snprintf)(buf, sizeof buf, "anonymous mapping of %lu bytes made at", m->size);
-	for (UInt i = 0; i < m->nips && shown < 3 && n < (Int)sizeof buf - 1; i++) {
-		const HChar *fn;
-		if (VG_(get_fnname)(ep, m->ips[i], &fn)) {
+		if (VG_(get_fnname)(ep, b->ips[i], &fn)) {
 			if (VG_(strstr)(fn, "mmap") == fn || VG_(strstr)(fn, "__mmap") == fn)
 				continue;
 			n += VG_(snprintf)(buf + n, sizeof buf - n, "%s%s", shown ? " < " : " ", fn);
 		} else {
-			n += VG_(snprintf)(buf + n, sizeof buf - n, "%s0x%lx", shown ? " < " : " ", m->ips[i]);
+			n += VG_(snprintf)(buf + n, sizeof buf - n, "%s0x%lx", shown ? " < " : " ", b->ips[i]);
 		}
 		shown++;
 	}
-	m->desc = hg_desc(HG_SIM_D_MAP, m->start, m->size, buf);
-	return m->desc;
+	b->desc = hg_desc(kind, b->start, b->size, buf);
+	return b->desc;
+}
+
+static UInt hg_heap_id(struct hg_block *b)
+{
+	return hg_block_desc(b, HG_SIM_D_HEAP, "heap block", "allocated at");
+}
+
+static UInt hg_map_made_id(struct hg_block *m)
+{
+	return hg_block_desc(m, HG_SIM_D_MAP, "anonymous mapping", "made at");
 }
 
 /* The size of the data symbol at base: the symbol covers [base, base+size)
