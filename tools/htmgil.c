@@ -684,6 +684,34 @@ static int hg_cli_run_parse(int argc, char **argv, struct hg_cli_run *r)
 	return 0;
 }
 
+/* The directory of this program (no trailing slash); -1 when unreadable. */
+static int hg_cli_self_dir(char out[PATH_MAX])
+{
+	ssize_t n = readlink("/proc/self/exe", out, PATH_MAX - 1);
+	if (n <= 0)
+		return -1;
+	out[n] = '\0';
+	char *slash = strrchr(out, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	return 0;
+}
+
+/* First of dir/rel/name (rel in rels) that exists and allows mode (access(2)), into out. */
+static bool hg_cli_find_file(const char *dir, const char *const *rels, size_t nrels,
+    const char *name, int mode, char out[PATH_MAX])
+{
+	char cand[2 * PATH_MAX];
+	for (size_t k = 0; k < nrels; k++) {
+		int n = snprintf(cand, sizeof cand, "%s/%s/%s", dir, rels[k], name);
+		if (n < 0 || (size_t)n >= sizeof cand)
+			continue;
+		if (realpath(cand, out) != NULL && access(out, mode) == 0)
+			return true;
+	}
+	return false;
+}
+
 /*
  * Finds the preload library: $HTMGIL_PRELOAD, else next to this program at
  * HG_CLI_LIBDIR_REL (install tree), else ../lib (build tree).  Writes the
@@ -693,8 +721,6 @@ static int hg_cli_run_parse(int argc, char **argv, struct hg_cli_run *r)
 static int hg_cli_find_preload(char out[PATH_MAX])
 {
 	const char *env = getenv("HTMGIL_PRELOAD");
-	char cand[2 * PATH_MAX];
-
 	if (env != NULL && *env != '\0') {
 		if (realpath(env, out) == NULL) {
 			fprintf(stderr, "%s: HTMGIL_PRELOAD=%s: %s; point it at %s or unset it\n",
@@ -705,25 +731,14 @@ static int hg_cli_find_preload(char out[PATH_MAX])
 	}
 
 	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n <= 0) {
+	if (hg_cli_self_dir(self) != 0) {
 		fprintf(stderr, "%s: cannot read /proc/self/exe (%s); set HTMGIL_PRELOAD=PATH to %s\n",
 		    hg_cli_cmd, strerror(errno), HG_PRELOAD_NAME);
 		return -1;
 	}
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	if (slash != NULL)
-		*slash = '\0';
-
 	const char *rels[] = { HG_CLI_LIBDIR_REL, "../lib" };
-	for (size_t k = 0; k < sizeof rels / sizeof rels[0]; k++) {
-		int n2 = snprintf(cand, sizeof cand, "%s/%s/%s", self, rels[k], HG_PRELOAD_NAME);
-		if (n2 < 0 || (size_t)n2 >= sizeof cand)
-			continue;
-		if (realpath(cand, out) != NULL && access(out, R_OK) == 0)
-			return 0;
-	}
+	if (hg_cli_find_file(self, rels, 2, HG_PRELOAD_NAME, R_OK, out))
+		return 0;
 	fprintf(stderr, "%s: %s not found in %s/%s; build or install it, or set HTMGIL_PRELOAD=PATH\n",
 	    hg_cli_cmd, HG_PRELOAD_NAME, self, HG_CLI_LIBDIR_REL);
 	return -1;
@@ -972,36 +987,6 @@ static int hg_cli_sim_parse(int argc, char **argv, struct hg_cli_sim *r)
 	return 0;
 }
 
-/* The directory of this program (no trailing slash); -1 after one line. */
-static int hg_cli_self_dir(char out[PATH_MAX])
-{
-	ssize_t n = readlink("/proc/self/exe", out, PATH_MAX - 1);
-	if (n <= 0) {
-		fprintf(stderr, "%s: cannot read /proc/self/exe (%s)\n", hg_cli_cmd, strerror(errno));
-		return -1;
-	}
-	out[n] = '\0';
-	char *slash = strrchr(out, '/');
-	if (slash != NULL)
-		*slash = '\0';
-	return 0;
-}
-
-/* First of dir/rel/name (rel in rels) that exists and is executable, into out. */
-static bool hg_cli_find_exec(const char *dir, const char *const *rels, size_t nrels,
-    const char *name, char out[PATH_MAX])
-{
-	char cand[2 * PATH_MAX];
-	for (size_t k = 0; k < nrels; k++) {
-		int n = snprintf(cand, sizeof cand, "%s/%s/%s", dir, rels[k], name);
-		if (n < 0 || (size_t)n >= sizeof cand)
-			continue;
-		if (realpath(cand, out) != NULL && access(out, X_OK) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* valgrind from --valgrind or PATH; false after one line. */
 static bool hg_cli_find_valgrind(const char *given, char out[PATH_MAX])
 {
@@ -1115,10 +1100,12 @@ static int hg_cli_sim(int argc, char **argv)
 		return rc < 0 ? HG_EXIT_USAGE : 0;
 
 	char self[PATH_MAX], replay[PATH_MAX], tooldir[PATH_MAX], tool[PATH_MAX];
-	if (hg_cli_self_dir(self) != 0)
+	if (hg_cli_self_dir(self) != 0) {
+		fprintf(stderr, "htmgil sim: cannot read /proc/self/exe (%s)\n", strerror(errno));
 		return HG_EXIT_USAGE;
+	}
 	const char *rels[] = { HG_CLI_LIBEXECDIR_REL "/htmgil", "../libexec/htmgil" };
-	if (!hg_cli_find_exec(self, rels, 2, "htmgil-sim-replay", replay)) {
+	if (!hg_cli_find_file(self, rels, 2, "htmgil-sim-replay", X_OK, replay)) {
 		fprintf(stderr, "htmgil sim: htmgil-sim-replay not found in %s/%s/htmgil; build or "
 		    "install htmgil with the simulator\n", self, HG_CLI_LIBEXECDIR_REL);
 		return HG_EXIT_USAGE;
@@ -1139,7 +1126,7 @@ static int hg_cli_sim(int argc, char **argv)
 	if (!hg_cli_find_valgrind(r.valgrind, valgrind))
 		return HG_EXIT_USAGE;
 	const char *trels[] = { HG_CLI_LIBEXECDIR_REL "/htmgil/valgrind", "../libexec/htmgil/valgrind" };
-	if (!hg_cli_find_exec(self, trels, 2, "htmgilsim-amd64-linux", tool)) {
+	if (!hg_cli_find_file(self, trels, 2, "htmgilsim-amd64-linux", X_OK, tool)) {
 		fprintf(stderr, "htmgil sim: the recording tool htmgilsim-amd64-linux is not in "
 		    "%s/%s/htmgil/valgrind; build htmgil where valgrind's tool files are installed "
 		    "(Debian: the valgrind package)\n", self, HG_CLI_LIBEXECDIR_REL);
@@ -1265,25 +1252,15 @@ static int hg_cli_find_script(char out[PATH_MAX])
 		}
 		return 0;
 	}
-	char self[PATH_MAX], cand[2 * PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n <= 0) {
+	char self[PATH_MAX];
+	if (hg_cli_self_dir(self) != 0) {
 		fprintf(stderr, "htmgil report: cannot read /proc/self/exe (%s); set "
 		    "HTMGIL_REPORT_SCRIPT=PATH to htmgil_report.py\n", strerror(errno));
 		return -1;
 	}
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	if (slash != NULL)
-		*slash = '\0';
 	const char *rels[] = { HG_CLI_DATADIR_REL, "../share" };
-	for (size_t k = 0; k < sizeof rels / sizeof rels[0]; k++) {
-		int n2 = snprintf(cand, sizeof cand, "%s/%s/%s", self, rels[k], HG_REPORT_SCRIPT);
-		if (n2 < 0 || (size_t)n2 >= sizeof cand)
-			continue;
-		if (realpath(cand, out) != NULL && access(out, R_OK) == 0)
-			return 0;
-	}
+	if (hg_cli_find_file(self, rels, 2, HG_REPORT_SCRIPT, R_OK, out))
+		return 0;
 	fprintf(stderr, "htmgil report: %s not found in %s/%s; build or install htmgil, or set "
 	    "HTMGIL_REPORT_SCRIPT=PATH\n", HG_REPORT_SCRIPT, self, HG_CLI_DATADIR_REL);
 	return -1;
