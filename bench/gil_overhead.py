@@ -25,17 +25,10 @@ PROG = os.path.join(HERE, "..", "tests", "cpython", "prog.py")
 
 
 def find_python(ver):
-    roots = []
-    if os.environ.get("PYENV_ROOT"):
-        roots.append(os.environ["PYENV_ROOT"])
-    pyenv = shutil.which("pyenv")
-    if pyenv:
-        try:
-            roots.append(subprocess.check_output([pyenv, "root"]).decode().strip())
-        except (OSError, subprocess.CalledProcessError):
-            pass
-    roots.append(os.path.expanduser("~/.pyenv"))
-    for r in roots:
+    """The newest pyenv build of ver (gil_scaling.py's search roots), else PATH's."""
+    sys.path.insert(0, HERE)
+    from gil_scaling import pyenv_roots
+    for r in pyenv_roots():
         for d in sorted(glob.glob(os.path.join(r, "versions", ver + ".*")), reverse=True):
             exe = os.path.join(d, "bin", "python" + ver)
             if os.path.exists(exe):

@@ -38,7 +38,8 @@ def wall(cmd, env):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--python", default=os.path.expanduser("~/.pyenv/versions/3.12.1/bin/python3.12"))
+    ap.add_argument("--python", help="the interpreter (default: the CPython 3.12 that "
+                    "gil_scaling.py finds)")
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--scale", default="1")
@@ -46,6 +47,12 @@ def main():
     ap.add_argument("--htmgil", default=os.path.join(ROOT, "build", "bin", "htmgil"))
     ap.add_argument("--json")
     a = ap.parse_args()
+    if a.python is None:
+        sys.path.insert(0, os.path.join(ROOT, "bench"))
+        from gil_scaling import find_pythons
+        a.python = next((p for p in find_pythons() if p.endswith("python3.12")), None)
+        if a.python is None:
+            sys.exit("no CPython 3.12 found (pyenv or PATH); give --python PATH")
     if not os.access(a.python, os.X_OK):
         sys.exit("--python %s is not an executable interpreter" % a.python)
     if not os.access(a.htmgil, os.X_OK):
