@@ -144,7 +144,11 @@ static void test_emu_adds_up(void)
 	char line[512];
 	HG_ASSERT(text_time_line(line, sizeof line) != NULL);
 	fprintf(stderr, "emu: %s\n", line);
-	HG_EXPECT(strncmp(line, "time: the threads did not run at once: parallelism achieved ", 60) == 0);
+	/* Either wording says the threads did not overlap; which one follows the figure. */
+	const char *want = par >= 0.8 ? "time: the threads did not run at once: parallelism achieved "
+	                              : "time: no parallelism: less than one thread was busy at a time, "
+	                                "on average: parallelism achieved ";
+	HG_EXPECT(strncmp(line, want, strlen(want)) == 0);
 	HG_ASSERT_EQ(hg_emu_configure(""), 0);
 }
 
