@@ -241,17 +241,28 @@ static struct hg_thread *hg_cur;
 ULong hg_icount;
 ULong hg_open;
 /*
- * The line filter: lines of hg_cur's open chunk, direct-mapped by line, each
- * with the address of its rmask (hg_rf: any line kept) or wmask (hg_wf: a line
- * the chunk wrote).  An access inside one line that hits its table ORs hg_bit
- * into that mask in generated code, which is all hg_access would do for it
- * (the line's page is marked: hg_pages_forget empties the tables), and calls
- * nothing.  hg_bit is the open sub-interval's bit, 0 while hg_open is 0.  An
- * empty entry is { HG_NO_LINE, &hg_filter_sink }; the tables hold only lines
- * of hg_cur's open chunk, at addresses valid while it stays open (emptied
- * when the chunk closes, its lines move, or hg_cur stops running).
+ * The filter generated code consults before calling hg_access: hg_ftab[0]
+ * for reads, hg_ftab[1] for writes, indexed by (address >> hg_fshift) & mask.
+ *   - While hg_open is 1 they are the line tables hg_rf (any line kept) and
+ *     hg_wf (a line the chunk wrote), hg_fshift is the line shift, and each
+ *     entry holds a line of hg_cur's open chunk with the address of its
+ *     rmask or wmask.  An access inside one line that hits its table ORs
+ *     hg_bit into that mask in generated code, which is all hg_access would
+ *     do for it (the line's page is marked: hg_pages_forget empties the
+ *     tables), and calls nothing.  hg_bit is the open sub-interval's bit.
+ *   - While hg_open is 0 both are the page table hg_pf and hg_fshift is the
+ *     page shift: an entry holds a page the page bitmap has set, with
+ *     &hg_filter_sink as its mask, and hg_bit is 0.  An access inside one
+ *     page that hits needs nothing.
+ * Every entry's mask is a valid address: an empty entry is
+ * { HG_NO_LINE, &hg_filter_sink }.  hg_rf and hg_wf hold only lines of
+ * hg_cur's open chunk, at addresses valid while it stays open (emptied when
+ * the chunk closes, its lines move, or hg_cur stops running).  hg_ftab,
+ * hg_fshift and hg_bit change only in hg_bit_sync, which runs where hg_open
+ * or the sub-interval changes: in marker helpers and at thread switches.
  */
 #define HG_NO_LINE (~0ull)
+#define HG_PAGE_SHIFT 12
 #define HG_FILTER_LOG 9
 struct hg_filter_ent {
 	ULong line;
@@ -259,12 +270,18 @@ struct hg_filter_ent {
 };
 struct hg_filter_ent hg_rf[1u << HG_FILTER_LOG];
 struct hg_filter_ent hg_wf[1u << HG_FILTER_LOG];
+struct hg_filter_ent hg_pf[1u << HG_FILTER_LOG];
+struct hg_filter_ent *hg_ftab[2] = { hg_pf, hg_pf };
+ULong hg_fshift = HG_PAGE_SHIFT;
 ULong hg_bit;
 ULong hg_filter_sink;
 
 static void hg_bit_sync(void)
 {
 	hg_bit = hg_open ? 1ull << (hg_cur->nsubs - 1) : 0;
+	hg_ftab[0] = hg_open ? hg_rf : hg_pf;
+	hg_ftab[1] = hg_open ? hg_wf : hg_pf;
+	hg_fshift = hg_open ? HG_SIM_LINE_SHIFT : HG_PAGE_SHIFT;
 }
 
 static void hg_filter_init(void)
@@ -272,6 +289,14 @@ static void hg_filter_init(void)
 	for (UInt i = 0; i < (1u << HG_FILTER_LOG); i++) {
 		hg_rf[i].line = hg_wf[i].line = HG_NO_LINE;
 		hg_rf[i].mask = hg_wf[i].mask = &hg_filter_sink;
+	}
+}
+
+static void hg_pfilter_init(void)
+{
+	for (UInt i = 0; i < (1u << HG_FILTER_LOG); i++) {
+		hg_pf[i].line = HG_NO_LINE;
+		hg_pf[i].mask = &hg_filter_sink;
 	}
 }
 
@@ -299,7 +324,6 @@ static void hg_thread_announce(ThreadId tid, ThreadId parent)
 /* Pages the process touched: a two-level bitmap over the 47-bit user   */
 /* address space, and a direct-mapped cache of page numbers in front.  */
 
-#define HG_PAGE_SHIFT 12
 #define HG_CHUNK_LOG 18 /* pages per bitmap chunk: 1 GiB of address space */
 #define HG_TOP_N (1u << (48 - HG_PAGE_SHIFT - HG_CHUNK_LOG))
 #define HG_PCACHE_LOG 12
@@ -334,6 +358,7 @@ static void hg_pages_forget(Addr a, SizeT len)
 	if (len == 0)
 		return;
 	hg_filter_init();
+	hg_pfilter_init();
 	p = a >> HG_PAGE_SHIFT;
 	end = (a + len - 1) >> HG_PAGE_SHIFT;
 	if (end - p >= HG_PCACHE_MASK) {
@@ -1078,8 +1103,11 @@ static void hg_access(Addr a, Addr code, ULong info)
 		if (hg_page_mark(p) && hg_open)
 			hg_event_add(t, HG_SIM_EV_PAGE, p << HG_PAGE_SHIFT, code, now);
 	}
-	if (!hg_open)
+	if (!hg_open) {
+		if (p0 == p1 && p0 < ((ULong)HG_TOP_N << HG_CHUNK_LOG))
+			hg_filter_put(hg_pf, p0, &hg_filter_sink); /* marked above */
 		return;
+	}
 	for (Addr l = a >> HG_SIM_LINE_SHIFT; l <= end >> HG_SIM_LINE_SHIFT; l++) {
 		Addr la = l << HG_SIM_LINE_SHIFT;
 		Addr s = la > a ? la : a;
@@ -1205,12 +1233,6 @@ static void hg_add_icount(IRSB *sb, UInt n)
 }
 
 /*
- * [addr, addr+size): if it lies in one line of the filter's table for its
- * kind (hg_rf for a read, hg_wf for a write), hg_bit ORed into that line's
- * mask; else a call of hg_access guarded by "an interval is open or the page
- * misses hg_pcache".  Both under guard (NULL: always).
- */
-/*
  * The unguarded accesses instrumented since the superblock's start or its
  * last marker call: an access of the same kind at the same address (the
  * same IR atom) and no larger repeats one that ran before it with the same
@@ -1223,10 +1245,19 @@ static struct hg_seen {
 	Bool wr;
 } hg_seen[HG_SEEN_MAX];
 static UInt hg_nseen;
-/* hg_bit as loaded since the superblock's start or its last marker call
- * (only marker helpers, system calls and thread switches change it, and the
- * last two end superblocks); NULL: not loaded yet. */
-static IRExpr *hg_sb_bit;
+/*
+ * hg_bit, hg_fshift (as a shift amount) and hg_ftab[0], hg_ftab[1] as loaded
+ * since the superblock's start or its last marker call (only marker
+ * helpers and thread switches change them, and a switch ends the
+ * superblock); NULL: not loaded yet.
+ */
+static IRExpr *hg_sb_bit, *hg_sb_shift, *hg_sb_tab[2];
+
+static void hg_sb_forget(void)
+{
+	hg_nseen = 0;
+	hg_sb_bit = hg_sb_shift = hg_sb_tab[0] = hg_sb_tab[1] = NULL;
+}
 
 static Bool hg_same_atom(const IRExpr *a, const IRExpr *b)
 {
@@ -1253,59 +1284,60 @@ static Bool hg_seen_repeat(IRExpr *addr, UInt size, Bool wr, const IRExpr *guard
 	return False;
 }
 
+static IRExpr *hg_load64(IRSB *sb, const void *p)
+{
+	return hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, mkIRExpr_HWord((HWord)p)));
+}
+
+/*
+ * [addr, addr+size) under guard (NULL: always): if it lies in one unit
+ * (line or page, by hg_fshift) of the filter's table for its kind, and the
+ * table holds that unit, hg_bit is ORed into the entry's mask; else
+ * hg_access is called.
+ */
 static void hg_add_access(IRSB *sb, IRExpr *addr, UInt size, Bool wr, Addr code,
                           UInt pend, IRExpr *guard)
 {
-	IRExpr *page, *slot, *tag, *any, *cond, *line, *last, *ent, *key, *hit, *mask, *old, *bit;
+	IRExpr *line, *last, *ent, *key, *hit, *miss, *mask, *old;
 	IRDirty *di;
 	ULong info = (ULong)pend | ((ULong)(size & 0x7fffffffu) << 32) | (wr ? HG_INFO_WRITE : 0);
-	struct hg_filter_ent *f = wr ? hg_wf : hg_rf;
 
 	if (hg_seen_repeat(addr, size, wr, guard))
 		return;
-
-	page = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, addr, IRExpr_Const(IRConst_U8(HG_PAGE_SHIFT))));
-	slot = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_And64, page, IRExpr_Const(IRConst_U64(HG_PCACHE_MASK))));
-	slot = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Shl64, slot, IRExpr_Const(IRConst_U8(3))));
-	slot = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, slot, mkIRExpr_HWord((HWord)hg_pcache)));
-	tag = hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, slot));
-	tag = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Xor64, tag, page));
-	/* hg_bit != 0 exactly while hg_open is 1. */
 	if (hg_sb_bit == NULL)
-		hg_sb_bit = hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, mkIRExpr_HWord((HWord)&hg_bit)));
-	bit = hg_sb_bit;
-	any = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Or64, tag, bit));
-	cond = hg_assign(sb, Ity_I1, IRExpr_Binop(Iop_CmpNE64, any, IRExpr_Const(IRConst_U64(0))));
+		hg_sb_bit = hg_load64(sb, &hg_bit);
+	if (hg_sb_shift == NULL)
+		hg_sb_shift = hg_assign(sb, Ity_I8, IRExpr_Unop(Iop_64to8, hg_load64(sb, &hg_fshift)));
+	if (hg_sb_tab[wr] == NULL)
+		hg_sb_tab[wr] = hg_load64(sb, &hg_ftab[wr]);
 
-	/* The entry of the first line holds the last line only if they are one
-	 * line: two lines in one access are adjacent, in different entries. */
-	line = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, addr, IRExpr_Const(IRConst_U8(HG_SIM_LINE_SHIFT))));
+	/* The entry of the first unit holds the last one only if they are one
+	 * unit: two units in one access are adjacent, in different entries. */
+	line = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, addr, hg_sb_shift));
 	last = line;
 	if (size > 1) {
 		last = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, addr, IRExpr_Const(IRConst_U64(size - 1))));
-		last = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, last, IRExpr_Const(IRConst_U8(HG_SIM_LINE_SHIFT))));
+		last = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, last, hg_sb_shift));
 	}
 	ent = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_And64, line, IRExpr_Const(IRConst_U64((1u << HG_FILTER_LOG) - 1))));
 	ent = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Shl64, ent, IRExpr_Const(IRConst_U8(4))));
-	ent = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, ent, mkIRExpr_HWord((HWord)f)));
+	ent = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, ent, hg_sb_tab[wr]));
 	key = hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, ent));
 	hit = hg_assign(sb, Ity_I1, IRExpr_Binop(Iop_CmpEQ64, key, last));
-	if (guard != NULL)
+	miss = hg_assign(sb, Ity_I1, IRExpr_Unop(Iop_Not1, hit));
+	if (guard != NULL) {
 		hit = hg_assign(sb, Ity_I1, IRExpr_Binop(Iop_And1, hit, guard));
+		miss = hg_assign(sb, Ity_I1, IRExpr_Binop(Iop_And1, miss, guard));
+	}
 	ent = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, ent, IRExpr_Const(IRConst_U64(8))));
 	mask = hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, ent));
-	mask = hg_assign(sb, Ity_I64, IRExpr_ITE(hit, mask, mkIRExpr_HWord((HWord)&hg_filter_sink)));
 	old = hg_assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, mask));
-	old = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Or64, old, bit));
-	addStmtToIRSB(sb, IRStmt_Store(Iend_LE, mask, old));
+	old = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Or64, old, hg_sb_bit));
+	addStmtToIRSB(sb, IRStmt_StoreG(Iend_LE, mask, old, hit));
 
-	hit = hg_assign(sb, Ity_I1, IRExpr_Unop(Iop_Not1, hit));
-	cond = hg_assign(sb, Ity_I1, IRExpr_Binop(Iop_And1, cond, hit));
-	if (guard != NULL)
-		cond = hg_assign(sb, Ity_I1, IRExpr_Binop(Iop_And1, cond, guard));
 	di = unsafeIRDirty_0_N(0, "hg_access", VG_(fnptr_to_fnentry)(&hg_access),
 	                       mkIRExprVec_3(addr, mkIRExpr_HWord(code), IRExpr_Const(IRConst_U64(info))));
-	di->guard = cond;
+	di->guard = miss;
 	addStmtToIRSB(sb, IRStmt_Dirty(di));
 }
 
@@ -1355,8 +1387,7 @@ static void hg_add_marker(IRSB *sb, Addr code, UInt pend)
 		return;
 	}
 	addStmtToIRSB(sb, IRStmt_Dirty(di));
-	hg_nseen = 0; /* the sub-interval may change here */
-	hg_sb_bit = NULL;
+	hg_sb_forget(); /* the sub-interval, and hg_open, may change here */
 }
 
 /* The event kind of a VEX dirty helper a transaction cannot survive, 0: none. */
@@ -1401,8 +1432,7 @@ static IRSB *hg_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
 	if (gWordTy != Ity_I64 || hWordTy != Ity_I64)
 		VG_(tool_panic)("htmgilsim runs on amd64 only");
 	sb = deepCopyIRSBExceptStmts(in);
-	hg_nseen = 0;
-	hg_sb_bit = NULL;
+	hg_sb_forget();
 	while (i < in->stmts_used && in->stmts[i]->tag != Ist_IMark)
 		addStmtToIRSB(sb, in->stmts[i++]);
 
@@ -1753,6 +1783,7 @@ static void hg_pre_clo_init(void)
 
 	VG_(memset)(hg_pcache, 0xff, sizeof hg_pcache);
 	hg_filter_init();
+	hg_pfilter_init();
 }
 
 VG_DETERMINE_INTERFACE_VERSION(hg_pre_clo_init)
