@@ -84,12 +84,14 @@ static const HChar *hg_clo_trace = NULL;
 static Long hg_clo_max_lines = 1 << 16;
 static Long hg_clo_max_events = 1 << 16;
 static Long hg_clo_chunk = HG_SIM_SUBS_MAX;
+static Bool hg_clo_stack_spans = True;
 
 static Bool hg_process_cmd_line_option(const HChar *arg)
 {
 	if VG_STR_CLO(arg, "--trace", hg_clo_trace) {}
 	else if VG_BINT_CLO(arg, "--max-lines", hg_clo_max_lines, 1, 1 << 22) {}
 	else if VG_BINT_CLO(arg, "--max-events", hg_clo_max_events, 1, 1 << 22) {}
+	else if VG_BOOL_CLO(arg, "--stack-spans", hg_clo_stack_spans) {}
 	else if (VG_(strncmp)(arg, "--chunk=", 8) == 0) {
 		HChar *rest;
 		hg_clo_chunk = VG_(strtoll10)(arg + 8, &rest);
@@ -118,7 +120,9 @@ static void hg_print_usage(void)
 
 static void hg_print_debug_usage(void)
 {
-	VG_(printf)("    (none)\n");
+	VG_(printf)(
+"    --stack-spans=no|yes    yes: a superblock's accesses at its entry RSP plus a\n"
+"                            constant are recorded as one span, not one by one [yes]\n");
 }
 
 /* ------------------------------------------------------------------ */
@@ -1087,14 +1091,10 @@ static void hg_close_yielded(const struct hg_thread *self, UInt lock_id)
 
 #define HG_INFO_WRITE (1ull << 63)
 
-static void hg_access(Addr a, Addr code, ULong info)
+/* [a, end] accessed at now: its pages touched, and while an interval is
+ * open its lines added. */
+static void hg_range(struct hg_thread *t, Addr a, Addr end, Bool wr, Addr code, ULong now)
 {
-	UInt pend = (UInt)info;
-	UInt size = (UInt)(info >> 32) & 0x7fffffffu;
-	Bool wr = (info & HG_INFO_WRITE) != 0;
-	struct hg_thread *t = hg_cur;
-	ULong now = hg_icount + pend;
-	Addr end = a + (size ? size : 1) - 1;
 	ULong p0 = a >> HG_PAGE_SHIFT, p1 = end >> HG_PAGE_SHIFT;
 
 	for (ULong p = p0; p <= p1; p++) {
@@ -1116,6 +1116,37 @@ static void hg_access(Addr a, Addr code, ULong info)
 	}
 }
 
+static void hg_access(Addr a, Addr code, ULong info)
+{
+	UInt pend = (UInt)info;
+	UInt size = (UInt)(info >> 32) & 0x7fffffffu;
+	hg_range(hg_cur, a, a + (size ? size : 1) - 1, (info & HG_INFO_WRITE) != 0, code,
+	         hg_icount + pend);
+}
+
+/*
+ * The stack accesses generated code does not instrument one by one (their
+ * address is the superblock's entry RSP plus a constant: hg_instrument)
+ * widen [hg_sp_lo, hg_sp_hi) to cover them, once per superblock.  The span
+ * is hg_cur's, accumulated since the last flush; it is flushed, as writes
+ * of the sub-interval open then (or as touched pages only, with none open),
+ * wherever the sub-interval, hg_open or the running thread changes: before
+ * each marker helper acts and at stop_client_code.  Empty: lo >= hi.
+ */
+ULong hg_sp_lo = ~0ull, hg_sp_hi;
+ULong hg_sp_code; /* the entry of the last superblock that widened the span */
+#define HG_SP_SPAN_MAX (1ull << 20) /* a larger span is not one frame's: dropped */
+
+static void hg_stack_flush(ULong now)
+{
+	ULong lo = hg_sp_lo, hi = hg_sp_hi;
+	hg_sp_lo = ~0ull;
+	hg_sp_hi = 0;
+	if (lo >= hi || hi - lo > HG_SP_SPAN_MAX || hg_cur == NULL)
+		return;
+	hg_range(hg_cur, lo, hi - 1, True, (Addr)hg_sp_code, now);
+}
+
 static void hg_event(ULong kind, ULong arg, Addr code, ULong pend)
 {
 	struct hg_thread *t = hg_cur;
@@ -1129,6 +1160,7 @@ static void hg_mark_begin(ULong site, ULong sub_word, ULong lock_id, ULong pend)
 	struct hg_sim_begin b;
 	ULong now = hg_icount + pend;
 	UInt flags = 0;
+	hg_stack_flush(now);
 	if (hg_fd < 0 || t->serial == 0)
 		return;
 	if (hg_nyielded > (t->yielded ? 1u : 0u))
@@ -1187,7 +1219,7 @@ static void hg_mark_begin(ULong site, ULong sub_word, ULong lock_id, ULong pend)
 static void hg_mark_yield(ULong pend)
 {
 	struct hg_thread *t = hg_cur;
-	(void)pend;
+	hg_stack_flush(hg_icount + pend);
 	if (!t->open || t->yielded)
 		return;
 	t->yielded = True;
@@ -1197,6 +1229,7 @@ static void hg_mark_yield(ULong pend)
 static void hg_mark_end(ULong pend)
 {
 	struct hg_thread *t = hg_cur;
+	hg_stack_flush(hg_icount + pend);
 	if (!t->open)
 		return;
 	if (t->yielded) {
@@ -1290,6 +1323,169 @@ static IRExpr *hg_load64(IRSB *sb, const void *p)
 }
 
 /*
+ * Stack accesses.  A superblock's accesses whose address is its entry RSP
+ * plus a constant (RSP as the IR reads it, through additions of constants
+ * and writes of RSP with such values) are the running thread's own stack:
+ * they get no code each; the superblock's entry instead widens
+ * [hg_sp_lo, hg_sp_hi) by the span they cover (hg_stack_flush).  A guarded
+ * access counts as if it ran.  Once RSP is written with any other value,
+ * later reads of it are not followed.
+ */
+#define HG_SP_OFF_MAX (1 << 16)
+static UChar *hg_sp_known;
+static Long *hg_sp_off;
+static Int hg_sp_cap;
+
+/* addr's offset from the entry RSP, if it has a known one in range. */
+static Bool hg_sp_addr(const IRExpr *addr, Long *off)
+{
+	if (addr->tag != Iex_RdTmp || !hg_sp_known[addr->Iex.RdTmp.tmp])
+		return False;
+	*off = hg_sp_off[addr->Iex.RdTmp.tmp];
+	return *off > -HG_SP_OFF_MAX && *off < HG_SP_OFF_MAX;
+}
+
+static void hg_sp_span(const IRExpr *addr, Int size, Long *lo, Long *hi)
+{
+	Long off;
+	if (!hg_sp_addr(addr, &off))
+		return;
+	if (off < *lo)
+		*lo = off;
+	if (off + size > *hi)
+		*hi = off + size;
+}
+
+static Bool hg_sp_const(const IRExpr *e, Long *c)
+{
+	if (e->tag != Iex_Const || e->Iex.Const.con->tag != Ico_U64)
+		return False;
+	*c = (Long)e->Iex.Const.con->Ico.U64;
+	return True;
+}
+
+/* Fills hg_sp_known/hg_sp_off for in's temporaries and the span [lo, hi)
+ * of its stack accesses (lo >= hi: none). */
+static void hg_sp_scan(const IRSB *in, Int offset_sp, Long *lo, Long *hi)
+{
+	Int n = in->tyenv->types_used;
+	Bool sp_known = True;
+	Long sp = 0, c;
+	if (n > hg_sp_cap) {
+		hg_sp_cap = n + 256;
+		hg_sp_known = VG_(realloc)("htmgilsim.sp", hg_sp_known, hg_sp_cap);
+		hg_sp_off = VG_(realloc)("htmgilsim.sp", hg_sp_off, hg_sp_cap * sizeof *hg_sp_off);
+	}
+	VG_(memset)(hg_sp_known, 0, n);
+	*lo = HG_SP_OFF_MAX;
+	*hi = -HG_SP_OFF_MAX;
+	if (!hg_clo_stack_spans)
+		return;
+	for (Int i = 0; i < in->stmts_used; i++) {
+		const IRStmt *st = in->stmts[i];
+		switch (st->tag) {
+		case Ist_WrTmp: {
+			const IRExpr *e = st->Ist.WrTmp.data;
+			IRTemp t = st->Ist.WrTmp.tmp;
+			if (e->tag == Iex_Get && e->Iex.Get.offset == offset_sp && e->Iex.Get.ty == Ity_I64) {
+				hg_sp_known[t] = sp_known;
+				hg_sp_off[t] = sp;
+			} else if (e->tag == Iex_Binop &&
+			           (e->Iex.Binop.op == Iop_Add64 || e->Iex.Binop.op == Iop_Sub64)) {
+				const IRExpr *x = e->Iex.Binop.arg1, *y = e->Iex.Binop.arg2;
+				if (e->Iex.Binop.op == Iop_Add64 && x->tag == Iex_Const) {
+					const IRExpr *z = x;
+					x = y;
+					y = z;
+				}
+				if (x->tag == Iex_RdTmp && hg_sp_known[x->Iex.RdTmp.tmp] && hg_sp_const(y, &c)) {
+					hg_sp_known[t] = 1;
+					hg_sp_off[t] = hg_sp_off[x->Iex.RdTmp.tmp] +
+					               (e->Iex.Binop.op == Iop_Add64 ? c : -c);
+				}
+			} else if (e->tag == Iex_Load) {
+				hg_sp_span(e->Iex.Load.addr, sizeofIRType(e->Iex.Load.ty), lo, hi);
+			}
+			break;
+		}
+		case Ist_Put: {
+			Int o = st->Ist.Put.offset;
+			const IRExpr *d = st->Ist.Put.data;
+			Int sz = sizeofIRType(typeOfIRExpr(in->tyenv, d));
+			if (o == offset_sp && sz == 8 && d->tag == Iex_RdTmp && hg_sp_known[d->Iex.RdTmp.tmp])
+				sp = hg_sp_off[d->Iex.RdTmp.tmp];
+			else if (o < offset_sp + 8 && o + sz > offset_sp)
+				sp_known = False;
+			break;
+		}
+		case Ist_PutI:
+			sp_known = False; /* not RSP in practice; not followed */
+			break;
+		case Ist_Store:
+			hg_sp_span(st->Ist.Store.addr, sizeofIRType(typeOfIRExpr(in->tyenv, st->Ist.Store.data)),
+			           lo, hi);
+			break;
+		case Ist_StoreG:
+			hg_sp_span(st->Ist.StoreG.details->addr,
+			           sizeofIRType(typeOfIRExpr(in->tyenv, st->Ist.StoreG.details->data)), lo, hi);
+			break;
+		case Ist_LoadG: {
+			IRType ty = Ity_INVALID, wide = Ity_INVALID;
+			typeOfIRLoadGOp(st->Ist.LoadG.details->cvt, &wide, &ty);
+			hg_sp_span(st->Ist.LoadG.details->addr, sizeofIRType(ty), lo, hi);
+			break;
+		}
+		case Ist_CAS: {
+			const IRCAS *cs = st->Ist.CAS.details;
+			Int sz = sizeofIRType(typeOfIRExpr(in->tyenv, cs->dataLo));
+			hg_sp_span(cs->addr, cs->dataHi ? 2 * sz : sz, lo, hi);
+			break;
+		}
+		case Ist_LLSC:
+			hg_sp_span(st->Ist.LLSC.addr,
+			           sizeofIRType(st->Ist.LLSC.storedata
+			                            ? typeOfIRExpr(in->tyenv, st->Ist.LLSC.storedata)
+			                            : typeOfIRTemp(in->tyenv, st->Ist.LLSC.result)), lo, hi);
+			break;
+		case Ist_Dirty: {
+			const IRDirty *d = st->Ist.Dirty.details;
+			if (d->mFx != Ifx_None && d->mSize > 0)
+				hg_sp_span(d->mAddr, d->mSize, lo, hi);
+			for (Int k = 0; k < d->nFxState; k++)
+				if (d->fxState[k].fx != Ifx_Read &&
+				    d->fxState[k].offset < offset_sp + 8 &&
+				    d->fxState[k].offset + d->fxState[k].size +
+				            d->fxState[k].nRepeats * d->fxState[k].repeatLen > offset_sp)
+					sp_known = False;
+			if (d->tmp != IRTemp_INVALID)
+				hg_sp_known[d->tmp] = 0;
+			break;
+		}
+		default:
+			break;
+		}
+	}
+}
+
+/* The superblock's entry: [hg_sp_lo, hg_sp_hi) widened by [RSP+lo, RSP+hi). */
+static void hg_add_sp_span(IRSB *sb, Int offset_sp, Long lo, Long hi, Addr code)
+{
+	IRExpr *sp = hg_assign(sb, Ity_I64, IRExpr_Get(offset_sp, Ity_I64));
+	IRExpr *a = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, sp, IRExpr_Const(IRConst_U64((ULong)lo))));
+	IRExpr *b = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, sp, IRExpr_Const(IRConst_U64((ULong)hi))));
+	IRExpr *cur = hg_load64(sb, &hg_sp_lo);
+	IRExpr *lt = hg_assign(sb, Ity_I1, IRExpr_Binop(Iop_CmpLT64U, a, cur));
+	addStmtToIRSB(sb, IRStmt_Store(Iend_LE, mkIRExpr_HWord((HWord)&hg_sp_lo),
+	                               hg_assign(sb, Ity_I64, IRExpr_ITE(lt, a, cur))));
+	cur = hg_load64(sb, &hg_sp_hi);
+	lt = hg_assign(sb, Ity_I1, IRExpr_Binop(Iop_CmpLT64U, cur, b));
+	addStmtToIRSB(sb, IRStmt_Store(Iend_LE, mkIRExpr_HWord((HWord)&hg_sp_hi),
+	                               hg_assign(sb, Ity_I64, IRExpr_ITE(lt, b, cur))));
+	addStmtToIRSB(sb, IRStmt_Store(Iend_LE, mkIRExpr_HWord((HWord)&hg_sp_code),
+	                               mkIRExpr_HWord((HWord)code)));
+}
+
+/*
  * [addr, addr+size) under guard (NULL: always): if it lies in one unit
  * (line or page, by hg_fshift) of the filter's table for its kind, and the
  * table holds that unit, hg_bit is ORed into the entry's mask; else
@@ -1302,7 +1498,8 @@ static void hg_add_access(IRSB *sb, IRExpr *addr, UInt size, Bool wr, Addr code,
 	IRDirty *di;
 	ULong info = (ULong)pend | ((ULong)(size & 0x7fffffffu) << 32) | (wr ? HG_INFO_WRITE : 0);
 
-	if (hg_seen_repeat(addr, size, wr, guard))
+	Long off;
+	if (hg_sp_addr(addr, &off) || hg_seen_repeat(addr, size, wr, guard))
 		return;
 	if (hg_sb_bit == NULL)
 		hg_sb_bit = hg_load64(sb, &hg_bit);
@@ -1427,14 +1624,18 @@ static IRSB *hg_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
 	Int i = 0;
 	UInt pend = 0; /* instructions since the last hg_icount update */
 	Addr code = 0;
-	(void)closure; (void)layout; (void)vge; (void)archinfo_host;
+	Long sp_lo, sp_hi;
+	(void)closure; (void)vge; (void)archinfo_host;
 
 	if (gWordTy != Ity_I64 || hWordTy != Ity_I64)
 		VG_(tool_panic)("htmgilsim runs on amd64 only");
 	sb = deepCopyIRSBExceptStmts(in);
 	hg_sb_forget();
+	hg_sp_scan(in, layout->offset_SP, &sp_lo, &sp_hi);
 	while (i < in->stmts_used && in->stmts[i]->tag != Ist_IMark)
 		addStmtToIRSB(sb, in->stmts[i++]);
+	if (sp_lo < sp_hi && i < in->stmts_used)
+		hg_add_sp_span(sb, layout->offset_SP, sp_lo, sp_hi, in->stmts[i]->Ist.IMark.addr);
 
 	for (; i < in->stmts_used; i++) {
 		IRStmt *st = in->stmts[i];
@@ -1532,6 +1733,7 @@ static void hg_start_client_code(ThreadId tid, ULong blocks)
 static void hg_stop_client_code(ThreadId tid, ULong blocks)
 {
 	(void)blocks;
+	hg_stack_flush(hg_icount);
 	hg_thread_of(tid)->icount = hg_icount;
 	hg_filter_drop(hg_thread_of(tid));
 }

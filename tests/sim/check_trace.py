@@ -409,6 +409,23 @@ def case_exec(t, kv):
     need(t.lines_in(iv, D_GLOBAL, "hg_t_counter"), "no hg_t_counter line")
 
 
+def case_stack(t, kv):
+    """The section's stack lines are the callee's array, written, and few
+    more: not the deeper stack written before it began."""
+    iv = t.one_interval(0x1f)
+    mine = t.lines_in(iv, D_STACK, "stack of thread")
+    lo, hi = kv["buf"] >> 6, (kv["buf"] + kv["buf_size"] - 1) >> 6
+    buf = [l for l in mine if lo <= l["addr"] >> 6 <= hi]
+    need(len(buf) == hi - lo + 1, "%d lines of the stack array, want %d" % (len(buf), hi - lo + 1))
+    need(all(l["first_write"] != NONE and l["code_write"] != 0 for l in buf),
+         "stack array lines not all written with their code")
+    need(len(mine) <= len(buf) + 16, "%d stack lines, want the array's %d and at most 16 more"
+         % (len(mine), len(buf)))
+    deeper = [l for l in mine if l["addr"] >> 6 < lo - 4]
+    need(not deeper, "%d lines below the array (the stack written before the section)"
+         % len(deeper))
+
+
 CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}
 
 

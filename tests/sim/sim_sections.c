@@ -273,6 +273,40 @@ static void case_cut(void)
 	hg_sim_mark_end();
 }
 
+/*
+ * A section writes one byte in each line of a 4 KiB array on its own stack,
+ * in a callee, at constant offsets from the stack pointer (the tool records
+ * those as spans); before it begins, the thread writes deeper in its stack,
+ * which the section does not touch.
+ */
+#define HG_T_STACK 4096
+#define HG_T_W(k) buf[(k) * 64] = (char)(v + (k));
+#define HG_T_W8(k) HG_T_W(k) HG_T_W(k + 1) HG_T_W(k + 2) HG_T_W(k + 3) \
+	HG_T_W(k + 4) HG_T_W(k + 5) HG_T_W(k + 6) HG_T_W(k + 7)
+static __attribute__((noinline)) void stack_fill(int v, int print)
+{
+	volatile char buf[HG_T_STACK];
+	HG_T_W8(0) HG_T_W8(8) HG_T_W8(16) HG_T_W8(24)
+	HG_T_W8(32) HG_T_W8(40) HG_T_W8(48) HG_T_W8(56)
+	if (print)
+		printf("buf=%p\nbuf_size=%d\n", (void *)buf, HG_T_STACK);
+}
+static __attribute__((noinline)) void stack_deep(void)
+{
+	volatile char pad[2 * HG_T_STACK];
+	pad[0] = 1;
+	stack_fill(pad[0], 0);
+}
+
+static void case_stack(void)
+{
+	stack_deep();
+	begin(0x1f);
+	stack_fill(3, 0);
+	hg_sim_mark_end();
+	stack_fill(4, 1); /* the same frame: its address, after the section */
+}
+
 /* A section, then the process replaces itself: the trace keeps the section. */
 static void case_exec(void)
 {
@@ -292,7 +326,7 @@ static const struct {
 	{ "fixed", case_fixed },
 	{ "cpuid", case_cpuid }, { "pause", case_pause }, { "outside", case_outside },
 	{ "yield", case_yield }, { "exec", case_exec }, { "yield100", case_yield100 },
-	{ "masks", case_masks }, { "cut", case_cut },
+	{ "masks", case_masks }, { "cut", case_cut }, { "stack", case_stack },
 };
 
 int main(int argc, char **argv)
