@@ -569,14 +569,60 @@ uint64_t hg_sim_sub_end(const struct hg_sim_trace *t, const struct hg_sim_ival *
 	return j + 1 < c->nsubs ? c->ic_begin + t->starts[c->st0 + j + 1] : c->ic_end;
 }
 
-static int hg_sim_op_cmp(const void *a, const void *b)
+/* Ops in time order; at one time reads, then writes, then events; then
+ * by index (a total order: the replay is deterministic). */
+static inline int hg_sim_op_lt(const struct hg_sim_op *x, const struct hg_sim_op *y)
 {
-	const struct hg_sim_op *x = a, *y = b;
 	if (x->at != y->at)
-		return x->at < y->at ? -1 : 1;
+		return x->at < y->at;
 	if (x->kind != y->kind)
-		return x->kind < y->kind ? -1 : 1;
-	return x->arg < y->arg ? -1 : x->arg > y->arg;
+		return x->kind < y->kind;
+	return x->arg < y->arg;
+}
+
+/*
+ * Sorts o[0..n) with tmp[0..n) as scratch: insertion sort on runs of 16,
+ * then bottom-up merges.  The ops of one range come nearly in order (lines
+ * are listed by first access), so a sorted input is detected first.
+ */
+static void hg_sim_ops_sort(struct hg_sim_op *o, struct hg_sim_op *tmp, uint32_t n)
+{
+	uint32_t i;
+	for (i = 1; i < n && !hg_sim_op_lt(&o[i], &o[i - 1]); i++)
+		;
+	if (i >= n)
+		return;
+	enum { RUN = 16 };
+	for (uint32_t b = 0; b < n; b += RUN) {
+		uint32_t e = b + RUN < n ? b + RUN : n;
+		for (uint32_t j = b + 1; j < e; j++) {
+			struct hg_sim_op v = o[j];
+			uint32_t k = j;
+			while (k > b && hg_sim_op_lt(&v, &o[k - 1])) {
+				o[k] = o[k - 1];
+				k--;
+			}
+			o[k] = v;
+		}
+	}
+	struct hg_sim_op *src = o, *dst = tmp;
+	for (uint32_t w = RUN; w < n; w *= 2) {
+		for (uint32_t b = 0; b < n; b += 2 * w) {
+			uint32_t m = b + w < n ? b + w : n, e = b + 2 * w < n ? b + 2 * w : n;
+			uint32_t x = b, y = m, k = b;
+			while (x < m && y < e)
+				dst[k++] = hg_sim_op_lt(&src[y], &src[x]) ? src[y++] : src[x++];
+			while (x < m)
+				dst[k++] = src[x++];
+			while (y < e)
+				dst[k++] = src[y++];
+		}
+		struct hg_sim_op *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != o)
+		memcpy(o, src, (size_t)n * sizeof *o);
 }
 
 /*
@@ -603,7 +649,8 @@ uint32_t hg_sim_chunk_ops(const struct hg_sim_trace *t, const struct hg_sim_ival
 	unsigned la = a - c->sub0, lb = b - c->sub0; /* 0 <= la < lb <= nsubs */
 	uint64_t range = (lb >= 64 ? ~0ull : (1ull << lb) - 1) & ~((1ull << la) - 1);
 	uint32_t n = 0;
-	hg_sim_grow(ops, cap, (uint64_t)c->nle * 2 + c->nev, sizeof **ops);
+	uint64_t most = (uint64_t)c->nle * 2 + c->nev;
+	hg_sim_grow(ops, cap, 2 * most, sizeof **ops); /* the upper half: the sort's scratch */
 	struct hg_sim_op *o = *ops;
 	for (uint32_t i = c->le0; i < c->le0 + c->nle; i++) {
 		const struct hg_sim_lent *l = &t->lents[i];
@@ -636,8 +683,7 @@ uint32_t hg_sim_chunk_ops(const struct hg_sim_trace *t, const struct hg_sim_ival
 		if (lo >= la && lo < lb)
 			o[n++] = (struct hg_sim_op){ at, HG_SIM_OP_EVENT, i };
 	}
-	if (n > 1)
-		qsort(o, n, sizeof *o, hg_sim_op_cmp);
+	hg_sim_ops_sort(o, o + most, n);
 	return n;
 }
 

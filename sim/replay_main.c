@@ -8,7 +8,10 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sim/replay.h"
 
@@ -33,6 +36,7 @@ static void hg_sim_usage(FILE *f)
 	    "  --text FILE       write the text to FILE (default: stderr)\n"
 	    "  --names R.json    name locks and sites from the preload's JSON report\n"
 	    "  --no-curve        skip the 1..N-core scaling runs\n"
+	    "  --jobs N          replays run at once, in processes (default: the online CPUs)\n"
 	    "The policy's knobs come from HTMGIL_POLICY and HTMGIL_TXLEN, as for a run.\n",
 	    HG_SIM_CPI_DEFAULT, HG_SIM_GHZ_DEFAULT, HG_SIM_JITTER_DEFAULT);
 }
@@ -63,6 +67,138 @@ static double hg_sim_secs(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* What a run in another process sends back: the figures the report reads
+ * of the runs other than the first. */
+struct hg_sim_run_out {
+	double makespan, busy;
+	struct hg_sim_thread_out *threads; /* t->nthreads */
+};
+
+static int hg_sim_put(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n > 0) {
+		ssize_t k = write(fd, c, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		c += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int hg_sim_get(int fd, void *p, size_t n)
+{
+	char *c = p;
+	while (n > 0) {
+		ssize_t k = read(fd, c, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		c += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* Runs runs[j]: run 0 into *first, another into out[j] (threads allocated). */
+static int hg_sim_run_one(const struct hg_sim_trace *t, const struct hg_sim_opts *runs, unsigned j,
+    struct hg_sim_result *first, struct hg_sim_run_out *out, char *err, size_t errlen)
+{
+	if (j == 0)
+		return hg_sim_run(t, &runs[0], first, err, errlen);
+	struct hg_sim_result r;
+	if (hg_sim_run(t, &runs[j], &r, err, errlen) != 0)
+		return -1;
+	out[j].makespan = r.makespan;
+	out[j].busy = r.busy;
+	out[j].threads = r.threads;
+	r.threads = NULL;
+	hg_sim_result_free(&r);
+	return 0;
+}
+
+/*
+ * The runs, up to `jobs` at once.  Run j belongs to worker j % nw: worker 0
+ * is this process; worker w > 0 is a child process, which writes each of
+ * its runs' index and figures into its pipe (an index of UINT32_MAX: an
+ * error line follows).  A worker that could not be started leaves its runs
+ * to this process.  Each run is deterministic (its seeds are its own), so
+ * the figures do not depend on jobs.
+ */
+static int hg_sim_run_all(const struct hg_sim_trace *t, const struct hg_sim_opts *runs,
+    unsigned nruns, unsigned jobs, struct hg_sim_result *first, struct hg_sim_run_out *out,
+    char *err, size_t errlen)
+{
+	unsigned nw = jobs < nruns ? jobs : nruns, started = 1;
+	int fds[256];
+	pid_t pids[256];
+	size_t tsz = (size_t)t->nthreads * sizeof(struct hg_sim_thread_out);
+	fflush(NULL);
+	for (unsigned w = 1; w < nw; w++, started++) {
+		int p[2];
+		if (pipe(p) != 0)
+			break;
+		if ((pids[w] = fork()) < 0) {
+			close(p[0]);
+			close(p[1]);
+			break;
+		}
+		if (pids[w] == 0) {
+			close(p[0]);
+			int rc = 0;
+			for (unsigned j = w; rc == 0 && j < nruns; j += nw) {
+				uint32_t idx = j;
+				rc = hg_sim_run_one(t, runs, j, first, out, err, errlen);
+				if (rc == 0 && (hg_sim_put(p[1], &idx, sizeof idx) ||
+				                hg_sim_put(p[1], &out[j], 2 * sizeof(double)) ||
+				                hg_sim_put(p[1], out[j].threads, tsz)))
+					_exit(3);
+			}
+			if (rc != 0) {
+				uint32_t idx = UINT32_MAX;
+				(void)(hg_sim_put(p[1], &idx, sizeof idx) || hg_sim_put(p[1], err, errlen));
+			}
+			_exit(rc == 0 ? 0 : 3);
+		}
+		close(p[1]);
+		fds[w] = p[0];
+	}
+	int rc = 0;
+	for (unsigned j = 0; j < nruns && rc == 0; j++)
+		if (j % nw == 0 || j % nw >= started)
+			rc = hg_sim_run_one(t, runs, j, first, out, err, errlen);
+	for (unsigned w = 1; w < started; w++) {
+		uint32_t idx;
+		while (rc == 0 && hg_sim_get(fds[w], &idx, sizeof idx) == 0) {
+			if (idx == UINT32_MAX) {
+				if (hg_sim_get(fds[w], err, errlen) != 0)
+					snprintf(err, errlen, "a replay process failed");
+				err[errlen - 1] = '\0';
+				rc = -1;
+				break;
+			}
+			if (idx >= nruns || idx % nw != w || (out[idx].threads = malloc(tsz ? tsz : 1)) == NULL ||
+			    hg_sim_get(fds[w], &out[idx], 2 * sizeof(double)) ||
+			    hg_sim_get(fds[w], out[idx].threads, tsz)) {
+				snprintf(err, errlen, "a replay process sent a bad result");
+				rc = -1;
+			}
+		}
+		close(fds[w]);
+		int st = 0;
+		if (waitpid(pids[w], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			if (rc == 0)
+				snprintf(err, errlen, "a replay process failed (status 0x%x)", st);
+			rc = -1;
+		}
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct hg_sim_opts o = { .model = &hg_sim_models[0], .cpi = HG_SIM_CPI_DEFAULT,
@@ -70,6 +206,8 @@ int main(int argc, char **argv)
 		.elide = true };
 	const char *trace = NULL, *report = NULL, *text = NULL, *names = NULL;
 	int curve = 1;
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned jobs = online > 0 ? (unsigned)online : 1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -110,6 +248,10 @@ int main(int argc, char **argv)
 				o.seed = strtoull(v, &e, 0);
 				if (errno || e == v || *e)
 					return hg_sim_bad("--seed takes a whole number, not '%s'", v);
+			} else if (strcmp(a, "--jobs") == 0) {
+				if (hg_sim_num(v, 1, 256, &x) || x != (unsigned)x)
+					return hg_sim_bad("--jobs takes a whole number from 1 to 256, not '%s'", v);
+				jobs = (unsigned)x;
 			} else if (strcmp(a, "--report") == 0)
 				report = v;
 			else if (strcmp(a, "--text") == 0)
@@ -145,36 +287,49 @@ int main(int argc, char **argv)
 	if (o.cpus == 0)
 		o.cpus = t.nthreads < HG_SIM_MAX_CPUS ? t.nthreads : HG_SIM_MAX_CPUS;
 
-	struct hg_sim_result E, L;
+	/* The runs: 0 elided and 1 on the lock at o.cpus, then pairs at fewer
+	 * cores for the curve. */
+	struct hg_sim_opts *runs = calloc(2 * (size_t)o.cpus, sizeof *runs);
 	double *ce = calloc(o.cpus, sizeof *ce), *cl = calloc(o.cpus, sizeof *cl);
-	if (!ce || !cl) {
+	struct hg_sim_run_out *outs = calloc(2 * (size_t)o.cpus, sizeof *outs);
+	if (!runs || !ce || !cl || !outs) {
 		fprintf(stderr, "htmgil-sim-replay: out of memory\n");
 		return 2;
 	}
-	struct hg_sim_opts lo = o;
-	lo.elide = false;
-	if (hg_sim_run(&t, &o, &E, err, sizeof err) != 0 || hg_sim_run(&t, &lo, &L, err, sizeof err) != 0) {
-		fprintf(stderr, "htmgil-sim-replay: %s\n", err);
-		return 2;
-	}
-	ce[o.cpus - 1] = E.makespan;
-	cl[o.cpus - 1] = L.makespan;
+	unsigned nruns = 0;
+	runs[nruns] = o;
+	runs[nruns++].cpus = o.cpus;
+	runs[nruns] = o;
+	runs[nruns].elide = false;
+	runs[nruns++].cpus = o.cpus;
 	for (unsigned k = 1; curve && k < o.cpus; k++) {
 		if (!(k <= 16 || (k & (k - 1)) == 0))
 			continue;
-		struct hg_sim_opts ok = o, lk = lo;
-		ok.cpus = lk.cpus = k;
-		struct hg_sim_result re, rl;
-		if (hg_sim_run(&t, &ok, &re, err, sizeof err) != 0 ||
-		    hg_sim_run(&t, &lk, &rl, err, sizeof err) != 0) {
-			fprintf(stderr, "htmgil-sim-replay: %s\n", err);
-			return 2;
-		}
-		ce[k - 1] = re.makespan;
-		cl[k - 1] = rl.makespan;
-		hg_sim_result_free(&re);
-		hg_sim_result_free(&rl);
+		runs[nruns] = o;
+		runs[nruns++].cpus = k;
+		runs[nruns] = o;
+		runs[nruns].elide = false;
+		runs[nruns++].cpus = k;
 	}
+	struct hg_sim_result E, L;
+	if (hg_sim_run_all(&t, runs, nruns, jobs, &E, outs, err, sizeof err) != 0) {
+		fprintf(stderr, "htmgil-sim-replay: %s\n", err);
+		return 2;
+	}
+	/* The report reads only these of the lock-only run. */
+	memset(&L, 0, sizeof L);
+	L.cpus = o.cpus;
+	L.makespan = outs[1].makespan;
+	L.busy = outs[1].busy;
+	L.threads = outs[1].threads;
+	outs[1].threads = NULL;
+	for (unsigned j = 0; j < nruns; j++) {
+		double *c = runs[j].elide ? ce : cl;
+		c[runs[j].cpus - 1] = j == 0 ? E.makespan : outs[j].makespan;
+		free(outs[j].threads);
+	}
+	free(outs);
+	free(runs);
 	struct hg_sim_census cen;
 	if (hg_sim_census(&t, &cen, err, sizeof err) != 0) {
 		fprintf(stderr, "htmgil-sim-replay: %s\n", err);
@@ -207,7 +362,7 @@ int main(int argc, char **argv)
 	}
 	hg_sim_census_free(&cen);
 	hg_sim_result_free(&E);
-	hg_sim_result_free(&L);
+	free(L.threads);
 	free(ce);
 	free(cl);
 	hg_sim_trace_free(&t);
