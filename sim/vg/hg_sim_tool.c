@@ -1486,6 +1486,23 @@ static void hg_add_sp_span(IRSB *sb, Int offset_sp, Long lo, Long hi, Addr code)
 }
 
 /*
+ * A load at a constant address in a mapping without write permission (the
+ * GOT after RELRO, .rodata, code) is not recorded: no thread can write the
+ * line, so it never conflicts; it leaves out a few lines of the read
+ * budget and the first touch of such a page (docs/sim.md, "What the
+ * prediction does not see").
+ */
+static Bool hg_readonly_load(const IRExpr *addr, Bool wr)
+{
+	NSegment const *sg;
+	if (wr || addr->tag != Iex_Const || addr->Iex.Const.con->tag != Ico_U64)
+		return False;
+	sg = VG_(am_find_nsegment)((Addr)addr->Iex.Const.con->Ico.U64);
+	return sg != NULL && (sg->kind == SkFileC || sg->kind == SkFileV || sg->kind == SkAnonC) &&
+	       sg->hasR && !sg->hasW;
+}
+
+/*
  * [addr, addr+size) under guard (NULL: always): if it lies in one unit
  * (line or page, by hg_fshift) of the filter's table for its kind, and the
  * table holds that unit, hg_bit is ORed into the entry's mask; else
@@ -1499,7 +1516,7 @@ static void hg_add_access(IRSB *sb, IRExpr *addr, UInt size, Bool wr, Addr code,
 	ULong info = (ULong)pend | ((ULong)(size & 0x7fffffffu) << 32) | (wr ? HG_INFO_WRITE : 0);
 
 	Long off;
-	if (hg_sp_addr(addr, &off) || hg_seen_repeat(addr, size, wr, guard))
+	if (hg_sp_addr(addr, &off) || hg_readonly_load(addr, wr) || hg_seen_repeat(addr, size, wr, guard))
 		return;
 	if (hg_sb_bit == NULL)
 		hg_sb_bit = hg_load64(sb, &hg_bit);

@@ -307,6 +307,17 @@ static void case_stack(void)
 	stack_fill(4, 1); /* the same frame: its address, after the section */
 }
 
+/* A section reads a constant table (at a constant address, in a read-only
+ * mapping) and writes hg_t_counter. */
+static const int hg_t_table[64] = { 3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3 };
+static void case_rodata(void)
+{
+	printf("table=%p\n", (void *)&hg_t_table[5]);
+	begin(0x20);
+	hg_t_counter += *(volatile const int *)&hg_t_table[5];
+	hg_sim_mark_end();
+}
+
 /* A section, then the process replaces itself: the trace keeps the section. */
 static void case_exec(void)
 {
@@ -327,6 +338,7 @@ static const struct {
 	{ "cpuid", case_cpuid }, { "pause", case_pause }, { "outside", case_outside },
 	{ "yield", case_yield }, { "exec", case_exec }, { "yield100", case_yield100 },
 	{ "masks", case_masks }, { "cut", case_cut }, { "stack", case_stack },
+	{ "rodata", case_rodata },
 };
 
 int main(int argc, char **argv)
