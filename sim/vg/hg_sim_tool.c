@@ -267,7 +267,7 @@ ULong hg_open;
  */
 #define HG_NO_LINE (~0ull)
 #define HG_PAGE_SHIFT 12
-#define HG_FILTER_LOG 9
+#define HG_FILTER_LOG 11
 struct hg_filter_ent {
 	ULong line;
 	ULong *mask;
@@ -584,18 +584,30 @@ static void hg_describe_code(Addr a, HChar *buf, Int cap)
 		VG_(snprintf)(buf, cap, "%s", fnbuf);
 }
 
+/* A direct-mapped cache in front of hg_code_ids (an entry, once made, is
+ * what hg_code_ids holds for its address: code ids are never dropped). */
+#define HG_CODE_CACHE_LOG 12
+static struct {
+	Addr a;
+	UInt id;
+} hg_code_cache[1u << HG_CODE_CACHE_LOG];
+
 static UInt hg_code_id(Addr a)
 {
 	HChar buf[512];
-	UInt id;
+	UInt id, k = (UInt)((a ^ (a >> HG_CODE_CACHE_LOG)) & ((1u << HG_CODE_CACHE_LOG) - 1));
 	if (a == 0)
 		return 0;
+	if (hg_code_cache[k].a == a)
+		return hg_code_cache[k].id;
 	id = hg_id_get(hg_code_ids, a);
-	if (id != 0)
-		return id;
-	hg_describe_code(a, buf, sizeof buf);
-	id = hg_desc(HG_SIM_D_CODE, a, 0, buf);
-	hg_id_put(hg_code_ids, a, id);
+	if (id == 0) {
+		hg_describe_code(a, buf, sizeof buf);
+		id = hg_desc(HG_SIM_D_CODE, a, 0, buf);
+		hg_id_put(hg_code_ids, a, id);
+	}
+	hg_code_cache[k].a = a;
+	hg_code_cache[k].id = id;
 	return id;
 }
 
