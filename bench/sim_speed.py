@@ -7,9 +7,10 @@ predicts for them.
                                [--scale S] [--rounds R] [--json FILE]
 
 For each workload: the child (`gil_scaling.py --one W --threads N`) runs
-natively, then under `htmgil sim` (record and replay, whole processes, wall
-time), R rounds each, interleaved; the table gives the medians, their ratio
-(the simulator's slowdown), and the prediction of the last simulated run:
+natively five times, then once under `htmgil sim` (record and replay, whole
+processes, wall time), for R rounds; the table gives the medians (and the
+native runs' range: two threads on the GIL vary from run to run), their
+ratio (the simulator's slowdown), and the prediction of the last simulated run:
 how much the threads overlap, the speedup over every section on the lock,
 the share of speculative time aborted, and the top shared line.
 """
@@ -23,6 +24,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NATIVE_PER_ROUND = 5
 WORKLOADS = ["arith", "alloc", "shared_read", "shared_call", "json", "regex", "sort"]
 
 
@@ -66,7 +68,10 @@ def main():
         nat, sim = [], []
         rep = os.path.join(tmp, w + ".json")
         for _ in range(a.rounds):
-            nat.append(wall(child, env)[0])
+            # Native runs of two threads on the GIL vary by up to 2x from run
+            # to run (the order of the handoffs): five per simulated one.
+            for _ in range(NATIVE_PER_ROUND):
+                nat.append(wall(child, env)[0])
             dt, r = wall([a.htmgil, "sim", "--report", rep, "--"] + child, env)
             sim.append(dt)
         with open(rep) as f:
@@ -76,15 +81,17 @@ def main():
         top = shared[0] if shared else None
         side = next((s for s in top["sides"] if s["writes"]), top["sides"][0]) if top else None
         rows.append({
-            "workload": w, "native_s": statistics.median(nat), "sim_s": statistics.median(sim),
+            "workload": w, "native_s": statistics.median(nat), "native_min_s": min(nat),
+            "native_max_s": max(nat), "sim_s": statistics.median(sim),
             "parallelism": pr["parallelism"], "speedup": pr["speedup"],
             "aborted_fraction": pr["aborted_fraction"], "attempts": pr["attempts"],
             "top_shared": None if not side else "%s +%s by %s" % (side["data"], side["offset"], side["code"]),
         })
         r = rows[-1]
-        print("%-12s native %6.2f s  sim %7.2f s  %5.1fx   overlap %.2fx  speedup %.2fx  "
+        print("%-12s native %6.2f s (%.2f-%.2f)  sim %7.2f s  %5.1fx   overlap %.2fx  speedup %.2fx  "
               "aborted %4.1f %%  top shared: %s" % (
-                  w, r["native_s"], r["sim_s"], r["sim_s"] / r["native_s"], r["parallelism"],
+                  w, r["native_s"], r["native_min_s"], r["native_max_s"], r["sim_s"],
+                  r["sim_s"] / r["native_s"], r["parallelism"],
                   r["speedup"], 100 * r["aborted_fraction"], r["top_shared"]), flush=True)
     if a.json:
         with open(a.json, "w") as f:

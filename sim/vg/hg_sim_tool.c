@@ -11,13 +11,16 @@
  *     instructions to hg_icount before each side exit and at its end, and
  *     every helper receives the instructions of its superblock not yet
  *     added, so a helper's count is exact;
- *   - every memory access inside one line that the line filter (hg_rf,
- *     hg_wf) holds for its kind sets the sub-interval's bit in that line's
- *     mask inline; any other runs an inline test, "the running thread has an
- *     interval open, or the access's page misses the page cache", that
- *     guards a call of hg_access; outside intervals the call happens only
- *     for pages the cache does not hold (first touches, and conflicts of
- *     the direct-mapped cache);
+ *   - every memory access inside one unit of the filter (hg_ftab: lines of
+ *     the open chunk while an interval is open, touched pages while none
+ *     is) that hits its table for its kind sets the sub-interval's bit in
+ *     the entry's mask inline (nothing to do outside intervals); any other
+ *     calls hg_access;
+ *   - accesses at the superblock's entry RSP plus a constant (the thread's
+ *     own stack) are not probed one by one: the superblock widens a span
+ *     that the helpers flush as written lines (hg_stack_flush);
+ *   - loads at constant addresses in read-only mappings are not recorded
+ *     (hg_readonly_load);
  *   - an instruction at the entry of a function named hg_sim_mark_* gets a
  *     call of its marker helper, which reads the arguments from the guest's
  *     RDI, RSI, RDX;
@@ -34,8 +37,9 @@
  *   started the next yet); 1 <= t->nsubs <= hg_clo_chunk while it is open,
  *   and every line kept has a bit of sub-interval nsubs - 1 or below.
  *   hg_nyielded counts the threads with t->yielded set.
- *   hg_pcache[p & HG_PCACHE_MASK] == p  implies  page p is set in the page
- *   bitmap (the process touched it since it was last mapped).
+ *   hg_pcache[p & HG_PCACHE_MASK] == p, or p in hg_pf, implies page p is
+ *   set in the page bitmap (the process touched it since it was last
+ *   mapped).
  *   A DESC record for an id precedes every END naming it: ids are made while
  *   an END is assembled, and its DESC is written before the END.
  */
