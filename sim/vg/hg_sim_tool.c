@@ -11,9 +11,9 @@
  *     instructions to hg_icount before each side exit and at its end, and
  *     every helper receives the instructions of its superblock not yet
  *     added, so a helper's count is exact;
- *   - every memory access inside one unit of the filter (hg_ftab: lines of
- *     the open chunk while an interval is open, touched pages while none
- *     is) that hits its table for its kind sets the sub-interval's bit in
+ *   - every memory access inside one line that hits the filter's table for
+ *     its kind (hg_ftab: lines of the open chunk while an interval is open,
+ *     lines of touched pages while none is) sets the sub-interval's bit in
  *     the entry's mask inline (nothing to do outside intervals); any other
  *     calls hg_access;
  *   - accesses at the superblock's entry RSP plus a constant (the thread's
@@ -250,24 +250,23 @@ ULong hg_icount;
 ULong hg_open;
 /*
  * The filter generated code consults before calling hg_access: hg_ftab[0]
- * for reads, hg_ftab[1] for writes, indexed by (address >> hg_fshift) & mask.
+ * for reads, hg_ftab[1] for writes, indexed by the line of the address.
  *   - While hg_open is 1 they are the line tables hg_rf (any line kept) and
- *     hg_wf (a line the chunk wrote), hg_fshift is the line shift, and each
- *     entry holds a line of hg_cur's open chunk with the address of its
- *     rmask or wmask.  An access inside one line that hits its table ORs
- *     hg_bit into that mask in generated code, which is all hg_access would
- *     do for it (the line's page is marked: hg_pages_forget empties the
- *     tables), and calls nothing.  hg_bit is the open sub-interval's bit.
- *   - While hg_open is 0 both are the page table hg_pf and hg_fshift is the
- *     page shift: an entry holds a page the page bitmap has set, with
- *     &hg_filter_sink as its mask, and hg_bit is 0.  An access inside one
- *     page that hits needs nothing.
+ *     hg_wf (a line the chunk wrote): each entry holds a line of hg_cur's
+ *     open chunk with the address of its rmask or wmask.  An access inside
+ *     one line that hits its table ORs hg_bit into that mask in generated
+ *     code, which is all hg_access would do for it (the line's page is
+ *     marked: hg_pages_forget empties the tables), and calls nothing.
+ *     hg_bit is the open sub-interval's bit.
+ *   - While hg_open is 0 both are hg_pf: each entry holds a line whose page
+ *     the page bitmap has set, with &hg_filter_sink as its mask, and hg_bit
+ *     is 0.  An access inside one line that hits needs nothing.
  * Every entry's mask is a valid address: an empty entry is
  * { HG_NO_LINE, &hg_filter_sink }.  hg_rf and hg_wf hold only lines of
  * hg_cur's open chunk, at addresses valid while it stays open (emptied when
- * the chunk closes, its lines move, or hg_cur stops running).  hg_ftab,
- * hg_fshift and hg_bit change only in hg_bit_sync, which runs where hg_open
- * or the sub-interval changes: in marker helpers and at thread switches.
+ * the chunk closes, its lines move, or hg_cur stops running).  hg_ftab and
+ * hg_bit change only in hg_bit_sync, which runs where hg_open or the
+ * sub-interval changes: in marker helpers and at thread switches.
  */
 #define HG_NO_LINE (~0ull)
 #define HG_PAGE_SHIFT 12
@@ -280,7 +279,6 @@ struct hg_filter_ent hg_rf[1u << HG_FILTER_LOG];
 struct hg_filter_ent hg_wf[1u << HG_FILTER_LOG];
 struct hg_filter_ent hg_pf[1u << HG_FILTER_LOG];
 struct hg_filter_ent *hg_ftab[2] = { hg_pf, hg_pf };
-ULong hg_fshift = HG_PAGE_SHIFT;
 ULong hg_bit;
 ULong hg_filter_sink;
 
@@ -289,7 +287,6 @@ static void hg_bit_sync(void)
 	hg_bit = hg_open ? 1ull << (hg_cur->nsubs - 1) : 0;
 	hg_ftab[0] = hg_open ? hg_rf : hg_pf;
 	hg_ftab[1] = hg_open ? hg_wf : hg_pf;
-	hg_fshift = hg_open ? HG_SIM_LINE_SHIFT : HG_PAGE_SHIFT;
 }
 
 static void hg_filter_init(void)
@@ -1120,8 +1117,8 @@ static void hg_range(struct hg_thread *t, Addr a, Addr end, Bool wr, Addr code, 
 			hg_event_add(t, HG_SIM_EV_PAGE, p << HG_PAGE_SHIFT, code, now);
 	}
 	if (!hg_open) {
-		if (p0 == p1 && p0 < ((ULong)HG_TOP_N << HG_CHUNK_LOG))
-			hg_filter_put(hg_pf, p0, &hg_filter_sink); /* marked above */
+		if (a >> HG_SIM_LINE_SHIFT == end >> HG_SIM_LINE_SHIFT && p0 < ((ULong)HG_TOP_N << HG_CHUNK_LOG))
+			hg_filter_put(hg_pf, a >> HG_SIM_LINE_SHIFT, &hg_filter_sink); /* marked above */
 		return;
 	}
 	for (Addr l = a >> HG_SIM_LINE_SHIFT; l <= end >> HG_SIM_LINE_SHIFT; l++) {
@@ -1295,17 +1292,17 @@ static struct hg_seen {
 } hg_seen[HG_SEEN_MAX];
 static UInt hg_nseen;
 /*
- * hg_bit, hg_fshift (as a shift amount) and hg_ftab[0], hg_ftab[1] as loaded
+ * hg_bit and hg_ftab[0], hg_ftab[1] as loaded
  * since the superblock's start or its last marker call (only marker
  * helpers and thread switches change them, and a switch ends the
  * superblock); NULL: not loaded yet.
  */
-static IRExpr *hg_sb_bit, *hg_sb_shift, *hg_sb_tab[2];
+static IRExpr *hg_sb_bit, *hg_sb_tab[2];
 
 static void hg_sb_forget(void)
 {
 	hg_nseen = 0;
-	hg_sb_bit = hg_sb_shift = hg_sb_tab[0] = hg_sb_tab[1] = NULL;
+	hg_sb_bit = hg_sb_tab[0] = hg_sb_tab[1] = NULL;
 }
 
 static Bool hg_same_atom(const IRExpr *a, const IRExpr *b)
@@ -1519,10 +1516,9 @@ static Bool hg_readonly_load(const IRExpr *addr, Bool wr)
 }
 
 /*
- * [addr, addr+size) under guard (NULL: always): if it lies in one unit
- * (line or page, by hg_fshift) of the filter's table for its kind, and the
- * table holds that unit, hg_bit is ORed into the entry's mask; else
- * hg_access is called.
+ * [addr, addr+size) under guard (NULL: always): if it lies in one line and
+ * the filter's table for its kind holds that line, hg_bit is ORed into the
+ * entry's mask; else hg_access is called.
  */
 static void hg_add_access(IRSB *sb, IRExpr *addr, UInt size, Bool wr, Addr code,
                           UInt pend, IRExpr *guard)
@@ -1536,18 +1532,16 @@ static void hg_add_access(IRSB *sb, IRExpr *addr, UInt size, Bool wr, Addr code,
 		return;
 	if (hg_sb_bit == NULL)
 		hg_sb_bit = hg_load64(sb, &hg_bit);
-	if (hg_sb_shift == NULL)
-		hg_sb_shift = hg_assign(sb, Ity_I8, IRExpr_Unop(Iop_64to8, hg_load64(sb, &hg_fshift)));
 	if (hg_sb_tab[wr] == NULL)
 		hg_sb_tab[wr] = hg_load64(sb, &hg_ftab[wr]);
 
-	/* The entry of the first unit holds the last one only if they are one
-	 * unit: two units in one access are adjacent, in different entries. */
-	line = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, addr, hg_sb_shift));
+	/* The entry of the first line holds the last one only if they are one
+	 * line: two lines in one access are adjacent, in different entries. */
+	line = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, addr, IRExpr_Const(IRConst_U8(HG_SIM_LINE_SHIFT))));
 	last = line;
 	if (size > 1) {
 		last = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, addr, IRExpr_Const(IRConst_U64(size - 1))));
-		last = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, last, hg_sb_shift));
+		last = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, last, IRExpr_Const(IRConst_U8(HG_SIM_LINE_SHIFT))));
 	}
 	ent = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_And64, line, IRExpr_Const(IRConst_U64((1u << HG_FILTER_LOG) - 1))));
 	ent = hg_assign(sb, Ity_I64, IRExpr_Binop(Iop_Shl64, ent, IRExpr_Const(IRConst_U8(4))));
