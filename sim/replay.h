@@ -91,6 +91,7 @@ struct hg_sim_trace {
 	uint32_t *sub_site;        /* the site index of each (indexed as starts) */
 	uint32_t nsubs;            /* sub-intervals of the trace */
 	struct hg_sim_lent *lents;
+	uint64_t *lent_am;         /* each lent's rmask | wmask, for scans */
 	uint32_t nlents;
 	struct hg_sim_event *evs;
 	uint32_t nevs;

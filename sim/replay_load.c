@@ -479,6 +479,13 @@ int hg_sim_trace_load(const char *path, struct hg_sim_trace *t, char *err, size_
 		hg_sim_err(err, errlen, "%s: the trace holds no thread", path);
 		goto out;
 	}
+	t->lent_am = malloc((size_t)(t->nlents ? t->nlents : 1) * sizeof *t->lent_am);
+	if (!t->lent_am) {
+		hg_sim_err(err, errlen, "out of memory reading trace %s", path);
+		goto out;
+	}
+	for (uint32_t i = 0; i < t->nlents; i++)
+		t->lent_am[i] = t->lents[i].rmask | t->lents[i].wmask;
 	/* Every id used must be defined (trace.h); an undefined one reads as 0. */
 	for (uint32_t i = 0; i < t->nlents; i++) {
 		struct hg_sim_lent *l = &t->lents[i];
@@ -541,6 +548,7 @@ void hg_sim_trace_free(struct hg_sim_trace *t)
 	free(t->starts);
 	free(t->sub_site);
 	free(t->lents);
+	free(t->lent_am);
 	free(t->evs);
 	free(t->sites);
 	free(t->locks);
@@ -652,11 +660,12 @@ uint32_t hg_sim_chunk_ops(const struct hg_sim_trace *t, const struct hg_sim_ival
 	uint64_t most = (uint64_t)c->nle * 2 + c->nev;
 	hg_sim_grow(ops, cap, 2 * most, sizeof **ops); /* the upper half: the sort's scratch */
 	struct hg_sim_op *o = *ops;
+	const uint64_t *ams = t->lent_am;
 	for (uint32_t i = c->le0; i < c->le0 + c->nle; i++) {
-		const struct hg_sim_lent *l = &t->lents[i];
-		uint64_t am = l->rmask | l->wmask;
+		uint64_t am = ams[i];
 		if (!(am & range))
 			continue;
+		const struct hg_sim_lent *l = &t->lents[i];
 		uint32_t ta = hg_sim_at_in(t, c, (unsigned)__builtin_ctzll(am & range),
 		    (unsigned)__builtin_ctzll(am), l->first);
 		if (l->wmask & range) {
