@@ -2010,6 +2010,12 @@ static void hg_pre_clo_init(void)
 	VG_(track_post_mem_write)(hg_post_mem_write);
 	VG_(track_pre_mem_read)(hg_pre_mem_read);
 
+	/* The tool reads no guest register at a memory access (a helper gets
+	 * the code address as a constant), so only the stack pointer need be
+	 * exact there, as for memcheck; --px-default overrides. */
+	VG_(clo_vex_control).iropt_register_updates_default = VG_(clo_px_file_backed) =
+	    VexRegUpdSpAtMemAccess;
+
 	VG_(memset)(hg_pcache, 0xff, sizeof hg_pcache);
 	hg_filter_init();
 	hg_pfilter_init();
