@@ -74,11 +74,12 @@ struct hg_sim_run_out {
 	struct hg_sim_thread_out *threads; /* t->nthreads */
 };
 
-static int hg_sim_put(int fd, const void *p, size_t n)
+/* All n bytes of p to fd (out) or from it; -1 on an error or end of file. */
+static int hg_sim_xfer(int fd, void *p, size_t n, bool out)
 {
-	const char *c = p;
+	char *c = p;
 	while (n > 0) {
-		ssize_t k = write(fd, c, n);
+		ssize_t k = out ? write(fd, c, n) : read(fd, c, n);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0)
@@ -89,20 +90,8 @@ static int hg_sim_put(int fd, const void *p, size_t n)
 	return 0;
 }
 
-static int hg_sim_get(int fd, void *p, size_t n)
-{
-	char *c = p;
-	while (n > 0) {
-		ssize_t k = read(fd, c, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		c += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
+static int hg_sim_put(int fd, const void *p, size_t n) { return hg_sim_xfer(fd, (void *)p, n, true); }
+static int hg_sim_get(int fd, void *p, size_t n) { return hg_sim_xfer(fd, p, n, false); }
 
 /* Runs runs[j]: run 0 into *first, another into out[j] (threads allocated). */
 static int hg_sim_run_one(const struct hg_sim_trace *t, const struct hg_sim_opts *runs, unsigned j,
