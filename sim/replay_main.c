@@ -286,19 +286,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	unsigned nruns = 0;
-	runs[nruns] = o;
-	runs[nruns++].cpus = o.cpus;
-	runs[nruns] = o;
-	runs[nruns].elide = false;
-	runs[nruns++].cpus = o.cpus;
-	for (unsigned k = 1; curve && k < o.cpus; k++) {
-		if (!(k <= 16 || (k & (k - 1)) == 0))
+	for (unsigned k = o.cpus; k >= 1; k--) {
+		if (k < o.cpus && !(curve && (k <= 16 || (k & (k - 1)) == 0)))
 			continue;
-		runs[nruns] = o;
-		runs[nruns++].cpus = k;
-		runs[nruns] = o;
-		runs[nruns].elide = false;
-		runs[nruns++].cpus = k;
+		for (int elide = 1; elide >= 0; elide--) {
+			runs[nruns] = o;
+			runs[nruns].cpus = k;
+			runs[nruns++].elide = elide;
+		}
 	}
 	struct hg_sim_result E, L;
 	if (hg_sim_run_all(&t, runs, nruns, jobs, &E, outs, err, sizeof err) != 0) {

@@ -1292,10 +1292,9 @@ static struct hg_seen {
 } hg_seen[HG_SEEN_MAX];
 static UInt hg_nseen;
 /*
- * hg_bit and hg_ftab[0], hg_ftab[1] as loaded
- * since the superblock's start or its last marker call (only marker
- * helpers and thread switches change them, and a switch ends the
- * superblock); NULL: not loaded yet.
+ * hg_bit and hg_ftab[0], hg_ftab[1] as loaded since the superblock's start
+ * or its last marker call (only marker helpers and thread switches change
+ * them, and a switch ends the superblock); NULL: not loaded yet.
  */
 static IRExpr *hg_sb_bit, *hg_sb_tab[2];
 
@@ -1470,8 +1469,6 @@ static void hg_sp_scan(const IRSB *in, Int offset_sp, Long *lo, Long *hi)
 				    d->fxState[k].offset + d->fxState[k].size +
 				            d->fxState[k].nRepeats * d->fxState[k].repeatLen > offset_sp)
 					sp_known = False;
-			if (d->tmp != IRTemp_INVALID)
-				hg_sp_known[d->tmp] = 0;
 			break;
 		}
 		default:
