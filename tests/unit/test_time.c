@@ -14,7 +14,7 @@
  *                      (their work does not contend): parallelism within
  *                      10 % of the process's CPU time / wall time, and above
  *                      1.2 (skipped when the machine gave the two threads
- *                      less than 1.3 CPUs),
+ *                      less than 1.7 CPUs),
  *                      and the header says the threads ran at once; the
  *                      fast path's 1-in-64 sample, scaled, estimates the
  *                      time spent holding each lock.
@@ -182,10 +182,12 @@ static void test_off_overlaps(void)
 	double cpu = tv_s(r0.ru_utime, r1.ru_utime) + tv_s(r0.ru_stime, r1.ru_stime);
 	double wall = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) * 1e-9;
 	double cpu_par = cpu / wall;
-	/* Time-sliced on one CPU, a sampled hold can span the other thread's
-	 * whole slice and count 64 times: no figure to check then. */
-	if (cpu_par < 1.3)
-		HG_SKIP("the machine ran the two threads on one CPU (busy elsewhere): no overlap to see");
+	/* Time-sliced, a sampled hold can span a slice of the other thread (or
+	 * of another process) and count 64 times: no figure to check then.
+	 * Two spinning threads that each had a CPU show about 2. */
+	if (cpu_par < 1.7)
+		HG_SKIP("the machine time-sliced the two threads (busy elsewhere): the sampled holds "
+		        "include descheduled time");
 	/* The fast path samples 1 in 64; the scaled hold estimates the spin. */
 	for (int i = 0; i < 2; i++) {
 		struct hg_site_stats st;
