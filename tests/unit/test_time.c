@@ -7,7 +7,8 @@
  *                      section spinning a known number of cycles: the
  *                      site's speculative + aborted + waiting + lock time
  *                      is the threads' own measure of their time in the
- *                      library's sections within 15 %, and the parallelism
+ *                      library's sections within 15 % (25 % in sanitizer
+ *                      builds), and the parallelism
  *                      is at most 1.1 (emulated sections serialize); the
  *                      text header says the threads did not run at once.
  *   test_off_overlaps  HTM off, two threads each on a lock of its own
@@ -133,7 +134,10 @@ static void test_emu_adds_up(void)
 	    "sum %.4g, measured %.4g (ratio %.3f)\n", st.time[HG_TIME_SPEC] * scale,
 	    st.time[HG_TIME_ABORTED] * scale, (double)st.time[HG_TIME_WAITING],
 	    st.time[HG_TIME_LOCK] * scale, scale, parts, measured, parts / measured);
-	HG_EXPECT(parts > 0.85 * measured && parts < 1.15 * measured);
+	/* A sanitizer instruments the lock's paths between the worker's clock
+	 * reads and the library's, which the parts do not hold. */
+	double tol = HG_SANITIZED ? 0.25 : 0.15;
+	HG_EXPECT(parts > (1 - tol) * measured && parts < (1 + tol) * measured);
 	/* Each section spins SPIN cycles on a speculative or the lock tier. */
 	double held = ((double)st.time[HG_TIME_SPEC] + (double)st.time[HG_TIME_LOCK]) * scale;
 	HG_EXPECT(held > 0.85 * 2 * SECTIONS * SPIN);
