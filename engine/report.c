@@ -304,6 +304,16 @@ static const char *hg_fmt_s(double v, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * The parallelism rounded as the text header prints it (two places). The
+ * header's words and the JSON "overlap" are decided on it, so a figure shown
+ * as 0.80 or 1.10 never carries the words of the other side of a threshold.
+ */
+static double hg_par_shown(double par)
+{
+	return par > 0 ? (double)(long long)(par * 100 + 0.5) / 100 : 0;
+}
+
 /* The text header's time lines (docs/report.md, "Text"). */
 static void hg_text_time(FILE *f, const struct hg_proc_time *p)
 {
@@ -314,10 +324,11 @@ static void hg_text_time(FILE *f, const struct hg_proc_time *p)
 		fprintf(f, "time: wall %s; no time in sections was measured\n", hg_fmt_s(p->wall, a, sizeof a));
 		return;
 	}
+	double shown = hg_par_shown(p->parallelism);
 	const char *words;
-	if (p->parallelism > 1.1)
+	if (shown > 1.1)
 		words = "threads ran at once";
-	else if (p->parallelism >= 0.8)
+	else if (shown >= 0.8)
 		words = "the threads did not run at once";
 	else
 		words = "no parallelism: less than one thread was busy at a time, on average";
@@ -342,7 +353,7 @@ static void hg_json_time(FILE *f, const struct hg_proc_time *p)
 	hg_proc_shares(p, sh);
 	fprintf(f, "\"time\":{\"tsc_hz\":%.0f,\"wall_ms\":%.3f,\"busy_ms\":%.3f,\"parallelism\":%.4f,"
 	           "\"overlap\":%s,\"estimate\":%s,\"ms\":{",
-	    p->hz, p->wall * 1e3, p->busy * 1e3, p->parallelism, p->parallelism > 1.1 ? "true" : "false",
+	    p->hz, p->wall * 1e3, p->busy * 1e3, p->parallelism, hg_par_shown(p->parallelism) > 1.1 ? "true" : "false",
 	    p->estimate ? "true" : "false");
 	for (int k = 0; k < HG_TIME_COUNT; k++)
 		fprintf(f, "%s\"%s\":%.3f", k ? "," : "", hg_time_keys[k], p->t[k] * 1e3);
