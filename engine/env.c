@@ -39,14 +39,14 @@ static const struct hg_knob hg_knobs[] = {
 	HG_KNOB_U(retry_conflict), HG_KNOB_U(retry_busy), HG_KNOB_U(retry_capacity),
 	HG_KNOB_U(skip_other), HG_KNOB_U(spin_wait), HG_KNOB_D(demote_rate),
 	HG_KNOB_U(demote_min), HG_KNOB_D(decay), HG_KNOB_U(reprobe_base),
-	HG_KNOB_U(reprobe_max),
+	HG_KNOB_U(reprobe_max), HG_KNOB_U(txtime_us),
 };
 
 static int hg_policy_bad(const char *spec, const char *item, const char *why)
 {
 	hg_warn("HTMGIL_POLICY=\"%s\": %s \"%s\"; expected key=value,... with keys "
 	        "retry_conflict, retry_busy, retry_capacity, skip_other, spin_wait, demote_rate, "
-	        "demote_min, decay, reprobe_base, reprobe_max (default policy kept)",
+	        "demote_min, decay, reprobe_base, reprobe_max, txtime_us (default policy kept)",
 	    spec, why, item);
 	return -1;
 }

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/atomic.h"
@@ -52,6 +53,8 @@ void hg_policy_clamp(struct hg_policy *p)
 		p->reprobe_base = 1;
 	if (p->reprobe_max < p->reprobe_base)
 		p->reprobe_max = p->reprobe_base;
+	if (p->txtime_us > 1000000)
+		p->txtime_us = 1000000;
 }
 
 void hg_policy_get(struct hg_policy *out)
@@ -97,10 +100,57 @@ static unsigned hg_clock_parallelism(void)
 	return t < 1 ? 1 : t > c ? c : t;
 }
 
+/*
+ * Cycles per second: the cycle counter against CLOCK_MONOTONIC, from the
+ * first call to the first call at least HG_HZ_SPAN_NS later (0 before):
+ * over 2 ms, two nanosecond clocks read a few tens of ns apart agree to
+ * about 1e-4, far finer than a length needs.
+ * The start pair is set once (pthread_once, which also publishes it); the
+ * result is cached with relaxed stores of its bits, since any thread that
+ * computes it computes nearly the same value and a reader that misses the
+ * cache only computes it again.  clock_gettime is a vDSO read: no system
+ * call, and the callers run outside transactions anyway.
+ */
+#define HG_HZ_SPAN_NS 2000000ull
+static pthread_once_t hg_hz_once = PTHREAD_ONCE_INIT;
+static uint64_t hg_hz_c0, hg_hz_ns0, hg_hz_bits;
+
+static uint64_t hg_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void hg_hz_start(void)
+{
+	hg_hz_ns0 = hg_mono_ns();
+	hg_hz_c0 = hg_cycles();
+}
+
+static double hg_clock_hz(void)
+{
+	uint64_t bits = hg_atomic_load_relaxed64(&hg_hz_bits);
+	double hz;
+	if (HG_LIKELY(bits)) {
+		memcpy(&hz, &bits, sizeof hz);
+		return hz;
+	}
+	pthread_once(&hg_hz_once, hg_hz_start);
+	uint64_t ns = hg_mono_ns(), c = hg_cycles();
+	if (ns - hg_hz_ns0 < HG_HZ_SPAN_NS || c <= hg_hz_c0)
+		return 0;
+	hz = (double)(c - hg_hz_c0) * 1e9 / (double)(ns - hg_hz_ns0);
+	memcpy(&bits, &hz, sizeof bits);
+	hg_atomic_store_relaxed64(&hg_hz_bits, bits);
+	return hz;
+}
+
 static const struct hg_policy_clock hg_clock_real = {
 	.cycles = hg_clock_cycles,
 	.random = hg_rand,
 	.parallelism = hg_clock_parallelism,
+	.hz = hg_clock_hz,
 };
 const struct hg_policy_clock *hg_policy_clock_now = &hg_clock_real;
 
@@ -307,6 +357,7 @@ uint32_t hg_policy_txlen(struct hg_site_rec *rec)
 		return hg_txlen_fixed;
 	}
 	if (HG_UNLIKELY(len == 0)) {
+		hg_policy_clock_now->hz(); /* starts the calibration before the first sample */
 		hg_txlen_set(rec, HG_TXLEN_INIT);
 		return HG_TXLEN_INIT;
 	}
@@ -322,7 +373,47 @@ uint32_t hg_policy_txlen(struct hg_site_rec *rec)
 			len = len < HG_TXLEN_MAX / 2 ? len * 2 : HG_TXLEN_MAX;
 		hg_txlen_set(rec, len);
 	}
+	if (p->txlen_cap && p->txlen > p->txlen_cap)
+		hg_txlen_set(rec, p->txlen_cap);
 	return p->txlen;
+}
+
+/*
+ * A sample counts at most HG_YIELD_CLIP times the mean so far: an emulated
+ * section (the real GIL held) can include time the thread was descheduled,
+ * which a hardware transaction never commits with.
+ */
+#define HG_YIELD_CLIP 4u
+void hg_policy_txlen_sample(struct hg_site_rec *rec, uint32_t yields, uint64_t cycles)
+{
+	struct hg_site_policy *p = &rec->pol;
+	if (yields == 0)
+		return;
+	uint64_t per = cycles / yields, mean = p->yield_cyc;
+	if (per == 0)
+		per = 1;
+	if (mean == 0) {
+		mean = per;
+	} else {
+		if (per > mean * HG_YIELD_CLIP)
+			per = mean * HG_YIELD_CLIP;
+		/* decaying mean, the newest sample weighing 1/8 */
+		mean = per >= mean ? mean + (per - mean + 7) / 8 : mean - (mean - per) / 8;
+	}
+	if (mean > UINT32_MAX)
+		mean = UINT32_MAX;
+	/* relaxed: the report reads both (one writer) */
+	hg_atomic_store_relaxed32(&p->yield_cyc, (uint32_t)mean);
+	unsigned us = hg_policy_now.txtime_us;
+	double hz = us ? hg_policy_clock_now->hz() : 0;
+	uint32_t cap = 0;
+	if (hz > 0) {
+		double n = (double)us * 1e-6 * hz / (double)mean;
+		cap = n >= HG_TXLEN_MAX ? HG_TXLEN_MAX : n < HG_TXLEN_MIN ? HG_TXLEN_MIN : (uint32_t)n;
+	}
+	hg_atomic_store_relaxed32(&p->txlen_cap, cap);
+	if (cap && p->txlen > cap && !hg_txlen_fixed)
+		hg_txlen_set(rec, cap);
 }
 
 /* ------------------------------------------------- the cost comparison */

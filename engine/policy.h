@@ -46,10 +46,16 @@
  *                   last tier change: a demotion needs demote_min of them
  *   rate_q16        decaying abort rate of speculative attempts
  *   txlen, txlen_aux  the GIL's transaction length (hg_policy_txlen)
+ *   yield_cyc       decaying cycles per yield interval of the site's
+ *                   committed speculative sections (0: none measured)
+ *   txlen_cap       the longest length that ends within txtime_us at
+ *                   yield_cyc (0: no cap)
  *   cost            the three-tier state of an instrumented site (NULL
  *                   until its first hg_run section)
  * Invariants: tier < HG_TIER_COUNT; tier == HG_TIER_STM only when cost !=
- * NULL; rate_q16 <= HG_Q16.
+ * NULL; rate_q16 <= HG_Q16; txlen_cap == 0 or HG_TXLEN_MIN <= txlen_cap
+ * <= HG_TXLEN_MAX; txlen <= txlen_cap when txlen_cap != 0 and no length is
+ * fixed.
  */
 struct hg_policy_cost;
 struct hg_site_policy {
@@ -61,6 +67,8 @@ struct hg_site_policy {
 	uint32_t rate_q16;
 	uint32_t txlen;
 	uint32_t txlen_aux;
+	uint32_t yield_cyc;
+	uint32_t txlen_cap;
 	struct hg_policy_cost *cost;
 };
 
@@ -194,6 +202,7 @@ struct hg_policy_clock {
 	uint64_t (*cycles)(void);      /* a monotonic cycle count */
 	uint64_t (*random)(void);      /* a uniform 64-bit draw */
 	unsigned (*parallelism)(void); /* threads a lock-tier choice would serialize */
+	double (*hz)(void);            /* cycles per second (0: not known yet) */
 };
 HG_INTERNAL extern const struct hg_policy_clock *hg_policy_clock_now;
 /* Installs a clock (NULL: the real one); call while no section runs. */
@@ -268,6 +277,10 @@ HG_INTERNAL void hg_policy_probe_lost(struct hg_site_rec *rec);
  *   - every HG_TXLEN_WINDOW speculative attempts: more than 1 in 8
  *     aborted: halve; none aborted: double;
  * always within [HG_TXLEN_MIN, HG_TXLEN_MAX], starting at HG_TXLEN_INIT.
+ * The length is also sized by time: never above txlen_cap, the most yield
+ * intervals that fit in the policy's txtime_us at the site's measured
+ * cycles per interval (hg_policy_txlen_sample), since the hardware aborts
+ * long transactions at timer interrupts whatever they touch.
  * A fixed length (HTMGIL_TXLEN=N, hg_txlen_fixed) disables the adaptation.
  */
 #define HG_TXLEN_MIN 1u
@@ -275,6 +288,12 @@ HG_INTERNAL void hg_policy_probe_lost(struct hg_site_rec *rec);
 #define HG_TXLEN_INIT 16u
 #define HG_TXLEN_WINDOW 32u
 HG_INTERNAL uint32_t hg_policy_txlen(struct hg_site_rec *rec);
+/*
+ * A speculative section of rec committed after `yields` yield intervals
+ * (>= 1) that took `cycles` from the return of hg_engine_enter to the
+ * commit: updates yield_cyc and txlen_cap.  Outside transactions.
+ */
+HG_INTERNAL void hg_policy_txlen_sample(struct hg_site_rec *rec, uint32_t yields, uint64_t cycles);
 /* 0: adapt per site; 1..HG_TXLEN_MAX: every transaction spans that many yield points. */
 HG_INTERNAL extern uint32_t hg_txlen_fixed;
 /* HTMGIL_TXLEN=off: front ends force no yield points (sections end where the host releases). */

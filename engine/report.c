@@ -491,9 +491,9 @@ static void hg_report_json(FILE *f, struct hg_stats_snapshot *snap)
 	hg_json_write_str(f, hg_rtm_verdict_str(ci->verdict));
 	fprintf(f, "},\"policy\":{\"retry_conflict\":%u,\"retry_busy\":%u,\"retry_capacity\":%u,"
 	           "\"skip_other\":%u,\"spin_wait\":%u,\"demote_rate\":%g,\"demote_min\":%u,"
-	           "\"decay\":%g,\"reprobe_base\":%u,\"reprobe_max\":%u},",
+	           "\"decay\":%g,\"reprobe_base\":%u,\"reprobe_max\":%u,\"txtime_us\":%u},",
 	    p.retry_conflict, p.retry_busy, p.retry_capacity, p.skip_other, p.spin_wait,
-	    p.demote_rate, p.demote_min, p.decay, p.reprobe_base, p.reprobe_max);
+	    p.demote_rate, p.demote_min, p.decay, p.reprobe_base, p.reprobe_max, p.txtime_us);
 	fprintf(f, "\"locks\":[");
 	for (unsigned i = 0; i < snap->n;) {
 		uint32_t id = snap->rows[i].lock_id;
@@ -536,6 +536,8 @@ static void hg_report_json(FILE *f, struct hg_stats_snapshot *snap)
 			           ",\"stm_aborts\":%" PRIu64 ",\"tier\":\"%s\",\"txlen\":%" PRIu32,
 			    s->reprobes, s->skips, s->bad_releases, s->stm_aborts,
 			    hg_site_tier_name(s, s->tier_now), s->txlen);
+			fprintf(f, ",\"txlen_cap\":%" PRIu32 ",\"yield_us\":%.3f", s->txlen_cap,
+			    pt.hz > 0 ? (double)s->yield_cycles * 1e6 / pt.hz : 0.0);
 			fprintf(f, ",\"cycles\":{");
 			for (int t = 0; t < HG_TIER_COUNT; t++)
 				fprintf(f, "%s\"%s\":%" PRIu64, t ? "," : "", hg_tier_name(t), s->cycles[t]);

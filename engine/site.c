@@ -365,6 +365,8 @@ static void hg_fold_locked(struct hg_thread_tab *t)
 		hg_stats_add(&row->s, &r->st);
 		row->s.tier_now = r->pol.tier;
 		row->s.txlen = r->pol.txlen;
+		row->s.txlen_cap = r->pol.txlen_cap;
+		row->s.yield_cycles = r->pol.yield_cyc;
 		row->s.abort_rate = r->pol.rate_q16 / (double)HG_Q16;
 	}
 }
@@ -380,6 +382,8 @@ int hg_stats_snapshot(struct hg_stats_snapshot *out)
 		hg_stats_add(&row->s, &hg_retired[i].s);
 		row->s.tier_now = hg_retired[i].s.tier_now;
 		row->s.txlen = hg_retired[i].s.txlen;
+		row->s.txlen_cap = hg_retired[i].s.txlen_cap;
+		row->s.yield_cycles = hg_retired[i].s.yield_cycles;
 	}
 	for (struct hg_thread_tab *t = hg_live; t; t = t->next) {
 		/* acquire: pairs with the release in hg_site_rec_new() */
@@ -391,6 +395,9 @@ int hg_stats_snapshot(struct hg_stats_snapshot *out)
 			hg_stats_add(&row->s, &r->st);
 			row->s.tier_now = hg_atomic_load_relaxed32(&r->pol.tier);
 			row->s.txlen = hg_atomic_load_relaxed32(&r->pol.txlen);
+			row->s.txlen_cap = hg_atomic_load_relaxed32(&r->pol.txlen_cap);
+			/* one writer; a torn read cannot happen on 32 bits */
+			row->s.yield_cycles = hg_atomic_load_relaxed32(&r->pol.yield_cyc);
 			b.rate_sum[idx] += hg_atomic_load_relaxed32(&r->pol.rate_q16) / (double)HG_Q16;
 			b.nrate[idx]++;
 		}

@@ -65,6 +65,7 @@ struct hg_gil27_call {
 	uint8_t cont;         /* a yield point was skipped: the next acquire continues the section */
 	uint32_t yields_left; /* check intervals left before the transaction ends (0: no yields) */
 	uint32_t yields;      /* check intervals passed inside this section */
+	uint64_t spec_t0;     /* a speculative section with yields: the stamp it began at (0: none) */
 };
 /* PyEval_EvalFrameEx; 0 when yields are off */
 static uintptr_t hg_gil27_evalframe_lo, hg_gil27_evalframe_hi;
@@ -129,6 +130,22 @@ static const struct hg_target_ops hg_gil27_fork_child_ops = {
 	.time_every = true, /* a GIL hold spans many bytecodes: every one is timed */
 };
 
+/*
+ * The cycles since the speculative section began, read before its commit,
+ * and their report to the policy after it (see gil/gil3.c's
+ * hg_gil3_spec_cycles).
+ */
+static inline uint64_t hg_gil27_spec_cycles(void)
+{
+	return hg_gil27_section.spec_t0 ? hg_cycles() - hg_gil27_section.spec_t0 : 0;
+}
+
+static inline void hg_gil27_txlen_sample(uint64_t cycles)
+{
+	if (cycles && hg_gil27_section.yields && !hg_sim_on)
+		hg_policy_txlen_sample(hg_gil27_section.rec, hg_gil27_section.yields, cycles);
+}
+
 HG_EXPORT int PyThread_acquire_lock(void *lock, int waitflag)
 {
 	if (HG_UNLIKELY(!hg_gil27_real_acquire_lock))
@@ -164,6 +181,8 @@ HG_EXPORT int PyThread_acquire_lock(void *lock, int waitflag)
 	hg_gil27_section.mode = (uint8_t)mode;
 	hg_gil27_section.yields_left = tier == HG_TIER_HTM ? txlen : 0;
 	hg_gil27_section.yields = 0;
+	/* RDTSC: allowed in a transaction; see hg_gil27_txlen_sample */
+	hg_gil27_section.spec_t0 = hg_gil27_section.yields_left ? hg_cycles() : 0;
 	hg_gil27_section.in = 1;
 	/* Simulation mode counts sections when they end (see gil/gil3.c's hg_gil3_take). */
 	if ((mode != HG_HTM_RTM || tier != HG_TIER_HTM) && !hg_sim_on)
@@ -201,14 +220,18 @@ HG_EXPORT void PyThread_release_lock(void *lock)
 			return;
 		}
 		hg_gil27_section.in = 0;
+		uint64_t spec = hg_gil27_spec_cycles();
 		hg_engine_exit(lock, &hg_gil27_ops, (enum hg_htm_mode)hg_gil27_section.mode,
 		    hg_gil27_section.rec, (enum hg_tier)hg_gil27_section.tier);
 		/* Outside any transaction: the acquisition that follows begins the next one. */
+		hg_gil27_txlen_sample(spec);
 		hg_gil_count(&hg_gil_totals.restarts);
 	} else {
 		hg_gil27_section.in = 0;
+		uint64_t spec = hg_gil27_spec_cycles();
 		hg_engine_exit(lock, &hg_gil27_ops, (enum hg_htm_mode)hg_gil27_section.mode,
 		    hg_gil27_section.rec, (enum hg_tier)hg_gil27_section.tier);
+		hg_gil27_txlen_sample(spec);
 	}
 	if (hg_gil27_section.yields)
 		/* relaxed: a statistic */

@@ -98,6 +98,7 @@ struct hg_gil3_call {
 	uint8_t restarting; /* inside hg_gil3_yield_point: not a take/drop the interpreter wants */
 	uint32_t yields_left; /* yield points before the transaction ends */
 	uint32_t yields;      /* yield points passed in this section */
+	uint64_t spec_t0;     /* a speculative section: the stamp it began at (0: not one) */
 	uint64_t direct_t0;   /* a GIL taken directly: the stamp it was held from (0: none) */
 	uint64_t direct_wait; /* ... and the cycles its take_gil waited */
 };
@@ -192,6 +193,24 @@ static void hg_gil3_disarm_yields(void *tstate)
 	if (hg_gil3_section.armed && hg_gil3_layout->minor >= 13)
 		hg_atomic_fetch_and_relaxed64(hg_gil3_breaker_313(tstate), ~HG_GIL3_YIELD_BIT_313);
 	hg_gil3_section.armed = 0;
+}
+
+/*
+ * The cycles since the speculative section began (0: not one), read before
+ * its commit; hg_gil3_txlen_sample passes them to the policy after it,
+ * with the yield points passed (docs/gil.md, "Length per site").  The
+ * recording of simulation mode runs many times slower than the program:
+ * its replay samples model cycles instead (sim/replay.c).
+ */
+static inline uint64_t hg_gil3_spec_cycles(void)
+{
+	return hg_gil3_section.spec_t0 ? hg_cycles() - hg_gil3_section.spec_t0 : 0;
+}
+
+static inline void hg_gil3_txlen_sample(uint64_t cycles)
+{
+	if (cycles && hg_gil3_section.yields && !hg_sim_on)
+		hg_policy_txlen_sample(hg_gil3_section.rec, hg_gil3_section.yields, cycles);
 }
 
 /* Adds the section's yield points to the totals; outside any transaction. */
@@ -372,7 +391,9 @@ static void hg_gil3_take(void *tstate)
 	hg_gil3_section.yields = 0;
 	hg_gil3_section.yields_left = txlen;
 	hg_gil3_section.armed = 0;
+	hg_gil3_section.spec_t0 = 0;
 	if (yields && tier == HG_TIER_HTM) {
+		hg_gil3_section.spec_t0 = hg_cycles(); /* RDTSC: allowed in a transaction */
 		hg_gil3_section.armed = 1;
 		if (hg_gil3_layout->minor >= 13)
 			/* own tstate */
@@ -428,10 +449,12 @@ static void hg_gil3_drop(void *a, void *b, void *c)
 	hg_gil3_section.drop_a = a, hg_gil3_section.drop_b = b, hg_gil3_section.drop_c = c;
 	hg_gil3_section.in = 0;
 	hg_gil3_disarm_yields(hg_gil3_section.take_tstate);
+	uint64_t spec = hg_gil3_spec_cycles();
 	hg_engine_exit(hg_gil3_section.gil, &hg_gil3_gil_ops,
 	    (enum hg_htm_mode)hg_gil3_section.mode, hg_gil3_section.rec,
 	    (enum hg_tier)hg_gil3_section.tier);
 	/* Outside any transaction from here. */
+	hg_gil3_txlen_sample(spec);
 	hg_gil3_flush_yields();
 	/* relaxed: see hg_pyalloc_on */
 	if (HG_UNLIKELY(hg_atomic_load_relaxed32(&hg_pyalloc_on)))
@@ -479,8 +502,10 @@ static void hg_gil3_restart_emulated(void *tstate)
 	enum hg_htm_mode mode = (enum hg_htm_mode)hg_gil3_section.mode;
 	if (HG_UNLIKELY(hg_sim_on))
 		hg_sim_mark_yield(); /* the next section continues this hold (htm/sim.h) */
+	uint64_t spec = hg_gil3_spec_cycles();
 	hg_engine_exit(hg_gil3_section.gil, &hg_gil3_held_ops, mode, hg_gil3_section.rec,
 	    (enum hg_tier)hg_gil3_section.tier);
+	hg_gil3_txlen_sample(spec);
 	hg_gil3_flush_yields();
 	hg_gil_count(&hg_gil_totals.restarts);
 	if (hg_sim_on) /* counted when it ends: see hg_gil3_take */
@@ -494,6 +519,7 @@ static void hg_gil3_restart_emulated(void *tstate)
 	hg_gil3_section.rec = rec;
 	hg_gil3_section.tier = (uint8_t)tier;
 	hg_gil3_section.yields_left = txlen;
+	hg_gil3_section.spec_t0 = tier == HG_TIER_HTM ? hg_cycles() : 0;
 	if (!hg_sim_on)
 		hg_gil_count(&hg_gil_totals.sections[tier]);
 	if (tier != HG_TIER_HTM)

@@ -183,10 +183,15 @@ static unsigned hg_sim_clock_par(void)
 {
 	return hg_sim_cur->ncores;
 }
+static double hg_sim_clock_hz(void)
+{
+	return hg_sim_cur->cyc_per_us * 1e6;
+}
 static const struct hg_policy_clock hg_sim_clock = {
 	.cycles = hg_sim_clock_cycles,
 	.random = hg_sim_clock_random,
 	.parallelism = hg_sim_clock_par,
+	.hz = hg_sim_clock_hz,
 };
 
 static void *hg_sim_xalloc(void *p, size_t n)
@@ -820,6 +825,8 @@ static void hg_sim_att_step(struct hg_sim *s, struct hg_sim_th *th)
 		s->r->sites[th->site].commits++;
 		s->r->sites[th->site].cyc_committed += d;
 		hg_engine_note_commit(th->rec, HG_TIER_HTM);
+		if (th->hs_e - th->hs_b > 1) /* a hold of several intervals: its length is sized */
+			hg_policy_txlen_sample(th->rec, th->ch_e - th->ch_b, (uint64_t)d);
 		hg_sim_after_chunk(s, th);
 		return;
 	}

@@ -182,9 +182,10 @@ void hg_sim_write_json(FILE *f, const struct hg_sim_report *rp)
 	const struct hg_policy *p = &hg_policy_now;
 	fprintf(f, "  \"policy\": { \"retry_conflict\": %u, \"retry_busy\": %u, \"retry_capacity\": %u, "
 	    "\"skip_other\": %u, \"demote_rate\": %g, \"demote_min\": %u, \"decay\": %g, "
-	    "\"reprobe_base\": %u, \"reprobe_max\": %u, \"txlen_fixed\": %u, \"txlen_off\": %s },\n",
+	    "\"reprobe_base\": %u, \"reprobe_max\": %u, \"txtime_us\": %u, \"txlen_fixed\": %u, "
+	    "\"txlen_off\": %s },\n",
 	    p->retry_conflict, p->retry_busy, p->retry_capacity, p->skip_other, p->demote_rate,
-	    p->demote_min, p->decay, p->reprobe_base, p->reprobe_max, hg_txlen_fixed,
+	    p->demote_min, p->decay, p->reprobe_base, p->reprobe_max, p->txtime_us, hg_txlen_fixed,
 	    hg_txlen_off ? "true" : "false");
 
 	double par = E->makespan > 0 ? E->busy / E->makespan : 0;

@@ -83,13 +83,14 @@ struct hg_policy {
 	double decay;             /* weight of the newest sample in the abort-rate estimate */
 	unsigned reprobe_base;    /* lock-tier acquisitions before the first re-probe */
 	unsigned reprobe_max;     /* ceiling of the exponential re-probe backoff */
+	unsigned txtime_us;       /* GIL: a transaction's length is capped to end within this (0: no cap) */
 };
 
 #define HG_POLICY_DEFAULTS                                                     \
 	{ .retry_conflict = 5, .retry_busy = 8, .retry_capacity = 1,           \
 	  .skip_other = 16, .spin_wait = 512, .demote_rate = 0.5,              \
 	  .demote_min = 16, .decay = 1.0 / 64, .reprobe_base = 64,              \
-	  .reprobe_max = 65536 }
+	  .reprobe_max = 65536, .txtime_us = 20 }
 
 /* Copies the policy in force. */
 HG_API void hg_policy_get(struct hg_policy *out);

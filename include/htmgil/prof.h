@@ -98,6 +98,8 @@ struct hg_site_stats {
 	uint64_t time[HG_TIME_COUNT];       /* cycles, by enum hg_time_kind, over the timed sections */
 	uint32_t tier_now;                  /* tier of the most recently active thread */
 	uint32_t txlen;                     /* transaction length chosen (GIL sites) */
+	uint32_t txlen_cap;                 /* ... its cap by time (0: none; hg_policy.txtime_us) */
+	uint32_t yield_cycles;              /* measured cycles per yield interval (0: none) */
 	double abort_rate;                  /* decaying estimate, mean over threads */
 };
 

@@ -11,11 +11,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "hg_test.h"
 #include "htmgil/htmgil.h"
 #include "engine/policy.h"
 #include "engine/site.h"
+#include "engine/trace.h"
 
 /* ------------------------------------------------------------ the clock */
 
@@ -41,10 +43,18 @@ static unsigned fake_parallelism(void)
 	return fake_par;
 }
 
+static double fake_hz_now = 1e9; /* one fake cycle per nanosecond */
+
+static double fake_hz(void)
+{
+	return fake_hz_now;
+}
+
 static const struct hg_policy_clock fake_clock = {
 	.cycles = fake_cycles,
 	.random = fake_random,
 	.parallelism = fake_parallelism,
+	.hz = fake_hz,
 };
 
 /* The costs a section is made to have, per tier, in fake cycles. */
@@ -377,6 +387,7 @@ static void test_clamp(void)
 	p.demote_rate = 3;
 	p.reprobe_base = 0;
 	p.reprobe_max = 0;
+	p.txtime_us = 5000000;
 	hg_policy_set(&p);
 	hg_policy_get(&got);
 	HG_EXPECT_EQ(got.retry_capacity, 1);
@@ -384,6 +395,7 @@ static void test_clamp(void)
 	HG_EXPECT(got.demote_rate >= 0 && got.demote_rate <= 1);
 	HG_EXPECT(got.reprobe_base >= 1);
 	HG_EXPECT(got.reprobe_max >= got.reprobe_base);
+	HG_EXPECT_EQ(got.txtime_us, 1000000);
 	hg_policy_set(&saved);
 }
 
@@ -562,6 +574,88 @@ static void test_txlen_adapts(void)
 	hg_txlen_fixed = 0;
 }
 
+/* n committed sections of `yields` intervals at `per` fake cycles (ns) each. */
+static void spec_sections(struct hg_site_rec *rec, unsigned n, uint32_t yields, uint64_t per)
+{
+	for (unsigned i = 0; i < n; i++)
+		hg_policy_txlen_sample(rec, yields, per * yields);
+}
+
+static void test_txlen_sized_by_time(void)
+{
+	struct hg_site_rec rec = { .pol.tier = HG_TIER_HTM };
+	struct hg_policy saved, p;
+	hg_policy_get(&saved);
+	HG_EXPECT_EQ(saved.txtime_us, 20); /* the default: 20 us */
+	hg_txlen_fixed = 0;
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_INIT);
+	/* 100 ns per interval: 200 fit in 20 us; clean windows grow to that, not to 256. */
+	spec_sections(&rec, 1, HG_TXLEN_INIT, 100);
+	HG_EXPECT_EQ(rec.pol.yield_cyc, 100);
+	HG_EXPECT_EQ(rec.pol.txlen_cap, 200);
+	for (int i = 0; i < 10; i++) {
+		attempts(&rec, HG_TXLEN_WINDOW, 0, HG_CAUSE_CONFLICT);
+		hg_policy_txlen(&rec);
+	}
+	HG_EXPECT_EQ(rec.pol.txlen, 200);
+	/* The intervals get 10x longer: the cap follows the decaying mean down
+	 * and the length follows the cap at once, without a window. */
+	spec_sections(&rec, 64, 8, 1000);
+	HG_EXPECT(rec.pol.yield_cyc >= 990 && rec.pol.yield_cyc <= 1000);
+	HG_EXPECT_EQ(rec.pol.txlen_cap, 20);
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), 20);
+	/* One section 1000x slower (descheduled while emulated): clipped to 4x the
+	 * mean, weighing 1/8, so the cap drops by less than half. */
+	spec_sections(&rec, 1, 4, 1000000);
+	HG_EXPECT(rec.pol.txlen_cap >= 14 && rec.pol.txlen_cap < 20);
+	/* Intervals longer than the budget: one per transaction, not zero. */
+	spec_sections(&rec, 200, 1, 100000);
+	HG_EXPECT_EQ(rec.pol.txlen_cap, HG_TXLEN_MIN);
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), HG_TXLEN_MIN);
+	/* No yield point passed: not a sample. */
+	uint32_t mean = rec.pol.yield_cyc;
+	hg_policy_txlen_sample(&rec, 0, 5);
+	HG_EXPECT_EQ(rec.pol.yield_cyc, mean);
+	/* A fixed length overrides the cap. */
+	hg_txlen_fixed = 64;
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), 64);
+	hg_txlen_fixed = 0;
+	/* txtime_us=0 lifts the cap at the next sample; so does a clock not yet calibrated. */
+	HG_EXPECT_EQ(hg_policy_parse("txtime_us=0"), 0);
+	hg_policy_get(&p);
+	HG_EXPECT_EQ(p.txtime_us, 0);
+	spec_sections(&rec, 1, 1, 100000);
+	HG_EXPECT_EQ(rec.pol.txlen_cap, 0);
+	hg_policy_set(&saved);
+	fake_hz_now = 0;
+	spec_sections(&rec, 1, 1, 100000);
+	HG_EXPECT_EQ(rec.pol.txlen_cap, 0);
+	fake_hz_now = 1e9;
+	uint32_t len = rec.pol.txlen;
+	attempts(&rec, HG_TXLEN_WINDOW, 0, HG_CAUSE_CONFLICT);
+	HG_EXPECT_EQ(hg_policy_txlen(&rec), len * 2); /* grows again, uncapped */
+	/* Calibrated again: capped again at the next sample. */
+	spec_sections(&rec, 1, 1, 100000);
+	HG_EXPECT_EQ(rec.pol.txlen_cap, HG_TXLEN_MIN);
+	hg_policy_set(&saved);
+}
+
+/* The real clock's rate: 0 until calibrated over 2 ms, then the counter's. */
+static void test_real_hz(void)
+{
+	hg_policy_set_clock(NULL);
+	double first = hg_policy_clock_now->hz();
+	struct timespec pause = { 0, 30 * 1000 * 1000 };
+	while (nanosleep(&pause, &pause) != 0)
+		;
+	double hz = hg_policy_clock_now->hz(), ref = hg_trace_tsc_hz();
+	fprintf(stderr, "hz: first %.4g, calibrated %.4g, the report's %.4g\n", first, hz, ref);
+	HG_EXPECT(first == 0 || (first > 0.9 * ref && first < 1.1 * ref));
+	HG_EXPECT(hz > 0.9 * ref && hz < 1.1 * ref);
+	HG_EXPECT_EQ(hg_policy_clock_now->hz(), hz); /* cached */
+	hg_policy_set_clock(&fake_clock);
+}
+
 static const struct hg_test tests[] = {
 	HG_TEST(test_abort_rate_demotes),
 	HG_TEST(test_cheaper_lock_wins),
@@ -581,6 +675,8 @@ static const struct hg_test tests[] = {
 	HG_TEST(test_lost_probe_counts_nothing),
 	HG_TEST(test_plain_site_reprobes),
 	HG_TEST(test_txlen_adapts),
+	HG_TEST(test_txlen_sized_by_time),
+	HG_TEST(test_real_hz),
 };
 
 int main(void)

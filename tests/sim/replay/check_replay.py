@@ -177,6 +177,27 @@ def case_txlen():
           "HTMGIL_TXLEN=4 gives 16 transactions per hold (%s)" % s4["txlen"])
 
 
+def case_txtime():
+    # 20000 instructions per yield interval at CPI 1 and 2 GHz: 10 us, so two
+    # intervals fill the default txtime_us of 20.
+    t = m.gil_holds(holds=20, per_hold=64, body=20000)
+    _, d = replay("gil_txtime", t)
+    s = [x for x in d["sites"] if x["site"] == "0x%016x" % 0x1000][0]
+    check(d["policy"]["txtime_us"] == 20, "the default txtime_us is 20 (%s)" % d["policy"])
+    check(1 <= s["txlen"]["mean"] <= 2.5, "10 us intervals: transactions of 2 intervals, as "
+          "sized by time (mean %g)" % s["txlen"]["mean"])
+    os.environ["HTMGIL_POLICY"] = "txtime_us=0"
+    _, d0 = replay("gil_txtime0", t)
+    del os.environ["HTMGIL_POLICY"]
+    s0 = [x for x in d0["sites"] if x["site"] == "0x%016x" % 0x1000][0]
+    check(d0["policy"]["txtime_us"] == 0, "HTMGIL_POLICY=txtime_us=0 reaches the replay")
+    check(s0["txlen"]["mean"] > 8, "txtime_us=0: no cap, the length grows (mean %g)"
+          % s0["txlen"]["mean"])
+    check(s0["aborts"]["timer"] > s["aborts"]["timer"],
+          "uncapped transactions of 100 us and more meet more timer aborts (%d, capped %d)"
+          % (s0["aborts"]["timer"], s["aborts"]["timer"]))
+
+
 def case_calibration():
     rows = []
     for what, addrs in (("same word", [0x601000, 0x601000]),
