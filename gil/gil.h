@@ -31,6 +31,9 @@ struct hg_gil_totals {
 	uint64_t forks;          /* children that reinitialized after fork() */
 	uint64_t yields;         /* forced yield points passed inside speculative sections */
 	uint64_t restarts;       /* ... at which the transaction committed and a new one began */
+	uint64_t lock_stretches; /* lock-tier holds given back at a yield point to waiting speculators */
+	uint64_t waits_polled;   /* waits for a busy GIL that ended by reading it free (RTM) */
+	uint64_t waits_taken;    /* ... that went through take_gil/drop_gil (budget spent, no yields) */
 };
 extern struct hg_gil_totals hg_gil_totals;
 

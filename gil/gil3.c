@@ -81,6 +81,7 @@
 #include "gil/patch.h"
 #include "gil/pyalloc.h"
 #include "gil/pysite.h"
+#include "gil/wait.h"
 #include "htm/sim.h"
 #include "base/util.h"
 #include "engine/engine.h"
@@ -113,6 +114,8 @@ static int (*hg_gil3_orig_handle_pending)(void *tstate);
 static char hg_gil3_yields_why[256];
 /* 1 when forced yield points are in use (handler patched, HTMGIL_TXLEN not off). */
 static uint32_t hg_gil3_yields_on;
+/* Threads waiting for a busy GIL to speculate again (gil/wait.h); one count for every GIL. */
+static struct hg_gil_waiters hg_gil3_waiters;
 #define HG_GIL3_YIELD_BIT_313 ((uint64_t)1 << 7)   /* 3.13: our event bit in tstate->eval_breaker */
 #define HG_GIL3_EVENTS_MASK_313 ((uint64_t)0xff)        /* 3.13: _PY_EVAL_EVENTS_MASK */
 #define HG_GIL3_YIELD_ARMED_311_312 \
@@ -272,19 +275,33 @@ static void hg_gil3_drop_args_of(void *tstate, void **a, void **b, void **c)
 }
 
 /*
- * Waiting for the GIL to be free must go through CPython's own take_gil:
- * only a thread waiting there times out and sets the drop request that makes
- * the holder yield at its next eval-breaker check.  A waiter that merely
- * polled gil->locked would let the holder run on (a thread spinning in
- * Python could then starve every other).  So the wait takes the real GIL,
- * with all of CPython's fairness, and gives it straight back.
+ * The GIL is held after an abort (a busy GIL, or a conflict while it is
+ * held).  Under RTM with forced yield points, a holder on the lock tier
+ * gives the GIL back at its next stretch's end while threads wait here
+ * (hg_gil3_yield_point), so the wait reads gil->locked only, counted as a
+ * waiter (gil/wait.h).  A holder that is not bounded so (a long C call, a
+ * direct take, an emulated section, forced yield points off) would let a
+ * waiter that only reads wait forever: only a thread waiting in CPython's
+ * own take_gil times out and sets the drop request that makes any holder
+ * yield at its next check.  So after HG_GIL_WAIT_BUDGET_NS, and at once in
+ * emulated mode (whose holders never give back early) or without forced
+ * yield points, the wait takes the real GIL, with all of CPython's
+ * fairness, and gives it straight back.
  */
 static void hg_gil3_op_wait_free(void *target, unsigned spin)
 {
-	(void)target, (void)spin;
 	void *ts = hg_gil3_section.take_tstate, *a, *b, *c;
 	if (!ts)
 		return;
+	/* relaxed: see hg_gil3_yields_on */
+	if (hg_htm_mode() == HG_HTM_RTM && hg_atomic_load_relaxed32(&hg_gil3_yields_on)) {
+		const uint32_t *locked = (const uint32_t *)((char *)target + hg_gil3_layout->gil_locked);
+		if (hg_gil_wait_unlocked(locked, &hg_gil3_waiters, spin, HG_GIL_WAIT_BUDGET_NS)) {
+			hg_gil_count(&hg_gil_totals.waits_polled);
+			return;
+		}
+	}
+	hg_gil_count(&hg_gil_totals.waits_taken);
 	hg_gil3_drop_args_of(ts, &a, &b, &c);
 	hg_gil3_orig_take_gil(ts);
 	hg_gil3_orig_drop_gil(a, b, c);
@@ -405,6 +422,18 @@ static void hg_gil3_take(void *tstate)
 			 * been undone by take_gil's reset of a drop request, and
 			 * then this write (rare) is the section's.
 			 */
+			hg_gil3_arm_breaker_311_312(tstate);
+	} else if (yields && tier == HG_TIER_LOCK && mode == HG_HTM_RTM) {
+		/*
+		 * On the real GIL while other threads may speculate: the hold ends
+		 * after stretches of txlen yield points once some thread waits to
+		 * speculate (hg_gil3_yield_point).  The real GIL is held, so no
+		 * transaction runs and the arming store aborts none.
+		 */
+		hg_gil3_section.armed = 1;
+		if (hg_gil3_layout->minor >= 13)
+			hg_atomic_fetch_or_relaxed64(hg_gil3_breaker_313(tstate), HG_GIL3_YIELD_BIT_313);
+		else
 			hg_gil3_arm_breaker_311_312(tstate);
 	}
 	if (mode != HG_HTM_RTM || tier != HG_TIER_HTM) {
@@ -528,18 +557,30 @@ static void hg_gil3_restart_emulated(void *tstate)
 }
 
 /*
- * One forced yield point of an armed speculative section (inside the
- * transaction under RTM): count it; at the last one, commit and begin the
- * next transaction here.
+ * One forced yield point of an armed section (inside the transaction under
+ * RTM): count it; at the last one, commit and begin the next transaction
+ * here.  An armed section on the lock tier (RTM mode only) keeps the real
+ * GIL for another stretch unless some thread waits to speculate, and
+ * otherwise gives it back here and enters anew, as a speculative section
+ * restarts (docs/gil.md, "Falling back without serializing").
  */
 static int hg_gil3_yield_point(void *tstate)
 {
-	hg_gil3_section.yields++;
+	bool lock = hg_gil3_section.tier == HG_TIER_LOCK;
+	if (!lock)
+		hg_gil3_section.yields++;
 	if (--hg_gil3_section.yields_left > 0)
 		return 0;
 	if (hg_gil3_section.mode != HG_HTM_RTM) {
 		hg_gil3_restart_emulated(tstate);
 		return 0;
+	}
+	if (lock) {
+		if (!hg_gil_waiters_any(&hg_gil3_waiters)) {
+			hg_gil3_section.yields_left = hg_policy_txlen(hg_gil3_section.rec);
+			return 0;
+		}
+		hg_gil_count(&hg_gil_totals.lock_stretches);
 	}
 	void *a, *b, *c;
 	hg_gil3_drop_args_of(tstate, &a, &b, &c);
@@ -548,7 +589,8 @@ static int hg_gil3_yield_point(void *tstate)
 		hg_gil3_tstate_swap_311(hg_gil3_gilstate_311, NULL);
 	hg_gil3_drop(a, b, c);
 	/* Outside any transaction: the section is closed. */
-	hg_gil_count(&hg_gil_totals.restarts);
+	if (!lock)
+		hg_gil_count(&hg_gil_totals.restarts);
 	hg_gil3_take(tstate);
 	if (hg_gil3_tstate_swap_311)
 		hg_gil3_tstate_swap_311(hg_gil3_gilstate_311, tstate);

@@ -52,6 +52,9 @@ void hg_gil_report(FILE *f, enum hg_report_format fmt)
 	t.forks = hg_atomic_load_relaxed64(&hg_gil_totals.forks);
 	t.yields = hg_atomic_load_relaxed64(&hg_gil_totals.yields);
 	t.restarts = hg_atomic_load_relaxed64(&hg_gil_totals.restarts);
+	t.lock_stretches = hg_atomic_load_relaxed64(&hg_gil_totals.lock_stretches);
+	t.waits_polled = hg_atomic_load_relaxed64(&hg_gil_totals.waits_polled);
+	t.waits_taken = hg_atomic_load_relaxed64(&hg_gil_totals.waits_taken);
 	const char *yields = g->yields ? g->yields : "not available for this interpreter";
 	for (int i = 0; i < HG_TIER_COUNT; i++)
 		t.sections[i] = hg_atomic_load_relaxed64(&hg_gil_totals.sections[i]);
@@ -77,8 +80,11 @@ void hg_gil_report(FILE *f, enum hg_report_format fmt)
 		    (unsigned long long)t.sections[HG_TIER_LOCK],
 		    (unsigned long long)t.drops, (unsigned long long)t.forks, hg_pysite_count());
 		hg_json_write_str(f, yields);
-		fprintf(f, ", \"yield_points\": %llu, \"yield_restarts\": %llu",
-		    (unsigned long long)t.yields, (unsigned long long)t.restarts);
+		fprintf(f, ", \"yield_points\": %llu, \"yield_restarts\": %llu, \"lock_stretches\": %llu, "
+		    "\"waits_polled\": %llu, \"waits_taken\": %llu",
+		    (unsigned long long)t.yields, (unsigned long long)t.restarts,
+		    (unsigned long long)t.lock_stretches, (unsigned long long)t.waits_polled,
+		    (unsigned long long)t.waits_taken);
 		if (g->py.kind == HG_PY_3X)
 			hg_pyalloc_report(f, fmt);
 		fputc('}', f);
@@ -95,6 +101,11 @@ void hg_gil_report(FILE *f, enum hg_report_format fmt)
 	fprintf(f, "GIL forced yield points: %s; %llu passed inside speculative sections, "
 	    "%llu ended a transaction and began the next\n",
 	    yields, (unsigned long long)t.yields, (unsigned long long)t.restarts);
+	if (t.lock_stretches || t.waits_polled || t.waits_taken)
+		fprintf(f, "GIL fallback: %llu holds on the real GIL given back at a yield point to "
+		    "threads waiting to speculate; waits for a busy GIL: %llu by reading it, %llu "
+		    "through take_gil\n", (unsigned long long)t.lock_stretches,
+		    (unsigned long long)t.waits_polled, (unsigned long long)t.waits_taken);
 	if (g->py.kind == HG_PY_3X)
 		hg_pyalloc_report(f, fmt);
 }

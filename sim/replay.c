@@ -722,10 +722,23 @@ static void hg_sim_attempt(struct hg_sim *s, struct hg_sim_th *th)
 static void hg_sim_after_chunk(struct hg_sim *s, struct hg_sim_th *th);
 static void hg_sim_acquire(struct hg_sim *s, struct hg_sim_th *th);
 
-/* The engine's take_lock: the rest of the hold runs on the lock. */
+/*
+ * Whether a hold on the lock runs in stretches (the GIL front end's bounded
+ * fallback): elided, with forced yield points, and not --fallback=hold.
+ */
+static bool hg_sim_bounded(const struct hg_sim *s, const struct hg_sim_th *th)
+{
+	return s->o->elide && !s->o->hold_fallback && !hg_txlen_off && th->hs_e - th->hs_b > 1;
+}
+
+/*
+ * The engine's take_lock: the rest of the hold runs on the lock, or, when
+ * bounded, the acquisition's chunk [ch_b, ch_e) and further stretches.
+ */
 static void hg_sim_take_lock(struct hg_sim *s, struct hg_sim_th *th)
 {
-	th->ch_e = th->hs_e;
+	if (!hg_sim_bounded(s, th))
+		th->ch_e = th->hs_e;
 	hg_sim_lock_take(s, th);
 }
 
@@ -948,33 +961,40 @@ static void hg_sim_acquire(struct hg_sim *s, struct hg_sim_th *th)
 	hg_sim_attempt(s, th);
 }
 
-/* The lock-holding run of sub-intervals [ch_b, hs_e) from t_start. */
-static void hg_sim_lock_run(struct hg_sim *s, struct hg_sim_th *th, double t_start)
+/* The lock-holding run of sub-intervals [ch_b, ch_e), its body from t_body. */
+static void hg_sim_lock_stretch(struct hg_sim *s, struct hg_sim_th *th, double t_body)
 {
 	const struct hg_sim_trace *t = s->t;
-	th->state = S_LOCKED;
-	th->t_att = t_start;
-	th->t_body = t_start + HG_SIM_LOCK_CYCLES;
+	th->t_body = t_body;
 	th->ch_ic0 = hg_sim_sub_begin(t, &t->ivals[hg_sim_chunk_of(t, th, th->ch_b)], th->ch_b);
-	th->ch_ic1 = t->ivals[th->hold_e - 1].ic_end;
+	th->ch_ic1 = th->ch_e == th->hs_e ? t->ivals[th->hold_e - 1].ic_end :
+	    hg_sim_sub_end(t, &t->ivals[hg_sim_chunk_of(t, th, th->ch_e - 1)], th->ch_e - 1);
 	th->scale = s->o->cpi * hg_sim_jit(&s->rng_jit, s->o->jitter);
-	hg_sim_walk_start(s, th, th->hs_e);
+	hg_sim_walk_start(s, th, th->ch_e);
 	th->ab_cause = HG_SIM_C_COUNT;
-	double next = hg_sim_next_op_time(s, th, th->hs_e);
+	double next = hg_sim_next_op_time(s, th, th->ch_e);
 	double end = th->t_body + (double)(th->ch_ic1 - th->ch_ic0) * th->scale;
 	hg_sim_at(s, th, next < end ? next : end);
+}
+
+/* The lock is taken at t_start: its run begins. */
+static void hg_sim_lock_run(struct hg_sim *s, struct hg_sim_th *th, double t_start)
+{
+	th->state = S_LOCKED;
+	th->t_att = t_start;
+	hg_sim_lock_stretch(s, th, t_start + HG_SIM_LOCK_CYCLES);
 }
 
 static void hg_sim_lock_step(struct hg_sim *s, struct hg_sim_th *th)
 {
 	const struct hg_sim_trace *t = s->t;
 	double end = th->t_body + (double)(th->ch_ic1 - th->ch_ic0) * th->scale;
-	double next = hg_sim_next_op_time(s, th, th->hs_e);
+	double next = hg_sim_next_op_time(s, th, th->ch_e);
 	if (next <= s->now && th->cur_op < th->nops) {
 		const struct hg_sim_op *op = &th->ops[th->cur_op++];
 		if (op->kind != HG_SIM_OP_EVENT)
 			hg_sim_access(s, th, t->lent_g[op->arg], op->kind == HG_SIM_OP_WRITE, op->arg, th->site);
-		next = hg_sim_next_op_time(s, th, th->hs_e);
+		next = hg_sim_next_op_time(s, th, th->ch_e);
 		hg_sim_at(s, th, next < end ? next : end);
 		return;
 	}
@@ -982,15 +1002,26 @@ static void hg_sim_lock_step(struct hg_sim *s, struct hg_sim_th *th)
 		hg_sim_at(s, th, next < end ? next : end);
 		return;
 	}
-	/* The hold is done: unlock, count the section on the lock tier. */
+	uint32_t lock = th->lock;
+	if (th->ch_e < th->hs_e && s->locks[lock].nwf == 0) {
+		/* A stretch ends and no thread waits to speculate: the next one on the lock. */
+		uint64_t gap = hg_sim_sub_begin(t, &t->ivals[hg_sim_chunk_of(t, th, th->ch_e)], th->ch_e) -
+		    hg_sim_sub_end(t, &t->ivals[hg_sim_chunk_of(t, th, th->ch_e - 1)], th->ch_e - 1);
+		uint32_t len = hg_policy_txlen(th->rec);
+		th->ch_b = th->ch_e;
+		th->ch_e = th->ch_b + len < th->hs_e ? th->ch_b + len : th->hs_e;
+		hg_sim_lock_stretch(s, th, s->now + (double)gap * th->scale);
+		return;
+	}
+	/* The run is done: unlock, count the section on the lock tier. */
+	if (th->ch_e < th->hs_e)
+		s->r->lock_stretches++;
 	double d = s->now - th->t_att;
 	th->out.locked += d;
 	struct hg_sim_site_out *so = &s->r->sites[th->site];
 	so->lock_sections++;
 	so->cyc_locked += d;
 	hg_engine_note_commit(th->rec, HG_TIER_LOCK);
-	uint32_t lock = th->lock;
-	th->ch_e = th->hs_e;
 	hg_sim_lock_release(s, lock);
 	hg_sim_after_chunk(s, th);
 }

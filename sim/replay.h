@@ -146,6 +146,14 @@ struct hg_sim_opts {
 	double jitter; /* attempts and gaps scaled by U[1 - jitter, 1 + jitter] (0: exact) */
 	unsigned cpus;
 	bool elide; /* false: every hold on the real lock (the baseline) */
+	/*
+	 * true: a hold of several yield intervals that falls back to the lock
+	 * keeps it to the hold's end (the front end before bounded fallbacks);
+	 * false: in stretches of txlen intervals, given back at a stretch's end
+	 * while another thread waits to speculate (docs/gil.md, "Falling back
+	 * without serializing").
+	 */
+	bool hold_fallback;
 };
 
 /* Abort causes of the report, in its order. */
@@ -208,6 +216,7 @@ struct hg_sim_result {
 	bool elide;
 	double makespan, busy;
 	uint64_t attempts, aborts;
+	uint64_t lock_stretches; /* lock runs given back before the hold's end (bounded fallback) */
 	struct hg_sim_thread_out *threads; /* by thread index */
 	struct hg_sim_site_out *sites;     /* by site index */
 	struct hg_sim_conflict *conflicts;

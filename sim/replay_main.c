@@ -37,6 +37,10 @@ static void hg_sim_usage(FILE *f)
 	    "  --names R.json    name locks and sites from the preload's JSON report\n"
 	    "  --no-curve        skip the 1..N-core scaling runs\n"
 	    "  --jobs N          replays run at once, in processes (default: the online CPUs)\n"
+	    "  --fallback F      bounded (default): a hold that falls back to the lock keeps it in\n"
+	    "                    stretches of txlen yield intervals, given back while another thread\n"
+	    "                    waits to speculate, as the GIL front end does; hold: to the hold's\n"
+	    "                    end (what-if: a fallback that serializes)\n"
 	    "The policy's knobs come from HTMGIL_POLICY and HTMGIL_TXLEN, as for a run.\n",
 	    HG_SIM_CPI_DEFAULT, HG_SIM_GHZ_DEFAULT, HG_SIM_JITTER_DEFAULT);
 }
@@ -241,6 +245,13 @@ int main(int argc, char **argv)
 				if (hg_sim_num(v, 1, 256, &x) || x != (unsigned)x)
 					return hg_sim_bad("--jobs takes a whole number from 1 to 256, not '%s'", v);
 				jobs = (unsigned)x;
+			} else if (strcmp(a, "--fallback") == 0) {
+				if (strcmp(v, "hold") == 0)
+					o.hold_fallback = true;
+				else if (strcmp(v, "bounded") == 0)
+					o.hold_fallback = false;
+				else
+					return hg_sim_bad("--fallback takes hold or bounded, not '%s'", v);
 			} else if (strcmp(a, "--report") == 0)
 				report = v;
 			else if (strcmp(a, "--text") == 0)

@@ -169,6 +169,7 @@ void hg_sim_write_json(FILE *f, const struct hg_sim_report *rp)
 	hg_json_num(f, o->ghz);
 	fputs(", \"jitter\": ", f);
 	hg_json_num(f, o->jitter);
+	fprintf(f, ", \"fallback\": \"%s\"", o->hold_fallback ? "hold" : "bounded");
 	fprintf(f, ", \"seed\": %" PRIu64 ",\n    \"l1_sets\": %u, \"l1_ways\": %u, \"read_lines\": %u, "
 	    "\"line_bytes\": %u,\n    \"begin_cycles\": %g, \"commit_cycles\": %g, "
 	    "\"abort_penalty_cycles\": %g, \"pause_cycles\": %g, \"wake_cycles\": %g, \"lock_cycles\": %g,\n"
@@ -198,7 +199,8 @@ void hg_sim_write_json(FILE *f, const struct hg_sim_report *rp)
 	hg_json_num(f, E->makespan > 0 ? L->makespan / E->makespan : 0);
 	fputs(", \"aborted_fraction\": ", f);
 	hg_json_num(f, hg_spec_aborted_frac(E, t->nthreads));
-	fprintf(f, ", \"attempts\": %" PRIu64 ", \"aborts\": %" PRIu64 ",\n", E->attempts, E->aborts);
+	fprintf(f, ", \"attempts\": %" PRIu64 ", \"aborts\": %" PRIu64 ", \"lock_stretches\": %" PRIu64
+	    ",\n", E->attempts, E->aborts, E->lock_stretches);
 	fprintf(f, "    \"lock_only\": { \"makespan_cycles\": %.0f, \"makespan_us\": ", L->makespan);
 	hg_json_num(f, hg_us(rp, L->makespan));
 	fputs(", \"parallelism\": ", f);

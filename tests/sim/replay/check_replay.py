@@ -198,6 +198,28 @@ def case_txtime():
           % (s0["aborts"]["timer"], s["aborts"]["timer"]))
 
 
+def case_fallback():
+    # Thread 1 makes a system call at the start of every hold of 64 intervals
+    # of 1 us, so each of its holds falls back to the lock; thread 2 is clean.
+    t = m.gil_syscall(holds=30, subs=64, body=2000)
+    _, db = replay("fallback_bounded", t)
+    _, dh = replay("fallback_hold", t, "--fallback", "hold")
+    pb, ph = db["process"], dh["process"]
+    check(db["model"]["fallback"] == "bounded" and dh["model"]["fallback"] == "hold",
+          "the model names the fallback (%s, %s)" % (db["model"]["fallback"], dh["model"]["fallback"]))
+    check(ph["lock_stretches"] == 0, "hold: every lock run lasts to its hold's end (%d given back)"
+          % ph["lock_stretches"])
+    check(pb["lock_stretches"] > 0, "bounded: lock runs are given back to the waiting thread (%d)"
+          % pb["lock_stretches"])
+    sb = sum(x["commits"] for x in db["sites"])
+    sh = sum(x["commits"] for x in dh["sites"])
+    check(sb > sh, "bounded: more intervals commit (%d transactions, hold %d)" % (sb, sh))
+    check(ph["speedup"] < 1.1, "hold: the fallback serializes the threads (speedup %.2f)"
+          % ph["speedup"])
+    check(pb["speedup"] > 1.3 * ph["speedup"], "bounded: the threads overlap again (speedup %.2f, "
+          "hold %.2f)" % (pb["speedup"], ph["speedup"]))
+
+
 def case_calibration():
     rows = []
     for what, addrs in (("same word", [0x601000, 0x601000]),
@@ -243,7 +265,7 @@ def case_bad_input():
         check(lines and lines[0].startswith("htmgil-sim-replay: "), "bad %s: the line names the program" % name)
         print("bad %s: %s" % (name, lines[0] if lines else ""))
     for args in (["--cpus", "0"], ["--model", "pentium"], ["--cpi", "x"], ["--bogus", "1"],
-                 ["--jitter", "1.5"], ["--jobs", "0"]):
+                 ["--jitter", "1.5"], ["--jobs", "0"], ["--fallback", "never"]):
         p, _ = replay("bad_opt", good, *args, expect_rc=2)
         lines = [x for x in p.stderr.splitlines() if x.strip()]
         check(len(lines) == 1 and "--help" in lines[0], "bad option %s: one line pointing at --help" % args)

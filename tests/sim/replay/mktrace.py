@@ -253,6 +253,33 @@ def gil_shared(holds=30, per_chunk=SUBS_MAX, subs=64, body=300):
     return t
 
 
+def gil_syscall(holds=30, subs=64, body=2000, every=1):
+    """Two threads, GIL-style holds of `subs` yield intervals on one lock, on
+    disjoint lines, each interval its own site (0x9000 + 0x100 * thread +
+    interval, as bytecode sites are); thread 1 makes a system call in the
+    first interval of every `every`-th hold, so its hold falls back to the
+    lock there."""
+    t = Trace()
+    code = t.desc(D_CODE, "loop (sys.c:4)", base=0x502000)
+    sysc = t.desc(D_CODE, "getpid (libc.so.6)", base=0x7f0000400000)
+    d = [t.desc(D_HEAP, "frame of thread %d" % (k + 1), base=0x22000000 + (k << 20), size=1 << 20)
+         for k in range(2)]
+    ths = [t.thread(), t.thread()]
+    for h in range(holds):
+        for k, s in enumerate(ths):
+            t.run(s, 150)
+            hs = []
+            for i in range(subs):
+                ls = [(0x22000000 + (k << 20) + 64 * (i % 32), 7, 11, code, d[k])]
+                ev = [(100, EV_SYSCALL, 39, sysc)] if k == 0 and i == 0 and h % every == 0 else []
+                hs.append((body, ls, ev, 0x9000 + 0x100 * k + i))
+            t.hold(s, hs, site=0x9000 + 0x100 * k)
+    for s in ths:
+        t.run(s, 100)
+        t.exit(s)
+    return t
+
+
 def one_sub_writes(holds=40, sub=40, subs=64, body=200, n_b=None):
     """Thread 1: GIL-style holds of `subs` intervals in one chunk, each
     writing a private line; only interval `sub` also writes line X, and it
