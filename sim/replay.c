@@ -91,6 +91,8 @@ struct hg_sim_th {
 	uint32_t hold_b, hold_e;  /* the hold under way: its chunks */
 	uint32_t hs_b, hs_e;      /* ... and its sub-intervals */
 	uint32_t ch_b, ch_e;      /* the transaction's (or lock run's) sub-intervals */
+	uint32_t st_e;            /* a lock run: the end of its current stretch (<= ch_e) */
+	double t_st;              /* ... and the time it is reached (+inf: the run's end) */
 	uint64_t ch_ic0, ch_ic1;  /* where sub-interval ch_b begins, and the run ends */
 	uint32_t cur_iv, cur_op;  /* next step: chunk, index into ops */
 	struct hg_sim_op *ops;    /* the steps of chunk ops_c in sub-intervals [ops_a, ops_b) */
@@ -732,13 +734,16 @@ static bool hg_sim_bounded(const struct hg_sim *s, const struct hg_sim_th *th)
 }
 
 /*
- * The engine's take_lock: the rest of the hold runs on the lock, or, when
- * bounded, the acquisition's chunk [ch_b, ch_e) and further stretches.
+ * The engine's take_lock: the rest of the hold runs on the lock.  When
+ * bounded, the run is cut into stretches: the first ends where the
+ * acquisition's chunk does, each later one txlen intervals on, and at a
+ * stretch's end the run ends there if a thread waits to speculate
+ * (hg_sim_lock_step).
  */
 static void hg_sim_take_lock(struct hg_sim *s, struct hg_sim_th *th)
 {
-	if (!hg_sim_bounded(s, th))
-		th->ch_e = th->hs_e;
+	th->st_e = hg_sim_bounded(s, th) ? th->ch_e : th->hs_e;
+	th->ch_e = th->hs_e;
 	hg_sim_lock_take(s, th);
 }
 
@@ -961,61 +966,72 @@ static void hg_sim_acquire(struct hg_sim *s, struct hg_sim_th *th)
 	hg_sim_attempt(s, th);
 }
 
-/* The lock-holding run of sub-intervals [ch_b, ch_e), its body from t_body. */
-static void hg_sim_lock_stretch(struct hg_sim *s, struct hg_sim_th *th, double t_body)
+/* When the run reaches the end of sub-interval st_e - 1 (+inf: st_e is the hold's end). */
+static double hg_sim_stretch_time(const struct hg_sim *s, const struct hg_sim_th *th)
 {
 	const struct hg_sim_trace *t = s->t;
-	th->t_body = t_body;
-	th->ch_ic0 = hg_sim_sub_begin(t, &t->ivals[hg_sim_chunk_of(t, th, th->ch_b)], th->ch_b);
-	th->ch_ic1 = th->ch_e == th->hs_e ? t->ivals[th->hold_e - 1].ic_end :
-	    hg_sim_sub_end(t, &t->ivals[hg_sim_chunk_of(t, th, th->ch_e - 1)], th->ch_e - 1);
-	th->scale = s->o->cpi * hg_sim_jit(&s->rng_jit, s->o->jitter);
-	hg_sim_walk_start(s, th, th->ch_e);
-	th->ab_cause = HG_SIM_C_COUNT;
-	double next = hg_sim_next_op_time(s, th, th->ch_e);
-	double end = th->t_body + (double)(th->ch_ic1 - th->ch_ic0) * th->scale;
-	hg_sim_at(s, th, next < end ? next : end);
+	if (th->st_e >= th->hs_e)
+		return INFINITY;
+	uint64_t ic = hg_sim_sub_end(t, &t->ivals[hg_sim_chunk_of(t, th, th->st_e - 1)], th->st_e - 1);
+	return th->t_body + (double)(ic - th->ch_ic0) * th->scale;
 }
 
-/* The lock is taken at t_start: its run begins. */
+static void hg_sim_lock_next(struct hg_sim *s, struct hg_sim_th *th, double next, double end)
+{
+	double t = next < end ? next : end;
+	hg_sim_at(s, th, th->t_st < t ? th->t_st : t);
+}
+
+/* The lock is taken at t_start: the run of sub-intervals [ch_b, hs_e) begins. */
 static void hg_sim_lock_run(struct hg_sim *s, struct hg_sim_th *th, double t_start)
 {
+	const struct hg_sim_trace *t = s->t;
 	th->state = S_LOCKED;
 	th->t_att = t_start;
-	hg_sim_lock_stretch(s, th, t_start + HG_SIM_LOCK_CYCLES);
+	th->t_body = t_start + HG_SIM_LOCK_CYCLES;
+	th->ch_ic0 = hg_sim_sub_begin(t, &t->ivals[hg_sim_chunk_of(t, th, th->ch_b)], th->ch_b);
+	th->ch_ic1 = t->ivals[th->hold_e - 1].ic_end;
+	th->scale = s->o->cpi * hg_sim_jit(&s->rng_jit, s->o->jitter);
+	hg_sim_walk_start(s, th, th->hs_e);
+	th->ab_cause = HG_SIM_C_COUNT;
+	th->t_st = hg_sim_stretch_time(s, th);
+	double next = hg_sim_next_op_time(s, th, th->hs_e);
+	double end = th->t_body + (double)(th->ch_ic1 - th->ch_ic0) * th->scale;
+	hg_sim_lock_next(s, th, next, end);
 }
 
 static void hg_sim_lock_step(struct hg_sim *s, struct hg_sim_th *th)
 {
 	const struct hg_sim_trace *t = s->t;
 	double end = th->t_body + (double)(th->ch_ic1 - th->ch_ic0) * th->scale;
-	double next = hg_sim_next_op_time(s, th, th->ch_e);
+	double next = hg_sim_next_op_time(s, th, th->hs_e);
 	if (next <= s->now && th->cur_op < th->nops) {
 		const struct hg_sim_op *op = &th->ops[th->cur_op++];
 		if (op->kind != HG_SIM_OP_EVENT)
 			hg_sim_access(s, th, t->lent_g[op->arg], op->kind == HG_SIM_OP_WRITE, op->arg, th->site);
-		next = hg_sim_next_op_time(s, th, th->ch_e);
-		hg_sim_at(s, th, next < end ? next : end);
-		return;
-	}
-	if (s->now < end) {
-		hg_sim_at(s, th, next < end ? next : end);
+		next = hg_sim_next_op_time(s, th, th->hs_e);
+		hg_sim_lock_next(s, th, next, end);
 		return;
 	}
 	uint32_t lock = th->lock;
-	if (th->ch_e < th->hs_e && s->locks[lock].nwf == 0) {
-		/* A stretch ends and no thread waits to speculate: the next one on the lock. */
-		uint64_t gap = hg_sim_sub_begin(t, &t->ivals[hg_sim_chunk_of(t, th, th->ch_e)], th->ch_e) -
-		    hg_sim_sub_end(t, &t->ivals[hg_sim_chunk_of(t, th, th->ch_e - 1)], th->ch_e - 1);
-		uint32_t len = hg_policy_txlen(th->rec);
-		th->ch_b = th->ch_e;
-		th->ch_e = th->ch_b + len < th->hs_e ? th->ch_b + len : th->hs_e;
-		hg_sim_lock_stretch(s, th, s->now + (double)gap * th->scale);
+	if (s->now >= th->t_st && th->t_st < end) {
+		/* A stretch ends before the hold does (no step of the next one has run). */
+		if (s->locks[lock].nwf == 0) {
+			/* Nobody waits to speculate: the next stretch on the lock. */
+			uint32_t len = hg_policy_txlen(th->rec);
+			th->st_e = th->st_e + len < th->hs_e ? th->st_e + len : th->hs_e;
+			th->t_st = hg_sim_stretch_time(s, th);
+			hg_sim_lock_next(s, th, next, end);
+			return;
+		}
+		/* Given back here: the rest of the hold is the next acquisition's. */
+		th->ch_e = th->st_e;
+		s->r->lock_stretches++;
+	} else if (s->now < end) {
+		hg_sim_lock_next(s, th, next, end);
 		return;
 	}
 	/* The run is done: unlock, count the section on the lock tier. */
-	if (th->ch_e < th->hs_e)
-		s->r->lock_stretches++;
 	double d = s->now - th->t_att;
 	th->out.locked += d;
 	struct hg_sim_site_out *so = &s->r->sites[th->site];
