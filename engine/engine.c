@@ -61,6 +61,9 @@ void hg_engine_note_abort(struct hg_site_rec *rec, uint32_t status)
 {
 	enum hg_abort_cause c = hg_status_cause(status);
 	hg_counter_add(&rec->st.aborts[c], 1);
+	/* A transaction of one yield interval (the GIL's length; 0 elsewhere). */
+	if (rec->pol.txlen == 1 && !hg_status_is_busy(status))
+		hg_counter_add(&rec->st.aborts_one[c], 1);
 	if (c == HG_CAUSE_EXPLICIT)
 		hg_counter_add(&rec->st.explicit_codes[hg_explicit_slot(HG_STATUS_CODE(status))], 1);
 	hg_policy_abort(rec, hg_status_is_busy(status));

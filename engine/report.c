@@ -76,6 +76,14 @@ static uint64_t hg_row_aborts(const struct hg_site_stats *s)
 	return n;
 }
 
+static uint64_t hg_row_aborts_one(const struct hg_site_stats *s)
+{
+	uint64_t n = 0;
+	for (int c = 0; c < HG_CAUSE_COUNT; c++)
+		n += s->aborts_one[c];
+	return n;
+}
+
 static int hg_row_cmp(const void *a, const void *b)
 {
 	const struct hg_stats_row *x = a, *y = b;
@@ -314,6 +322,60 @@ static double hg_par_shown(double par)
 	return par > 0 ? (double)(long long)(par * 100 + 0.5) / 100 : 0;
 }
 
+#define HG_TEXT_LOCALISED 10
+
+/*
+ * Sites whose transactions span yield points (the GIL): those whose aborts
+ * were met in transactions one interval long, with that interval, most
+ * first; then how many such sites aborted only in longer ones
+ * (docs/report.md, "Localised aborts").
+ */
+static void hg_text_localised(FILE *f, const struct hg_stats_snapshot *snap)
+{
+	unsigned idx[HG_TEXT_LOCALISED], n = 0, loose = 0;
+	uint64_t loose_aborts = 0;
+	for (unsigned i = 0; i < snap->n; i++) {
+		const struct hg_site_stats *s = &snap->rows[i].s;
+		uint64_t one = hg_row_aborts_one(s), all = hg_row_aborts(s) - s->aborts[HG_CAUSE_EXPLICIT];
+		if (s->txlen == 0 || all == 0)
+			continue;
+		if (one == 0) {
+			loose++;
+			loose_aborts += all;
+			continue;
+		}
+		/* Insert into the top HG_TEXT_LOCALISED by localised aborts. */
+		unsigned k = n < HG_TEXT_LOCALISED ? n++ : HG_TEXT_LOCALISED;
+		while (k > 0 && hg_row_aborts_one(&snap->rows[idx[k - 1]].s) < one) {
+			if (k < HG_TEXT_LOCALISED)
+				idx[k] = idx[k - 1];
+			k--;
+		}
+		if (k < HG_TEXT_LOCALISED)
+			idx[k] = i;
+	}
+	if (n == 0 && loose == 0)
+		return;
+	char a[256], b[256];
+	fprintf(f, "\naborts localised to one yield interval (in transactions of one interval, "
+	           "from the site to the next yield point):\n");
+	for (unsigned j = 0; j < n; j++) {
+		const struct hg_stats_row *r = &snap->rows[idx[j]];
+		const struct hg_site_stats *s = &r->s;
+		fprintf(f, "  %s .. %s: %" PRIu64 " (conflict %" PRIu64 ", capacity %" PRIu64
+		           ", retry %" PRIu64 ", other %" PRIu64 ")\n",
+		    hg_site_name(r->site, a, sizeof a),
+		    s->next_site ? hg_site_name(s->next_site, b, sizeof b) : "(next yield point not seen)",
+		    hg_row_aborts_one(s), s->aborts_one[HG_CAUSE_CONFLICT], s->aborts_one[HG_CAUSE_CAPACITY],
+		    s->aborts_one[HG_CAUSE_RETRY], s->aborts_one[HG_CAUSE_OTHER]);
+	}
+	if (n == 0)
+		fprintf(f, "  none\n");
+	if (loose)
+		fprintf(f, "  not localised: %u sites with %" PRIu64 " aborts, all in transactions of several "
+		           "intervals (the abort lies anywhere in them)\n", loose, loose_aborts);
+}
+
 /* The text header's time lines (docs/report.md, "Text"). */
 static void hg_text_time(FILE *f, const struct hg_proc_time *p)
 {
@@ -538,6 +600,15 @@ static void hg_report_json(FILE *f, struct hg_stats_snapshot *snap)
 			    hg_site_tier_name(s, s->tier_now), s->txlen);
 			fprintf(f, ",\"txlen_cap\":%" PRIu32 ",\"yield_us\":%.3f", s->txlen_cap,
 			    pt.hz > 0 ? (double)s->yield_cycles * 1e6 / pt.hz : 0.0);
+			fprintf(f, ",\"localised\":{\"aborts\":%" PRIu64 ",\"by_cause\":{", hg_row_aborts_one(s));
+			for (int c = 0; c < HG_CAUSE_COUNT; c++)
+				fprintf(f, "%s\"%s\":%" PRIu64, c ? "," : "", hg_abort_cause_name(c), s->aborts_one[c]);
+			fprintf(f, "},\"to\":");
+			if (s->next_site)
+				hg_json_write_str(f, hg_site_name(s->next_site, name, sizeof name));
+			else
+				fputs("null", f);
+			fputc('}', f);
 			fprintf(f, ",\"cycles\":{");
 			for (int t = 0; t < HG_TIER_COUNT; t++)
 				fprintf(f, "%s\"%s\":%" PRIu64, t ? "," : "", hg_tier_name(t), s->cycles[t]);
@@ -665,6 +736,7 @@ static void hg_report_text(FILE *f, struct hg_stats_snapshot *snap)
 		}
 		if (snap->n > shown)
 			fprintf(f, "  ... %u more sites (all of them are in the JSON report)\n", snap->n - shown);
+		hg_text_localised(f, snap);
 		for (unsigned i = 0; i < snap->n; i++) {
 			const struct hg_site_stats *s = &snap->rows[i].s;
 			if (s->bad_releases || s->stm_aborts)

@@ -291,7 +291,7 @@ _Static_assert(HG_STATS_U64(acquisitions) + HG_STATS_U64(attempts) + HG_STATS_U6
 	HG_STATS_U64(skips) + HG_STATS_U64(bad_releases) + HG_STATS_U64(stm_aborts) +
 	HG_STATS_U64S(cycles) + HG_STATS_U64(pmu_reads) + HG_STATS_U64(pmu_cycles_commit) +
 	HG_STATS_U64(pmu_cycles_abort) + HG_STATS_U64S(pmu_events) + HG_STATS_U64(timed) +
-	HG_STATS_U64S(time) == offsetof(struct hg_site_stats, tier_now),
+	HG_STATS_U64S(time) + HG_STATS_U64S(aborts_one) == offsetof(struct hg_site_stats, tier_now),
     "struct hg_site_stats: the fields before tier_now must be uint64_t counters without padding "
     "(hg_stats_add sums them as one array)");
 
@@ -367,6 +367,8 @@ static void hg_fold_locked(struct hg_thread_tab *t)
 		row->s.txlen = r->pol.txlen;
 		row->s.txlen_cap = r->pol.txlen_cap;
 		row->s.yield_cycles = r->pol.yield_cyc;
+		if (r->st.next_site)
+			row->s.next_site = r->st.next_site;
 		row->s.abort_rate = r->pol.rate_q16 / (double)HG_Q16;
 	}
 }
@@ -384,6 +386,8 @@ int hg_stats_snapshot(struct hg_stats_snapshot *out)
 		row->s.txlen = hg_retired[i].s.txlen;
 		row->s.txlen_cap = hg_retired[i].s.txlen_cap;
 		row->s.yield_cycles = hg_retired[i].s.yield_cycles;
+		if (hg_retired[i].s.next_site)
+			row->s.next_site = hg_retired[i].s.next_site;
 	}
 	for (struct hg_thread_tab *t = hg_live; t; t = t->next) {
 		/* acquire: pairs with the release in hg_site_rec_new() */
@@ -398,6 +402,9 @@ int hg_stats_snapshot(struct hg_stats_snapshot *out)
 			row->s.txlen_cap = hg_atomic_load_relaxed32(&r->pol.txlen_cap);
 			/* one writer; a torn read cannot happen on 32 bits */
 			row->s.yield_cycles = hg_atomic_load_relaxed32(&r->pol.yield_cyc);
+			uint64_t next = hg_atomic_load_relaxed64(&r->st.next_site);
+			if (next)
+				row->s.next_site = next;
 			b.rate_sum[idx] += hg_atomic_load_relaxed32(&r->pol.rate_q16) / (double)HG_Q16;
 			b.nrate[idx]++;
 		}

@@ -66,6 +66,7 @@ struct hg_gil27_call {
 	uint32_t yields_left; /* check intervals left before the transaction ends (0: no yields) */
 	uint32_t yields;      /* check intervals passed inside this section */
 	uint64_t spec_t0;     /* a speculative section with yields: the stamp it began at (0: none) */
+	struct hg_site_rec *prev; /* a restart at a yield point: the section that ended there */
 };
 /* PyEval_EvalFrameEx; 0 when yields are off */
 static uintptr_t hg_gil27_evalframe_lo, hg_gil27_evalframe_hi;
@@ -161,6 +162,7 @@ HG_EXPORT int PyThread_acquire_lock(void *lock, int waitflag)
 	hg_gil_count(&hg_gil_totals.takes);
 	enum hg_htm_mode mode = hg_htm_mode();
 	if (mode == HG_HTM_OFF || hg_gil27_section.in) {
+		hg_gil27_section.prev = NULL;
 		hg_gil_count(&hg_gil_totals.direct);
 		uint64_t t = hg_cycles();
 		int got = hg_gil27_real_acquire_lock(lock, waitflag);
@@ -172,6 +174,11 @@ HG_EXPORT int PyThread_acquire_lock(void *lock, int waitflag)
 		return got;
 	}
 	uint64_t site = hg_pysite_note(NULL);
+	if (hg_gil27_section.prev) {
+		/* It spanned one interval: this site ends it (see gil/gil3.c's hg_gil3_note_next). */
+		hg_atomic_store_relaxed64(&hg_gil27_section.prev->st.next_site, site);
+		hg_gil27_section.prev = NULL;
+	}
 	struct hg_site_rec *rec = hg_site_rec_get(hg_gil_state.lock_id, site);
 	uint32_t txlen = hg_gil27_evalframe_hi ? hg_policy_txlen(rec) : 0;
 	enum hg_tier tier = hg_engine_enter(lock, &hg_gil27_ops, &hg_gil27_zero_word, mode, rec);
@@ -225,6 +232,8 @@ HG_EXPORT void PyThread_release_lock(void *lock)
 		    hg_gil27_section.rec, (enum hg_tier)hg_gil27_section.tier);
 		/* Outside any transaction: the acquisition that follows begins the next one. */
 		hg_gil27_txlen_sample(spec);
+		if (hg_gil27_section.yields == 1)
+			hg_gil27_section.prev = hg_gil27_section.rec;
 		hg_gil_count(&hg_gil_totals.restarts);
 	} else {
 		hg_gil27_section.in = 0;

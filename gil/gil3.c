@@ -100,6 +100,8 @@ struct hg_gil3_call {
 	uint32_t yields_left; /* yield points before the transaction ends */
 	uint32_t yields;      /* yield points passed in this section */
 	uint64_t spec_t0;     /* a speculative section: the stamp it began at (0: not one) */
+	struct hg_site_rec *prev_rec; /* a restart: the section that ended (hg_gil3_note_next) */
+	uint32_t prev_yields;         /* ... and the yield points it passed */
 	uint64_t direct_t0;   /* a GIL taken directly: the stamp it was held from (0: none) */
 	uint64_t direct_wait; /* ... and the cycles its take_gil waited */
 };
@@ -214,6 +216,18 @@ static inline void hg_gil3_txlen_sample(uint64_t cycles)
 {
 	if (cycles && hg_gil3_section.yields && !hg_sim_on)
 		hg_policy_txlen_sample(hg_gil3_section.rec, hg_gil3_section.yields, cycles);
+}
+
+/*
+ * A transaction that began at prev's site and ended at the first yield point
+ * after it (one interval) names that yield point's site as prev's next one:
+ * the far end of the interval its aborts are localised to (docs/report.md,
+ * "Localised aborts").  Outside transactions.
+ */
+static inline void hg_gil3_note_next(struct hg_site_rec *prev, uint32_t yields, uint64_t site)
+{
+	if (prev && yields == 1)
+		hg_atomic_store_relaxed64(&prev->st.next_site, site); /* relaxed: the report reads it */
 }
 
 /* Adds the section's yield points to the totals; outside any transaction. */
@@ -382,6 +396,10 @@ static void hg_gil3_take(void *tstate)
 		return;
 	}
 	uint64_t site = hg_pysite_note(tstate);
+	if (hg_gil3_section.prev_rec) {
+		hg_gil3_note_next(hg_gil3_section.prev_rec, hg_gil3_section.prev_yields, site);
+		hg_gil3_section.prev_rec = NULL;
+	}
 	struct hg_site_rec *rec = hg_site_rec_get(hg_gil_state.lock_id, site);
 	if (HG_UNLIKELY(hg_sim_on))
 		hg_gil3_sim_regions(tstate);
@@ -532,6 +550,8 @@ static void hg_gil3_restart_emulated(void *tstate)
 	if (HG_UNLIKELY(hg_sim_on))
 		hg_sim_mark_yield(); /* the next section continues this hold (htm/sim.h) */
 	uint64_t spec = hg_gil3_spec_cycles();
+	struct hg_site_rec *prev = hg_gil3_section.rec;
+	uint32_t prev_yields = hg_gil3_section.yields;
 	hg_engine_exit(hg_gil3_section.gil, &hg_gil3_held_ops, mode, hg_gil3_section.rec,
 	    (enum hg_tier)hg_gil3_section.tier);
 	hg_gil3_txlen_sample(spec);
@@ -540,6 +560,7 @@ static void hg_gil3_restart_emulated(void *tstate)
 	if (hg_sim_on) /* counted when it ends: see hg_gil3_take */
 		hg_gil_count(&hg_gil_totals.sections[hg_gil3_section.tier]);
 	uint64_t site = hg_pysite_note(tstate);
+	hg_gil3_note_next(prev, prev_yields, site);
 	struct hg_site_rec *rec = hg_site_rec_get(hg_gil_state.lock_id, site);
 	uint32_t txlen = hg_policy_txlen(rec);
 	enum hg_tier tier = hg_engine_enter(hg_gil3_section.gil, &hg_gil3_held_ops,
@@ -584,6 +605,8 @@ static int hg_gil3_yield_point(void *tstate)
 	}
 	void *a, *b, *c;
 	hg_gil3_drop_args_of(tstate, &a, &b, &c);
+	struct hg_site_rec *prev = lock ? NULL : hg_gil3_section.rec;
+	uint32_t prev_yields = hg_gil3_section.yields;
 	hg_gil3_section.restarting = 1;
 	if (hg_gil3_tstate_swap_311)
 		hg_gil3_tstate_swap_311(hg_gil3_gilstate_311, NULL);
@@ -591,7 +614,11 @@ static int hg_gil3_yield_point(void *tstate)
 	/* Outside any transaction: the section is closed. */
 	if (!lock)
 		hg_gil_count(&hg_gil_totals.restarts);
+	hg_gil3_section.prev_rec = prev; /* named by the take, before it enters (outside) */
+	hg_gil3_section.prev_yields = prev_yields;
 	hg_gil3_take(tstate);
+	if (hg_gil3_section.prev_rec) /* the take went straight to the original: not named */
+		hg_gil3_section.prev_rec = NULL;
 	if (hg_gil3_tstate_swap_311)
 		hg_gil3_tstate_swap_311(hg_gil3_gilstate_311, tstate);
 	hg_gil3_section.restarting = 0;

@@ -96,10 +96,16 @@ struct hg_site_stats {
 	 * acquisitions / timed scales the sums to estimates). */
 	uint64_t timed;                     /* sections timed */
 	uint64_t time[HG_TIME_COUNT];       /* cycles, by enum hg_time_kind, over the timed sections */
+	/* GIL sites: aborts (not busy) of transactions one yield interval long,
+	 * by cause: each lies in the interval from this site to the next yield
+	 * point (next_site): localised (docs/report.md, "Localised aborts"). */
+	uint64_t aborts_one[HG_CAUSE_COUNT];
 	uint32_t tier_now;                  /* tier of the most recently active thread */
 	uint32_t txlen;                     /* transaction length chosen (GIL sites) */
 	uint32_t txlen_cap;                 /* ... its cap by time (0: none; hg_policy.txtime_us) */
 	uint32_t yield_cycles;              /* measured cycles per yield interval (0: none) */
+	uint64_t next_site;                 /* GIL sites: the yield point that ended a one-interval
+	                                       transaction begun here, last seen (0: none) */
 	double abort_rate;                  /* decaying estimate, mean over threads */
 };
 

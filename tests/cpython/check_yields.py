@@ -10,7 +10,10 @@ Where the interpreter supports them (2.7, 3.12, 3.13):
     grown its length above the initial 16, or, where 16 intervals take longer
     than txtime_us (2.7's check interval), to half that time or more;
   - injected aborts (conflict=0.3,...): transactions span fewer than 16
-    yield points on average (yield points per restart);
+    yield points on average (yield points per restart), prog.py sites
+    shrunk to one interval have aborts localised to it, and the interval's
+    far end (the next yield point's site) is named, in the JSON and in the
+    text report; without aborts nothing is localised;
   - HTMGIL_TXLEN=1: every yield point ends a transaction (restarts ==
     yield points) and every site reports length 1;
   - HTMGIL_TXLEN=off: no yield point is forced;
@@ -41,12 +44,13 @@ def fail(msg):
     sys.exit(1)
 
 
-def run(py, preload, prog, report, args=("2", "300000"), **env_extra):
+def run(py, preload, prog, report, args=("2", "300000"), json_report=True, **env_extra):
     env = dict(os.environ)
     env.pop("HTMGIL_EMU", None)
     env.pop("HTMGIL_TXLEN", None)
     env.update(LD_PRELOAD=preload, HTMGIL_HTM="emu", HTMGIL_REPORT=report)
     env.update(env_extra)
+    report = env["HTMGIL_REPORT"]
     p = subprocess.run([py, prog] + list(args), env=env, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=300)
     out = p.stdout.decode()
@@ -55,6 +59,8 @@ def run(py, preload, prog, report, args=("2", "300000"), **env_extra):
              % (env_extra, p.returncode, out, p.stderr.decode()))
     if p.stderr.strip():
         fail("unexpected stderr (%s): %s" % (env_extra, p.stderr.decode()))
+    if not json_report:
+        return None
     r = json.load(open(report))
     g = r["gil"]
     sites = [s for l in r["locks"] if l["name"] == "gil" for s in l["sites"]]
@@ -96,6 +102,9 @@ def main():
              "or to at least half its time budget: cap %d, %.2f us per interval)"
              % (busiest["name"], busiest["txlen"], INIT, busiest["txlen_cap"],
                 busiest["yield_us"]))
+    if any(x["localised"]["aborts"] for x in sites):
+        fail("aborts localised without any abort: %r"
+             % [x["name"] for x in sites if x["localised"]["aborts"]][:3])
     print("ok no aborts: %d yield points, %d restarts; %s txlen %d"
           % (g["yield_points"], g["yield_restarts"], busiest["name"], busiest["txlen"]))
 
@@ -110,6 +119,28 @@ def main():
              "(expected < %d)" % (mean, INIT))
     print("ok injected aborts: %.1f yield points per transaction; %s txlen %d"
           % (mean, busiest["name"], busiest["txlen"]))
+    # Sites shrunk to one interval keep aborting (the injection ignores the
+    # length): their aborts are localised, and the interval's far end is named.
+    loc = [x for x in sites if x["localised"]["aborts"] and "prog.py:" in x["name"]]
+    if not loc:
+        fail("injected aborts: no prog.py site has aborts localised to one interval")
+    for x in loc:
+        if x["localised"]["aborts"] > sum(x["aborts"].values()):
+            fail("%s: %d localised aborts of %d" % (x["name"], x["localised"]["aborts"],
+                                                   sum(x["aborts"].values())))
+    named = [x for x in loc if x["localised"]["to"]]
+    if not named:
+        fail("injected aborts: no localised site names the yield point that ends its interval")
+    top = max(named, key=lambda x: x["localised"]["aborts"])
+    print("ok localised: %d sites; %s .. %s: %d aborts" % (
+        len(loc), top["name"], top["localised"]["to"], top["localised"]["aborts"]))
+    txt = os.path.join(work, "yields.txt")
+    run(py, preload, prog, rep, HTMGIL_EMU="conflict=0.3,capacity=0.05,other=0.02,seed=11",
+        HTMGIL_REPORT=txt, json_report=False)
+    with open(txt) as f:
+        text = f.read()
+    if "aborts localised to one yield interval" not in text or " .. " not in text:
+        fail("the text report lists no localised aborts:\n" + text[-2000:])
 
     g, sites, busiest = run(py, preload, prog, rep, HTMGIL_TXLEN="1")
     if g["yield_points"] == 0 or g["yield_points"] != g["yield_restarts"]:

@@ -15,9 +15,11 @@
 
 #include "hg_test.h"
 #include "htmgil/htmgil.h"
+#include "engine/engine.h"
 #include "engine/policy.h"
 #include "engine/site.h"
 #include "engine/trace.h"
+#include "htm/status.h"
 
 /* ------------------------------------------------------------ the clock */
 
@@ -640,6 +642,29 @@ static void test_txlen_sized_by_time(void)
 	hg_policy_set(&saved);
 }
 
+/* Aborts of one-interval transactions are counted apart, by cause, busy excluded. */
+static void test_aborts_localised(void)
+{
+	struct hg_site_rec rec = { .pol.tier = HG_TIER_HTM };
+	rec.pol.txlen = 4;
+	hg_engine_note_abort(&rec, HG_STATUS_CONFLICT);
+	HG_EXPECT_EQ(rec.st.aborts[HG_CAUSE_CONFLICT], 1);
+	HG_EXPECT_EQ(rec.st.aborts_one[HG_CAUSE_CONFLICT], 0); /* four intervals: anywhere */
+	rec.pol.txlen = 1;
+	hg_engine_note_abort(&rec, HG_STATUS_CONFLICT);
+	hg_engine_note_abort(&rec, HG_STATUS_CAPACITY);
+	hg_engine_note_abort(&rec, 0);
+	hg_engine_note_abort(&rec, HG_STATUS_MAKE_EXPLICIT(HG_ABORT_BUSY)); /* the lock's state */
+	HG_EXPECT_EQ(rec.st.aborts_one[HG_CAUSE_CONFLICT], 1);
+	HG_EXPECT_EQ(rec.st.aborts_one[HG_CAUSE_CAPACITY], 1);
+	HG_EXPECT_EQ(rec.st.aborts_one[HG_CAUSE_OTHER], 1);
+	HG_EXPECT_EQ(rec.st.aborts_one[HG_CAUSE_EXPLICIT], 0);
+	HG_EXPECT_EQ(rec.st.aborts[HG_CAUSE_EXPLICIT], 1);
+	rec.pol.txlen = 0; /* not a GIL site */
+	hg_engine_note_abort(&rec, HG_STATUS_CONFLICT);
+	HG_EXPECT_EQ(rec.st.aborts_one[HG_CAUSE_CONFLICT], 1);
+}
+
 /* The real clock's rate: 0 until calibrated over 2 ms, then the counter's. */
 static void test_real_hz(void)
 {
@@ -677,6 +702,7 @@ static const struct hg_test tests[] = {
 	HG_TEST(test_txlen_adapts),
 	HG_TEST(test_txlen_sized_by_time),
 	HG_TEST(test_real_hz),
+	HG_TEST(test_aborts_localised),
 };
 
 int main(void)
