@@ -908,6 +908,10 @@ static void hg_cli_sim_usage(FILE *f)
 	      "  --trace FILE    keep the recorded trace there (replay it later with\n"
 	      "                  --replay FILE)\n"
 	      "  --replay TRACE  replay a kept trace instead of running a command\n"
+	      "  --fallback F    bounded (default): a section that falls back to the lock\n"
+	      "                  gives it back in stretches while another thread waits to\n"
+	      "                  speculate, as the GIL front end does; hold: keeps it to\n"
+	      "                  the end of the recorded hold (a what-if)\n"
 	      "  --valgrind PATH the valgrind to use (default: valgrind on PATH)\n"
 	      "\n"
 	      "The prediction is printed on stderr after CMD exits.\n",
@@ -915,7 +919,7 @@ static void hg_cli_sim_usage(FILE *f)
 }
 
 struct hg_cli_sim {
-	const char *cpus, *model, *report, *target, *trace, *replay, *valgrind;
+	const char *cpus, *model, *report, *target, *trace, *replay, *valgrind, *fallback;
 	char **cmd;
 };
 
@@ -951,9 +955,9 @@ static int hg_cli_sim_parse(int argc, char **argv, struct hg_cli_sim *r)
 		}
 		const char **slot = NULL;
 		const char *names[] = { "--model", "--report", "--target", "--trace", "--replay",
-			"--valgrind" };
+			"--valgrind", "--fallback" };
 		const char **slots[] = { &r->model, &r->report, &r->target, &r->trace, &r->replay,
-			&r->valgrind };
+			&r->valgrind, &r->fallback };
 		for (size_t k = 0; k < sizeof names / sizeof names[0] && slot == NULL; k++) {
 			if ((m = hg_cli_opt(argc, argv, &i, names[k], slots[k])) < 0)
 				return -1;
@@ -965,10 +969,16 @@ static int hg_cli_sim_parse(int argc, char **argv, struct hg_cli_sim *r)
 			    r->target);
 			return -1;
 		}
+		if (slot == &r->fallback && strcmp(r->fallback, "bounded") != 0 &&
+		    strcmp(r->fallback, "hold") != 0) {
+			fprintf(stderr, "htmgil sim: --fallback '%s' is not a fallback; accepted: bounded, "
+			    "hold\n", r->fallback);
+			return -1;
+		}
 		if (slot != NULL)
 			continue;
 		fprintf(stderr, "htmgil sim: unknown option '%s'; accepted: --cpus, --model, --report, "
-		    "--target, --trace, --replay, --valgrind, --help\n", a);
+		    "--target, --trace, --replay, --valgrind, --fallback, --help\n", a);
 		return -1;
 	}
 	if (r->replay != NULL) {
@@ -1086,6 +1096,10 @@ static int hg_cli_sim_replay(const char *replay, const struct hg_cli_sim *r, con
 	if (r->report) {
 		argv[n++] = (char *)"--report";
 		argv[n++] = (char *)r->report;
+	}
+	if (r->fallback) {
+		argv[n++] = (char *)"--fallback";
+		argv[n++] = (char *)r->fallback;
 	}
 	argv[n] = NULL;
 	return hg_cli_spawn(argv, false);

@@ -311,6 +311,8 @@ expect_usage_error sim_cpus_word "htmgil sim: --cpus 'two' is not a number" \
 	"$htmgil" sim --cpus two -- true
 expect_usage_error sim_target "htmgil sim: --target 'java' is not a target; accepted: gil, pthread" \
 	"$htmgil" sim --target java -- true
+expect_usage_error sim_fallback "htmgil sim: --fallback 'never' is not a fallback; accepted: bounded, hold" \
+	"$htmgil" sim --fallback never -- true
 expect_usage_error sim_opt "htmgil sim: unknown option '--bogus'; accepted: --cpus" \
 	"$htmgil" sim --bogus -- true
 expect_usage_error sim_val "htmgil sim: --model needs a value; see htmgil sim --help" \

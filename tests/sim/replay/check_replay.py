@@ -218,6 +218,16 @@ def case_fallback():
           % ph["speedup"])
     check(pb["speedup"] > 1.3 * ph["speedup"], "bounded: the threads overlap again (speedup %.2f, "
           "hold %.2f)" % (pb["speedup"], ph["speedup"]))
+    # The same through the CLI: htmgil sim passes --fallback to the replay.
+    jp = os.path.join(WORK, "fallback_cli.json")
+    p = subprocess.run([os.environ["HG_HTMGIL"], "sim", "--replay", os.path.join(WORK, "fallback_hold.trace"),
+                        "--fallback", "hold", "--report", jp], capture_output=True, text=True)
+    check(p.returncode == 0, "htmgil sim --replay --fallback hold: exit %d (%s)" % (p.returncode, p.stderr))
+    with open(jp) as f:
+        dc = json.load(f)
+    check(dc["model"]["fallback"] == "hold" and dc["process"]["speedup"] == ph["speedup"],
+          "htmgil sim --fallback hold replays as the replay does (%s, speedup %s)"
+          % (dc["model"]["fallback"], dc["process"]["speedup"]))
 
 
 def case_calibration():
