@@ -61,6 +61,8 @@ static struct hg_ka_own hg_ka_own[2];
 static const char *hg_ka_mode;
 static long hg_ka_sections = 2000;
 static char *hg_ka_buf[2];
+/* Both threads start their sections together, so that they overlap. */
+static pthread_barrier_t hg_ka_start;
 
 static void hg_ka_section(int t, long k)
 {
@@ -96,6 +98,7 @@ static void *hg_ka_thread(void *arg)
 {
 	int t = (int)(intptr_t)arg;
 	volatile long priv = 0;
+	pthread_barrier_wait(&hg_ka_start);
 	for (long k = 0; k < hg_ka_sections; k++) {
 		pthread_mutex_lock(&hg_ka_mutex);
 		hg_ka_section(t, k);
@@ -136,6 +139,7 @@ int main(int argc, char **argv)
 		memset(hg_ka_buf[t], 0, n);
 	}
 	pthread_t th[2];
+	pthread_barrier_init(&hg_ka_start, NULL, 2);
 	for (int t = 0; t < 2; t++)
 		pthread_create(&th[t], NULL, hg_ka_thread, (void *)(intptr_t)t);
 	for (int t = 0; t < 2; t++)
