@@ -15,8 +15,9 @@
 //                   the elision layer when HTM is unavailable)
 //   hg_lock_off     the elided lock forced to its lock tier (mode off)
 //   hg_lock_emu     the elided lock forced to emulated HTM
-//   hg_lock_rtm     the elided lock forced to RTM: registered only where
-//                   detection allowed RTM
+//   hg_lock_rtm     the elided lock forced to RTM and to its hardware tier
+//                   (no cost comparison: only aborts move a site to the
+//                   lock): registered only where detection allowed RTM
 //   ck_spinlock     Concurrency Kit's spinlock (bench/bench_ck.h)
 //   ck_elide        ck_elide.h over it, built without RTM
 //   ck_elide_rtm    ck_elide.h's adaptive elision with RTM: registered only
@@ -85,6 +86,8 @@ template <enum hg_htm_mode M> struct hg_lock_forced_variant : hg_lock_variant {
 	explicit hg_lock_forced_variant(const char *name) : hg_lock_variant(name)
 	{
 		mode_ok = hg_lock_set_mode(&l, M) == 0;
+		if (M == HG_HTM_RTM)
+			hg_lock_set_cost(&l, 0); /* the hardware tier itself */
 	}
 };
 using hg_lock_off_variant = hg_lock_forced_variant<HG_HTM_OFF>;

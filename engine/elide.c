@@ -31,10 +31,11 @@
 #include "htm/htm.h"
 #include "fallback/mutex.h"
 #include "fallback/stm.h"
+#include "pmu/pmu.h"
 
 /*
  * struct hg_lock's pad is sized by hand in include/htmgil/elide.h
- * (64 - 4 * 4 - 4 - 4 - 3: the mutex's four words, stm_seq, id, then three
+ * (64 - 4 * 4 - 4 - 4 - 4: the mutex's four words, stm_seq, id, then four
  * bytes) so that the lock fills its 64-byte line exactly.  aligned(64) would
  * round a short pad up silently, so the end of pad is checked, not only the
  * size.  The header is also compiled as C++, hence the checks live here.
@@ -42,13 +43,23 @@
 _Static_assert(sizeof(struct hg_mutex) == 4 * 4, "struct hg_mutex: four 32-bit words");
 _Static_assert(offsetof(struct hg_lock, stm_used) == 4 * 4 + 4 + 4 + 2,
     "struct hg_lock: stm_used is the third byte after id");
-_Static_assert(offsetof(struct hg_lock, pad) == offsetof(struct hg_lock, stm_used) + 1,
-    "struct hg_lock: pad follows stm_used");
+_Static_assert(offsetof(struct hg_lock, cost_off) == offsetof(struct hg_lock, stm_used) + 1,
+    "struct hg_lock: cost_off follows stm_used");
+_Static_assert(offsetof(struct hg_lock, pad) == offsetof(struct hg_lock, cost_off) + 1,
+    "struct hg_lock: pad follows cost_off");
 _Static_assert(offsetof(struct hg_lock, pad) + sizeof(((struct hg_lock *)0)->pad) == 64,
     "struct hg_lock: pad must end the struct at byte 64");
 _Static_assert(sizeof(struct hg_lock) == 64, "struct hg_lock: exactly one 64-byte line");
 
 enum { HG_HELD_SPEC = 1, HG_HELD_SUB = 2, HG_HELD_LOCK = 3 };
+/*
+ * An entry's marks.  Lock tier: SIM, the engine marked the section for the
+ * simulator (htm/sim.h); COST, the policy times it (hg_policy_lock_released).
+ * SPEC(rtm): UNCOUNTED, begun by the speculative fast path, whose
+ * acquisition and attempt are counted at the commit, outside the
+ * transaction (each store inside it, or just before XBEGIN, costs time).
+ */
+enum { HG_MARK_SIM = 1, HG_MARK_COST = 2, HG_MARK_UNCOUNTED = 4 };
 
 #define HG_HELD_MAX 64
 
@@ -64,14 +75,20 @@ struct hg_held_entry {
 		uint8_t how;
 		uint8_t mode; /* enum hg_htm_mode the entry was entered in */
 		uint8_t seq;  /* this entry holds l->stm_seq odd (lock tier on an STM lock) */
-		uint8_t marked; /* a lock-tier entry the engine marked for the simulator (htm/sim.h) */
+		uint8_t marked; /* HG_MARK_*: what a lock-tier entry's release must do */
 	} t;
 };
 
 struct hg_held {
 	unsigned n;      /* entries */
 	unsigned in_rtm; /* SPEC(rtm) + SUB entries of the running RTM transaction */
-	struct hg_site_rec *rtm_rec; /* the SPEC(rtm) entry's record, for the commit count */
+	/*
+	 * The SPEC(rtm) entry's record, for the commit count, and whether it
+	 * was begun uncounted (HG_MARK_UNCOUNTED); set when that entry is
+	 * popped, which is at or before the commit.
+	 */
+	struct hg_site_rec *rtm_rec;
+	unsigned rtm_uncounted;
 	struct hg_held_entry e[HG_HELD_MAX];
 };
 
@@ -133,6 +150,11 @@ int hg_lock_set_mode(struct hg_lock *l, enum hg_htm_mode m)
 	return 0;
 }
 
+void hg_lock_set_cost(struct hg_lock *l, int on)
+{
+	l->cost_off = on ? 0 : 1;
+}
+
 static inline bool hg_rtm_active(void)
 {
 	return hg_rtm_ok && hg_held.in_rtm > 0 && hg_htm_active();
@@ -183,34 +205,96 @@ static inline void hg_held_push(struct hg_lock *l, struct hg_site_rec *rec, unsi
 	e->lock = l;
 	e->rec = rec;
 	e->t = (struct hg_held_tag){ (uint8_t)how, (uint8_t)mode, 0, 0 };
-	if (how == HG_HELD_SPEC && mode == HG_HTM_RTM)
-		h->rtm_rec = rec;
 	if (how == HG_HELD_SUB || (how == HG_HELD_SPEC && mode == HG_HTM_RTM))
 		h->in_rtm++;
 }
 
 /*
- * The fast path: no transaction open, elision off for this lock (by the
- * process mode or forced with hg_lock_set_mode()), the site's
- * record cached, the lock free, no timeline being recorded (the slow path
- * opens the section, engine/trace.h).  Everything else goes to the slow
- * path, which starts over.  Split so the fast path needs no saved registers.
+ * The fast paths: no transaction open, the site's record cached, no cost
+ * sample open, no timeline being recorded (the slow path opens the
+ * section, engine/trace.h), and either
+ *   - lock: elision off for this lock (by the process mode or forced with
+ *     hg_lock_set_mode()), or mode rtm with the site settled on the lock
+ *     and quiet (hg_policy_lock_fast); the lock must be free;
+ *   - speculate: mode rtm, the site on HTM, no skip, quiet (or the lock
+ *     not cost-aware), the section not timed and no PMU counting: one
+ *     XBEGIN here; its abort goes on in the engine's loop.
+ * Everything else goes to the slow path, which starts over.
  */
 static void hg_lock_acquire_slow(struct hg_lock *l, uint64_t site);
+static void hg_lock_spec_fast(struct hg_lock *l, struct hg_site_rec *rec, bool sampled);
+
+/*
+ * A lock-tier section the policy times (hg_policy_lock_pick said
+ * sampled), just pushed: the policy's stamp, and the mark its release
+ * needs when the holding time counts (more than one thread).
+ */
+static void hg_lock_cost_entered(struct hg_site_rec *rec, enum hg_tier picked)
+{
+	hg_policy_lock_entered(rec, picked, HG_TIER_LOCK);
+	if (hg_policy_open.rec == rec && hg_policy_open.t1 != 0)
+		hg_held.e[hg_held.n - 1].t.marked |= HG_MARK_COST;
+}
+
+/*
+ * The lock tier's contended path (and every lock-tier section of the slow
+ * path): sampled like the fast path, since two cycle reads on every
+ * contended acquisition would cost more than a short section (engine/
+ * engine.h, HG_TIME_WEIGHT).  sampled: the policy times this section.
+ */
+static void hg_lock_take(struct hg_lock *l, struct hg_site_rec *rec, bool sampled)
+{
+	hg_counter_add(&rec->st.acquisitions, 1);
+	bool timed = hg_engine_time_sampled(rec);
+	uint64_t t = timed ? hg_cycles() : 0;
+	hg_mutex_acquire_unowned(&l->mutex);
+	if (HG_UNLIKELY(timed)) {
+		hg_engine_time_wait(rec, &t, HG_TIME_WEIGHT);
+		rec->t0 = t; /* held from here to hg_lock_release */
+	}
+	hg_held_push(l, rec, HG_HELD_LOCK, HG_HTM_OFF);
+	if (sampled)
+		hg_lock_cost_entered(rec, HG_TIER_LOCK);
+	hg_held_seq_enter(l, HG_HELD_LOCK, HG_HTM_OFF);
+}
 
 void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 {
 	struct hg_held *h = &hg_held;
 	struct hg_site_rec *rec = hg_site_last;
-	if (HG_LIKELY(h->in_rtm == 0 && hg_lock_mode(l) == HG_HTM_OFF &&
-	        h->n < HG_HELD_MAX && rec && rec->site == site && rec->lock_id == l->id &&
-	        !hg_trace_on())) {
+	if (HG_LIKELY(h->in_rtm == 0 && h->n < HG_HELD_MAX && rec && rec->site == site &&
+	        rec->lock_id == l->id && !hg_trace_on())) {
+		enum hg_htm_mode mode = hg_lock_mode(l);
+		bool sampled = false;
+		if (mode == HG_HTM_OFF) {
+			if (HG_UNLIKELY(hg_policy_open.rec != NULL))
+				goto slow; /* closes the open sample */
+		} else {
+			if (mode != HG_HTM_RTM || rec->pol.skip != 0)
+				goto slow;
+			enum hg_tier t;
+			if (l->cost_off) {
+				if (hg_policy_open.rec != NULL)
+					goto slow;
+				t = (enum hg_tier)rec->pol.tier;
+			} else {
+				t = hg_policy_lock_fast(rec);
+				if (t == HG_TIER_COUNT)
+					t = hg_policy_lock_pick(rec, &sampled);
+			}
+			if (t == HG_TIER_HTM) {
+				hg_lock_spec_fast(l, rec, sampled);
+				return;
+			}
+		}
 		uint32_t w = 0;
-		if (hg_single_threaded() && hg_atomic_load_relaxed32(&l->mutex.word) == 0)
+		if (hg_single_threaded() && hg_atomic_load_relaxed32(&l->mutex.word) == 0) {
 			hg_atomic_store_relaxed32(&l->mutex.word, HG_MUTEX_LOCKED);
-		/* acquire: pairs with the release in hg_lock_release() / hg_mutex_unlock() */
-		else if (!hg_atomic_cas_acquire32(&l->mutex.word, &w, HG_MUTEX_LOCKED))
-			goto slow;
+		} else if (!hg_atomic_cas_acquire32(&l->mutex.word, &w, HG_MUTEX_LOCKED)) {
+			/* acquire: pairs with the release in hg_lock_release() / hg_mutex_unlock() */
+			hg_lock_take(l, rec, sampled);
+			return;
+		}
 		hg_counter_add(&rec->st.acquisitions, 1);
 		if (HG_UNLIKELY(hg_engine_time_sampled(rec)))
 			rec->t0 = hg_cycles(); /* held from here; no wait (the CAS won) */
@@ -218,6 +302,8 @@ void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 		e->lock = l;
 		e->rec = rec;
 		e->t = (struct hg_held_tag){ HG_HELD_LOCK, HG_HTM_OFF, 0, 0 };
+		if (HG_UNLIKELY(sampled))
+			hg_lock_cost_entered(rec, HG_TIER_LOCK);
 		/* After the acquiring CAS, never before: see hg_lock_enable_stm(). */
 		if (HG_UNLIKELY(hg_atomic_load_relaxed8(&l->stm_used)))
 			hg_held_seq_enter_slow(l);
@@ -225,6 +311,51 @@ void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 	}
 slow:
 	hg_lock_acquire_slow(l, site);
+}
+
+/*
+ * The speculative fast path (see hg_lock_acquire); sampled: the policy
+ * times this section.  An HTM probe of a site on the lock tier goes
+ * through the engine's entry, whose first attempt is the probe's one.
+ */
+__attribute__((noinline)) static void hg_lock_spec_fast(struct hg_lock *l, struct hg_site_rec *rec,
+    bool sampled)
+{
+	struct hg_held *h = &hg_held;
+	if (HG_UNLIKELY(rec->pol.tier != HG_TIER_HTM)) {
+		unsigned how = HG_HELD_LOCK;
+		if (hg_engine_enter(l, &hg_lock_ops, &l->mutex.word, HG_HTM_RTM, rec) == HG_TIER_HTM)
+			how = HG_HELD_SPEC;
+		hg_held_push(l, rec, how, HG_HTM_RTM);
+		if (how == HG_HELD_LOCK && sampled)
+			hg_lock_cost_entered(rec, HG_TIER_HTM);
+		hg_held_seq_enter(l, how, HG_HTM_RTM);
+		return;
+	}
+	bool timed = hg_engine_time_sampled(rec);
+	uint32_t s = HG_STATUS_STARTED;
+	/* Relaxed: a switch set at start-up (pmu/pmu.h). */
+	if (HG_LIKELY(!timed && hg_atomic_load_relaxed32(&hg_pmu_on) == 0)) {
+		/* The subscription of hg_spec_begin and hg_lock_op_sub_extra. */
+		s = hg_htm_begin_sub(&l->mutex.word, &l->stm_seq);
+		if (hg_htm_begin_success(s)) {
+			struct hg_held_entry *e = &h->e[h->n++];
+			e->lock = l;
+			e->rec = rec;
+			e->t = (struct hg_held_tag){ HG_HELD_SPEC, HG_HTM_RTM, 0, HG_MARK_UNCOUNTED };
+			h->in_rtm = 1;
+			return;
+		}
+		hg_counter_add(&rec->st.attempts, 1);
+	}
+	hg_counter_add(&rec->st.acquisitions, 1);
+	enum hg_tier got = hg_engine_enter_counted(l, &hg_lock_ops, &l->mutex.word, HG_HTM_RTM, rec,
+	    timed, s);
+	unsigned how = got == HG_TIER_HTM ? HG_HELD_SPEC : HG_HELD_LOCK;
+	hg_held_push(l, rec, how, HG_HTM_RTM);
+	if (how == HG_HELD_LOCK && sampled)
+		hg_lock_cost_entered(rec, HG_TIER_HTM);
+	hg_held_seq_enter(l, how, HG_HTM_RTM);
 }
 
 __attribute__((noinline)) static void hg_lock_acquire_slow(struct hg_lock *l, uint64_t site)
@@ -251,27 +382,28 @@ __attribute__((noinline)) static void hg_lock_acquire_slow(struct hg_lock *l, ui
 	if (HG_UNLIKELY(hg_held.n == HG_HELD_MAX))
 		mode = HG_HTM_OFF;
 	struct hg_site_rec *rec = hg_site_rec_get(l->id, site);
-	unsigned how = HG_HELD_LOCK;
-	if (HG_LIKELY(mode == HG_HTM_OFF)) {
-		hg_counter_add(&rec->st.acquisitions, 1);
-		/*
-		 * The contended path, sampled like the fast path: two cycle
-		 * reads on every contended acquisition would cost more than a
-		 * short section (engine/engine.h, HG_TIME_WEIGHT).
-		 */
-		bool timed = hg_engine_time_sampled(rec);
-		uint64_t t = timed ? hg_cycles() : 0;
-		hg_mutex_acquire_unowned(&l->mutex);
-		if (HG_UNLIKELY(timed)) {
-			hg_engine_time_wait(rec, &t, HG_TIME_WEIGHT);
-			rec->t0 = t; /* held from here to hg_lock_release */
-		}
-	} else if (hg_engine_enter(l, &hg_lock_ops, &l->mutex.word, mode, rec) == HG_TIER_HTM) {
-		how = HG_HELD_SPEC;
+	/* Cost-aware in mode rtm: the policy picks the tier (and may time it). */
+	bool costed = mode == HG_HTM_RTM && !l->cost_off;
+	bool sampled = false;
+	enum hg_tier picked = HG_TIER_HTM;
+	if (costed)
+		picked = hg_policy_lock_pick(rec, &sampled);
+	else
+		hg_policy_close_open();
+	if (HG_LIKELY(mode == HG_HTM_OFF) || picked == HG_TIER_LOCK) {
+		hg_lock_take(l, rec, sampled);
+		return;
 	}
+	unsigned how = HG_HELD_LOCK;
+	if (hg_engine_enter(l, &hg_lock_ops, &l->mutex.word, mode, rec) == HG_TIER_HTM)
+		how = HG_HELD_SPEC;
 	hg_held_push(l, rec, how, mode);
-	if (HG_UNLIKELY(hg_sim_on) && mode != HG_HTM_OFF && how == HG_HELD_LOCK)
-		hg_held.e[hg_held.n - 1].t.marked = 1;
+	if (how == HG_HELD_LOCK) {
+		if (HG_UNLIKELY(hg_sim_on))
+			hg_held.e[hg_held.n - 1].t.marked |= HG_MARK_SIM;
+		if (sampled)
+			hg_lock_cost_entered(rec, HG_TIER_HTM);
+	}
 	hg_held_seq_enter(l, how, mode);
 }
 
@@ -359,13 +491,39 @@ static inline bool hg_held_pop(struct hg_held *h, const struct hg_lock *l, struc
 
 static int hg_lock_release_slow(struct hg_lock *l);
 
-/* The fast path: l is the innermost entry, held on the real lock, no waiters. */
+/*
+ * The fast paths: l is the innermost entry, and either held on the real
+ * lock with no waiters, or the only entry of the running RTM transaction
+ * on a lock hg_run does not use.
+ */
 int hg_lock_release(struct hg_lock *l)
 {
 	struct hg_held *h = &hg_held;
 	unsigned n = h->n;
 	if (HG_LIKELY(n > 0)) {
 		struct hg_held_entry *e = &h->e[n - 1];
+		if (e->lock == l && e->t.how == HG_HELD_SPEC && e->t.mode == HG_HTM_RTM &&
+		    h->in_rtm == 1 && !hg_atomic_load_relaxed8(&l->stm_used) && !hg_trace_on()) {
+			struct hg_site_rec *rec = e->rec;
+			unsigned uncounted = e->t.marked & HG_MARK_UNCOUNTED;
+			if (HG_LIKELY(hg_htm_commit_active())) {
+				/* Committed: the stack is plain memory again. */
+				h->n = n - 1;
+				h->in_rtm = 0;
+				if (HG_LIKELY(uncounted)) {
+					/* hg_engine_note_commit, untimed, with the
+					 * acquisition and its attempt */
+					hg_counter_add(&rec->st.acquisitions, 1);
+					hg_counter_add(&rec->st.attempts, 1);
+					hg_counter_add(&rec->st.commits[HG_TIER_HTM], 1);
+					hg_policy_commit(rec);
+				} else {
+					hg_engine_note_commit(rec, HG_TIER_HTM);
+				}
+				return 0;
+			}
+			/* Not in a transaction: only a corrupted stack gets here. */
+		}
 		uint32_t w = hg_atomic_load_relaxed32(&l->mutex.word);
 		if (HG_LIKELY(e->lock == l && e->t.how == HG_HELD_LOCK && !e->t.seq && !e->t.marked &&
 		        e->rec->t0 == 0 && w == HG_MUTEX_LOCKED && !hg_trace_on())) {
@@ -400,10 +558,12 @@ __attribute__((noinline)) static int hg_lock_release_slow(struct hg_lock *l)
 	if (e.t.seq)
 		hg_stm_seq_exit(l); /* before the lock: see hg_held_seq_enter() */
 	if (HG_LIKELY(e.t.how == HG_HELD_LOCK)) {
-		if (HG_UNLIKELY(e.t.marked))
+		if (HG_UNLIKELY(e.t.marked & HG_MARK_SIM))
 			hg_sim_mark_end();
 		uint64_t t = hg_engine_time_stop(e.rec, HG_TIER_LOCK); /* before the release */
 		hg_mutex_release_owned(&l->mutex);
+		if (HG_UNLIKELY(e.t.marked & HG_MARK_COST))
+			hg_policy_lock_released(e.rec);
 		hg_engine_time_released(e.rec, t, e.t.mode == HG_HTM_EMU ? 1 : HG_TIME_WEIGHT);
 		hg_counter_add(&e.rec->st.commits[HG_TIER_LOCK], 1);
 		hg_trace_close(e.rec, HG_TIER_LOCK, false);
@@ -424,6 +584,10 @@ __attribute__((noinline)) static int hg_lock_release_slow(struct hg_lock *l)
 		 */
 		if (hg_atomic_load_relaxed8(&l->stm_used))
 			hg_atomic_store_relaxed32(&l->stm_seq, hg_atomic_load_relaxed32(&l->stm_seq) + 2);
+		if (e.t.how == HG_HELD_SPEC) {
+			h->rtm_rec = e.rec;
+			h->rtm_uncounted = e.t.marked & HG_MARK_UNCOUNTED;
+		}
 		/*
 		 * The transaction commits when its last entry (the SPEC one or a
 		 * SUB one, in whatever order they are released) goes.
@@ -436,7 +600,12 @@ __attribute__((noinline)) static int hg_lock_release_slow(struct hg_lock *l)
 			hg_bad_release(l);
 			return EPERM;
 		}
+		unsigned uncounted = h->rtm_uncounted;
 		hg_htm_commit();
+		if (uncounted) {
+			hg_counter_add(&h->rtm_rec->st.acquisitions, 1);
+			hg_counter_add(&h->rtm_rec->st.attempts, 1);
+		}
 		hg_engine_note_commit(h->rtm_rec, HG_TIER_HTM);
 		hg_trace_close(h->rtm_rec, HG_TIER_HTM, false);
 		return 0;

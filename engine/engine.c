@@ -230,12 +230,19 @@ enum hg_tier hg_engine_enter(void *target, const struct hg_target_ops *ops,
     const uint32_t *sub_word, enum hg_htm_mode mode, struct hg_site_rec *rec)
 {
 	hg_counter_add(&rec->st.acquisitions, 1);
-	bool timed = hg_time_start(rec, ops, mode);
+	return hg_engine_enter_counted(target, ops, sub_word, mode, rec,
+	    hg_time_start(rec, ops, mode), HG_STATUS_STARTED);
+}
+
+enum hg_tier hg_engine_enter_counted(void *target, const struct hg_target_ops *ops,
+    const uint32_t *sub_word, enum hg_htm_mode mode, struct hg_site_rec *rec, bool timed,
+    uint32_t first)
+{
 	bool aborted = false;
 	rec->t0 = 0;
 	if (mode == HG_HTM_OFF)
 		goto take_lock;
-	enum hg_policy_go go = hg_policy_enter(rec);
+	enum hg_policy_go go = first == HG_STATUS_STARTED ? hg_policy_enter(rec) : HG_GO_SPECULATE;
 	if (go == HG_GO_LOCK)
 		goto take_lock;
 
@@ -243,21 +250,25 @@ enum hg_tier hg_engine_enter(void *target, const struct hg_target_ops *ops,
 	struct hg_abort_budget b;
 	hg_abort_budget_init(&b, pol);
 	for (unsigned attempt = 0;; attempt++) {
-		hg_counter_add(&rec->st.attempts, 1);
-		hg_pmu_spec_begin(); /* counters read outside the transaction */
-		/* The attempt's begin: written before XBEGIN, read after commit or abort. */
-		if (timed)
-			rec->t0 = hg_cycles();
-		uint32_t s = hg_spec_begin(target, ops, sub_word, mode, rec);
-		if (hg_htm_begin_success(s))
-			return HG_TIER_HTM;
+		uint32_t s = first;
+		if (s == HG_STATUS_STARTED) {
+			hg_counter_add(&rec->st.attempts, 1);
+			hg_pmu_spec_begin(); /* counters read outside the transaction */
+			/* The attempt's begin: written before XBEGIN, read after commit or abort. */
+			if (timed)
+				rec->t0 = hg_cycles();
+			s = hg_spec_begin(target, ops, sub_word, mode, rec);
+			if (hg_htm_begin_success(s))
+				return HG_TIER_HTM;
+			hg_pmu_spec_end(&rec->st, rec->lock_id, rec->site);
+		}
+		first = HG_STATUS_STARTED;
 
 		/* Aborted: from here on we are outside any transaction. */
 		if (timed) {
 			hg_engine_time_add(rec, HG_TIME_ABORTED, &rec->t0);
 			rec->t0 = 0;
 		}
-		hg_pmu_spec_end(&rec->st, rec->lock_id, rec->site);
 		hg_engine_note_abort(rec, s);
 		enum hg_abort_action act = hg_engine_action(s, &b);
 		if (act == HG_ACT_WAIT) {

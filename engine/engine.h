@@ -41,6 +41,16 @@ static inline enum hg_htm_mode hg_lock_mode(const struct hg_lock *l)
  */
 HG_INTERNAL enum hg_tier hg_engine_enter(void *target, const struct hg_target_ops *ops,
     const uint32_t *sub_word, enum hg_htm_mode mode, struct hg_site_rec *rec);
+/*
+ * hg_engine_enter with the acquisition already counted and its timing
+ * decided (timed: hg_engine_time_sampled said so).  first: the abort
+ * status of an attempt the caller made itself (counted in st.attempts,
+ * outside the PMU's counting), or HG_STATUS_STARTED when none was made; the
+ * loop then goes on as after that attempt.
+ */
+HG_INTERNAL enum hg_tier hg_engine_enter_counted(void *target, const struct hg_target_ops *ops,
+    const uint32_t *sub_word, enum hg_htm_mode mode, struct hg_site_rec *rec, bool timed,
+    uint32_t first);
 
 /* Leaves a section entered with hg_engine_enter (commit or unlock, then count). */
 HG_INTERNAL void hg_engine_exit(void *target, const struct hg_target_ops *ops,

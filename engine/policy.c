@@ -10,7 +10,9 @@
  *     and the GIL's transaction length;
  *   - instrumented sites (hg_run) add the STM tier and a cost comparison:
  *     probe bursts of another tier measured side by side with a burst on
- *     the site's own tier (struct hg_policy_cost).
+ *     the site's own tier (struct hg_policy_cost);
+ *   - elided-lock sites in mode rtm compare HTM and the lock the same way
+ *     (struct hg_policy_lcost), on top of the abort-driven moves.
  * A demotion from HTM goes to the STM on an instrumented site, to the lock
  * otherwise; every change of tier goes through hg_policy_move(), which
  * counts it with its reason.
@@ -24,6 +26,7 @@
 #include "base/atomic.h"
 #include "engine/engine.h"
 #include "engine/policy.h"
+#include "engine/site.h"
 #include "fallback/stm.h"
 #include "htm/emu.h"
 
@@ -87,7 +90,7 @@ static uint64_t hg_clock_cycles(void)
  * at most the CPUs online (docs/design.md, "Instrumented sites: the
  * three-tier policy").
  */
-static unsigned hg_clock_parallelism(void)
+static unsigned hg_clock_ncpu(void)
 {
 	static uint32_t ncpu; /* relaxed: idempotent cache */
 	uint32_t c = hg_atomic_load_relaxed32(&ncpu);
@@ -96,7 +99,21 @@ static unsigned hg_clock_parallelism(void)
 		c = n > 0 ? (uint32_t)n : 1;
 		hg_atomic_store_relaxed32(&ncpu, c);
 	}
+	return c;
+}
+
+static unsigned hg_clock_parallelism(void)
+{
+	unsigned c = hg_clock_ncpu();
 	unsigned t = hg_stm_thread_count();
+	return t < 1 ? 1 : t > c ? c : t;
+}
+
+/* The same for an elided lock: threads that have entered any section. */
+static unsigned hg_clock_lock_parallelism(void)
+{
+	unsigned c = hg_clock_ncpu();
+	unsigned t = hg_site_thread_count();
 	return t < 1 ? 1 : t > c ? c : t;
 }
 
@@ -151,6 +168,7 @@ static const struct hg_policy_clock hg_clock_real = {
 	.random = hg_rand,
 	.parallelism = hg_clock_parallelism,
 	.hz = hg_clock_hz,
+	.lock_parallelism = hg_clock_lock_parallelism,
 };
 const struct hg_policy_clock *hg_policy_clock_now = &hg_clock_real;
 
@@ -196,10 +214,17 @@ void hg_policy_site_init(struct hg_site_policy *p)
 void hg_policy_site_reset(struct hg_site_policy *p)
 {
 	struct hg_policy_cost *c = p->cost;
+	struct hg_policy_lcost *lc = p->lcost;
+	if (hg_policy_open.rec && &hg_policy_open.rec->pol == p)
+		hg_policy_open.rec = NULL;
 	hg_policy_site_init(p);
 	if (c) {
 		hg_cost_reset(c);
 		p->cost = c;
+	}
+	if (lc) {
+		memset(lc, 0, sizeof *lc);
+		p->lcost = lc;
 	}
 }
 
@@ -209,6 +234,8 @@ void hg_policy_site_fini(struct hg_site_policy *p)
 		hg_policy_open.rec = NULL;
 	free(p->cost);
 	p->cost = NULL;
+	free(p->lcost);
+	p->lcost = NULL;
 }
 
 /* ------------------------------------------------------------- moves */
@@ -247,13 +274,16 @@ static inline enum hg_tier hg_policy_below_htm(const struct hg_site_rec *rec)
 }
 
 static void hg_cost_switch(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why);
+static void hg_lcost_switch(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why);
 
-/* Demotes an HTM site (abort rate, capacity): the one path for both kinds of site. */
+/* Demotes an HTM site (abort rate, capacity): the one path for every kind of site. */
 static void hg_policy_demote_htm(struct hg_site_rec *rec, enum hg_reason why)
 {
 	enum hg_tier to = hg_policy_below_htm(rec);
 	if (rec->pol.cost)
 		hg_cost_switch(rec, to, why);
+	else if (rec->pol.lcost)
+		hg_lcost_switch(rec, to, why);
 	else
 		hg_policy_move(rec, to, why);
 }
@@ -276,6 +306,17 @@ enum hg_policy_go hg_policy_enter_slow(struct hg_site_rec *rec)
 		 * first section is one attempt (a re-probe). */
 		return p->cost->probe == HG_TIER_HTM && p->cost->probe_n == 0 ? HG_GO_PROBE
 		                                                              : HG_GO_SPECULATE;
+	}
+	if (p->lcost) {
+		/* Asked only for an HTM probe burst (hg_policy_lock_pick): its
+		 * first section is one attempt. */
+		if (p->lcost->phase != HG_LC_PROBE)
+			return HG_GO_LOCK;
+		if (p->lcost->n[1] == 0) {
+			hg_counter_add(&rec->st.reprobes, 1);
+			return HG_GO_PROBE;
+		}
+		return HG_GO_SPECULATE;
 	}
 	if (p->reprobe_left > 0) {
 		p->reprobe_left--;
@@ -325,7 +366,7 @@ bool hg_policy_check_rate(struct hg_site_rec *rec)
 void hg_policy_probe_lost(struct hg_site_rec *rec)
 {
 	struct hg_site_policy *p = &rec->pol;
-	if (p->tier == HG_TIER_HTM || p->cost)
+	if (p->tier == HG_TIER_HTM || p->cost || p->lcost)
 		return;
 	uint32_t n = p->reprobe_period * 2;
 	p->reprobe_period = n > hg_policy_now.reprobe_max ? hg_policy_now.reprobe_max : n;
@@ -493,11 +534,9 @@ enum hg_verdict { HG_VERDICT_WIN, HG_VERDICT_LOSE, HG_VERDICT_MORE };
  * tier wins at HG_COST_Z standard errors above zero and loses as far below;
  * in between the bursts cannot tell the tiers apart yet.
  */
-static enum hg_verdict hg_cost_verdict(const struct hg_site_rec *rec)
+static enum hg_verdict hg_cost_judge(const double own[3], const double pr[3], double own_mean)
 {
-	const struct hg_policy_cost *c = rec->pol.cost;
 	/* The probed side always holds a whole trimmed burst (12 samples). */
-	const double *own = c->acc[0], *pr = c->acc[1];
 	double mp = pr[1] / pr[0];
 	double mc, se2 = 0;
 	if (own[0] >= 1) {
@@ -508,7 +547,7 @@ static enum hg_verdict hg_cost_verdict(const struct hg_site_rec *rec)
 			se2 = (vc > 0 ? vc / own[0] : 0) + (vp > 0 ? vp / pr[0] * m * m : 0);
 		}
 	} else {
-		mc = (double)c->cost[rec->pol.tier]; /* no burst on the own tier */
+		mc = own_mean; /* no burst on the own tier */
 		if (mc <= 0)
 			return HG_VERDICT_WIN;
 	}
@@ -516,6 +555,12 @@ static enum hg_verdict hg_cost_verdict(const struct hg_site_rec *rec)
 	if (d * d <= HG_COST_Z * HG_COST_Z * se2)
 		return HG_VERDICT_MORE;
 	return d > 0 ? HG_VERDICT_WIN : HG_VERDICT_LOSE;
+}
+
+static enum hg_verdict hg_cost_verdict(const struct hg_site_rec *rec)
+{
+	const struct hg_policy_cost *c = rec->pol.cost;
+	return hg_cost_judge(c->acc[0], c->acc[1], (double)c->cost[rec->pol.tier]);
 }
 
 static void hg_cost_probe_done(struct hg_site_rec *rec)
@@ -572,9 +617,15 @@ static void hg_cost_note(uint64_t *cost, uint64_t dt)
 	*cost = *cost ? *cost - (*cost >> 4) + (dt >> 4) : dt;
 }
 
+static void hg_lcost_sample_close(uint64_t now);
+
 /* Closes the open cost sample at `now` (an hg_run entry of this thread). */
 static void hg_cost_sample_close(uint64_t now)
 {
+	if (hg_policy_open.lock) {
+		hg_lcost_sample_close(now);
+		return;
+	}
 	struct hg_site_rec *rec = hg_policy_open.rec;
 	struct hg_policy_cost *c = rec->pol.cost;
 	hg_policy_open.rec = NULL;
@@ -741,6 +792,7 @@ void hg_policy_account_slow(struct hg_site_rec *rec, const struct hg_policy_tick
 		hg_policy_open.rec = rec;
 		hg_policy_open.t0 = t->t0;
 		hg_policy_open.probe = c->probe != HG_TIER_COUNT;
+		hg_policy_open.lock = false;
 		hg_policy_open.sub = 0;
 		hg_policy_open.hold = 0;
 		if (hg_policy_open.probe) {
@@ -791,4 +843,181 @@ void hg_policy_account_slow(struct hg_site_rec *rec, const struct hg_policy_tick
 		}
 	}
 	hg_cost_fast_grant(c);
+}
+
+/* ----------------------------- elided-lock sites: the cost of each tier */
+
+static struct hg_policy_lcost *hg_lcost_get(struct hg_site_rec *rec)
+{
+	struct hg_policy_lcost *c = rec->pol.lcost;
+	if (HG_LIKELY(c != NULL))
+		return c;
+	/* Own cache lines, apart from the record's hot fields. */
+	size_t sz = (sizeof *c + HG_CACHELINE - 1) & ~(size_t)(HG_CACHELINE - 1);
+	c = aligned_alloc(HG_CACHELINE, sz);
+	if (!c) {
+		hg_warn("out of memory allocating the elided lock's policy state");
+		abort();
+	}
+	memset(c, 0, sizeof *c);
+	rec->pol.lcost = c;
+	return c;
+}
+
+/* Ends the comparison under way; the next starts after `period` sections. */
+static void hg_lcost_quiet(struct hg_site_rec *rec)
+{
+	struct hg_policy_lcost *c = rec->pol.lcost;
+	c->phase = HG_LC_QUIET;
+	c->rounds = 0;
+	c->n[0] = c->n[1] = 0;
+	memset(c->acc, 0, sizeof c->acc);
+	rec->pol.lquiet = c->period;
+}
+
+/*
+ * Moves an elided-lock site.  A phase change (abort rate, capacity)
+ * compares again after reprobe_base sections; a cost win keeps the period.
+ */
+static void hg_lcost_switch(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why)
+{
+	struct hg_policy_lcost *c = rec->pol.lcost;
+	if (hg_policy_open.rec == rec)
+		hg_policy_open.rec = NULL; /* measured on the tier being left */
+	hg_policy_move(rec, to, why);
+	if (why == HG_REASON_ABORT_RATE || why == HG_REASON_CAPACITY || c->period == 0)
+		c->period = hg_policy_now.reprobe_base;
+	hg_lcost_quiet(rec);
+}
+
+static inline enum hg_tier hg_lcost_other(enum hg_tier t)
+{
+	return t == HG_TIER_HTM ? HG_TIER_LOCK : HG_TIER_HTM;
+}
+
+static void hg_lcost_probe_done(struct hg_site_rec *rec)
+{
+	struct hg_policy_lcost *c = rec->pol.lcost;
+	hg_cost_trim_add(c->s[1], c->n[1] - HG_PROBE_WARM, c->acc[1]);
+	hg_cost_trim_add(c->s[0], c->n[0], c->acc[0]);
+	enum hg_verdict v = hg_cost_judge(c->acc[0], c->acc[1], 0);
+	if (v == HG_VERDICT_MORE && ++c->rounds < HG_PROBE_ROUNDS) {
+		/* Another pair of bursts, own tier first. */
+		c->phase = HG_LC_OWN;
+		c->n[0] = c->n[1] = 0;
+		return;
+	}
+	if (v == HG_VERDICT_WIN) {
+		hg_lcost_switch(rec, hg_lcost_other((enum hg_tier)rec->pol.tier), HG_REASON_COST);
+		return;
+	}
+	/* The own tier is not dearer: compare again after a doubled period. */
+	c->period = hg_period_double(c->period);
+	hg_lcost_quiet(rec);
+}
+
+static void hg_lcost_sample_close(uint64_t now)
+{
+	struct hg_site_rec *rec = hg_policy_open.rec;
+	struct hg_policy_lcost *c = rec->pol.lcost;
+	hg_policy_open.rec = NULL;
+	uint64_t dt = now - hg_policy_open.t0;
+	if (dt < hg_policy_open.hold)
+		dt = hg_policy_open.hold;
+	if (dt > UINT32_MAX)
+		dt = UINT32_MAX;
+	/* A sample of a phase that has ended since (reset, switch) is dropped. */
+	if (!c || c->phase == HG_LC_QUIET || hg_policy_open.probe != (c->phase == HG_LC_PROBE))
+		return;
+	if (!hg_policy_open.probe) {
+		if (c->n[0] < HG_PROBE_BURST)
+			c->s[0][c->n[0]++] = (uint32_t)dt;
+		return;
+	}
+	if (c->n[1] >= HG_PROBE_WARM)
+		c->s[1][c->n[1] - HG_PROBE_WARM] = (uint32_t)dt;
+	if (++c->n[1] >= HG_PROBE_WARM + HG_PROBE_BURST)
+		hg_lcost_probe_done(rec);
+}
+
+void hg_policy_close_open(void)
+{
+	if (hg_policy_open.rec != NULL)
+		hg_cost_sample_close(hg_policy_cycles());
+}
+
+enum hg_tier hg_policy_lock_pick(struct hg_site_rec *rec, bool *sampled)
+{
+	uint64_t now = 0;
+	if (hg_policy_open.rec != NULL) {
+		now = hg_policy_cycles();
+		hg_cost_sample_close(now);
+	}
+	struct hg_policy_lcost *c = hg_lcost_get(rec);
+	if (HG_UNLIKELY(c->period == 0)) {
+		/* New, or reset with its record (hg_stats_reset). */
+		c->period = hg_policy_now.reprobe_base;
+		rec->pol.lquiet = c->period;
+	}
+	enum hg_tier tier = (enum hg_tier)rec->pol.tier;
+	*sampled = false;
+	if (c->phase == HG_LC_QUIET) {
+		if (rec->pol.lquiet > 0) {
+			rec->pol.lquiet--;
+			return tier;
+		}
+		c->phase = HG_LC_OWN;
+		c->n[0] = 0;
+	}
+	if (c->phase == HG_LC_OWN && c->n[0] >= HG_PROBE_BURST) {
+		c->phase = HG_LC_PROBE;
+		c->n[1] = 0;
+	}
+	bool probe = c->phase == HG_LC_PROBE;
+	hg_policy_open.rec = rec;
+	hg_policy_open.t0 = now ? now : hg_policy_cycles();
+	hg_policy_open.probe = probe;
+	hg_policy_open.lock = true;
+	hg_policy_open.sub = 0;
+	hg_policy_open.hold = 0;
+	hg_policy_open.t1 = 0;
+	hg_policy_open.par = 1;
+	enum hg_tier run = probe ? hg_lcost_other(tier) : tier;
+	if (run == HG_TIER_LOCK) {
+		const struct hg_policy_clock *k = hg_policy_clock_now;
+		hg_policy_open.par = k->lock_parallelism ? k->lock_parallelism() : k->parallelism();
+	}
+	*sampled = true;
+	return run;
+}
+
+void hg_policy_lock_entered(struct hg_site_rec *rec, enum hg_tier picked, enum hg_tier got)
+{
+	if (hg_policy_open.rec != rec || got != HG_TIER_LOCK)
+		return;
+	struct hg_policy_lcost *c = rec->pol.lcost;
+	if (picked == HG_TIER_HTM && c->phase == HG_LC_PROBE && c->n[1] == 0 &&
+	    rec->pol.tier != HG_TIER_HTM) {
+		/* The HTM probe's first section, one attempt, did not commit:
+		 * the probe is lost at once. */
+		hg_policy_open.rec = NULL;
+		c->period = hg_period_double(c->period);
+		hg_lcost_quiet(rec);
+		return;
+	}
+	if (picked == HG_TIER_HTM) {
+		/* An HTM pick that ended on the lock: charged like a lock pick. */
+		const struct hg_policy_clock *k = hg_policy_clock_now;
+		hg_policy_open.par = k->lock_parallelism ? k->lock_parallelism() : k->parallelism();
+	}
+	/* Alone, the holding time adds nothing to the sample: no stamps. */
+	if (hg_policy_open.par > 1)
+		hg_policy_open.t1 = hg_policy_cycles();
+}
+
+void hg_policy_lock_released(struct hg_site_rec *rec)
+{
+	if (hg_policy_open.rec != rec || !hg_policy_open.lock || hg_policy_open.t1 == 0)
+		return;
+	hg_policy_open.hold = (hg_policy_cycles() - hg_policy_open.t1) * hg_policy_open.par;
 }

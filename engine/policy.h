@@ -52,12 +52,18 @@
  *                   yield_cyc (0: no cap)
  *   cost            the three-tier state of an instrumented site (NULL
  *                   until its first hg_run section)
+ *   lcost           the two-tier cost state of an elided-lock site in mode
+ *                   rtm (NULL until its first such acquisition)
+ *   lquiet          such a site's sections left before its next cost
+ *                   comparison, counted down by the elided lock's fast
+ *                   paths (hg_policy_lock_fast; 0: ask the policy)
  * Invariants: tier < HG_TIER_COUNT; tier == HG_TIER_STM only when cost !=
  * NULL; rate_q16 <= HG_Q16; txlen_cap == 0 or HG_TXLEN_MIN <= txlen_cap
  * <= HG_TXLEN_MAX; txlen <= txlen_cap when txlen_cap != 0 and no length is
  * fixed.
  */
 struct hg_policy_cost;
+struct hg_policy_lcost;
 struct hg_site_policy {
 	uint32_t tier;
 	uint32_t skip;
@@ -70,6 +76,8 @@ struct hg_site_policy {
 	uint32_t yield_cyc;
 	uint32_t txlen_cap;
 	struct hg_policy_cost *cost;
+	struct hg_policy_lcost *lcost;
+	uint32_t lquiet;
 };
 
 /*
@@ -149,8 +157,40 @@ struct hg_policy_cost {
 };
 
 /*
+ * struct hg_policy_lcost: the cost comparison of an elided-lock site
+ * (struct hg_lock in mode rtm, unless hg_lock_set_cost turned it off;
+ * docs/design.md, "Elided-lock sites: the cost of each tier").  Owned by the
+ * record's thread.  The site runs on rec->pol.tier (HTM or LOCK); every
+ * `period` sections it times HG_PROBE_BURST sections on that tier (phase
+ * OWN), then HG_PROBE_WARM + HG_PROBE_BURST on the other one (phase PROBE),
+ * and moves when the other tier is cheaper by HG_COST_MARGIN at HG_COST_Z
+ * standard errors.
+ *   period  sections between comparisons (reprobe_base .. reprobe_max,
+ *           doubling each time the site's own tier wins)
+ *   phase   HG_LC_QUIET, HG_LC_OWN or HG_LC_PROBE
+ *   rounds  pairs of bursts of the comparison under way
+ *   n       closed samples of the own burst and of the probe burst (the
+ *           probe's first HG_PROBE_WARM are not kept)
+ *   s, acc  the kept samples and their trimmed sums per side (count, sum,
+ *           sum of squares), as in struct hg_policy_cost
+ * Invariants: rec->pol.tier is HTM or LOCK; phase == HG_LC_QUIET or an
+ * open sample of this record is pending or about to be opened; n[0] <=
+ * HG_PROBE_BURST; n[1] <= HG_PROBE_WARM + HG_PROBE_BURST.
+ */
+enum { HG_LC_QUIET = 0, HG_LC_OWN, HG_LC_PROBE };
+struct hg_policy_lcost {
+	uint32_t period;
+	uint8_t phase;
+	uint8_t rounds;
+	uint32_t n[2];
+	uint32_t s[2][HG_PROBE_BURST];
+	double acc[2][3];
+};
+
+/*
  * The thread's open cost sample (hg_policy_open.rec == NULL: none).  A sampled
- * section's cost runs from its entry to the thread's next hg_run entry:
+ * section's cost runs from its entry to the thread's next hg_run or
+ * hg_lock_acquire entry:
  * the section, what its tier costs around it, and the caller's work up to
  * the next section, which is the same on every tier.  The cycle counter is
  * read once per sampled section, at entries.
@@ -159,11 +199,18 @@ struct hg_policy_cost {
  *   hold  lock probe with other threads: its holding time times the
  *         parallelism; the cost is at least that
  *   probe the sample belongs to a probe burst (else to the own-tier burst)
+ *   lock  the sample is an elided-lock section's (rec->pol.lcost)
+ *   par   an elided-lock sample on the lock tier: the parallelism it is
+ *         charged for (1: none)
+ *   t1    such a sample with par > 1: the stamp after it acquired (hold is
+ *         then its holding time times par)
  */
 struct hg_open_sample {
 	struct hg_site_rec *rec;
-	uint64_t t0, sub, hold;
+	uint64_t t0, sub, hold, t1;
+	unsigned par;
 	bool probe;
+	bool lock;
 };
 
 
@@ -203,6 +250,8 @@ struct hg_policy_clock {
 	uint64_t (*random)(void);      /* a uniform 64-bit draw */
 	unsigned (*parallelism)(void); /* threads a lock-tier choice would serialize */
 	double (*hz)(void);            /* cycles per second (0: not known yet) */
+	/* The same for an elided lock's lock tier (NULL: parallelism). */
+	unsigned (*lock_parallelism)(void);
 };
 HG_INTERNAL extern const struct hg_policy_clock *hg_policy_clock_now;
 /* Installs a clock (NULL: the real one); call while no section runs. */
@@ -253,7 +302,7 @@ static inline void hg_policy_commit(struct hg_site_rec *rec)
 	/* Relaxed: single writer; the report reads a possibly stale value. */
 	__atomic_store_n(&p->rate_q16, hg_policy_decay(p->rate_q16, 0), __ATOMIC_RELAXED);
 	p->samples++;
-	if (HG_UNLIKELY(p->tier != HG_TIER_HTM) && !p->cost)
+	if (HG_UNLIKELY(p->tier != HG_TIER_HTM) && !p->cost && !p->lcost)
 		hg_policy_reprobe_won(rec);
 }
 /* The section will repeat its abort: send the next skip_other acquisitions to the lock. */
@@ -298,6 +347,41 @@ HG_INTERNAL void hg_policy_txlen_sample(struct hg_site_rec *rec, uint32_t yields
 HG_INTERNAL extern uint32_t hg_txlen_fixed;
 /* HTMGIL_TXLEN=off: front ends force no yield points (sections end where the host releases). */
 HG_INTERNAL extern bool hg_txlen_off;
+
+/* ------------------------------------------- the elided lock's questions */
+
+/*
+ * An acquisition of a cost-aware elided-lock site in mode rtm (engine/
+ * elide.c).  The quiet path: while no sample is open and the site is quiet,
+ * the acquisition runs on rec->pol.tier without asking (returns it), else
+ * HG_TIER_COUNT and the caller asks hg_policy_lock_pick.
+ */
+static inline enum hg_tier hg_policy_lock_fast(struct hg_site_rec *rec)
+{
+	struct hg_site_policy *p = &rec->pol;
+	if (HG_LIKELY(p->lquiet > 0 && hg_policy_open.rec == NULL)) {
+		p->lquiet--;
+		return (enum hg_tier)p->tier;
+	}
+	return HG_TIER_COUNT;
+}
+/*
+ * Closes the thread's open cost sample (hg_run's or the elided lock's), if
+ * any: every entry of a section does, so a sample runs to the next one.
+ */
+HG_INTERNAL void hg_policy_close_open(void);
+/*
+ * The tier of the next section of rec (HTM or LOCK); closes the thread's
+ * open sample and, when *sampled, opens one for this section.
+ */
+HG_INTERNAL enum hg_tier hg_policy_lock_pick(struct hg_site_rec *rec, bool *sampled);
+/*
+ * The section picked for `picked` is entered and runs on `got` (an HTM
+ * pick may end on the lock).  A lock-tier sample takes its stamp here.
+ */
+HG_INTERNAL void hg_policy_lock_entered(struct hg_site_rec *rec, enum hg_tier picked, enum hg_tier got);
+/* A sampled lock-tier section released the real lock: its holding time. */
+HG_INTERNAL void hg_policy_lock_released(struct hg_site_rec *rec);
 
 /* --------------------------------------------------- hg_run's questions */
 

@@ -34,6 +34,8 @@ struct hg_thread_tab {
 
 static pthread_mutex_t hg_reg_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct hg_thread_tab *hg_live;     /* live tables */
+/* Tables in hg_live: written under hg_reg_mutex, read relaxed (an estimate). */
+static uint32_t hg_live_n;
 static struct hg_stats_row *hg_retired;   /* folded rows of exited threads */
 static unsigned hg_nretired, hg_capretired;
 static pthread_key_t hg_tab_key;
@@ -142,6 +144,11 @@ const char *hg_site_name(uint64_t key, char *buf, unsigned len)
 
 /* ---- per-thread tables ---- */
 
+unsigned hg_site_thread_count(void)
+{
+	return hg_atomic_load_relaxed32(&hg_live_n);
+}
+
 static void hg_stats_add(struct hg_site_stats *d, const struct hg_site_stats *s);
 
 /* Folds a table into hg_retired; caller holds hg_reg_mutex. */
@@ -170,6 +177,7 @@ static void hg_tab_destroy(void *p)
 		hg_live = t->next;
 	if (t->next)
 		t->next->prev = t->prev;
+	hg_atomic_store_relaxed32(&hg_live_n, hg_live_n - 1);
 	pthread_mutex_unlock(&hg_reg_mutex);
 	hg_tab_free(t);
 	hg_tab = NULL;
@@ -198,6 +206,7 @@ static struct hg_thread_tab *hg_tab_new(void)
 	if (hg_live)
 		hg_live->prev = t;
 	hg_live = t;
+	hg_atomic_store_relaxed32(&hg_live_n, hg_live_n + 1);
 	pthread_mutex_unlock(&hg_reg_mutex);
 	pthread_setspecific(hg_tab_key, t);
 	hg_tab = t;
@@ -482,6 +491,7 @@ static void hg_fork_child(void)
 		hg_tab_free(t); /* a thread the child does not have */
 	}
 	hg_live = hg_tab;
+	hg_atomic_store_relaxed32(&hg_live_n, hg_tab ? 1 : 0);
 	if (hg_tab) {
 		hg_tab->prev = hg_tab->next = NULL;
 		for (struct hg_site_rec *r = hg_tab->all; r; r = r->all)

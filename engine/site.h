@@ -19,6 +19,8 @@
 
 /* The calling thread's record for (lock_id, site), created on first use. */
 HG_INTERNAL struct hg_site_rec *hg_site_rec_lookup(uint32_t lock_id, uint64_t site);
+/* Threads with a live table (that have entered a section and not exited). */
+HG_INTERNAL unsigned hg_site_thread_count(void);
 /* The record used last by this thread: most acquisitions hit it. */
 extern HG_TLS struct hg_site_rec *hg_site_last;
 /*

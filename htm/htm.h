@@ -13,6 +13,14 @@
  *   void     hg_htm_abort(code)       XABORT code (a registry code); no-op outside
  *   bool     hg_htm_abort_should_retry(s)  RETRY bit
  *   bool     hg_htm_active(void)      XTEST
+ *   uint32_t hg_htm_begin_sub(zero, even)  begin, then inside the
+ *                                     transaction abort with HG_ABORT_BUSY
+ *                                     unless *zero == 0 and with
+ *                                     HG_ABORT_STM_BUSY unless *even is even
+ *                                     (a lock word and a sequence word: the
+ *                                     elided lock's subscription in one call)
+ *   bool     hg_htm_commit_active(void)  XEND if XTEST says a transaction
+ *                                     runs; returns whether it did
  *
  * None of these may be called unless hg_htm_mode() == HG_HTM_RTM, which
  * detection grants only on a CPU that really runs RTM (or under valgrind in

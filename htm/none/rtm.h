@@ -19,5 +19,12 @@ static inline uint32_t hg_htm_begin(void) { return 0; }
 static inline void hg_htm_commit(void) {}
 static inline void hg_htm_abort(unsigned code) { (void)code; }
 static inline bool hg_htm_active(void) { return false; }
+static inline uint32_t hg_htm_begin_sub(const uint32_t *zero, const uint32_t *even)
+{
+	(void)zero;
+	(void)even;
+	return 0;
+}
+static inline bool hg_htm_commit_active(void) { return false; }
 
 #endif /* HG_NONE_RTM_H */

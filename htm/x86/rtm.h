@@ -20,5 +20,7 @@ HG_INTERNAL uint32_t hg_htm_begin(void);
 HG_INTERNAL void hg_htm_commit(void);
 HG_INTERNAL void hg_htm_abort(unsigned code);
 HG_INTERNAL bool hg_htm_active(void);
+HG_INTERNAL uint32_t hg_htm_begin_sub(const uint32_t *zero, const uint32_t *even);
+HG_INTERNAL bool hg_htm_commit_active(void);
 
 #endif /* HG_X86_RTM_H */

@@ -135,10 +135,11 @@ struct hg_lock {
 	uint8_t mode_set;      /* 1 when .mode overrides the process mode */
 	uint8_t mode;          /* enum hg_htm_mode, when mode_set */
 	uint8_t stm_used;      /* sticky: 0, 1 announced, 2 hg_run may use the STM on it */
-	uint8_t pad[64 - 4 * 4 - 4 - 4 - 3];
+	uint8_t cost_off;      /* 1: tiers chosen by abort rates only (hg_lock_set_cost) */
+	uint8_t pad[64 - 4 * 4 - 4 - 4 - 4];
 } __attribute__((aligned(64)));
 
-#define HG_LOCK_INITIALIZER { HG_MUTEX_INITIALIZER, 0, 0, 0, 0, 0, { 0 } }
+#define HG_LOCK_INITIALIZER { HG_MUTEX_INITIALIZER, 0, 0, 0, 0, 0, 0, { 0 } }
 
 /* name may be NULL (statistics go to the anonymous lock). */
 HG_API void hg_lock_init(struct hg_lock *l, const char *name);
@@ -148,6 +149,14 @@ HG_API void hg_lock_destroy(struct hg_lock *l);
  * is always allowed, HG_HTM_RTM only where detection allowed it (else -1).
  */
 HG_API int hg_lock_set_mode(struct hg_lock *l, enum hg_htm_mode m);
+/*
+ * In mode rtm the policy compares what a section of each site costs on the
+ * hardware tier and on the real lock, and runs it on the cheaper one (on
+ * by default; docs/design.md, "Elided-lock sites: the cost of each tier").
+ * on == 0 leaves the choice to abort rates alone: a site speculates until
+ * its aborts demote it.  Call before the lock is used.
+ */
+HG_API void hg_lock_set_cost(struct hg_lock *l, int on);
 
 HG_API void hg_lock_acquire(struct hg_lock *l, uint64_t site);
 /*

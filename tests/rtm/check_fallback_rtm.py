@@ -13,6 +13,14 @@ through take_gil (waits_taken), and hardware sections committed.  Where
 forced yield points are not available, the report must say so and count
 no stretch and no polled wait.
 
+Whether a hold meets a waiting thread at a yield point depends on how the
+host schedules the two vCPUs: a run in which the threads hardly overlap
+(seen: about one in three on a busy 2-vCPU guest, before and after the
+bounded fallback) gives back nothing.  So a run that misses the
+stretch or polled-wait figures is repeated, up to RUNS times; the program's
+results and the report's mode are checked on every run, and the test fails
+when no run shows the mechanism.
+
 usage: check_fallback_rtm.py PYTHON PRELOAD PROG WORKDIR
 """
 import json
@@ -21,15 +29,33 @@ import subprocess
 import sys
 
 
+RUNS = 5
+
+
 def fail(msg):
     print("FAIL: " + msg)
     sys.exit(1)
+
+
+class Miss(Exception):
+    pass
 
 
 def main():
     py, preload, prog, work = sys.argv[1:5]
     os.makedirs(work, exist_ok=True)
     report = os.path.join(os.path.abspath(work), "fallback-rtm.json")
+    last = ""
+    for run in range(1, RUNS + 1):
+        try:
+            return one_run(py, preload, prog, report)
+        except Miss as e:
+            last = str(e)
+            print("run %d of %d: %s" % (run, RUNS, last))
+    fail("in none of %d runs: %s" % (RUNS, last))
+
+
+def one_run(py, preload, prog, report):
     env = dict((k, v) for k, v in os.environ.items()
                if not k.startswith("HTMGIL_") and k != "LD_PRELOAD")
     env.update(LD_PRELOAD=os.path.abspath(preload), HTMGIL_HTM="rtm", HTMGIL_REPORT=report)
@@ -54,10 +80,10 @@ def main():
     if g.get("sections_htm", 0) == 0:
         fail("no GIL section committed in hardware")
     if st <= 0:
-        fail("no hold on the real GIL was given back to the waiting thread")
+        raise Miss("no hold on the real GIL was given back to the waiting thread")
     if polled <= 0 or polled < taken:
-        fail("waits for the busy GIL: %d by reading it, %d through take_gil (expected most "
-             "by reading)" % (polled, taken))
+        raise Miss("waits for the busy GIL: %d by reading it, %d through take_gil (expected "
+                   "most by reading)" % (polled, taken))
     return 0
 
 

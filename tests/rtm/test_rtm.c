@@ -56,10 +56,12 @@ static void print_stats(const char *what, const struct hg_site_stats *s)
 	    s->aborts[HG_CAUSE_RETRY], s->aborts[HG_CAUSE_OTHER]);
 }
 
+/* The hardware tier itself: mode rtm, no cost comparison (test_rtm_cost has it). */
 static void init_rtm_lock(struct hg_lock *l, const char *name)
 {
 	hg_lock_init(l, name);
 	HG_ASSERT_EQ(hg_lock_set_mode(l, HG_HTM_RTM), 0);
+	hg_lock_set_cost(l, 0);
 }
 
 /* ------------------------------------------------------------ counters */
@@ -261,13 +263,79 @@ static void test_rtm_syscall(void)
 	hg_lock_destroy(&l);
 }
 
+/* ---------------------------------------------------------------- cost */
+
+/*
+ * The cost comparison on real RTM, one thread, uncontended: every
+ * reprobe_base sections the site times a burst on its tier and one on the
+ * other, through the fast paths (engine/elide.c).  Which tier wins is a
+ * matter of this machine's timing (bench/ratios.py measures it), so the
+ * test checks what must hold either way: a comparison ran on both tiers,
+ * every section is accounted on one tier, the data is right; and without
+ * the comparison nothing leaves the hardware tier.
+ */
+#define COST_SECTIONS 100000
+static uint64_t cost_counter; /* guarded by the locks below */
+
+static struct hg_site_stats cost_run(struct hg_lock *l, const char *name)
+{
+	uint64_t site = hg_site(name);
+	cost_counter = 0;
+	for (int i = 0; i < COST_SECTIONS; i++) {
+		hg_lock_acquire(l, site);
+		cost_counter++;
+		hg_lock_release(l);
+	}
+	struct hg_site_stats s = stats_of(l, site);
+	print_stats(name, &s);
+	HG_EXPECT_EQ(cost_counter, COST_SECTIONS);
+	HG_EXPECT_EQ(s.acquisitions, COST_SECTIONS);
+	HG_EXPECT_EQ(commits_all(&s), COST_SECTIONS);
+	HG_EXPECT(!hg_mutex_is_locked(&l->mutex));
+	return s;
+}
+
+static void test_rtm_cost(void)
+{
+	struct hg_policy pol;
+	hg_policy_get(&pol);
+	struct hg_lock on, off;
+	hg_lock_init(&on, "rtm-cost-on");
+	HG_ASSERT_EQ(hg_lock_set_mode(&on, HG_HTM_RTM), 0);
+	struct hg_site_stats s = cost_run(&on, "rtm-cost-on");
+	/* Both tiers ran: the site's own and at least one probe burst. */
+	HG_EXPECT(s.commits[HG_TIER_HTM] >= 16);
+	HG_EXPECT(s.commits[HG_TIER_LOCK] >= 16);
+	/* Either the lock won (one move by cost, and then it stays, since the
+	 * period only grows) or HTM kept it and the lock ran only its probe
+	 * bursts, at most 20 per comparison. */
+	uint64_t moves = s.demotions[HG_REASON_COST] + s.promotions[HG_REASON_COST];
+	printf("cost: settled on %s after %" PRIu64 " move(s)\n",
+	    s.tier_now == HG_TIER_LOCK ? "lock" : "htm", moves);
+	if (moves == 0) {
+		HG_EXPECT_EQ(s.tier_now, HG_TIER_HTM);
+		HG_EXPECT(s.commits[HG_TIER_LOCK] <= 20 * (COST_SECTIONS / pol.reprobe_base));
+	}
+	HG_EXPECT_EQ(s.demotions[HG_REASON_ABORT_RATE] + s.demotions[HG_REASON_CAPACITY], 0);
+	hg_lock_destroy(&on);
+
+	init_rtm_lock(&off, "rtm-cost-off");
+	s = cost_run(&off, "rtm-cost-off");
+	HG_EXPECT_EQ(s.demotions[HG_REASON_COST], 0);
+	HG_EXPECT_EQ(s.promotions[HG_REASON_COST], 0);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_HTM);
+	/* Only aborts send a section to the lock (interrupts, page faults). */
+	HG_EXPECT(s.commits[HG_TIER_LOCK] < COST_SECTIONS / 100);
+	hg_lock_destroy(&off);
+}
+
 int main(void)
 {
 	if (!hg_rtm_test_usable())
 		return 77;
 	static const struct hg_test tests[] = {
 		HG_TEST(test_rtm_counters), HG_TEST(test_rtm_capacity), HG_TEST(test_rtm_busy),
-		HG_TEST(test_rtm_nested_trylock), HG_TEST(test_rtm_syscall),
+		HG_TEST(test_rtm_nested_trylock), HG_TEST(test_rtm_syscall), HG_TEST(test_rtm_cost),
 	};
 	return HG_RUN_TESTS(tests);
 }
