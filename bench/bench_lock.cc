@@ -279,6 +279,19 @@ template <class L> void hash_bench(benchmark::State &st)
 		st.SkipWithError(missed ? "hash table lost a key" : "hash table lost updates");
 }
 
+// What moving one cache line between two threads costs, measured in the
+// same run as the locks: two threads adding to one word make every add a
+// transfer (bench/ratios.py prints it; it depends on where the host
+// placed the vCPUs).
+static void line_bench(benchmark::State &st)
+{
+	alignas(64) static uint64_t word;
+	for (auto _ : st)
+		__atomic_fetch_add(&word, 1, __ATOMIC_RELAXED);
+	st.SetItemsProcessed(st.iterations());
+}
+BENCHMARK(line_bench)->Name("line/atomic_add")->Threads(1)->Threads(2)->UseRealTime();
+
 #define HG_BENCH_PAIR(variant, type) \
 	BENCHMARK_TEMPLATE(pair_bench, type)->Name("pair/" variant)
 #define HG_BENCH_THREADED(body, prefix, variant, type)                            \

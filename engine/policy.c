@@ -109,11 +109,11 @@ static unsigned hg_clock_parallelism(void)
 	return t < 1 ? 1 : t > c ? c : t;
 }
 
-/* The same for an elided lock: threads that have entered any section. */
-static unsigned hg_clock_lock_parallelism(void)
+/* The same for an elided lock: live threads that have entered a section of it. */
+static unsigned hg_clock_lock_parallelism(uint32_t lock_id)
 {
 	unsigned c = hg_clock_ncpu();
-	unsigned t = hg_site_thread_count();
+	unsigned t = hg_site_lock_threads(lock_id);
 	return t < 1 ? 1 : t > c ? c : t;
 }
 
@@ -887,6 +887,7 @@ static void hg_lcost_switch(struct hg_site_rec *rec, enum hg_tier to, enum hg_re
 	hg_policy_move(rec, to, why);
 	if (why == HG_REASON_ABORT_RATE || why == HG_REASON_CAPACITY || c->period == 0)
 		c->period = hg_policy_now.reprobe_base;
+	c->verify = 0;
 	hg_lcost_quiet(rec);
 }
 
@@ -907,8 +908,25 @@ static void hg_lcost_probe_done(struct hg_site_rec *rec)
 		c->n[0] = c->n[1] = 0;
 		return;
 	}
+	enum hg_tier other = hg_lcost_other((enum hg_tier)rec->pol.tier);
+	if (c->verify) {
+		/* The check of the last win: unless the tier it left is measured
+		 * dearer, go back (not checked itself), and compare less often. */
+		if (v != HG_VERDICT_LOSE) {
+			c->period = hg_period_double(c->period);
+			hg_lcost_switch(rec, other, HG_REASON_COST);
+		} else {
+			c->verify = 0;
+			hg_lcost_quiet(rec);
+		}
+		return;
+	}
 	if (v == HG_VERDICT_WIN) {
-		hg_lcost_switch(rec, hg_lcost_other((enum hg_tier)rec->pol.tier), HG_REASON_COST);
+		/* A win is checked soon: a noisy spell then costs reprobe_base
+		 * sections, not a period. */
+		hg_lcost_switch(rec, other, HG_REASON_COST);
+		c->verify = 1;
+		rec->pol.lquiet = hg_policy_now.reprobe_base;
 		return;
 	}
 	/* The own tier is not dearer: compare again after a doubled period. */
@@ -985,7 +1003,8 @@ enum hg_tier hg_policy_lock_pick(struct hg_site_rec *rec, bool *sampled)
 	enum hg_tier run = probe ? hg_lcost_other(tier) : tier;
 	if (run == HG_TIER_LOCK) {
 		const struct hg_policy_clock *k = hg_policy_clock_now;
-		hg_policy_open.par = k->lock_parallelism ? k->lock_parallelism() : k->parallelism();
+		hg_policy_open.par = k->lock_parallelism ? k->lock_parallelism(rec->lock_id)
+		                                         : k->parallelism();
 	}
 	*sampled = true;
 	return run;
@@ -1008,7 +1027,8 @@ void hg_policy_lock_entered(struct hg_site_rec *rec, enum hg_tier picked, enum h
 	if (picked == HG_TIER_HTM) {
 		/* An HTM pick that ended on the lock: charged like a lock pick. */
 		const struct hg_policy_clock *k = hg_policy_clock_now;
-		hg_policy_open.par = k->lock_parallelism ? k->lock_parallelism() : k->parallelism();
+		hg_policy_open.par = k->lock_parallelism ? k->lock_parallelism(rec->lock_id)
+		                                         : k->parallelism();
 	}
 	/* Alone, the holding time adds nothing to the sample: no stamps. */
 	if (hg_policy_open.par > 1)

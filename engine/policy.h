@@ -87,6 +87,7 @@ struct hg_site_policy {
  */
 struct hg_site_rec {
 	uint32_t lock_id;
+	uint8_t lock_first;        /* the thread's first record of lock_id (engine/site.c) */
 	uint64_t site;
 	struct hg_site_stats st;   /* counters; st.abort_rate/tier_now/txlen are filled by snapshots */
 	struct hg_site_policy pol; /* the policy's state */
@@ -169,6 +170,9 @@ struct hg_policy_cost {
  *           doubling each time the site's own tier wins)
  *   phase   HG_LC_QUIET, HG_LC_OWN or HG_LC_PROBE
  *   rounds  pairs of bursts of the comparison under way
+ *   verify  the last cost win is not confirmed yet: the next comparison
+ *           (after reprobe_base sections) must find the tier it left
+ *           dearer, or the site goes back
  *   n       closed samples of the own burst and of the probe burst (the
  *           probe's first HG_PROBE_WARM are not kept)
  *   s, acc  the kept samples and their trimmed sums per side (count, sum,
@@ -182,6 +186,7 @@ struct hg_policy_lcost {
 	uint32_t period;
 	uint8_t phase;
 	uint8_t rounds;
+	uint8_t verify;
 	uint32_t n[2];
 	uint32_t s[2][HG_PROBE_BURST];
 	double acc[2][3];
@@ -251,7 +256,7 @@ struct hg_policy_clock {
 	unsigned (*parallelism)(void); /* threads a lock-tier choice would serialize */
 	double (*hz)(void);            /* cycles per second (0: not known yet) */
 	/* The same for an elided lock's lock tier (NULL: parallelism). */
-	unsigned (*lock_parallelism)(void);
+	unsigned (*lock_parallelism)(uint32_t lock_id);
 };
 HG_INTERNAL extern const struct hg_policy_clock *hg_policy_clock_now;
 /* Installs a clock (NULL: the real one); call while no section runs. */

@@ -36,6 +36,13 @@ static pthread_mutex_t hg_reg_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct hg_thread_tab *hg_live;     /* live tables */
 /* Tables in hg_live: written under hg_reg_mutex, read relaxed (an estimate). */
 static uint32_t hg_live_n;
+/*
+ * Per lock id below HG_LOCK_USERS_MAX: live threads with a record of it.
+ * Each thread's first record of a lock adds 1 (.lock_first), and freeing it
+ * takes 1 away; atomic adds, read relaxed (an estimate for the policy).
+ */
+#define HG_LOCK_USERS_MAX 4096u
+static uint32_t hg_lock_users[HG_LOCK_USERS_MAX];
 static struct hg_stats_row *hg_retired;   /* folded rows of exited threads */
 static unsigned hg_nretired, hg_capretired;
 static pthread_key_t hg_tab_key;
@@ -149,6 +156,13 @@ unsigned hg_site_thread_count(void)
 	return hg_atomic_load_relaxed32(&hg_live_n);
 }
 
+unsigned hg_site_lock_threads(uint32_t lock_id)
+{
+	if (lock_id >= HG_LOCK_USERS_MAX)
+		return hg_site_thread_count();
+	return hg_atomic_load_relaxed32(&hg_lock_users[lock_id]);
+}
+
 static void hg_stats_add(struct hg_site_stats *d, const struct hg_site_stats *s);
 
 /* Folds a table into hg_retired; caller holds hg_reg_mutex. */
@@ -159,6 +173,8 @@ static void hg_tab_free(struct hg_thread_tab *t)
 {
 	for (struct hg_site_rec *r = t->all, *n; r; r = n) {
 		n = r->all;
+		if (r->lock_first)
+			__atomic_fetch_sub(&hg_lock_users[r->lock_id], 1, __ATOMIC_RELAXED);
 		hg_policy_site_fini(&r->pol);
 		free(r);
 	}
@@ -251,6 +267,16 @@ static struct hg_site_rec *hg_site_rec_new(struct hg_thread_tab *t, uint32_t loc
 	r->lock_id = lock_id;
 	r->site = site;
 	hg_policy_site_init(&r->pol);
+	if (lock_id < HG_LOCK_USERS_MAX) {
+		/* A new record is rare (once per site and thread): a scan. */
+		struct hg_site_rec *o = t->all;
+		while (o && o->lock_id != lock_id)
+			o = o->all;
+		if (!o) {
+			r->lock_first = 1;
+			__atomic_fetch_add(&hg_lock_users[lock_id], 1, __ATOMIC_RELAXED);
+		}
+	}
 	if (t->n + 1 > (t->mask + 1) * 2)
 		hg_tab_grow(t);
 	unsigned b = hg_rec_hash(lock_id, site) & t->mask;

@@ -21,6 +21,11 @@
 HG_INTERNAL struct hg_site_rec *hg_site_rec_lookup(uint32_t lock_id, uint64_t site);
 /* Threads with a live table (that have entered a section and not exited). */
 HG_INTERNAL unsigned hg_site_thread_count(void);
+/*
+ * Live threads with a record of lock_id (that have entered a section of it
+ * and not exited); for ids beyond the counted range, hg_site_thread_count.
+ */
+HG_INTERNAL unsigned hg_site_lock_threads(uint32_t lock_id);
 /* The record used last by this thread: most acquisitions hit it. */
 extern HG_TLS struct hg_site_rec *hg_site_last;
 /*

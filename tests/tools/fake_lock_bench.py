@@ -33,6 +33,12 @@ for v, speed in variants.items():
             if body != "pair":
                 row["items_per_second"] = 100e6 * speed
             rows.append(row)
+# The contended line: 20 ns an add alone, 50 ns a transfer at 2 threads.
+for t, ips in ((1, 50e6), (2, 20e6)):
+    name = "line/atomic_add/real_time/threads:%d" % t
+    if re.search(flt, name):
+        rows.append({"name": name, "run_name": name, "run_type": "iteration",
+                     "time_unit": "ns", "real_time": 1e9 / ips * t, "items_per_second": ips})
 elision = "glibc.elision.enable=1" in os.environ.get("GLIBC_TUNABLES", "")
 no_ck = "absent: built without Concurrency Kit (Debian: apt-get install libck-dev)"
 ctx = {"htmgil_htm_mode": "off", "htmgil_rtm_verdict": "fake", "num_cpus": 2,

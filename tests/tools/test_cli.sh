@@ -287,10 +287,11 @@ if [ -n "$real" ]; then
 	[ -e "$tmp/ls.json" ] && fail "run -- ls wrote a report: $(cat "$tmp/ls.json")"
 fi
 
-# bench/ratios.py says which mode it measured and that its targets are for off.
+# bench/ratios.py says which mode it measured and which targets apply: those
+# of every mode, and in mode rtm also those of RTM.
 ratios=$(dirname "$0")/../../bench/ratios.py
 if command -v python3 >/dev/null 2>&1 && [ -f "$ratios" ]; then
-	for m in emu off; do
+	for m in emu off rtm; do
 		printf '#!/bin/sh\necho %s\n' \
 			"'{\"context\": {\"htmgil_htm_mode\": \"$m\", \"num_cpus\": 2}, \"benchmarks\": []}'" \
 			>"$tmp/fakebench-$m"
@@ -298,9 +299,9 @@ if command -v python3 >/dev/null 2>&1 && [ -f "$ratios" ]; then
 		run_cmd "ratios$m" python3 "$ratios" --bench "$tmp/fakebench-$m" --repetitions 1
 		expect_out "htm mode $m " "ratios.py prints the mode ($m)" "ratios$m"
 	done
-	expect_out 'do not apply .*HTMGIL_HTM=off python3 bench/ratios\.py' "ratios.py under emu" ratiosemu
-	expect_out '^targets: defined for HTM off' "ratios.py under off" ratiosoff
-	expect_no_out 'do not apply' "ratios.py under off" ratiosoff
+	expect_out '^targets: those of every mode$' "ratios.py under emu" ratiosemu
+	expect_out '^targets: those of every mode$' "ratios.py under off" ratiosoff
+	expect_out '^targets: those of every mode, and those of mode rtm$' "ratios.py under rtm" ratiosrtm
 fi
 
 # ---- sim: usage errors name the problem and the way out
