@@ -215,7 +215,9 @@ static inline void hg_held_push(struct hg_lock *l, struct hg_site_rec *rec, unsi
  * section, engine/trace.h), and either
  *   - lock: elision off for this lock (by the process mode or forced with
  *     hg_lock_set_mode()), or mode rtm with the site settled on the lock
- *     and quiet (hg_policy_lock_fast); the lock must be free;
+ *     and quiet (hg_policy_lock_fast; a lock without the cost comparison
+ *     takes the slow path there, whose engine counts down the re-probe);
+ *     the lock must be free;
  *   - speculate: mode rtm, the site on HTM, no skip, quiet (or the lock
  *     not cost-aware), the section not timed and no PMU counting: one
  *     XBEGIN here; its abort goes on in the engine's loop.
@@ -274,9 +276,11 @@ void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 				goto slow;
 			enum hg_tier t;
 			if (l->cost_off) {
-				if (hg_policy_open.rec != NULL)
+				/* A site on the lock goes through the engine, whose
+				 * countdown re-probes it. */
+				if (hg_policy_open.rec != NULL || rec->pol.tier != HG_TIER_HTM)
 					goto slow;
-				t = (enum hg_tier)rec->pol.tier;
+				t = HG_TIER_HTM;
 			} else {
 				t = hg_policy_lock_fast(rec);
 				if (t == HG_TIER_COUNT)

@@ -161,6 +161,18 @@ static void test_rtm_capacity(void)
 	s = stats_of(&l, big);
 	HG_EXPECT_EQ(s.attempts, attempts);
 	HG_EXPECT_EQ(cap_buf[0][0], 0x55);
+	/* The site's sections shrink to one line: after reprobe_base sections
+	 * on the lock a re-probe commits and promotes it (the countdown runs
+	 * on the lock tier's path too). */
+	struct hg_policy pol;
+	hg_policy_get(&pol);
+	for (unsigned i = 0; i < 4 * pol.reprobe_base && hg_site_tier(rec) != HG_TIER_HTM; i++)
+		write_lines(&l, big, 1, (unsigned char)i);
+	s = stats_of(&l, big);
+	print_stats("1 line after", &s);
+	HG_EXPECT(s.reprobes >= 1);
+	HG_EXPECT_EQ(s.promotions[HG_REASON_REPROBE], 1);
+	HG_EXPECT_EQ(hg_site_tier(rec), HG_TIER_HTM);
 	hg_lock_destroy(&l);
 }
 
