@@ -114,6 +114,16 @@ static struct counts run(struct hg_site_rec *rec, unsigned long n)
 	return k;
 }
 
+/* Runs sections of rec while it stays on `tier`, at most max; returns how many ran. */
+static int run_while(struct hg_site_rec *rec, enum hg_tier tier, int max, struct counts *k)
+{
+	memset(k, 0, sizeof *k);
+	int i = 0;
+	for (; i < max && (enum hg_tier)rec->pol.tier == tier; i++)
+		section(rec, k);
+	return i;
+}
+
 static uint32_t lock_id;
 
 static struct hg_site_rec *fresh(const char *name)
@@ -142,10 +152,7 @@ static void test_cheaper_lock_wins(void)
 	/* It moves at the first comparison: reprobe_base quiet sections, 16
 	 * timed on HTM, 4 + 16 on the lock. */
 	struct counts k;
-	memset(&k, 0, sizeof k);
-	int i = 0;
-	for (; i < 4000 && rec->pol.tier == HG_TIER_HTM; i++)
-		section(rec, &k);
+	int i = run_while(rec, HG_TIER_HTM, 4000, &k);
 	HG_EXPECT(i <= (int)hg_policy_now.reprobe_base + 16 + 4 + 16 + 1);
 	k = run(rec, 4000);
 	HG_EXPECT_EQ(rec->pol.tier, HG_TIER_LOCK);
@@ -233,15 +240,11 @@ static void test_win_checked(void)
 	struct hg_site_rec *rec = fresh("lc-checked");
 	costs(40, 20, 10);
 	struct counts k;
-	memset(&k, 0, sizeof k);
-	for (int i = 0; i < 2000 && rec->pol.tier == HG_TIER_HTM; i++)
-		section(rec, &k);
+	run_while(rec, HG_TIER_HTM, 2000, &k);
 	HG_ASSERT_EQ(rec->pol.tier, HG_TIER_LOCK);
 	HG_EXPECT_EQ(rec->pol.lcost->verify, 1);
 	costs(20, 60, 30);
-	memset(&k, 0, sizeof k);
-	for (int i = 0; i < 2000 && rec->pol.tier == HG_TIER_LOCK; i++)
-		section(rec, &k);
+	run_while(rec, HG_TIER_LOCK, 2000, &k);
 	HG_EXPECT_EQ(rec->pol.tier, HG_TIER_HTM);
 	HG_EXPECT(k.on[HG_TIER_LOCK] <= hg_policy_now.reprobe_base + 16 + 4 + 16);
 	HG_EXPECT_EQ(rec->st.demotions[HG_REASON_COST], 1);
@@ -275,9 +278,7 @@ static void test_aborts_demote(void)
 	costs(20, 60, 30);
 	htm_fail_every = 1; /* every speculative section aborts */
 	struct counts k;
-	memset(&k, 0, sizeof k);
-	for (int i = 0; i < 200 && rec->pol.tier == HG_TIER_HTM; i++)
-		section(rec, &k);
+	run_while(rec, HG_TIER_HTM, 200, &k);
 	HG_EXPECT_EQ(rec->pol.tier, HG_TIER_LOCK);
 	HG_EXPECT_EQ(rec->st.demotions[HG_REASON_ABORT_RATE], 1);
 	HG_EXPECT_EQ(rec->st.demotions[HG_REASON_COST], 0);
