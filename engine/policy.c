@@ -312,7 +312,7 @@ enum hg_policy_go hg_policy_enter_slow(struct hg_site_rec *rec)
 		 * first section is one attempt. */
 		if (p->lcost->phase != HG_LC_PROBE)
 			return HG_GO_LOCK;
-		if (p->lcost->n[1] == 0) {
+		if (p->lcost->n[1] == 0 && hg_policy_open.nsec <= 1) {
 			hg_counter_add(&rec->st.reprobes, 1);
 			return HG_GO_PROBE;
 		}
@@ -942,6 +942,8 @@ static void hg_lcost_sample_close(uint64_t now)
 	uint64_t dt = now - hg_policy_open.t0;
 	if (dt < hg_policy_open.hold)
 		dt = hg_policy_open.hold;
+	/* Per section of the group (another entry may have ended it early). */
+	dt /= hg_policy_open.nsec ? hg_policy_open.nsec : 1;
 	if (dt > UINT32_MAX)
 		dt = UINT32_MAX;
 	/* A sample of a phase that has ended since (reset, switch) is dropped. */
@@ -967,6 +969,14 @@ void hg_policy_close_open(void)
 enum hg_tier hg_policy_lock_pick(struct hg_site_rec *rec, bool *sampled)
 {
 	uint64_t now = 0;
+	if (hg_policy_open.rec == rec && hg_policy_open.lock &&
+	    hg_policy_open.nsec < HG_LC_GROUP) {
+		/* The next section of the sample's group: no stamp. */
+		hg_policy_open.nsec++;
+		enum hg_tier t = (enum hg_tier)rec->pol.tier;
+		*sampled = true;
+		return hg_policy_open.probe ? hg_lcost_other(t) : t;
+	}
 	if (hg_policy_open.rec != NULL) {
 		now = hg_policy_cycles();
 		hg_cost_sample_close(now);
@@ -1000,6 +1010,7 @@ enum hg_tier hg_policy_lock_pick(struct hg_site_rec *rec, bool *sampled)
 	hg_policy_open.hold = 0;
 	hg_policy_open.t1 = 0;
 	hg_policy_open.par = 1;
+	hg_policy_open.nsec = 1;
 	enum hg_tier run = probe ? hg_lcost_other(tier) : tier;
 	if (run == HG_TIER_LOCK) {
 		const struct hg_policy_clock *k = hg_policy_clock_now;
@@ -1016,7 +1027,7 @@ void hg_policy_lock_entered(struct hg_site_rec *rec, enum hg_tier picked, enum h
 		return;
 	struct hg_policy_lcost *c = rec->pol.lcost;
 	if (picked == HG_TIER_HTM && c->phase == HG_LC_PROBE && c->n[1] == 0 &&
-	    rec->pol.tier != HG_TIER_HTM) {
+	    hg_policy_open.nsec == 1 && rec->pol.tier != HG_TIER_HTM) {
 		/* The HTM probe's first section, one attempt, did not commit:
 		 * the probe is lost at once. */
 		hg_policy_open.rec = NULL;
@@ -1039,5 +1050,6 @@ void hg_policy_lock_released(struct hg_site_rec *rec)
 {
 	if (hg_policy_open.rec != rec || !hg_policy_open.lock || hg_policy_open.t1 == 0)
 		return;
-	hg_policy_open.hold = (hg_policy_cycles() - hg_policy_open.t1) * hg_policy_open.par;
+	hg_policy_open.hold += (hg_policy_cycles() - hg_policy_open.t1) * hg_policy_open.par;
+	hg_policy_open.t1 = 0;
 }

@@ -162,8 +162,9 @@ struct hg_policy_cost {
  * (struct hg_lock in mode rtm, unless hg_lock_set_cost turned it off;
  * docs/design.md, "Elided-lock sites: the cost of each tier").  Owned by the
  * record's thread.  The site runs on rec->pol.tier (HTM or LOCK); every
- * `period` sections it times HG_PROBE_BURST sections on that tier (phase
+ * `period` sections it times HG_PROBE_BURST samples on that tier (phase
  * OWN), then HG_PROBE_WARM + HG_PROBE_BURST on the other one (phase PROBE),
+ * each sample a group of HG_LC_GROUP sections,
  * and moves when the other tier is cheaper by HG_COST_MARGIN at HG_COST_Z
  * standard errors.
  *   period  sections between comparisons (reprobe_base .. reprobe_max,
@@ -182,6 +183,13 @@ struct hg_policy_cost {
  * HG_PROBE_BURST; n[1] <= HG_PROBE_WARM + HG_PROBE_BURST.
  */
 enum { HG_LC_QUIET = 0, HG_LC_OWN, HG_LC_PROBE };
+/*
+ * An elided-lock sample spans this many consecutive sections of its site,
+ * with one counter read at each end: a read before every section overlaps
+ * XBEGIN/XEND's latency but not the lock's CAS, and so hides most of what
+ * a transaction costs (docs/design.md, "Elided-lock sites").
+ */
+#define HG_LC_GROUP 4u
 struct hg_policy_lcost {
 	uint32_t period;
 	uint8_t phase;
@@ -207,13 +215,16 @@ struct hg_policy_lcost {
  *   lock  the sample is an elided-lock section's (rec->pol.lcost)
  *   par   an elided-lock sample on the lock tier: the parallelism it is
  *         charged for (1: none)
- *   t1    such a sample with par > 1: the stamp after it acquired (hold is
- *         then its holding time times par)
+ *   t1    such a sample with par > 1: the stamp after its section acquired
+ *         (hold then sums its sections' holding times times par)
+ *   nsec  an elided-lock sample: the sections of its group so far (1 ..
+ *         HG_LC_GROUP); its cost is per section
  */
 struct hg_open_sample {
 	struct hg_site_rec *rec;
 	uint64_t t0, sub, hold, t1;
 	unsigned par;
+	unsigned nsec;
 	bool probe;
 	bool lock;
 };

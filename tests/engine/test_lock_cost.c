@@ -150,15 +150,17 @@ static void test_cheaper_lock_wins(void)
 	struct hg_site_rec *rec = fresh("lc-lock-wins");
 	costs(40, 20, 10);
 	/* It moves at the first comparison: reprobe_base quiet sections, 16
-	 * timed on HTM, 4 + 16 on the lock. */
+	 * samples on HTM, 4 + 16 on the lock, each a group of sections. */
 	struct counts k;
 	int i = run_while(rec, HG_TIER_HTM, 4000, &k);
-	HG_EXPECT(i <= (int)hg_policy_now.reprobe_base + 16 + 4 + 16 + 1);
-	k = run(rec, 4000);
+	HG_EXPECT(i <= (int)(hg_policy_now.reprobe_base + HG_LC_GROUP * (16 + 4 + 16) + 1));
+	k = run(rec, 8000);
 	HG_EXPECT_EQ(rec->pol.tier, HG_TIER_LOCK);
 	HG_EXPECT_EQ(rec->st.demotions[HG_REASON_COST], 1);
 	HG_EXPECT_EQ(k.switches, 0);
-	HG_EXPECT(k.on[HG_TIER_LOCK] > 3700);
+	/* Then only the check and the comparisons of a doubling period run
+	 * HTM probes (20 groups each). */
+	HG_EXPECT(k.on[HG_TIER_LOCK] > 7200);
 }
 
 /* HTM cheaper: stays, and compares ever less often. */
@@ -170,10 +172,10 @@ static void test_cheaper_htm_stays(void)
 	HG_EXPECT_EQ(rec->pol.tier, HG_TIER_HTM);
 	HG_EXPECT_EQ(k.switches, 0);
 	HG_EXPECT_EQ(rec->st.demotions[HG_REASON_COST], 0);
-	/* Every comparison spends 20 sections on the lock, and the period
+	/* Every comparison spends 20 groups on the lock, and the period
 	 * doubles from 64: far fewer than a fixed period would spend. */
 	HG_EXPECT(k.on[HG_TIER_LOCK] > 0);
-	HG_EXPECT(k.on[HG_TIER_LOCK] < 20 * 12);
+	HG_EXPECT(k.on[HG_TIER_LOCK] < HG_LC_GROUP * 20 * 12);
 	HG_EXPECT(rec->pol.lcost->period >= 64u << 6);
 }
 
@@ -246,7 +248,7 @@ static void test_win_checked(void)
 	costs(20, 60, 30);
 	run_while(rec, HG_TIER_LOCK, 2000, &k);
 	HG_EXPECT_EQ(rec->pol.tier, HG_TIER_HTM);
-	HG_EXPECT(k.on[HG_TIER_LOCK] <= hg_policy_now.reprobe_base + 16 + 4 + 16);
+	HG_EXPECT(k.on[HG_TIER_LOCK] <= hg_policy_now.reprobe_base + HG_LC_GROUP * (16 + 4 + 16));
 	HG_EXPECT_EQ(rec->st.demotions[HG_REASON_COST], 1);
 	HG_EXPECT_EQ(rec->st.promotions[HG_REASON_COST], 1);
 	/* The move back is not checked: the site stays, comparing less often. */
