@@ -326,15 +326,10 @@ __attribute__((noinline)) static void hg_lock_spec_fast(struct hg_lock *l, struc
     bool sampled)
 {
 	struct hg_held *h = &hg_held;
+	enum hg_tier got;
 	if (HG_UNLIKELY(rec->pol.tier != HG_TIER_HTM)) {
-		unsigned how = HG_HELD_LOCK;
-		if (hg_engine_enter(l, &hg_lock_ops, &l->mutex.word, HG_HTM_RTM, rec) == HG_TIER_HTM)
-			how = HG_HELD_SPEC;
-		hg_held_push(l, rec, how, HG_HTM_RTM);
-		if (how == HG_HELD_LOCK && sampled)
-			hg_lock_cost_entered(rec, HG_TIER_HTM);
-		hg_held_seq_enter(l, how, HG_HTM_RTM);
-		return;
+		got = hg_engine_enter(l, &hg_lock_ops, &l->mutex.word, HG_HTM_RTM, rec);
+		goto entered;
 	}
 	bool timed = hg_engine_time_sampled(rec);
 	uint32_t s = HG_STATUS_STARTED;
@@ -353,8 +348,8 @@ __attribute__((noinline)) static void hg_lock_spec_fast(struct hg_lock *l, struc
 		hg_counter_add(&rec->st.attempts, 1);
 	}
 	hg_counter_add(&rec->st.acquisitions, 1);
-	enum hg_tier got = hg_engine_enter_counted(l, &hg_lock_ops, &l->mutex.word, HG_HTM_RTM, rec,
-	    timed, s);
+	got = hg_engine_enter_counted(l, &hg_lock_ops, &l->mutex.word, HG_HTM_RTM, rec, timed, s);
+entered:;
 	unsigned how = got == HG_TIER_HTM ? HG_HELD_SPEC : HG_HELD_LOCK;
 	hg_held_push(l, rec, how, HG_HTM_RTM);
 	if (how == HG_HELD_LOCK && sampled)

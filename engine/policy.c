@@ -960,6 +960,13 @@ static void hg_lcost_sample_close(uint64_t now)
 		hg_lcost_probe_done(rec);
 }
 
+/* The parallelism a lock-tier section of rec is charged for. */
+static unsigned hg_lcost_par(const struct hg_site_rec *rec)
+{
+	const struct hg_policy_clock *k = hg_policy_clock_now;
+	return k->lock_parallelism ? k->lock_parallelism(rec->lock_id) : k->parallelism();
+}
+
 void hg_policy_close_open(void)
 {
 	if (hg_policy_open.rec != NULL)
@@ -1012,11 +1019,8 @@ enum hg_tier hg_policy_lock_pick(struct hg_site_rec *rec, bool *sampled)
 	hg_policy_open.par = 1;
 	hg_policy_open.nsec = 1;
 	enum hg_tier run = probe ? hg_lcost_other(tier) : tier;
-	if (run == HG_TIER_LOCK) {
-		const struct hg_policy_clock *k = hg_policy_clock_now;
-		hg_policy_open.par = k->lock_parallelism ? k->lock_parallelism(rec->lock_id)
-		                                         : k->parallelism();
-	}
+	if (run == HG_TIER_LOCK)
+		hg_policy_open.par = hg_lcost_par(rec);
 	*sampled = true;
 	return run;
 }
@@ -1035,12 +1039,8 @@ void hg_policy_lock_entered(struct hg_site_rec *rec, enum hg_tier picked, enum h
 		hg_lcost_quiet(rec);
 		return;
 	}
-	if (picked == HG_TIER_HTM) {
-		/* An HTM pick that ended on the lock: charged like a lock pick. */
-		const struct hg_policy_clock *k = hg_policy_clock_now;
-		hg_policy_open.par = k->lock_parallelism ? k->lock_parallelism(rec->lock_id)
-		                                         : k->parallelism();
-	}
+	if (picked == HG_TIER_HTM)
+		hg_policy_open.par = hg_lcost_par(rec); /* ended on the lock: charged as a lock pick */
 	/* Alone, the holding time adds nothing to the sample: no stamps. */
 	if (hg_policy_open.par > 1)
 		hg_policy_open.t1 = hg_policy_cycles();
