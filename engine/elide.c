@@ -523,19 +523,14 @@ int hg_lock_release(struct hg_lock *l)
 			}
 			/* Not in a transaction: only a corrupted stack gets here. */
 		}
-		uint32_t w = hg_atomic_load_relaxed32(&l->mutex.word);
 		if (HG_LIKELY(e->lock == l && e->t.how == HG_HELD_LOCK && !e->t.seq && !e->t.marked &&
-		        e->rec->t0 == 0 && w == HG_MUTEX_LOCKED && !hg_trace_on())) {
+		        e->rec->t0 == 0 && !hg_trace_on())) {
 			hg_counter_add(&e->rec->st.commits[HG_TIER_LOCK], 1);
 			h->n = n - 1;
-			if (hg_single_threaded()) {
-				hg_atomic_store_relaxed32(&l->mutex.word, 0);
-				return 0;
-			}
-			/* release: pairs with the acquire CAS of the next holder. */
-			if (HG_LIKELY(hg_atomic_cas_release32(&l->mutex.word, &w, 0)))
-				return 0;
-			return hg_mutex_unlock_slow(&l->mutex, w); /* a waiter came */
+			/* The release of hg_mutex_release_owned(), which also
+			 * hands the lock to a waiter that came. */
+			hg_mutex_release_owned(&l->mutex);
+			return 0;
 		}
 	}
 	return hg_lock_release_slow(l);

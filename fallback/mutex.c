@@ -5,16 +5,24 @@
  * Protocol (the word's encoding and invariants are at the definition):
  *
  *  acquire  fast path: CAS word 0 -> LOCKED.
- *           slow path: spin reading the word, CAS when it reads 0; then park:
- *           set WAITERS and FUTEX_WAIT on the word.  A thread that has been
+ *           slow path: CAS when the word reads 0; otherwise park at once:
+ *           set WAITERS and FUTEX_WAIT on the word.  No spinning, as in
+ *           glibc's default mutex: a waiter that reads the word takes the
+ *           line from the holder, whose release then misses in its cache
+ *           (docs/design.md, "The real lock: measured costs").  A thread that has been
  *           waiting parked for HG_MUTEX_STARVE_NS (1 ms, as Go's sync.Mutex)
  *           becomes starving: while the lock is held it adds STARVE_ONE to the word
  *           (so the holder must hand the lock over), takes a ticket, and
  *           waits on .serving until its ticket is granted.
  *  release  if starving(word) > 0: subtract STARVE_ONE keeping LOCKED, then
  *           serving += 1 and wake the starving waiters: the lowest ticket
- *           now owns the lock without it ever being free.  Otherwise CAS the
- *           word to 0 and, if WAITERS was set, wake every parked thread.
+ *           now owns the lock without it ever being free.  Otherwise CAS
+ *           the word from LOCKED to 0 without reading it first (a read
+ *           would fetch the line shared and the CAS fetch it again); when
+ *           it was not plain LOCKED, CAS it to 0 and, if WAITERS was set,
+ *           wake every parked thread: a woken hg_mutex_wait_free() caller
+ *           does not take the lock, so waking one could leave an acquirer
+ *           asleep.
  *
  * Barging keeps uncontended and lightly contended throughput at the level
  * of a plain futex mutex; the hand-off bounds how often one waiter can be
@@ -34,9 +42,6 @@
 #include "htmgil/lock.h"
 #include "fallback/mutex.h"
 
-#ifndef HG_MUTEX_SPIN
-#define HG_MUTEX_SPIN 4            /* reads before parking */
-#endif
 #define HG_MUTEX_STARVE_NS 1000000 /* a waiter parked this long asks for a hand-off */
 
 #define HG_STARVING(w) ((w) >> 8)
@@ -113,12 +118,7 @@ void hg_mutex_lock_slow(struct hg_mutex *m)
 	uint64_t since = 0;
 	uint32_t w;
 
-	for (unsigned i = 0; i < HG_MUTEX_SPIN; i++) {
-		w = hg_atomic_load_relaxed32(&m->word);
-		if (w == 0 && hg_atomic_cas_acquire32(&m->word, &w, HG_MUTEX_LOCKED))
-			return;
-		hg_cpu_relax();
-	}
+	/* No spin before parking: see the header comment. */
 	for (;;) {
 		w = hg_atomic_load_relaxed32(&m->word);
 		if (w == 0) {

@@ -45,13 +45,22 @@ HG_INTERNAL int hg_mutex_unlock_slow(struct hg_mutex *m, uint32_t w);
  */
 static inline void hg_mutex_release_owned(struct hg_mutex *m)
 {
-	uint32_t w = hg_atomic_load_relaxed32(&m->word);
-	if (hg_single_threaded() && w == HG_MUTEX_LOCKED) {
-		hg_atomic_store_relaxed32(&m->word, 0);
-		return;
+	uint32_t w = HG_MUTEX_LOCKED;
+	if (hg_single_threaded()) {
+		w = hg_atomic_load_relaxed32(&m->word);
+		if (w == HG_MUTEX_LOCKED) {
+			hg_atomic_store_relaxed32(&m->word, 0);
+			return;
+		}
 	}
-	/* release: pairs with the acquire CAS of the next holder. */
-	if (HG_LIKELY(w == HG_MUTEX_LOCKED) && hg_atomic_cas_release32(&m->word, &w, 0))
+	/*
+	 * The CAS expects a plain LOCKED without reading the word first: a read
+	 * of a line the waiter has just taken fetches it shared and the CAS
+	 * then fetches it again (docs/design.md, "The real lock").  On failure
+	 * w holds what the word was.
+	 * release: pairs with the acquire CAS of the next holder.
+	 */
+	if (HG_LIKELY(hg_atomic_cas_release32(&m->word, &w, 0)))
 		return;
 	hg_mutex_unlock_slow(m, w);
 }
@@ -85,9 +94,8 @@ static inline void hg_mutex_lock_inline(struct hg_mutex *m)
 
 static inline int hg_mutex_unlock_inline(struct hg_mutex *m)
 {
-	uint32_t w = hg_atomic_load_relaxed32(&m->word);
-	if (HG_UNLIKELY(!(w & HG_MUTEX_LOCKED) ||
-	        hg_atomic_load_relaxed32(&m->owner) != hg_thread_id()))
+	/* .owner is this thread's id only while this thread holds the lock. */
+	if (HG_UNLIKELY(hg_atomic_load_relaxed32(&m->owner) != hg_thread_id()))
 		return EPERM;
 	hg_atomic_store_relaxed32(&m->owner, 0);
 	hg_mutex_release_owned(m);
