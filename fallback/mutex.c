@@ -9,11 +9,12 @@
  *           set WAITERS and FUTEX_WAIT on the word.  No spinning, as in
  *           glibc's default mutex: a waiter that reads the word takes the
  *           line from the holder, whose release then misses in its cache
- *           (docs/design.md, "The real lock: measured costs").  A thread that has been
- *           waiting parked for HG_MUTEX_STARVE_NS (1 ms, as Go's sync.Mutex)
- *           becomes starving: while the lock is held it adds STARVE_ONE to the word
- *           (so the holder must hand the lock over), takes a ticket, and
- *           waits on .serving until its ticket is granted.
+ *           (docs/design.md, "The real lock: measured costs").  A thread
+ *           that has been waiting parked for HG_MUTEX_STARVE_NS (1 ms, as
+ *           Go's sync.Mutex) becomes starving: while the lock is held it
+ *           adds STARVE_ONE to the word (so the holder must hand the lock
+ *           over), takes a ticket, and waits on .serving until its ticket
+ *           is granted.
  *  release  if starving(word) > 0: subtract STARVE_ONE keeping LOCKED, then
  *           serving += 1 and wake the starving waiters: the lowest ticket
  *           now owns the lock without it ever being free.  Otherwise CAS

@@ -56,8 +56,8 @@ static inline void hg_mutex_release_owned(struct hg_mutex *m)
 	/*
 	 * The CAS expects a plain LOCKED without reading the word first: a read
 	 * of a line the waiter has just taken fetches it shared and the CAS
-	 * then fetches it again (docs/design.md, "The real lock").  On failure
-	 * w holds what the word was.
+	 * then fetches it again (docs/design.md, "The real lock: measured
+	 * costs").  On failure w holds what the word was.
 	 * release: pairs with the acquire CAS of the next holder.
 	 */
 	if (HG_LIKELY(hg_atomic_cas_release32(&m->word, &w, 0)))
