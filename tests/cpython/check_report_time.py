@@ -10,10 +10,11 @@ computes; waiting for it, a thread sleeps in take_gil: so the two agree
 when the report counts every GIL hold and no wait.  Under emu the GIL's
 share of bytecode time run speculatively must be most of it; under off
 nothing runs speculatively.  The text report's header says the threads
-did not run at once.  Exit 77 when the report's parallelism is above the
-CPU time's while the machine was busy elsewhere (other processes kept more
-than all CPUs but 1.5 busy, from /proc/stat): a thread descheduled while it
-holds the GIL adds wall time but no CPU time.
+did not run at once.  A thread descheduled while it holds the GIL adds wall
+time but no CPU time, so a report above the CPU time is allowed by the time
+the hypervisor stole from the machine's CPUs during the run (/proc/stat's
+steal), and the test exits 77 when the report's parallelism is above that
+while other processes kept more than all CPUs but 1.5 busy.
 
 usage: check_report_time.py PYTHON PRELOAD PROG WORKDIR
 """
@@ -29,14 +30,16 @@ def fail(msg):
     sys.exit(1)
 
 
-def cpu_busy_s():
-    """Seconds of CPU time every process of the machine has used (/proc/stat), or None."""
+def cpu_times():
+    """(seconds of CPU time every process of the machine has used, seconds the
+    hypervisor stole from the machine's CPUs), from /proc/stat, or None."""
     try:
         f = open("/proc/stat").readline().split()
     except OSError:
         return None
     v = [int(x) for x in f[1:9]]
-    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(v) - v[3] - v[4] - v[7]) / hz, v[7] / hz
 
 
 def main():
@@ -49,7 +52,7 @@ def main():
         env.pop("HTMGIL_EMU", None)
         if os.path.exists(rpath):
             os.unlink(rpath)
-        b0 = cpu_busy_s()
+        b0 = cpu_times()
         t0 = time.monotonic()
         p = subprocess.Popen([py, prog, "2", "1500000"], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
@@ -57,9 +60,12 @@ def main():
         err = p.stderr.read()
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.monotonic() - t0
-        b1 = cpu_busy_s()
+        b1 = cpu_times()
         # CPUs the rest of the machine kept busy meanwhile.
-        others = (b1 - b0 - ru.ru_utime - ru.ru_stime) / wall if b0 is not None else 0.0
+        others, stolen = 0.0, 0.0
+        if b0 is not None and b1 is not None:
+            others = (b1[0] - b0[0] - ru.ru_utime - ru.ru_stime) / wall
+            stolen = (b1[1] - b0[1]) / wall
         if status != 0 or b"checksum=" not in out or err.strip():
             fail("prog.py under HTMGIL_HTM=%s: status %d %s %s" % (mode, status, out, err))
         cpu_par = (ru.ru_utime + ru.ru_stime) / wall
@@ -70,18 +76,19 @@ def main():
         par = t["parallelism"]
         g = t.get("gil") or {}
         print("%s: parallelism %.3f (busy %.1f ms / wall %.1f ms); os.wait4: (user %.3f + sys %.3f) "
-              "/ wall %.3f s = %.3f; the preload's getrusage: %.3f; GIL speculative share %.3f" % (
+              "/ wall %.3f s = %.3f; the preload's getrusage: %.3f; stolen %.3f CPUs; "
+              "GIL speculative share %.3f" % (
                   mode, par, t["busy_ms"], t["wall_ms"], ru.ru_utime, ru.ru_stime, wall, cpu_par,
-                  t["cpu"]["parallelism"], g.get("spec_share", -1)))
-        if not 0.9 * cpu_par <= par <= 1.1 * cpu_par:
+                  t["cpu"]["parallelism"], stolen, g.get("spec_share", -1)))
+        if not 0.9 * cpu_par <= par <= 1.1 * (cpu_par + stolen):
             # A thread descheduled while it holds the GIL adds wall time, not CPU
             # time: a busy machine explains a report above the CPU time, never below.
             if par > cpu_par and others > (os.cpu_count() or 1) - 1.5:
                 print("skipped: the machine was busy elsewhere (%.2f CPUs used by other "
                       "processes), so CPU time is no reference for GIL time" % others)
                 sys.exit(77)
-            fail("%s: the report's parallelism %.3f is not within 10%% of (user+sys)/wall %.3f"
-                 % (mode, par, cpu_par))
+            fail("%s: the report's parallelism %.3f is not within 10%% of (user+sys)/wall %.3f "
+                 "(up to %.3f with the stolen time)" % (mode, par, cpu_par, cpu_par + stolen))
         if not g.get("held_ms"):
             fail("%s: no GIL hold time in the report: %r" % (mode, g))
         share = g.get("spec_share", 0.0)
