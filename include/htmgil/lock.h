@@ -2,9 +2,9 @@
 /*
  * htmgil/lock.h - the real lock: the last tier every section can fall back to.
  *
- * struct hg_mutex is a futex lock that spins briefly, then parks, and hands
- * the lock over directly to a waiter that has lost too many races, so no
- * thread starves under sustained contention.  Its first word is the word
+ * struct hg_mutex is a futex lock that parks a waiter at once (no spin) and
+ * hands the lock over directly to a waiter that has lost too many races, so
+ * no thread starves under sustained contention.  Its first word is the word
  * that hardware transactions read to subscribe to the lock (see
  * include/htmgil/elide.h and docs/design.md, "The lock word").
  */
