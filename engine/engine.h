@@ -98,12 +98,21 @@ HG_INTERNAL enum hg_abort_action hg_engine_action(uint32_t status, struct hg_abo
  * transactions, after counting the acquisition.
  */
 #define HG_TIME_SAMPLE_SHIFT 58 /* 64 - 6: one in 2^6 */
+static inline bool hg_engine_time_pick(uint64_t acquisitions)
+{
+	return (acquisitions * 0x9e3779b97f4a7c15ull) >> HG_TIME_SAMPLE_SHIFT == 0;
+}
 static inline bool hg_engine_time_sampled(struct hg_site_rec *rec)
 {
-	if (HG_LIKELY((rec->st.acquisitions * 0x9e3779b97f4a7c15ull) >> HG_TIME_SAMPLE_SHIFT != 0))
+	if (HG_LIKELY(!hg_engine_time_pick(rec->st.acquisitions)))
 		return false;
 	hg_counter_add(&rec->st.timed, 1);
 	return true;
+}
+/* Whether the next acquisition of rec will be sampled (before counting it). */
+static inline bool hg_engine_time_due(const struct hg_site_rec *rec)
+{
+	return hg_engine_time_pick(rec->st.acquisitions + 1);
 }
 /*
  * Waiting is not scaled in the report: a wait after an abort is timed

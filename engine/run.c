@@ -24,7 +24,9 @@
 #include "base/atomic.h"
 #include "engine/engine.h"
 #include "engine/policy.h"
+#include "fallback/mutex.h"
 #include "fallback/stm.h"
+#include "htm/sim.h"
 #include "htmgil/lock.h"
 #include "htmgil/stm.h"
 
@@ -235,6 +237,39 @@ static enum hg_tier hg_run_soft(struct hg_stm_tx *tx, struct hg_lock *l, struct 
 	}
 }
 
+/*
+ * The lock tier when nothing is to be measured: the tier forced or settled
+ * (hg_policy_account has nothing to do), no timing sample due, no
+ * simulation, no timeline.  The section of hg_run_direct() with mode off,
+ * without the engine's calls; the mutex is taken without an owner, as the
+ * elided lock's fast path does, and released the same way.
+ */
+static void hg_run_lock_fast(struct hg_stm_tx *tx, struct hg_lock *l, struct hg_site_rec *rec,
+    hg_body_fn body, void *arg)
+{
+	hg_counter_add(&rec->st.acquisitions, 1);
+	rec->t0 = 0;
+	hg_mutex_acquire_unowned(&l->mutex);
+	hg_stm_seq_enter_inline(l); /* after the mutex, as hg_run_op_lock */
+	hg_run_seq_held = l;
+	tx->pub.soft = 0;
+	tx->pub.wrote = 0;
+	tx->lock = l;
+	tx->tier = HG_TIER_LOCK;
+	tx->run_mode = (uint8_t)HG_HTM_OFF;
+	tx->depth = 1;
+	body(&tx->pub, arg);
+	hg_run_seq_held = NULL;
+	hg_stm_seq_exit_inline(l);
+	hg_mutex_release_owned(&l->mutex);
+	hg_counter_add(&rec->st.commits[HG_TIER_LOCK], 1);
+	tx->tier = -1;
+	tx->depth = 0;
+	tx->lock = NULL;
+	if (HG_UNLIKELY(tx->frees.n != 0 || tx->allocs.n != 0))
+		hg_stm_direct_done(tx, true);
+}
+
 /* ------------------------------------------------------------------ run */
 
 static void hg_run_nested(struct hg_stm_tx *tx, struct hg_lock *l, uint64_t site,
@@ -302,6 +337,11 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 	/* Pick. */
 	struct hg_policy_ticket t;
 	hg_policy_pick(rec, mode, hg_run_forced(), &t);
+	if (HG_LIKELY(t.tier == HG_TIER_LOCK && !t.sample && (!t.adaptive || t.fast) &&
+	        !hg_engine_time_due(rec) && !hg_sim_on && !hg_trace_on())) {
+		hg_run_lock_fast(tx, l, rec, body, arg);
+		return;
+	}
 	/* The report times one software section in 64 on its own. */
 	bool stat = (rec->st.acquisitions & 63u) == 0 && t.tier == HG_TIER_STM;
 	uint64_t t0 = t.t0;

@@ -625,7 +625,7 @@ void hg_stm_seq_exit(struct hg_lock *l)
 	/* Only the odd holder writes stm_seq now, so relaxed load is enough.
 	 * Release: publishes this section's in-place stores; pairs with the
 	 * acquire loads in hg_stm_wait_even(). */
-	hg_atomic_store_release32(&l->stm_seq, hg_atomic_load_relaxed32(&l->stm_seq) + 1);
+	hg_stm_seq_exit_inline(l);
 }
 
 /* -------------------------------------------------------------- allocation */

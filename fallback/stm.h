@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "htmgil/stm.h"
+#include "base/atomic.h"
 #include "base/util.h"
 #include "fallback/epoch.h"
 
@@ -131,5 +132,21 @@ HG_INTERNAL void hg_stm_backoff(struct hg_stm_tx *tx, unsigned n);
 HG_INTERNAL void hg_stm_seq_enter(struct hg_lock *l);
 /* Makes stm_seq even again (before the real lock is released). */
 HG_INTERNAL void hg_stm_seq_exit(struct hg_lock *l);
+
+/*
+ * The same, inline for the settled lock tier (engine/run.c): one CAS from
+ * the even value read, else hg_stm_seq_enter() waits.  Memory orders as
+ * there (fallback/stm.c).
+ */
+static inline void hg_stm_seq_enter_inline(struct hg_lock *l)
+{
+	uint32_t s = hg_atomic_load_relaxed32(&l->stm_seq);
+	if (HG_UNLIKELY((s & 1u) || !hg_atomic_cas_acq_rel32(&l->stm_seq, &s, s + 1)))
+		hg_stm_seq_enter(l);
+}
+static inline void hg_stm_seq_exit_inline(struct hg_lock *l)
+{
+	hg_atomic_store_release32(&l->stm_seq, hg_atomic_load_relaxed32(&l->stm_seq) + 1);
+}
 
 #endif /* HG_FALLBACK_STM_H */

@@ -3,8 +3,8 @@
  * tests/stm/test_stm.c - unit tests of the software tier and hg_run():
  * read-after-write at every width, restart on a failed validation, unlogged
  * attempts restarting in logging mode, opacity
- * against in-place lock-tier writers, allocation visibility, irrevocability
- * and nesting.  The policy that picks the tier is tested in
+ * against in-place lock-tier writers, allocation visibility, irrevocability,
+ * nesting, and the settled lock tier's fast path.  The policy that picks the tier is tested in
  * tests/engine/test_policy.c.
  */
 #include <pthread.h>
@@ -466,6 +466,72 @@ static void test_nesting(void)
 	HG_EXPECT((L.stm_seq & 1u) == 0 && (L2.stm_seq & 1u) == 0);
 }
 
+/* ------------------------------------------------- settled lock tier */
+
+struct lock_arg {
+	uint64_t x;
+	unsigned runs, wrong;
+	struct hg_lock *other;
+	struct nest_arg inner;
+};
+
+/* Every run must hold the real lock and stm_seq odd on the lock tier. */
+static void lock_body(struct hg_tx *tx, void *p)
+{
+	struct lock_arg *a = p;
+	a->runs++;
+	if (hg_tx_tier(tx) != HG_TIER_LOCK || !hg_mutex_is_locked(&L.mutex) || !(L.stm_seq & 1u))
+		a->wrong++;
+	hg_store64(tx, &a->x, hg_load64(tx, &a->x) + 1);
+	if (a->other) {
+		hg_run(a->other, 0, nest_inner, &a->inner);
+		/* The outer section still holds its lock and stm_seq after it. */
+		if (hg_tx_tier(tx) != HG_TIER_LOCK || !hg_mutex_is_locked(&L.mutex) ||
+		    !(L.stm_seq & 1u) || hg_mutex_is_locked(&L2.mutex) || (L2.stm_seq & 1u))
+			a->wrong++;
+	}
+}
+
+/*
+ * A forced lock tier runs most sections on hg_run's fast path and one in
+ * 64 through the engine (timed): both count every section, hold the lock
+ * and stm_seq odd, and leave both free; a nested section on another lock
+ * and a free inside the section work from the fast path.
+ */
+static void test_lock_tier_settled(void)
+{
+	enum { N = 2000 };
+	uint64_t site = hg_site("lock-settled");
+	struct hg_site_stats st0, st;
+	hg_stats_get(&L, site, &st0);
+	struct lock_arg a = { 0, 0, 0, NULL, { 0, 0, -1 } };
+	uint32_t seq0 = L.stm_seq;
+	hg_run_force_thread(HG_TIER_LOCK);
+	for (unsigned i = 0; i < N; i++)
+		hg_run(&L, site, lock_body, &a);
+	HG_EXPECT_EQ(a.runs, N);
+	HG_EXPECT_EQ(a.wrong, 0);
+	HG_EXPECT_EQ(a.x, N);
+	HG_EXPECT_EQ(L.stm_seq - seq0, 2u * N);
+	HG_EXPECT(!hg_mutex_is_locked(&L.mutex));
+	hg_stats_get(&L, site, &st);
+	HG_EXPECT_EQ(st.acquisitions - st0.acquisitions, N);
+	HG_EXPECT_EQ(st.commits[HG_TIER_LOCK] - st0.commits[HG_TIER_LOCK], N);
+	/* The sampled ones went through the engine, about one in 64. */
+	uint64_t timed = st.timed - st0.timed;
+	HG_EXPECT(timed >= N / 64 / 3 && timed <= 3 * N / 64);
+	/* Nested on another lock. */
+	a.other = &L2;
+	a.inner.a = 5;
+	hg_run(&L, site, lock_body, &a);
+	HG_EXPECT_EQ(a.wrong, 0);
+	HG_EXPECT_EQ(a.inner.b, 6);
+	HG_EXPECT_EQ(a.inner.inner_tier, HG_TIER_LOCK);
+	hg_run_force_thread(-1);
+	HG_EXPECT(!hg_mutex_is_locked(&L.mutex) && !hg_mutex_is_locked(&L2.mutex));
+	HG_EXPECT((L.stm_seq & 1u) == 0 && (L2.stm_seq & 1u) == 0);
+}
+
 static const struct hg_test tests[] = {
 	HG_TEST(test_read_after_write),
 	HG_TEST(test_abort_and_retry),
@@ -477,6 +543,7 @@ static const struct hg_test tests[] = {
 	HG_TEST(test_allocation),
 	HG_TEST(test_irrevocable),
 	HG_TEST(test_nesting),
+	HG_TEST(test_lock_tier_settled),
 };
 
 int main(void)
