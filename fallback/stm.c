@@ -143,7 +143,9 @@ struct hg_stm_tx *hg_stm_self(void)
 	tx->pub.rpos = tx->rlog;
 	tx->pub.rend = tx->rlog + tx->rcap;
 	tx->wcap = 16;
-	tx->wlog = hg_stm_xrealloc(NULL, tx->wcap * sizeof(*tx->wlog));
+	tx->pub.wlog = hg_stm_xrealloc(NULL, tx->wcap * sizeof(*tx->pub.wlog));
+	tx->pub.wpos = tx->pub.wlog;
+	tx->pub.wend = tx->pub.wlog + HG_TX_WRITE_INLINE; /* wcap >= HG_TX_WRITE_INLINE */
 	tx->widx_cap = HG_STM_WIDX_MIN;
 	tx->widx = calloc(tx->widx_cap, sizeof(*tx->widx));
 	if (!tx->widx) {
@@ -163,7 +165,7 @@ static void hg_stm_thread_exit(void *p)
 	struct hg_stm_tx *tx = p;
 	hg_epoch_thread_fini(&tx->ep);
 	free(tx->rlog);
-	free(tx->wlog);
+	free(tx->pub.wlog);
 	free(tx->widx);
 	free(tx->allocs.p);
 	free(tx->frees.p);
@@ -173,6 +175,12 @@ static void hg_stm_thread_exit(void *p)
 }
 
 /* ------------------------------------------------------------- write log */
+
+/* Entries in the write log (inline stores append to it too). */
+static inline size_t hg_stm_wn(const struct hg_stm_tx *tx)
+{
+	return (size_t)(tx->pub.wpos - tx->pub.wlog);
+}
 
 static void hg_stm_widx_rebuild(struct hg_stm_tx *tx, size_t cap)
 {
@@ -187,8 +195,8 @@ static void hg_stm_widx_rebuild(struct hg_stm_tx *tx, size_t cap)
 	} else {
 		memset(tx->widx, 0, cap * sizeof(*tx->widx));
 	}
-	for (size_t i = 0; i < tx->wn; i++) {
-		size_t h = hg_stm_hash(tx->wlog[i].word, cap);
+	for (size_t i = 0; i < hg_stm_wn(tx); i++) {
+		size_t h = hg_stm_hash(tx->pub.wlog[i].word, cap);
 		while (tx->widx[h])
 			h = (h + 1) & (cap - 1);
 		tx->widx[h] = (uint32_t)(i + 1);
@@ -198,10 +206,10 @@ static void hg_stm_widx_rebuild(struct hg_stm_tx *tx, size_t cap)
 static struct hg_stm_write *hg_stm_wfind(struct hg_stm_tx *tx, uintptr_t word)
 {
 	/* Short logs: a linear scan beats hashing. */
-	if (tx->wn <= 8) {
-		for (size_t i = 0; i < tx->wn; i++)
-			if (tx->wlog[i].word == word)
-				return &tx->wlog[i];
+	if (hg_stm_wn(tx) <= HG_TX_WRITE_INLINE) {
+		for (size_t i = 0; i < hg_stm_wn(tx); i++)
+			if (tx->pub.wlog[i].word == word)
+				return &tx->pub.wlog[i];
 		return NULL;
 	}
 	size_t cap = tx->widx_cap;
@@ -209,8 +217,8 @@ static struct hg_stm_write *hg_stm_wfind(struct hg_stm_tx *tx, uintptr_t word)
 		uint32_t k = tx->widx[h];
 		if (k == 0)
 			return NULL;
-		if (tx->wlog[k - 1].word == word)
-			return &tx->wlog[k - 1];
+		if (tx->pub.wlog[k - 1].word == word)
+			return &tx->pub.wlog[k - 1];
 	}
 }
 
@@ -221,19 +229,21 @@ static struct hg_stm_write *hg_stm_wget(struct hg_stm_tx *tx, uintptr_t word)
 		if (e)
 			return e;
 	}
-	if (tx->wn == tx->wcap) {
+	size_t i = hg_stm_wn(tx);
+	if (i == tx->wcap) {
 		tx->wcap *= 2;
-		tx->wlog = hg_stm_xrealloc(tx->wlog, tx->wcap * sizeof(*tx->wlog));
+		tx->pub.wlog = hg_stm_xrealloc(tx->pub.wlog, tx->wcap * sizeof(*tx->pub.wlog));
+		tx->pub.wend = tx->pub.wlog + HG_TX_WRITE_INLINE;
 	}
-	size_t i = tx->wn++;
-	tx->wlog[i] = (struct hg_stm_write){ word, 0, 0 };
+	tx->pub.wpos = tx->pub.wlog + i + 1;
+	tx->pub.wlog[i] = (struct hg_stm_write){ word, 0, 0 };
 	tx->pub.wfilter |= hg_stm_filter_bit(word);
 	if (tx->pub.log == HG_TX_LOG_OFF)
 		tx->pub.log = HG_TX_LOG_OFF_WROTE; /* reads must now check the filter */
-	if (tx->wn > 8) {
-		if (2 * tx->wn > tx->widx_cap || tx->wn == 9) {
+	if (hg_stm_wn(tx) > HG_TX_WRITE_INLINE) {
+		if (2 * hg_stm_wn(tx) > tx->widx_cap || hg_stm_wn(tx) == HG_TX_WRITE_INLINE + 1) {
 			size_t cap = tx->widx_cap;
-			while (2 * tx->wn > cap)
+			while (2 * hg_stm_wn(tx) > cap)
 				cap *= 2;
 			hg_stm_widx_rebuild(tx, cap); /* also indexes entry i */
 		} else {
@@ -244,19 +254,19 @@ static struct hg_stm_write *hg_stm_wget(struct hg_stm_tx *tx, uintptr_t word)
 			tx->widx[h] = (uint32_t)(i + 1);
 		}
 	}
-	return &tx->wlog[i];
+	return &tx->pub.wlog[i];
 }
 
 static void hg_stm_logs_clear(struct hg_stm_tx *tx)
 {
 	tx->pub.rpos = tx->rlog;
-	if (tx->wn > 8) {
+	if (hg_stm_wn(tx) > HG_TX_WRITE_INLINE) {
 		if (tx->widx_cap > 4 * HG_STM_WIDX_MIN)
 			hg_stm_widx_rebuild(tx, HG_STM_WIDX_MIN);
 		else
 			memset(tx->widx, 0, tx->widx_cap * sizeof(*tx->widx));
 	}
-	tx->wn = 0;
+	tx->pub.wpos = tx->pub.wlog;
 	tx->pub.wfilter = 0;
 }
 
@@ -396,7 +406,7 @@ uint64_t hg_stm_load(struct hg_tx *pub, const void *addr, unsigned size)
 	uintptr_t word = a & ~(uintptr_t)7;
 	unsigned off = (unsigned)(a & 7);
 	struct hg_stm_write *e = NULL;
-	if (tx->wn && (tx->pub.wfilter & hg_stm_filter_bit(word))) {
+	if (hg_stm_wn(tx) && (tx->pub.wfilter & hg_stm_filter_bit(word))) {
 		e = hg_stm_wfind(tx, word);
 		if (e) {
 			uint32_t need = hg_stm_mask(off, size);
@@ -477,8 +487,8 @@ void hg_stm_store_bytes(struct hg_tx *tx, void *dst, const void *src, size_t n)
 
 static void hg_stm_writeback(struct hg_stm_tx *tx)
 {
-	for (size_t i = 0; i < tx->wn; i++) {
-		const struct hg_stm_write *e = &tx->wlog[i];
+	for (size_t i = 0; i < hg_stm_wn(tx); i++) {
+		const struct hg_stm_write *e = &tx->pub.wlog[i];
 		if (e->mask == 0xff) {
 			hg_stm_mem_store(e->word, e->val, 8);
 			continue;
@@ -524,7 +534,7 @@ static void hg_stm_commit_finish(struct hg_stm_tx *tx)
 
 bool hg_stm_commit(struct hg_stm_tx *tx)
 {
-	if (tx->wn == 0) {
+	if (hg_stm_wn(tx) == 0) {
 		/* Read-only: consistent at its last validation point. */
 		hg_stm_commit_finish(tx);
 		return true;

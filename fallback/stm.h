@@ -34,15 +34,8 @@
 #include "base/util.h"
 #include "fallback/epoch.h"
 
-/*
- * One logged write, per naturally aligned 8-byte word: the pending bytes in
- * memory order (little endian) and a mask of the bytes written.
- */
-struct hg_stm_write {
-	uintptr_t word;
-	uint64_t val;
-	uint32_t mask;
-};
+/* One logged write (include/htmgil/stm.h). */
+#define hg_stm_write hg_tx_write
 
 /* A growable array of pointers (allocations and frees of one section). */
 struct hg_ptr_log {
@@ -67,8 +60,7 @@ struct hg_stm_tx {
 	uint8_t run_mode;          /* enum hg_htm_mode of the current direct attempt */
 	struct hg_tx_read *rlog;   /* read log: rlog .. pub.rpos used, pub.rend = rlog + rcap */
 	size_t rcap;
-	struct hg_stm_write *wlog;
-	size_t wn, wcap;
+	size_t wcap;               /* entries at pub.wlog; pub.wpos - pub.wlog used */
 	uint32_t *widx;
 	size_t widx_cap;
 	struct hg_ptr_log allocs;  /* hg_tx_malloc'd in this attempt */

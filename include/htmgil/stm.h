@@ -48,6 +48,18 @@ struct hg_tx_read {
 #define HG_TX_READ_SIZE_SHIFT 56
 
 /*
+ * One logged write, per naturally aligned 8-byte word: the pending bytes in
+ * memory order (little endian) and a mask of the bytes written.
+ */
+struct hg_tx_write {
+	uintptr_t word;
+	uint64_t val;
+	uint32_t mask;
+};
+/* Write-log entries an inline store may append (the log is scanned, not indexed, up to here). */
+#define HG_TX_WRITE_INLINE 8
+
+/*
  * The handle a body receives.  The leading fields are public so the
  * barriers can be inlined; the STM keeps its other state behind them.
  *   soft     0: direct tier (HTM or lock), barriers are plain accesses
@@ -65,6 +77,9 @@ struct hg_tx_read {
  *   wfilter  one bit per (address / 8) mod 64 written by this attempt: a
  *            read whose bit is clear cannot hit the write log
  *   rpos, rend  the read log's free space
+ *   wlog, wpos, wend  the write log: wlog .. wpos used; an inline store
+ *            may append while wpos < wend (wend = wlog +
+ *            HG_TX_WRITE_INLINE) and its word's filter bit is clear
  * All fields are written only by the owning thread.
  */
 struct hg_tx {
@@ -75,6 +90,7 @@ struct hg_tx {
 	uint32_t log;
 	uint64_t wfilter;
 	struct hg_tx_read *rpos, *rend;
+	struct hg_tx_write *wlog, *wpos, *wend;
 };
 
 #define HG_TX_LOG_OFF 0u
@@ -236,19 +252,45 @@ static inline void hg_store32(struct hg_tx *tx, uint32_t *p, uint32_t v)
 	else
 		hg_stm_store(tx, p, v, 4);
 }
+/*
+ * Software store fast path for a whole word: a word not written yet in this
+ * attempt (filter bit clear) is appended to a short write log; anything else
+ * (a rewrite, a longer log) goes to hg_stm_store(), which merges or indexes.
+ */
+static inline void hg_tx_soft_store64(struct hg_tx *tx, uint64_t *p, uint64_t v)
+{
+	uintptr_t a = (uintptr_t)p;
+	uint64_t bit = 1ull << ((a >> 3) & 63);
+	struct hg_tx_write *w = tx->wpos;
+	if (__builtin_expect(!(tx->wfilter & bit) && w < tx->wend, 1)) {
+		tx->wpos = w + 1;
+		w->word = a;
+		w->val = v;
+		w->mask = 0xff;
+		tx->wfilter |= bit;
+		if (tx->log == HG_TX_LOG_OFF)
+			tx->log = HG_TX_LOG_OFF_WROTE; /* reads must now check the filter */
+		return;
+	}
+	hg_stm_store(tx, p, v, 8);
+}
+
 static inline void hg_store64(struct hg_tx *tx, uint64_t *p, uint64_t v)
 {
 	if (__builtin_expect(!tx->soft, 1))
 		HG_TX_DIRECT_STORE(tx, p, v);
 	else
-		hg_stm_store(tx, p, v, 8);
+		hg_tx_soft_store64(tx, p, v);
 }
 static inline void hg_storeptr(struct hg_tx *tx, void **p, void *v)
 {
 	if (__builtin_expect(!tx->soft, 1))
 		HG_TX_DIRECT_STORE(tx, p, v);
 	else
-		hg_stm_store(tx, p, (uint64_t)(uintptr_t)v, sizeof(void *));
+		if (sizeof(void *) == 8)
+			hg_tx_soft_store64(tx, (uint64_t *)(void *)p, (uint64_t)(uintptr_t)v);
+		else
+			hg_stm_store(tx, p, (uint64_t)(uintptr_t)v, sizeof(void *));
 }
 
 /* Small copies (any alignment, any size; meant for a few words). */

@@ -91,6 +91,60 @@ static void test_read_after_write(void)
 	HG_EXPECT(a.bytes_seen[0] == 0 && memcmp(a.bytes_seen + 1, "hello, stm!!", 12) == 0);
 }
 
+/*
+ * Many words: the first HG_TX_WRITE_INLINE are appended inline, the rest go
+ * through the indexed log; 80 words share filter bits (64 of them), and
+ * rewrites of inline-appended words after the index is built must merge
+ * into their entries, never add a second one.
+ */
+enum { MANY_N = 80 };
+struct many_arg {
+	uint64_t w[MANY_N];
+	uint64_t seen[MANY_N];
+	uint64_t mem_before_commit;
+	unsigned runs;
+};
+
+static void many_body(struct hg_tx *tx, void *p)
+{
+	struct many_arg *a = p;
+	uint64_t base = 10000 * ++a->runs;
+	for (unsigned i = 0; i < MANY_N; i++)
+		hg_store64(tx, &a->w[i], base + i + 1);
+	/* Rewrites: inline entries (0, 5), an indexed one (70), a pointer store (3). */
+	hg_store64(tx, &a->w[0], base + 1000);
+	hg_store64(tx, &a->w[5], hg_load64(tx, &a->w[5]) + 1000);
+	hg_store64(tx, &a->w[70], base + 1070);
+	hg_storeptr(tx, (void **)&a->w[3], (void *)(uintptr_t)(base + 1003));
+	for (unsigned i = 0; i < MANY_N; i++)
+		a->seen[i] = hg_load64(tx, &a->w[i]);
+	a->mem_before_commit = __atomic_load_n(&a->w[5], __ATOMIC_RELAXED);
+}
+
+static void test_many_words(void)
+{
+	static struct many_arg a;
+	memset(&a, 0, sizeof(a));
+	hg_run_force_thread(HG_TIER_STM);
+	for (unsigned round = 0; round < 2; round++) /* the second reuses the cleared log */
+		hg_run(&L, hg_site("many"), many_body, &a);
+	hg_run_force_thread(-1);
+	HG_EXPECT_EQ(a.runs, 2);
+	unsigned bad = 0;
+	for (unsigned i = 0; i < MANY_N; i++) {
+		uint64_t want = 20000 + i + 1;
+		if (i == 0 || i == 3 || i == 70)
+			want = 21000 + i;
+		if (i == 5)
+			want = 21006;
+		if (a.seen[i] != want || a.w[i] != want)
+			bad++;
+	}
+	HG_EXPECT_EQ(bad, 0);
+	/* Buffered until commit: memory still holds the first round's value. */
+	HG_EXPECT_EQ(a.mem_before_commit, 11006);
+}
+
 /* ------------------------------------------------------- abort and retry */
 
 struct retry_arg {
@@ -534,6 +588,7 @@ static void test_lock_tier_settled(void)
 
 static const struct hg_test tests[] = {
 	HG_TEST(test_read_after_write),
+	HG_TEST(test_many_words),
 	HG_TEST(test_abort_and_retry),
 	HG_TEST(test_unlogged_relog),
 	HG_TEST(test_unlogged_commit_relog),
