@@ -231,7 +231,8 @@ static void hg_lock_spec_fast(struct hg_lock *l, struct hg_site_rec *rec, bool s
  * sampled), just pushed: the policy's stamp, and the mark its release
  * needs when the holding time counts (more than one thread).
  */
-static void hg_lock_cost_entered(struct hg_site_rec *rec, enum hg_tier picked)
+__attribute__((noinline)) static void hg_lock_cost_entered(struct hg_site_rec *rec,
+    enum hg_tier picked)
 {
 	hg_policy_lock_entered(rec, picked, HG_TIER_LOCK);
 	if (hg_policy_open.rec == rec && hg_policy_open.t1 != 0)
@@ -244,7 +245,8 @@ static void hg_lock_cost_entered(struct hg_site_rec *rec, enum hg_tier picked)
  * contended acquisition would cost more than a short section (engine/
  * engine.h, HG_TIME_WEIGHT).  sampled: the policy times this section.
  */
-static void hg_lock_take(struct hg_lock *l, struct hg_site_rec *rec, bool sampled)
+__attribute__((noinline)) static void hg_lock_take(struct hg_lock *l, struct hg_site_rec *rec,
+    bool sampled)
 {
 	hg_counter_add(&rec->st.acquisitions, 1);
 	bool timed = hg_engine_time_sampled(rec);
@@ -260,61 +262,129 @@ static void hg_lock_take(struct hg_lock *l, struct hg_site_rec *rec, bool sample
 	hg_held_seq_enter(l, HG_HELD_LOCK, HG_HTM_OFF);
 }
 
+/*
+ * The lock tier's fast path once the site's checks passed: take a free
+ * lock with one CAS (a plain store while the process is single-threaded)
+ * and push its entry.  Inlined twice, so that the path of mode off has no
+ * call and no stack frame; every rare case is an out-of-line call.
+ */
+__attribute__((noinline)) static void hg_lock_fast_timed(struct hg_site_rec *rec)
+{
+	rec->t0 = hg_cycles(); /* held from here; no wait (the CAS won) */
+}
+
+/* The lock was just taken on the fast path: count, time, push. */
+static inline void hg_lock_fast_held(struct hg_lock *l, struct hg_site_rec *rec, bool sampled)
+{
+	struct hg_held *h = &hg_held;
+	hg_counter_add(&rec->st.acquisitions, 1);
+	if (HG_UNLIKELY(hg_engine_time_sampled(rec)))
+		hg_lock_fast_timed(rec);
+	struct hg_held_entry *e = &h->e[h->n++];
+	e->lock = l;
+	e->rec = rec;
+	e->t = (struct hg_held_tag){ HG_HELD_LOCK, HG_HTM_OFF, 0, 0 };
+	if (HG_UNLIKELY(sampled))
+		hg_lock_cost_entered(rec, HG_TIER_LOCK);
+	/* After the acquiring CAS, never before: see hg_lock_enable_stm(). */
+	if (HG_UNLIKELY(hg_atomic_load_relaxed8(&l->stm_used)))
+		hg_held_seq_enter_slow(l);
+}
+
+/* Takes a free lock with one CAS (a plain store while single-threaded). */
+static inline bool hg_lock_fast_cas(struct hg_lock *l)
+{
+	uint32_t w = 0;
+	if (hg_single_threaded() && hg_atomic_load_relaxed32(&l->mutex.word) == 0) {
+		hg_atomic_store_relaxed32(&l->mutex.word, HG_MUTEX_LOCKED);
+		return true;
+	}
+	/* acquire: pairs with the release in hg_lock_release() / hg_mutex_unlock() */
+	return hg_atomic_cas_acquire32(&l->mutex.word, &w, HG_MUTEX_LOCKED);
+}
+
+static inline void hg_lock_fast_lock(struct hg_lock *l, struct hg_site_rec *rec, bool sampled)
+{
+	if (HG_UNLIKELY(!hg_lock_fast_cas(l))) {
+		hg_lock_take(l, rec, sampled);
+		return;
+	}
+	hg_lock_fast_held(l, rec, sampled);
+}
+
+/* The fast paths of a lock whose mode is not off (see above hg_lock_acquire_slow). */
+__attribute__((noinline)) static void hg_lock_acquire_elided(struct hg_lock *l, uint64_t site,
+    struct hg_site_rec *rec, enum hg_htm_mode mode)
+{
+	bool sampled = false;
+	if (mode != HG_HTM_RTM || rec->pol.skip != 0) {
+		hg_lock_acquire_slow(l, site);
+		return;
+	}
+	enum hg_tier t;
+	if (l->cost_off) {
+		/* A site on the lock goes through the engine, whose countdown
+		 * re-probes it. */
+		if (hg_policy_open.rec != NULL || rec->pol.tier != HG_TIER_HTM) {
+			hg_lock_acquire_slow(l, site);
+			return;
+		}
+		t = HG_TIER_HTM;
+	} else {
+		t = hg_policy_lock_fast(rec);
+		if (t == HG_TIER_COUNT)
+			t = hg_policy_lock_pick(rec, &sampled);
+	}
+	if (t == HG_TIER_HTM)
+		hg_lock_spec_fast(l, rec, sampled);
+	else
+		hg_lock_fast_lock(l, rec, sampled);
+}
+
 void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 {
 	struct hg_held *h = &hg_held;
 	struct hg_site_rec *rec = hg_site_last;
-	if (HG_LIKELY(h->in_rtm == 0 && h->n < HG_HELD_MAX && rec && rec->site == site &&
-	        rec->lock_id == l->id && !hg_trace_on())) {
-		enum hg_htm_mode mode = hg_lock_mode(l);
-		bool sampled = false;
-		if (mode == HG_HTM_OFF) {
-			if (HG_UNLIKELY(hg_policy_open.rec != NULL))
-				goto slow; /* closes the open sample */
-		} else {
-			if (mode != HG_HTM_RTM || rec->pol.skip != 0)
-				goto slow;
-			enum hg_tier t;
-			if (l->cost_off) {
-				/* A site on the lock goes through the engine, whose
-				 * countdown re-probes it. */
-				if (hg_policy_open.rec != NULL || rec->pol.tier != HG_TIER_HTM)
-					goto slow;
-				t = HG_TIER_HTM;
-			} else {
-				t = hg_policy_lock_fast(rec);
-				if (t == HG_TIER_COUNT)
-					t = hg_policy_lock_pick(rec, &sampled);
-			}
-			if (t == HG_TIER_HTM) {
-				hg_lock_spec_fast(l, rec, sampled);
-				return;
-			}
-		}
-		uint32_t w = 0;
-		if (hg_single_threaded() && hg_atomic_load_relaxed32(&l->mutex.word) == 0) {
-			hg_atomic_store_relaxed32(&l->mutex.word, HG_MUTEX_LOCKED);
-		} else if (!hg_atomic_cas_acquire32(&l->mutex.word, &w, HG_MUTEX_LOCKED)) {
-			/* acquire: pairs with the release in hg_lock_release() / hg_mutex_unlock() */
-			hg_lock_take(l, rec, sampled);
-			return;
-		}
-		hg_counter_add(&rec->st.acquisitions, 1);
-		if (HG_UNLIKELY(hg_engine_time_sampled(rec)))
-			rec->t0 = hg_cycles(); /* held from here; no wait (the CAS won) */
-		struct hg_held_entry *e = &h->e[h->n++];
-		e->lock = l;
-		e->rec = rec;
-		e->t = (struct hg_held_tag){ HG_HELD_LOCK, HG_HTM_OFF, 0, 0 };
-		if (HG_UNLIKELY(sampled))
-			hg_lock_cost_entered(rec, HG_TIER_LOCK);
-		/* After the acquiring CAS, never before: see hg_lock_enable_stm(). */
-		if (HG_UNLIKELY(hg_atomic_load_relaxed8(&l->stm_used)))
-			hg_held_seq_enter_slow(l);
+	if (HG_UNLIKELY(h->in_rtm != 0 || h->n >= HG_HELD_MAX || !rec || rec->site != site ||
+	        hg_trace_on())) {
+		hg_lock_acquire_slow(l, site);
 		return;
 	}
-slow:
-	hg_lock_acquire_slow(l, site);
+	bool open = hg_policy_open.rec != NULL;
+	if (HG_LIKELY(rec->lock_at == l && rec->lock_off && !open)) {
+		/*
+		 * A lock last seen in mode off: CAS first, then check the lock's
+		 * fields, so the line is fetched once, for writing (a read first
+		 * would fetch it shared from the last holder, and the CAS again).
+		 * Stale (mode changed, another lock at this address): undo.
+		 */
+		if (HG_LIKELY(hg_lock_fast_cas(l))) {
+			if (HG_LIKELY(rec->lock_id == l->id && hg_lock_mode(l) == HG_HTM_OFF)) {
+				hg_lock_fast_held(l, rec, false);
+				return;
+			}
+			rec->lock_off = 0;
+			hg_mutex_release_owned(&l->mutex);
+			hg_lock_acquire_slow(l, site);
+			return;
+		}
+	}
+	if (HG_UNLIKELY(rec->lock_id != l->id)) {
+		hg_lock_acquire_slow(l, site);
+		return;
+	}
+	enum hg_htm_mode mode = hg_lock_mode(l);
+	if (HG_UNLIKELY(mode != HG_HTM_OFF)) {
+		hg_lock_acquire_elided(l, site, rec, mode);
+		return;
+	}
+	if (HG_UNLIKELY(open)) {
+		hg_lock_acquire_slow(l, site); /* closes the open sample */
+		return;
+	}
+	rec->lock_at = l; /* the hint again, after a mode was set and reset */
+	rec->lock_off = 1;
+	hg_lock_fast_lock(l, rec, false);
 }
 
 /*
@@ -381,6 +451,8 @@ __attribute__((noinline)) static void hg_lock_acquire_slow(struct hg_lock *l, ui
 	if (HG_UNLIKELY(hg_held.n == HG_HELD_MAX))
 		mode = HG_HTM_OFF;
 	struct hg_site_rec *rec = hg_site_rec_get(l->id, site);
+	rec->lock_at = l;
+	rec->lock_off = hg_lock_mode(l) == HG_HTM_OFF;
 	/* Cost-aware in mode rtm: the policy picks the tier (and may time it). */
 	bool costed = mode == HG_HTM_RTM && !l->cost_off;
 	bool sampled = false;
@@ -491,9 +563,42 @@ static inline bool hg_held_pop(struct hg_held *h, const struct hg_lock *l, struc
 static int hg_lock_release_slow(struct hg_lock *l);
 
 /*
+ * Release of the innermost entry e (of l) when it is the only entry of the
+ * running RTM transaction on a lock hg_run does not use; otherwise the
+ * slow path.
+ */
+__attribute__((noinline)) static int hg_lock_release_spec(struct hg_lock *l,
+    struct hg_held_entry *e, unsigned n)
+{
+	struct hg_held *h = &hg_held;
+	if (e->t.mode == HG_HTM_RTM && h->in_rtm == 1 && !hg_atomic_load_relaxed8(&l->stm_used) &&
+	    !hg_trace_on() && HG_LIKELY(hg_htm_commit_active())) {
+		/* Committed: the stack is plain memory again. */
+		struct hg_site_rec *rec = e->rec;
+		unsigned uncounted = e->t.marked & HG_MARK_UNCOUNTED;
+		h->n = n - 1;
+		h->in_rtm = 0;
+		if (HG_LIKELY(uncounted)) {
+			/* hg_engine_note_commit, untimed, with the acquisition
+			 * and its attempt */
+			hg_counter_add(&rec->st.acquisitions, 1);
+			hg_counter_add(&rec->st.attempts, 1);
+			hg_counter_add(&rec->st.commits[HG_TIER_HTM], 1);
+			hg_policy_commit(rec);
+		} else {
+			hg_engine_note_commit(rec, HG_TIER_HTM);
+		}
+		return 0;
+	}
+	/* Not in a transaction, or more to do than a commit. */
+	return hg_lock_release_slow(l);
+}
+
+/*
  * The fast paths: l is the innermost entry, and either held on the real
- * lock with no waiters, or the only entry of the running RTM transaction
- * on a lock hg_run does not use.
+ * lock with nothing to measure or undo (no stm_seq, no mark, untimed), or
+ * speculated (hg_lock_release_spec).  The first has no call and no stack
+ * frame.
  */
 int hg_lock_release(struct hg_lock *l)
 {
@@ -501,36 +606,18 @@ int hg_lock_release(struct hg_lock *l)
 	unsigned n = h->n;
 	if (HG_LIKELY(n > 0)) {
 		struct hg_held_entry *e = &h->e[n - 1];
-		if (e->lock == l && e->t.how == HG_HELD_SPEC && e->t.mode == HG_HTM_RTM &&
-		    h->in_rtm == 1 && !hg_atomic_load_relaxed8(&l->stm_used) && !hg_trace_on()) {
-			struct hg_site_rec *rec = e->rec;
-			unsigned uncounted = e->t.marked & HG_MARK_UNCOUNTED;
-			if (HG_LIKELY(hg_htm_commit_active())) {
-				/* Committed: the stack is plain memory again. */
+		if (HG_LIKELY(e->lock == l)) {
+			if (HG_LIKELY(e->t.how == HG_HELD_LOCK && !e->t.seq && !e->t.marked &&
+			        e->rec->t0 == 0 && !hg_trace_on())) {
+				hg_counter_add(&e->rec->st.commits[HG_TIER_LOCK], 1);
 				h->n = n - 1;
-				h->in_rtm = 0;
-				if (HG_LIKELY(uncounted)) {
-					/* hg_engine_note_commit, untimed, with the
-					 * acquisition and its attempt */
-					hg_counter_add(&rec->st.acquisitions, 1);
-					hg_counter_add(&rec->st.attempts, 1);
-					hg_counter_add(&rec->st.commits[HG_TIER_HTM], 1);
-					hg_policy_commit(rec);
-				} else {
-					hg_engine_note_commit(rec, HG_TIER_HTM);
-				}
+				/* The release of hg_mutex_release_owned(), which also
+				 * hands the lock to a waiter that came. */
+				hg_mutex_release_owned(&l->mutex);
 				return 0;
 			}
-			/* Not in a transaction: only a corrupted stack gets here. */
-		}
-		if (HG_LIKELY(e->lock == l && e->t.how == HG_HELD_LOCK && !e->t.seq && !e->t.marked &&
-		        e->rec->t0 == 0 && !hg_trace_on())) {
-			hg_counter_add(&e->rec->st.commits[HG_TIER_LOCK], 1);
-			h->n = n - 1;
-			/* The release of hg_mutex_release_owned(), which also
-			 * hands the lock to a waiter that came. */
-			hg_mutex_release_owned(&l->mutex);
-			return 0;
+			if (e->t.how == HG_HELD_SPEC)
+				return hg_lock_release_spec(l, e, n);
 		}
 	}
 	return hg_lock_release_slow(l);

@@ -250,12 +250,59 @@ static void test_exited_threads_counted(void)
 	HG_EXPECT_EQ(s.commits[HG_TIER_HTM] + s.commits_emu + s.commits[HG_TIER_LOCK], 1500);
 }
 
+/*
+ * The lock tier's fast path trusts a per-site hint (the lock's address and
+ * mode off at the last slow entry) and checks it after its CAS: a mode set
+ * since, or another lock at the same address, must leave the fast path.
+ */
+static struct hg_lock hl;
+static void test_stale_fast_path_hint(void)
+{
+	struct hg_site_stats s;
+	hg_lock_init(&hl, "hint-first");
+	HG_ASSERT_EQ(hg_lock_set_mode(&hl, HG_HTM_OFF), 0);
+	HG_ASSERT_EQ(hg_emu_configure("seed=1"), 0);
+	for (int i = 0; i < 10; i++) {
+		hg_lock_acquire(&hl, 55);
+		HG_EXPECT_EQ(hg_lock_held_tier(&hl), HG_TIER_LOCK);
+		HG_EXPECT_EQ(hg_lock_release(&hl), 0);
+	}
+	/* Same lock, same site, now emulated: the hint is stale. */
+	HG_ASSERT_EQ(hg_lock_set_mode(&hl, HG_HTM_EMU), 0);
+	hg_lock_acquire(&hl, 55);
+	HG_EXPECT(hg_in_transaction());
+	HG_EXPECT_EQ(hg_lock_held_tier(&hl), HG_TIER_HTM);
+	HG_EXPECT_EQ(hg_lock_release(&hl), 0);
+	HG_EXPECT(!hg_mutex_is_locked(&hl.mutex));
+	hg_stats_get(&hl, 55, &s);
+	HG_EXPECT_EQ(s.acquisitions, 11);
+	HG_EXPECT_EQ(s.commits[HG_TIER_LOCK], 10);
+	HG_EXPECT_EQ(s.commits_emu, 1);
+	/* Back to off, then another lock at the same address. */
+	HG_ASSERT_EQ(hg_lock_set_mode(&hl, HG_HTM_OFF), 0);
+	hg_lock_acquire(&hl, 55);
+	HG_EXPECT_EQ(hg_lock_release(&hl), 0);
+	hg_lock_destroy(&hl);
+	hg_lock_init(&hl, "hint-second");
+	HG_ASSERT_EQ(hg_lock_set_mode(&hl, HG_HTM_OFF), 0);
+	for (int i = 0; i < 5; i++) {
+		hg_lock_acquire(&hl, 55);
+		HG_EXPECT(hg_mutex_is_locked(&hl.mutex));
+		HG_EXPECT_EQ(hg_lock_release(&hl), 0);
+	}
+	HG_EXPECT(!hg_mutex_is_locked(&hl.mutex));
+	hg_stats_get(&hl, 55, &s);
+	HG_EXPECT_EQ(s.acquisitions, 5); /* the second lock's, not the first's */
+	HG_EXPECT_EQ(s.commits[HG_TIER_LOCK], 5);
+}
+
 int main(void)
 {
 	static const struct hg_test t[] = {
 		HG_TEST(test_acquire_release), HG_TEST(test_tryacquire), HG_TEST(test_trylock_nested_same_lock),
 		HG_TEST(test_bad_release), HG_TEST(test_nested_any_order), HG_TEST(test_set_mode_rtm),
 		HG_TEST(test_report), HG_TEST(test_exited_threads_counted), HG_TEST(test_nest_beyond_tracked),
+		HG_TEST(test_stale_fast_path_hint),
 	};
 	return HG_RUN_TESTS(t);
 }
