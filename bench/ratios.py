@@ -81,7 +81,10 @@ def run_bench(path, flt, reps, min_time, env=None):
            "--benchmark_min_time=%g" % min_time]
     if reps > 1:
         cmd += ["--benchmark_repetitions=%d" % reps,
-                "--benchmark_report_aggregates_only=true"]
+                "--benchmark_report_aggregates_only=true",
+                # repetitions of all variants interleaved, so that the host's
+                # drift between them falls on every variant alike
+                "--benchmark_enable_random_interleaving=true"]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, universal_newlines=True, env=env)
     if proc.returncode != 0:
         sys.stderr.write("ratios.py: %s exited with %d\n" % (path, proc.returncode))
