@@ -265,30 +265,35 @@ __attribute__((noinline)) static void hg_lock_take(struct hg_lock *l, struct hg_
 /*
  * The lock tier's fast path once the site's checks passed: take a free
  * lock with one CAS (a plain store while the process is single-threaded)
- * and push its entry.  Inlined twice, so that the path of mode off has no
- * call and no stack frame; every rare case is an out-of-line call.
+ * and push its entry.  Inlined, so that the path of mode off has no call
+ * and no stack frame: every rare case is one out-of-line tail call.
  */
-__attribute__((noinline)) static void hg_lock_fast_timed(struct hg_site_rec *rec)
+
+/* The rare parts of a fast-path entry just pushed: timed, sampled, hg_run's lock. */
+__attribute__((noinline)) static void hg_lock_fast_rare(struct hg_lock *l,
+    struct hg_site_rec *rec, bool timed, bool sampled)
 {
-	rec->t0 = hg_cycles(); /* held from here; no wait (the CAS won) */
+	if (timed)
+		rec->t0 = hg_cycles(); /* held from here; no wait (the CAS won) */
+	if (sampled)
+		hg_lock_cost_entered(rec, HG_TIER_LOCK);
+	/* After the acquiring CAS, never before: see hg_lock_enable_stm(). */
+	if (hg_atomic_load_relaxed8(&l->stm_used))
+		hg_held_seq_enter_slow(l);
 }
 
-/* The lock was just taken on the fast path: count, time, push. */
+/* The lock was just taken on the fast path: count, push, then the rare parts. */
 static inline void hg_lock_fast_held(struct hg_lock *l, struct hg_site_rec *rec, bool sampled)
 {
 	struct hg_held *h = &hg_held;
 	hg_counter_add(&rec->st.acquisitions, 1);
-	if (HG_UNLIKELY(hg_engine_time_sampled(rec)))
-		hg_lock_fast_timed(rec);
+	bool timed = hg_engine_time_sampled(rec);
 	struct hg_held_entry *e = &h->e[h->n++];
 	e->lock = l;
 	e->rec = rec;
 	e->t = (struct hg_held_tag){ HG_HELD_LOCK, HG_HTM_OFF, 0, 0 };
-	if (HG_UNLIKELY(sampled))
-		hg_lock_cost_entered(rec, HG_TIER_LOCK);
-	/* After the acquiring CAS, never before: see hg_lock_enable_stm(). */
-	if (HG_UNLIKELY(hg_atomic_load_relaxed8(&l->stm_used)))
-		hg_held_seq_enter_slow(l);
+	if (HG_UNLIKELY(timed | sampled | hg_atomic_load_relaxed8(&l->stm_used)))
+		hg_lock_fast_rare(l, rec, timed, sampled);
 }
 
 /* Takes a free lock with one CAS (a plain store while single-threaded). */
@@ -310,6 +315,15 @@ static inline void hg_lock_fast_lock(struct hg_lock *l, struct hg_site_rec *rec,
 		return;
 	}
 	hg_lock_fast_held(l, rec, sampled);
+}
+
+/* The hint was stale: undo the CAS of hg_lock_acquire(), then the slow path. */
+__attribute__((noinline)) static void hg_lock_acquire_stale(struct hg_lock *l,
+    struct hg_site_rec *rec, uint64_t site)
+{
+	rec->lock_off = 0;
+	hg_mutex_release_owned(&l->mutex);
+	hg_lock_acquire_slow(l, site);
 }
 
 /* The fast paths of a lock whose mode is not off (see above hg_lock_acquire_slow). */
@@ -363,9 +377,7 @@ void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 				hg_lock_fast_held(l, rec, false);
 				return;
 			}
-			rec->lock_off = 0;
-			hg_mutex_release_owned(&l->mutex);
-			hg_lock_acquire_slow(l, site);
+			hg_lock_acquire_stale(l, rec, site);
 			return;
 		}
 	}
