@@ -355,6 +355,18 @@ __attribute__((noinline)) static void hg_lock_acquire_elided(struct hg_lock *l, 
 		hg_lock_fast_lock(l, rec, sampled);
 }
 
+/*
+ * The hint's tag of a lock: 16 bits of its address above the line offset.
+ * Two locks may share a tag; the fast path checks the id after its CAS.
+ */
+static inline uint16_t hg_lock_tag(const struct hg_lock *l)
+{
+	return (uint16_t)((uintptr_t)l >> 6);
+}
+
+_Static_assert(offsetof(struct hg_site_rec, st.commits[HG_TIER_LOCK]) + sizeof(uint64_t) <= 64,
+    "the lock tier's fast path touches one line of its site record");
+
 void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 {
 	struct hg_held *h = &hg_held;
@@ -365,7 +377,7 @@ void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 		return;
 	}
 	bool open = hg_policy_open.rec != NULL;
-	if (HG_LIKELY(rec->lock_at == l && rec->lock_off && !open)) {
+	if (HG_LIKELY(rec->lock_tag == hg_lock_tag(l) && rec->lock_off && !open)) {
 		/*
 		 * A lock last seen in mode off: CAS first, then check the lock's
 		 * fields, so the line is fetched once, for writing (a read first
@@ -394,7 +406,7 @@ void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 		hg_lock_acquire_slow(l, site); /* closes the open sample */
 		return;
 	}
-	rec->lock_at = l; /* the hint again, after a mode was set and reset */
+	rec->lock_tag = hg_lock_tag(l); /* the hint again, after a mode was set and reset */
 	rec->lock_off = 1;
 	hg_lock_fast_lock(l, rec, false);
 }
@@ -463,7 +475,7 @@ __attribute__((noinline)) static void hg_lock_acquire_slow(struct hg_lock *l, ui
 	if (HG_UNLIKELY(hg_held.n == HG_HELD_MAX))
 		mode = HG_HTM_OFF;
 	struct hg_site_rec *rec = hg_site_rec_get(l->id, site);
-	rec->lock_at = l;
+	rec->lock_tag = hg_lock_tag(l);
 	rec->lock_off = hg_lock_mode(l) == HG_HTM_OFF;
 	/* Cost-aware in mode rtm: the policy picks the tier (and may time it). */
 	bool costed = mode == HG_HTM_RTM && !l->cost_off;

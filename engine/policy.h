@@ -86,15 +86,18 @@ struct hg_site_policy {
  * engine/site.c keeps the tables and snapshots, the report reads it.
  */
 struct hg_site_rec {
+	/* The first line holds all that the lock tier's fast path reads and
+	 * writes (engine/elide.c, hg_lock_acquire): the ids, the hint, t0,
+	 * the acquisition and commit counters. */
 	uint32_t lock_id;
 	uint8_t lock_first;        /* the thread's first record of lock_id (engine/site.c) */
-	uint8_t lock_off;          /* hint: lock_at was in mode off at its last slow-path entry */
+	uint8_t lock_off;          /* hint: the lock of lock_tag was in mode off at its last entry */
+	uint16_t lock_tag;         /* hint: hg_lock_tag() of the lock last entered through this
+	                            * record; compared, never trusted (engine/elide.c) */
 	uint64_t site;
+	uint64_t t0;               /* cycle stamp of a section timed for st.cycles (0: not timed) */
 	struct hg_site_stats st;   /* counters; st.abort_rate/tier_now/txlen are filled by snapshots */
 	struct hg_site_policy pol; /* the policy's state */
-	uint64_t t0;               /* cycle stamp of a section timed for st.cycles (0: not timed) */
-	const void *lock_at;       /* hint: the hg_lock last entered through this record's slow
-	                            * path; compared, never dereferenced (engine/elide.c) */
 	struct hg_site_rec *next;  /* hash chain within the thread's table */
 	struct hg_site_rec *all;   /* list of the thread's records, for snapshots */
 };
