@@ -74,10 +74,14 @@ static void hg_run_op_unlock(void *target)
 	hg_mutex_unlock(&l->mutex);
 }
 
+/* Waits until a hardware section could start: the mutex free and stm_seq even. */
 static void hg_run_op_wait_free(void *target, unsigned spin_iters)
 {
 	struct hg_lock *l = target;
 	hg_mutex_wait_free(&l->mutex, spin_iters);
+	unsigned spins = 0;
+	while ((hg_atomic_load_relaxed32(&l->stm_seq) & 1u) && hg_run_seq_held != l)
+		hg_spin_then_yield(&spins, spin_iters);
 }
 
 /*
@@ -240,17 +244,20 @@ static enum hg_tier hg_run_soft(struct hg_stm_tx *tx, struct hg_lock *l, struct 
 /*
  * The lock tier when nothing is to be measured: the tier forced or settled
  * (hg_policy_account has nothing to do), no timing sample due, no
- * simulation, no timeline.  The section of hg_run_direct() with mode off,
- * without the engine's calls; the mutex is taken without an owner, as the
- * elided lock's fast path does, and released the same way.
+ * simulation, no timeline, and the lock ready for the STM.  The section of
+ * hg_run_direct() with mode off, without the engine's calls, and holding
+ * only stm_seq odd: on a ready lock every other section (plain ones under
+ * the mutex, the engine's lock tier, software commits, hardware sections
+ * through their subscription) waits for an even stm_seq before it reads
+ * or writes in place, so the odd value alone excludes them (docs/design.md,
+ * "The lock tier's fast path"); the mutex would be a second atomic.
  */
 static void hg_run_lock_fast(struct hg_stm_tx *tx, struct hg_lock *l, struct hg_site_rec *rec,
     hg_body_fn body, void *arg)
 {
 	hg_counter_add(&rec->st.acquisitions, 1);
 	rec->t0 = 0;
-	hg_mutex_acquire_unowned(&l->mutex);
-	hg_stm_seq_enter_inline(l); /* after the mutex, as hg_run_op_lock */
+	hg_stm_seq_enter_inline(l);
 	hg_run_seq_held = l;
 	tx->pub.soft = 0;
 	tx->pub.wrote = 0;
@@ -261,7 +268,6 @@ static void hg_run_lock_fast(struct hg_stm_tx *tx, struct hg_lock *l, struct hg_
 	body(&tx->pub, arg);
 	hg_run_seq_held = NULL;
 	hg_stm_seq_exit_inline(l);
-	hg_mutex_release_owned(&l->mutex);
 	hg_counter_add(&rec->st.commits[HG_TIER_LOCK], 1);
 	tx->tier = -1;
 	tx->depth = 0;
@@ -338,7 +344,8 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 	struct hg_policy_ticket t;
 	hg_policy_pick(rec, mode, hg_run_forced(), &t);
 	if (HG_LIKELY(t.tier == HG_TIER_LOCK && !t.sample && (!t.adaptive || t.fast) &&
-	        !hg_engine_time_due(rec) && !hg_sim_on && !hg_trace_on())) {
+	        !hg_engine_time_due(rec) && !hg_sim_on && !hg_trace_on() &&
+	        hg_atomic_load_relaxed8(&l->stm_used) == HG_STM_USED_READY)) {
 		hg_run_lock_fast(tx, l, rec, body, arg);
 		return;
 	}

@@ -19,9 +19,12 @@
  *         even SQ, value-logged reads that revalidate when SQ moved, commit
  *         by CAS SQ even -> odd, write back, SQ + 2.  After 2 aborts it
  *         escalates to the lock tier.
- *   Lock  the lock tier (and emulated HTM, which takes the same path):
- *         take LW, wait for SQ even and make it odd, update in place, make
- *         SQ even, free LW.
+ *   Lock  the lock tier (and emulated HTM, and plain sections on the
+ *         lock, which take the same path): take LW, wait for SQ even and
+ *         make it odd, update in place, make SQ even, free LW; or hg_run's
+ *         lock-tier fast path, which leaves LW alone and holds only SQ odd.
+ *         Either, nondeterministically, wherever a section falls back to
+ *         the lock.
  * Every section adds 1 to X and to Y; the lock tier and software reads
  * assert X == Y (opacity: no party ever sees a torn state), and the final
  * state must be X == Y == 3, Z == 1 (no lost update: serializable), with
@@ -32,6 +35,8 @@
  *   2  the software commit writes back without the sequence bump
  *   3  the hardware writer commits without adding 2 to SQ
  *   4  the lock tier takes LW without holding SQ odd
+ *   5  the lock tier's fast path makes SQ odd without waiting for it to be
+ *      even
  */
 
 #define X 0
@@ -62,9 +67,30 @@ inline lock_section(a, b) {
 	lw = 0; ver[LW]++
 }
 
+inline fast_lock_section(a, b) {
+#if MUTANT == 5
+	atomic { sq++; ver[SQ]++ };
+#else
+	atomic { (sq % 2 == 0) -> sq++; ver[SQ]++ };
+#endif
+	a = mem[X];
+	b = mem[Y];
+	assert(a == b);
+	mem[X] = a + 1; ver[X]++;
+	mem[Y] = b + 1; ver[Y]++;
+	sq++; ver[SQ]++
+}
+
+inline any_lock_section(a, b) {
+	if
+	:: lock_section(a, b)
+	:: fast_lock_section(a, b)
+	fi
+}
+
 proctype Lock() {
 	byte a, b;
-	lock_section(a, b);
+	any_lock_section(a, b);
 	done++
 }
 
@@ -97,7 +123,7 @@ t1:
 	};
 	if
 	:: committed == 0 && tries < 2 -> tries++; goto t1
-	:: committed == 0 && tries >= 2 -> lock_section(rx, ry)
+	:: committed == 0 && tries >= 2 -> any_lock_section(rx, ry)
 	:: else -> skip
 	fi;
 	tries = 0;
@@ -195,7 +221,7 @@ abort:
 	aborts++;
 	if
 	:: aborts < 2 -> goto retry
-	:: else -> lock_section(vx, vy)
+	:: else -> any_lock_section(vx, vy)
 	fi;
 fin:
 	done++

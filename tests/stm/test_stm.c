@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "htmgil/htmgil.h"
 #include "htmgil/stm.h"
@@ -529,19 +530,22 @@ struct lock_arg {
 	struct nest_arg inner;
 };
 
-/* Every run must hold the real lock and stm_seq odd on the lock tier. */
+/*
+ * Every run must hold stm_seq odd on the lock tier (the fast path holds
+ * only that; the engine's path holds the real lock too).
+ */
 static void lock_body(struct hg_tx *tx, void *p)
 {
 	struct lock_arg *a = p;
 	a->runs++;
-	if (hg_tx_tier(tx) != HG_TIER_LOCK || !hg_mutex_is_locked(&L.mutex) || !(L.stm_seq & 1u))
+	if (hg_tx_tier(tx) != HG_TIER_LOCK || !(L.stm_seq & 1u))
 		a->wrong++;
 	hg_store64(tx, &a->x, hg_load64(tx, &a->x) + 1);
 	if (a->other) {
 		hg_run(a->other, 0, nest_inner, &a->inner);
-		/* The outer section still holds its lock and stm_seq after it. */
-		if (hg_tx_tier(tx) != HG_TIER_LOCK || !hg_mutex_is_locked(&L.mutex) ||
-		    !(L.stm_seq & 1u) || hg_mutex_is_locked(&L2.mutex) || (L2.stm_seq & 1u))
+		/* The outer section still holds stm_seq after it. */
+		if (hg_tx_tier(tx) != HG_TIER_LOCK || !(L.stm_seq & 1u) ||
+		    hg_mutex_is_locked(&L2.mutex) || (L2.stm_seq & 1u))
 			a->wrong++;
 	}
 }
@@ -586,6 +590,64 @@ static void test_lock_tier_settled(void)
 	HG_EXPECT((L.stm_seq & 1u) == 0 && (L2.stm_seq & 1u) == 0);
 }
 
+/*
+ * The lock tier's fast path holds stm_seq odd and not the mutex: a plain
+ * section of another thread on the same lock, which finds the mutex free,
+ * must still wait until the section has left.
+ */
+static uint32_t excl_inside, excl_trying, excl_overlap, excl_done;
+static void excl_body(struct hg_tx *tx, void *p)
+{
+	(void)tx;
+	(void)p;
+	hg_atomic_store_release32(&excl_inside, 1);
+	while (!hg_atomic_load_acquire32(&excl_trying))
+		hg_cpu_relax();
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+	nanosleep(&ts, NULL); /* the other thread is acquiring meanwhile */
+	hg_atomic_store_release32(&excl_inside, 0);
+}
+
+static void *excl_plain(void *p)
+{
+	(void)p;
+	for (unsigned r = 0; r < 4; r++) {
+		while (!hg_atomic_load_acquire32(&excl_inside))
+			hg_cpu_relax();
+		hg_atomic_store_release32(&excl_trying, 1);
+		hg_lock_acquire(&L, hg_site("lock-excl-plain"));
+		if (hg_atomic_load_acquire32(&excl_inside))
+			hg_atomic_store_release32(&excl_overlap, excl_overlap + 1);
+		hg_lock_release(&L);
+		hg_atomic_store_release32(&excl_trying, 0);
+		while (hg_atomic_load_acquire32(&excl_done) == r)
+			hg_cpu_relax();
+	}
+	return NULL;
+}
+
+static void test_lock_tier_excludes_plain(void)
+{
+	pthread_t t;
+	uint64_t site = hg_site("lock-excl");
+	uint32_t seq0 = L.stm_seq;
+	hg_run_force_thread(HG_TIER_LOCK);
+	HG_ASSERT_EQ(pthread_create(&t, NULL, excl_plain, NULL), 0);
+	for (unsigned r = 0; r < 4; r++) {
+		hg_run(&L, site, excl_body, NULL);
+		/* The plain section has run before the next round starts. */
+		while (hg_atomic_load_acquire32(&excl_trying))
+			hg_cpu_relax();
+		hg_atomic_store_release32(&excl_done, r + 1);
+	}
+	pthread_join(t, NULL);
+	hg_run_force_thread(-1);
+	HG_EXPECT_EQ(excl_overlap, 0);
+	HG_EXPECT((L.stm_seq & 1u) == 0);
+	HG_EXPECT(L.stm_seq - seq0 >= 2u * 4 * 2); /* both kinds of section took it */
+	HG_EXPECT(!hg_mutex_is_locked(&L.mutex));
+}
+
 static const struct hg_test tests[] = {
 	HG_TEST(test_read_after_write),
 	HG_TEST(test_many_words),
@@ -598,7 +660,7 @@ static const struct hg_test tests[] = {
 	HG_TEST(test_allocation),
 	HG_TEST(test_irrevocable),
 	HG_TEST(test_nesting),
-	HG_TEST(test_lock_tier_settled),
+	HG_TEST(test_lock_tier_settled), HG_TEST(test_lock_tier_excludes_plain),
 };
 
 int main(void)
