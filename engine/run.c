@@ -250,7 +250,7 @@ static enum hg_tier hg_run_soft(struct hg_stm_tx *tx, struct hg_lock *l, struct 
  * the mutex, the engine's lock tier, software commits, hardware sections
  * through their subscription) waits for an even stm_seq before it reads
  * or writes in place, so the odd value alone excludes them (docs/design.md,
- * "The lock tier's fast path"); the mutex would be a second atomic.
+ * "Sections that run on any tier"); the mutex would be a second atomic.
  */
 static void hg_run_lock_fast(struct hg_stm_tx *tx, struct hg_lock *l, struct hg_site_rec *rec,
     hg_body_fn body, void *arg)
