@@ -382,7 +382,7 @@ void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 		 * A lock last seen in mode off: CAS first, then check the lock's
 		 * fields, so the line is fetched once, for writing (a read first
 		 * would fetch it shared from the last holder, and the CAS again).
-		 * Stale (mode changed, another lock at this address): undo.
+		 * Stale (mode changed, another lock with this tag): undo.
 		 */
 		if (HG_LIKELY(hg_lock_fast_cas(l))) {
 			if (HG_LIKELY(rec->lock_id == l->id && hg_lock_mode(l) == HG_HTM_OFF)) {
