@@ -242,9 +242,11 @@ static enum hg_tier hg_run_soft(struct hg_stm_tx *tx, struct hg_lock *l, struct 
 }
 
 /*
- * The lock tier when nothing is to be measured: the tier forced or settled
- * (hg_policy_account has nothing to do), no timing sample due, no
- * simulation, no timeline, and the lock ready for the STM.  The section of
+ * The lock tier whenever the engine has nothing to see: no report timing
+ * due, no simulation, no timeline, and the lock ready for the STM.  The
+ * policy's own samples run here too (timed: the wait for stm_seq goes to
+ * hg_run_lock_wait), so a cost comparison measures the lock tier that
+ * settled sections run on.  The section of
  * hg_run_direct() with mode off, without the engine's calls, and holding
  * only stm_seq odd: on a ready lock every other section (plain ones under
  * the mutex, the engine's lock tier, software commits, hardware sections
@@ -252,12 +254,22 @@ static enum hg_tier hg_run_soft(struct hg_stm_tx *tx, struct hg_lock *l, struct 
  * or writes in place, so the odd value alone excludes them (docs/design.md,
  * "Sections that run on any tier"); the mutex would be a second atomic.
  */
-static void hg_run_lock_fast(struct hg_stm_tx *tx, struct hg_lock *l, struct hg_site_rec *rec,
-    hg_body_fn body, void *arg)
+static inline void hg_run_lock_fast(struct hg_stm_tx *tx, struct hg_lock *l, struct hg_site_rec *rec,
+    hg_body_fn body, void *arg, bool timed)
 {
 	hg_counter_add(&rec->st.acquisitions, 1);
 	rec->t0 = 0;
-	hg_stm_seq_enter_inline(l);
+	if (HG_LIKELY(!timed)) {
+		hg_stm_seq_enter_inline(l);
+	} else {
+		uint32_t s = hg_atomic_load_relaxed32(&l->stm_seq);
+		/* acq_rel as in hg_stm_seq_enter_inline */
+		if ((s & 1u) || !hg_atomic_cas_acq_rel32(&l->stm_seq, &s, s + 1)) {
+			uint64_t w0 = hg_policy_cycles();
+			hg_stm_seq_enter(l);
+			hg_run_lock_wait += hg_policy_cycles() - w0;
+		}
+	}
 	hg_run_seq_held = l;
 	tx->pub.soft = 0;
 	tx->pub.wrote = 0;
@@ -343,10 +355,16 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 	/* Pick. */
 	struct hg_policy_ticket t;
 	hg_policy_pick(rec, mode, hg_run_forced(), &t);
-	if (HG_LIKELY(t.tier == HG_TIER_LOCK && !t.sample && (!t.adaptive || t.fast) &&
-	        !hg_engine_time_due(rec) && !hg_sim_on && !hg_trace_on() &&
-	        hg_atomic_load_relaxed8(&l->stm_used) == HG_STM_USED_READY)) {
-		hg_run_lock_fast(tx, l, rec, body, arg);
+	if (HG_LIKELY(t.tier == HG_TIER_LOCK && !hg_engine_time_due(rec) && !hg_sim_on &&
+	        !hg_trace_on() && hg_atomic_load_relaxed8(&l->stm_used) == HG_STM_USED_READY)) {
+		/* Settled or forced: nothing to account. */
+		bool quiet = !t.sample && (!t.adaptive || t.fast);
+		if (HG_UNLIKELY(!quiet))
+			hg_run_lock_wait = 0;
+		hg_run_lock_fast(tx, l, rec, body, arg, t.sample);
+		if (HG_UNLIKELY(!quiet))
+			hg_policy_account(rec, &t, HG_TIER_LOCK, 0, hg_run_lock_wait,
+			    t.par > 1 ? hg_policy_cycles() : 0);
 		return;
 	}
 	/* The report times one software section in 64 on its own. */

@@ -94,7 +94,7 @@ unsigned hg_stm_thread_count(void)
 	return hg_atomic_load_relaxed32(&hg_stm_threads);
 }
 static pthread_once_t hg_stm_key_once = PTHREAD_ONCE_INIT;
-static HG_TLS struct hg_stm_tx *hg_stm_tls;
+HG_TLS struct hg_stm_tx *hg_stm_tls;
 
 static void hg_stm_thread_exit(void *p);
 
@@ -123,11 +123,9 @@ static void hg_ptr_log_push(struct hg_ptr_log *l, void *p)
 	l->p[l->n++] = p;
 }
 
-struct hg_stm_tx *hg_stm_self(void)
+struct hg_stm_tx *hg_stm_self_slow(void)
 {
-	struct hg_stm_tx *tx = hg_stm_tls;
-	if (HG_LIKELY(tx != NULL))
-		return tx;
+	struct hg_stm_tx *tx;
 	pthread_once(&hg_stm_key_once, hg_stm_key_init);
 	/* Cache-line aligned, so two threads' descriptors never share a line. */
 	size_t sz = (sizeof(*tx) + HG_CACHELINE - 1) & ~(size_t)(HG_CACHELINE - 1);

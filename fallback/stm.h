@@ -101,7 +101,13 @@ enum hg_stm_restart {
 };
 
 /* The calling thread's descriptor (created on first use). */
-HG_INTERNAL struct hg_stm_tx *hg_stm_self(void);
+HG_INTERNAL extern HG_TLS struct hg_stm_tx *hg_stm_tls;
+HG_INTERNAL struct hg_stm_tx *hg_stm_self_slow(void);
+static inline struct hg_stm_tx *hg_stm_self(void)
+{
+	struct hg_stm_tx *tx = hg_stm_tls;
+	return HG_LIKELY(tx != NULL) ? tx : hg_stm_self_slow();
+}
 /* Threads that currently have a descriptor (ran hg_run and have not exited). */
 HG_INTERNAL unsigned hg_stm_thread_count(void);
 

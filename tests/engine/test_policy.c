@@ -156,6 +156,37 @@ static void test_cheaper_lock_wins(void)
 	HG_EXPECT_EQ(s.tier_now, HG_TIER_LOCK);
 }
 
+/*
+ * The lock tier costs 1000 on the path settled sections take (stm_seq
+ * alone) and 6000 where a section holds the mutex (the engine's path, which
+ * only the report's timed sections take): the cost probe must measure the
+ * path the site would run on, or the STM (2000) would look cheaper.
+ */
+static void path_body(struct hg_tx *tx, void *p)
+{
+	uint64_t *x = p;
+	uint64_t v = hg_load64(tx, x);
+	int t = hg_tx_tier(tx);
+	if (t == HG_TIER_LOCK)
+		fake_now += __atomic_load_n(&L.mutex.word, __ATOMIC_RELAXED) ? 6000 : 1000;
+	else
+		fake_now += 2000;
+	*x = v;
+}
+
+static void test_lock_probe_measures_fast_path(void)
+{
+	static uint64_t x;
+	uint64_t site = hg_site("policy-lock-path");
+	for (int i = 0; i < 2000; i++) {
+		fake_now += 50;
+		hg_run(&L, site, path_body, &x);
+	}
+	struct hg_site_stats s = stats(&L, site);
+	HG_EXPECT_EQ(s.demotions[HG_REASON_COST], 1);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_LOCK);
+}
+
 static void test_cheaper_stm_stays(void)
 {
 	uint64_t site = hg_site("policy-stm-cheap");
@@ -683,7 +714,7 @@ static void test_real_hz(void)
 
 static const struct hg_test tests[] = {
 	HG_TEST(test_abort_rate_demotes),
-	HG_TEST(test_cheaper_lock_wins),
+	HG_TEST(test_cheaper_lock_wins), HG_TEST(test_lock_probe_measures_fast_path),
 	HG_TEST(test_cheaper_stm_stays),
 	HG_TEST(test_margin),
 	HG_TEST(test_outlier),
