@@ -461,6 +461,22 @@ static inline void hg_policy_pick(struct hg_site_rec *rec, enum hg_htm_mode mode
  */
 HG_INTERNAL void hg_policy_account_slow(struct hg_site_rec *rec, const struct hg_policy_ticket *t,
     enum hg_tier used, unsigned stm_aborts, uint64_t wait_cycles, uint64_t t1);
+/*
+ * hg_policy_pick's quiet fast path for an adaptive site settled on the lock
+ * tier, asked before anything else is loaded (hg_run's quick path): true
+ * when the pick would hand out a fast LOCK ticket, consuming it as the pick
+ * would; false changes nothing, and the caller asks hg_policy_pick.
+ */
+static inline bool hg_policy_quiet_lock(struct hg_site_rec *rec)
+{
+	struct hg_policy_cost *c = rec->pol.cost;
+	if (HG_LIKELY(hg_policy_open.rec == NULL && c != NULL && c->fast > 0 &&
+	        rec->pol.tier == HG_TIER_LOCK)) {
+		c->fast--;
+		return true;
+	}
+	return false;
+}
 static inline void hg_policy_account(struct hg_site_rec *rec, const struct hg_policy_ticket *t,
     enum hg_tier used, unsigned stm_aborts, uint64_t wait_cycles, uint64_t t1)
 {

@@ -254,7 +254,7 @@ static enum hg_tier hg_run_soft(struct hg_stm_tx *tx, struct hg_lock *l, struct 
  * or writes in place, so the odd value alone excludes them (docs/design.md,
  * "Sections that run on any tier"); the mutex would be a second atomic.
  */
-static inline void hg_run_lock_fast(struct hg_stm_tx *tx, struct hg_lock *l, struct hg_site_rec *rec,
+static inline __attribute__((always_inline)) void hg_run_lock_fast(struct hg_stm_tx *tx, struct hg_lock *l, struct hg_site_rec *rec,
     hg_body_fn body, void *arg, bool timed)
 {
 	hg_counter_add(&rec->st.acquisitions, 1);
@@ -340,7 +340,8 @@ static enum hg_tier hg_run_on(struct hg_stm_tx *tx, struct hg_lock *l, struct hg
 	return used;
 }
 
-void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
+static __attribute__((noinline)) void hg_run_slow(struct hg_lock *l, uint64_t site,
+    hg_body_fn body, void *arg)
 {
 	struct hg_stm_tx *tx = hg_stm_self();
 	if (HG_UNLIKELY(tx->depth > 0)) {
@@ -395,6 +396,46 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 	hg_policy_account(rec, &t, used, aborts,
 	    t.tier == HG_TIER_STM ? tx->wait_cycles : hg_run_lock_wait, t1);
 	hg_trace_close(rec, used, false); /* software sections: the others closed in hg_engine_exit */
+}
+
+/*
+ * Whether this thread's next section of rec runs on the lock tier with
+ * nothing to account: forced to the lock, or adaptive and settled there
+ * on the policy's quiet path (which this consumes, as hg_policy_pick would).
+ */
+static inline bool hg_run_quiet_lock(struct hg_site_rec *rec)
+{
+	int f = hg_run_force_tls;
+	if (f < 0) {
+		if (HG_UNLIKELY(!hg_atomic_load_acquire32(&hg_run_env_done)))
+			return false;
+		f = (int)hg_atomic_load_relaxed32(&hg_run_force_word);
+	}
+	if (f == HG_TIER_LOCK)
+		return true;
+	return f == HG_TIER_ADAPTIVE && hg_policy_quiet_lock(rec);
+}
+
+/*
+ * The quick path: a thread's repeated section of the site it ran last,
+ * settled or forced on the lock tier, taken with no more than the checks
+ * hg_run_slow's own lock fast path makes (top level, a ready lock, no
+ * report timing, simulation or timeline due).  Everything else goes to
+ * hg_run_slow, which picks, runs and accounts.
+ */
+void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
+{
+	struct hg_stm_tx *tx = hg_stm_tls;
+	struct hg_site_rec *rec = hg_site_last;
+	if (HG_LIKELY(tx != NULL && tx->depth == 0 && rec != NULL && rec->site == site &&
+	        rec->lock_id == l->id &&
+	        hg_atomic_load_acquire8(&l->stm_used) == HG_STM_USED_READY &&
+	        !hg_trace_on() && !hg_sim_on && !hg_engine_time_due(rec) &&
+	        hg_run_quiet_lock(rec))) {
+		hg_run_lock_fast(tx, l, rec, body, arg, false);
+		return;
+	}
+	hg_run_slow(l, site, body, arg);
 }
 
 /* ------------------------------------------------------------ in-section */

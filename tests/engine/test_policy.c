@@ -187,6 +187,24 @@ static void test_lock_probe_measures_fast_path(void)
 	HG_EXPECT_EQ(s.tier_now, HG_TIER_LOCK);
 }
 
+static void test_settled_lock_reprobes(void)
+{
+	/* Settled on the lock, the site's sections take hg_run's quick path;
+	 * they must still count towards the next probe of the STM, whose
+	 * period doubles each time the lock stays cheaper. */
+	uint64_t site = hg_site("policy-lock-reprobes");
+	costs(4000, 1000);
+	run_n(site, 2000);
+	HG_ASSERT_EQ(stats(&L, site).tier_now, HG_TIER_LOCK);
+	uint64_t probes = stats(&L, site).reprobes;
+	run_n(site, 20000);
+	struct hg_site_stats s = stats(&L, site);
+	/* Periods 64 * 2^k from the settling on: four probes in 20000 (a
+	 * quick path that did not count would leave one or two). */
+	HG_EXPECT(s.reprobes - probes >= 3);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_LOCK);
+}
+
 static void test_cheaper_stm_stays(void)
 {
 	uint64_t site = hg_site("policy-stm-cheap");
@@ -715,6 +733,7 @@ static void test_real_hz(void)
 static const struct hg_test tests[] = {
 	HG_TEST(test_abort_rate_demotes),
 	HG_TEST(test_cheaper_lock_wins), HG_TEST(test_lock_probe_measures_fast_path),
+	HG_TEST(test_settled_lock_reprobes),
 	HG_TEST(test_cheaper_stm_stays),
 	HG_TEST(test_margin),
 	HG_TEST(test_outlier),
