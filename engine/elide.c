@@ -54,12 +54,16 @@ _Static_assert(sizeof(struct hg_lock) == 64, "struct hg_lock: exactly one 64-byt
 enum { HG_HELD_SPEC = 1, HG_HELD_SUB = 2, HG_HELD_LOCK = 3 };
 /*
  * An entry's marks.  Lock tier: SIM, the engine marked the section for the
- * simulator (htm/sim.h); COST, the policy times it (hg_policy_lock_released).
+ * simulator (htm/sim.h); COST, the policy times it (hg_policy_lock_released);
+ * TIMED, the report times it (rec->t0 set, stopped by hg_engine_time_stop).
+ * Invariant: a lock-tier entry whose rec->t0 is not 0 has TIMED, so the
+ * release fast path decides from the entry alone, with no load of the
+ * record before its atomic.
  * SPEC(rtm): UNCOUNTED, begun by the speculative fast path, whose
  * acquisition and attempt are counted at the commit, outside the
  * transaction (each store inside it, or just before XBEGIN, costs time).
  */
-enum { HG_MARK_SIM = 1, HG_MARK_COST = 2, HG_MARK_UNCOUNTED = 4 };
+enum { HG_MARK_SIM = 1, HG_MARK_COST = 2, HG_MARK_UNCOUNTED = 4, HG_MARK_TIMED = 8 };
 
 #define HG_HELD_MAX 64
 
@@ -93,6 +97,24 @@ struct hg_held {
 };
 
 static HG_TLS struct hg_held hg_held;
+
+/*
+ * Fills a held entry with one 8-byte store per pointer and one 4-byte store
+ * for the tag.  The empty asm between the pointers keeps the compiler from
+ * joining them into one 16-byte vector store (and the moves into a vector
+ * register it needs): the release reads each pointer back with an 8-byte
+ * load at once, and forwarding one half of a vector store to such a load
+ * is slow on some cores (docs/design.md, "Elided-lock sites", the lock
+ * tier's fast path).
+ */
+static inline void hg_held_set(struct hg_held_entry *e, struct hg_lock *l,
+    struct hg_site_rec *rec, struct hg_held_tag t)
+{
+	e->lock = l;
+	__asm__("" : : "m"(e->lock));
+	e->rec = rec;
+	e->t = t;
+}
 
 /*
  * The elided lock records who holds its mutex in the held stack, not in
@@ -202,9 +224,8 @@ static inline void hg_held_push(struct hg_lock *l, struct hg_site_rec *rec, unsi
 		return;
 	}
 	struct hg_held_entry *e = &h->e[h->n++];
-	e->lock = l;
-	e->rec = rec;
-	e->t = (struct hg_held_tag){ (uint8_t)how, (uint8_t)mode, 0, 0 };
+	hg_held_set(e, l, rec, (struct hg_held_tag){ (uint8_t)how, (uint8_t)mode, 0,
+		(uint8_t)(how == HG_HELD_LOCK && rec->t0 != 0 ? HG_MARK_TIMED : 0) });
 	if (how == HG_HELD_SUB || (how == HG_HELD_SPEC && mode == HG_HTM_RTM))
 		h->in_rtm++;
 }
@@ -273,8 +294,10 @@ __attribute__((noinline)) static void hg_lock_take(struct hg_lock *l, struct hg_
 __attribute__((noinline)) static void hg_lock_fast_rare(struct hg_lock *l,
     struct hg_site_rec *rec, bool timed, bool sampled)
 {
-	if (timed)
+	if (timed) {
 		rec->t0 = hg_cycles(); /* held from here; no wait (the CAS won) */
+		hg_held.e[hg_held.n - 1].t.marked |= HG_MARK_TIMED;
+	}
 	if (sampled)
 		hg_lock_cost_entered(rec, HG_TIER_LOCK);
 	/* After the acquiring CAS, never before: see hg_lock_enable_stm(). */
@@ -286,12 +309,9 @@ __attribute__((noinline)) static void hg_lock_fast_rare(struct hg_lock *l,
 static inline void hg_lock_fast_held(struct hg_lock *l, struct hg_site_rec *rec, bool sampled)
 {
 	struct hg_held *h = &hg_held;
-	hg_counter_add(&rec->st.acquisitions, 1);
-	bool timed = hg_engine_time_sampled(rec);
+	bool timed = hg_engine_count_sampled(rec);
 	struct hg_held_entry *e = &h->e[h->n++];
-	e->lock = l;
-	e->rec = rec;
-	e->t = (struct hg_held_tag){ HG_HELD_LOCK, HG_HTM_OFF, 0, 0 };
+	hg_held_set(e, l, rec, (struct hg_held_tag){ HG_HELD_LOCK, HG_HTM_OFF, 0, 0 });
 	if (HG_UNLIKELY(timed | sampled | hg_atomic_load_relaxed8(&l->stm_used)))
 		hg_lock_fast_rare(l, rec, timed, sampled);
 }
@@ -433,9 +453,7 @@ __attribute__((noinline)) static void hg_lock_spec_fast(struct hg_lock *l, struc
 		s = hg_htm_begin_sub(&l->mutex.word, &l->stm_seq);
 		if (hg_htm_begin_success(s)) {
 			struct hg_held_entry *e = &h->e[h->n++];
-			e->lock = l;
-			e->rec = rec;
-			e->t = (struct hg_held_tag){ HG_HELD_SPEC, HG_HTM_RTM, 0, HG_MARK_UNCOUNTED };
+			hg_held_set(e, l, rec, (struct hg_held_tag){ HG_HELD_SPEC, HG_HTM_RTM, 0, HG_MARK_UNCOUNTED });
 			h->in_rtm = 1;
 			return;
 		}
@@ -530,7 +548,7 @@ int hg_lock_tryacquire(struct hg_lock *l, uint64_t site)
 	unsigned how = t == HG_TIER_HTM ? HG_HELD_SPEC : HG_HELD_LOCK;
 	hg_held_push(l, rec, how, mode);
 	if (HG_UNLIKELY(hg_sim_on) && how == HG_HELD_LOCK)
-		hg_held.e[hg_held.n - 1].t.marked = 1;
+		hg_held.e[hg_held.n - 1].t.marked |= HG_MARK_SIM;
 	hg_held_seq_enter(l, how, mode);
 	return 0;
 }
@@ -632,7 +650,7 @@ int hg_lock_release(struct hg_lock *l)
 		struct hg_held_entry *e = &h->e[n - 1];
 		if (HG_LIKELY(e->lock == l)) {
 			if (HG_LIKELY(e->t.how == HG_HELD_LOCK && !e->t.seq && !e->t.marked &&
-			        e->rec->t0 == 0 && !hg_trace_on())) {
+			        !hg_trace_on())) {
 				hg_counter_add(&e->rec->st.commits[HG_TIER_LOCK], 1);
 				h->n = n - 1;
 				/* The release of hg_mutex_release_owned(), which also

@@ -109,6 +109,22 @@ static inline bool hg_engine_time_sampled(struct hg_site_rec *rec)
 	hg_counter_add(&rec->st.timed, 1);
 	return true;
 }
+/*
+ * Counts an acquisition and says whether it is sampled, as counting
+ * st.acquisitions and then hg_engine_time_sampled() do, but from the count
+ * in a register: a reload of the count just
+ * stored would wait for store-to-load forwarding, and on the lock tier's
+ * fast path that wait is ahead of the release's atomic.
+ */
+static inline bool hg_engine_count_sampled(struct hg_site_rec *rec)
+{
+	uint64_t n = hg_atomic_load_relaxed64(&rec->st.acquisitions) + 1;
+	hg_atomic_store_relaxed64(&rec->st.acquisitions, n);
+	if (HG_LIKELY(!hg_engine_time_pick(n)))
+		return false;
+	hg_counter_add(&rec->st.timed, 1);
+	return true;
+}
 /* Whether the next acquisition of rec will be sampled (before counting it). */
 static inline bool hg_engine_time_due(const struct hg_site_rec *rec)
 {
