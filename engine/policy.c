@@ -234,6 +234,7 @@ void hg_policy_site_fini(struct hg_site_policy *p)
 		hg_policy_open.rec = NULL;
 	free(p->cost);
 	p->cost = NULL;
+	p->fast = 0;
 	free(p->lcost);
 	p->lcost = NULL;
 }
@@ -491,7 +492,7 @@ static void hg_cost_switch(struct hg_site_rec *rec, enum hg_tier to, enum hg_rea
 	c->verify = !phase && to != HG_TIER_HTM && cur != HG_TIER_HTM;
 	hg_policy_move(rec, to, why);
 	c->probe = HG_TIER_COUNT;
-	c->fast = 0;
+	rec->pol.fast = 0;
 	c->samples = 0;
 	c->cur_n = 0;
 	hg_cost_comparison_reset(c);
@@ -585,7 +586,7 @@ static void hg_cost_probe_done(struct hg_site_rec *rec)
 			/* Another pair: a warm-up and a burst on the own tier,
 			 * then the same tier is probed again. */
 			c->left = HG_PROBE_WARM + HG_PROBE_BURST + 1;
-			c->fast = 0;
+			rec->pol.fast = 0;
 			return;
 		}
 		hg_cost_comparison_reset(c);
@@ -676,8 +677,8 @@ static enum hg_tier hg_cost_pick(struct hg_site_rec *rec, enum hg_htm_mode mode)
 	struct hg_policy_cost *c = rec->pol.cost;
 	if (HG_UNLIKELY(!c->init))
 		hg_cost_init(rec, mode);
-	c->left += c->fast;
-	c->fast = 0;
+	c->left += rec->pol.fast;
+	rec->pol.fast = 0;
 	if (rec->pol.tier == HG_TIER_HTM && mode == HG_HTM_OFF)
 		hg_atomic_store_relaxed32(&rec->pol.tier, HG_TIER_STM); /* the lock's mode changed */
 	enum hg_tier tier = (enum hg_tier)rec->pol.tier;
@@ -735,8 +736,8 @@ void hg_policy_pick_slow(struct hg_site_rec *rec, enum hg_htm_mode mode, enum hg
 	if (HG_UNLIKELY(rec->pol.cost == NULL))
 		rec->pol.cost = hg_cost_alloc();
 	struct hg_policy_cost *c = rec->pol.cost;
-	if (HG_LIKELY(c->fast > 0) && (rec->pol.tier != HG_TIER_HTM || mode != HG_HTM_OFF)) {
-		c->fast--;
+	if (HG_LIKELY(rec->pol.fast > 0) && (rec->pol.tier != HG_TIER_HTM || mode != HG_HTM_OFF)) {
+		rec->pol.fast--;
 		t->tier = (enum hg_tier)rec->pol.tier;
 		t->fast = true;
 		return;
@@ -760,15 +761,16 @@ void hg_policy_pick_slow(struct hg_site_rec *rec, enum hg_htm_mode mode, enum hg
  * ended on another tier: a quiet site has no rate that a clean section
  * could move, so skipping the accounting changes no decision.
  */
-static inline void hg_cost_fast_grant(struct hg_policy_cost *c)
+static inline void hg_cost_fast_grant(struct hg_site_rec *rec)
 {
-	uint32_t all = c->left + c->fast;
+	struct hg_policy_cost *c = rec->pol.cost;
+	uint32_t all = c->left + rec->pol.fast;
 	if (c->probe == HG_TIER_COUNT && (c->stm_rate | c->htm_fail) == 0 &&
 	    all > HG_PROBE_BURST + 1) {
-		c->fast = all - (HG_PROBE_BURST + 1);
+		rec->pol.fast = all - (HG_PROBE_BURST + 1);
 		c->left = HG_PROBE_BURST + 1;
 	} else {
-		c->fast = 0;
+		rec->pol.fast = 0;
 		c->left = all;
 	}
 }
@@ -785,7 +787,7 @@ void hg_policy_account_slow(struct hg_site_rec *rec, const struct hg_policy_tick
 	if (picked == HG_TIER_HTM && rec->pol.tier != HG_TIER_HTM && c->probe != HG_TIER_HTM) {
 		/* The engine demoted the site during this section
 		 * (hg_policy_demote_htm): the switch reset its state. */
-		hg_cost_fast_grant(c);
+		hg_cost_fast_grant(rec);
 		return;
 	}
 	if (t->sample) {
@@ -823,7 +825,7 @@ void hg_policy_account_slow(struct hg_site_rec *rec, const struct hg_policy_tick
 				hg_policy_open.rec = NULL;
 				c->probe_fail = HG_PROBE_WARM + HG_PROBE_BURST;
 				hg_cost_probe_done(rec);
-				hg_cost_fast_grant(c);
+				hg_cost_fast_grant(rec);
 				return;
 			}
 		}
@@ -842,7 +844,7 @@ void hg_policy_account_slow(struct hg_site_rec *rec, const struct hg_policy_tick
 				hg_cost_switch(rec, HG_TIER_LOCK, HG_REASON_ABORT_RATE);
 		}
 	}
-	hg_cost_fast_grant(c);
+	hg_cost_fast_grant(rec);
 }
 
 /* ----------------------------- elided-lock sites: the cost of each tier */

@@ -66,6 +66,12 @@ struct hg_policy_cost;
 struct hg_policy_lcost;
 struct hg_site_policy {
 	uint32_t tier;
+	/* Quiet tickets of an instrumented site: sections before the next
+	 * probe that may take the fast path (hg_cost_fast_grant); kept here,
+	 * beside tier, not in the cost state, so hg_run's quick path reads one
+	 * line of the record and no pointer (docs/design.md, "Sections that run
+	 * on any tier").  0 whenever cost is NULL. */
+	uint32_t fast;
 	uint32_t skip;
 	uint32_t reprobe_left;
 	uint32_t reprobe_period;
@@ -113,8 +119,9 @@ struct hg_site_rec {
 /*
  * struct hg_policy_cost: the three-tier state of an instrumented site,
  * beside its record's tier.  Owned by the record's thread.
- *   left, fast  sections before the next probe of another tier: fast of
- *             them run on the fast path (hg_policy_fast_grant), then left
+ *   left      sections before the next probe of another tier, after the
+ *             record's pol.fast that run on the fast path first
+ *             (hg_cost_fast_grant)
  *   period    current probe period (reprobe_base .. reprobe_max, doubling
  *             each time a probe confirms the current tier)
  *   probe     tier being probed (HG_TIER_COUNT: none); probe_n sections of
@@ -149,7 +156,6 @@ struct hg_policy_cost {
 	uint8_t verify;
 	uint8_t rounds;
 	uint32_t left;
-	uint32_t fast;
 	uint32_t period;
 	uint32_t probe_n;
 	uint32_t probe_s[HG_PROBE_BURST];
@@ -431,7 +437,6 @@ HG_INTERNAL void hg_policy_pick_slow(struct hg_site_rec *rec, enum hg_htm_mode m
 static inline void hg_policy_pick(struct hg_site_rec *rec, enum hg_htm_mode mode,
     enum hg_tier forced, struct hg_policy_ticket *t)
 {
-	struct hg_policy_cost *c = rec->pol.cost;
 	if (HG_LIKELY(hg_policy_open.rec == NULL)) {
 		/* A forced tier, or the quiet fast path (hg_cost_fast_grant). */
 		t->sample = false;
@@ -443,8 +448,8 @@ static inline void hg_policy_pick(struct hg_site_rec *rec, enum hg_htm_mode mode
 			t->fast = false;
 			return;
 		}
-		if (HG_LIKELY(c && c->fast > 0) && (rec->pol.tier != HG_TIER_HTM || mode != HG_HTM_OFF)) {
-			c->fast--;
+		if (HG_LIKELY(rec->pol.fast > 0) && (rec->pol.tier != HG_TIER_HTM || mode != HG_HTM_OFF)) {
+			rec->pol.fast--;
 			t->tier = (enum hg_tier)rec->pol.tier;
 			t->adaptive = true;
 			t->fast = true;
@@ -469,10 +474,9 @@ HG_INTERNAL void hg_policy_account_slow(struct hg_site_rec *rec, const struct hg
  */
 static inline bool hg_policy_quiet_lock(struct hg_site_rec *rec)
 {
-	struct hg_policy_cost *c = rec->pol.cost;
-	if (HG_LIKELY(hg_policy_open.rec == NULL && c != NULL && c->fast > 0 &&
+	if (HG_LIKELY(hg_policy_open.rec == NULL && rec->pol.fast > 0 &&
 	        rec->pol.tier == HG_TIER_LOCK)) {
-		c->fast--;
+		rec->pol.fast--;
 		return true;
 	}
 	return false;
