@@ -242,11 +242,13 @@ static enum hg_tier hg_run_soft(struct hg_stm_tx *tx, struct hg_lock *l, struct 
 }
 
 /*
- * The lock tier whenever the engine has nothing to see: no report timing
- * due, no simulation, no timeline, and the lock ready for the STM.  The
- * policy's own samples run here too (timed: the wait for stm_seq goes to
- * hg_run_lock_wait), so a cost comparison measures the lock tier that
- * settled sections run on.  The section of
+ * The lock tier whenever the engine has nothing to see: no simulation, no
+ * timeline, and the lock ready for the STM.  The policy's own samples run
+ * here too (timed: the wait for stm_seq goes to hg_run_lock_wait), so a
+ * cost comparison measures the lock tier that settled sections run on, and
+ * so do the report's one in 64 (hg_engine_count_sampled), timed as the
+ * engine times a lock-tier section: the wait for stm_seq, the section, the
+ * release.  The section of
  * hg_run_direct() with mode off, without the engine's calls, and holding
  * only stm_seq odd: on a ready lock every other section (plain ones under
  * the mutex, the engine's lock tier, software commits, hardware sections
@@ -257,17 +259,22 @@ static enum hg_tier hg_run_soft(struct hg_stm_tx *tx, struct hg_lock *l, struct 
 static inline __attribute__((always_inline)) void hg_run_lock_fast(struct hg_stm_tx *tx, struct hg_lock *l, struct hg_site_rec *rec,
     hg_body_fn body, void *arg, bool timed)
 {
-	hg_counter_add(&rec->st.acquisitions, 1);
+	bool report = hg_engine_count_sampled(rec);
 	rec->t0 = 0;
-	if (HG_LIKELY(!timed)) {
+	if (HG_LIKELY(!(timed | report))) {
 		hg_stm_seq_enter_inline(l);
 	} else {
+		uint64_t t = report ? hg_cycles() : 0;
 		uint32_t s = hg_atomic_load_relaxed32(&l->stm_seq);
 		/* acq_rel as in hg_stm_seq_enter_inline */
 		if ((s & 1u) || !hg_atomic_cas_acq_rel32(&l->stm_seq, &s, s + 1)) {
 			uint64_t w0 = hg_policy_cycles();
 			hg_stm_seq_enter(l);
 			hg_run_lock_wait += hg_policy_cycles() - w0;
+		}
+		if (report) {
+			hg_engine_time_wait(rec, &t, HG_TIME_WEIGHT);
+			rec->t0 = t; /* held from here: hg_engine_time_stop below */
 		}
 	}
 	hg_run_seq_held = l;
@@ -279,7 +286,13 @@ static inline __attribute__((always_inline)) void hg_run_lock_fast(struct hg_stm
 	tx->depth = 1;
 	body(&tx->pub, arg);
 	hg_run_seq_held = NULL;
-	hg_stm_seq_exit_inline(l);
+	if (HG_UNLIKELY(report)) {
+		uint64_t t = hg_engine_time_stop(rec, HG_TIER_LOCK);
+		hg_stm_seq_exit_inline(l);
+		hg_engine_time_released(rec, t, HG_TIME_WEIGHT);
+	} else {
+		hg_stm_seq_exit_inline(l);
+	}
 	hg_counter_add(&rec->st.commits[HG_TIER_LOCK], 1);
 	tx->tier = -1;
 	tx->depth = 0;
@@ -356,7 +369,7 @@ static __attribute__((noinline)) void hg_run_slow(struct hg_lock *l, uint64_t si
 	/* Pick. */
 	struct hg_policy_ticket t;
 	hg_policy_pick(rec, mode, hg_run_forced(), &t);
-	if (HG_LIKELY(t.tier == HG_TIER_LOCK && !hg_engine_time_due(rec) && !hg_sim_on &&
+	if (HG_LIKELY(t.tier == HG_TIER_LOCK && !hg_sim_on &&
 	        !hg_trace_on() && hg_atomic_load_relaxed8(&l->stm_used) == HG_STM_USED_READY)) {
 		/* Settled or forced: nothing to account. */
 		bool quiet = !t.sample && (!t.adaptive || t.fast);
@@ -420,7 +433,7 @@ static inline bool hg_run_quiet_lock(struct hg_site_rec *rec)
  * The quick path: a thread's repeated section of the site it ran last,
  * settled or forced on the lock tier, taken with no more than the checks
  * hg_run_slow's own lock fast path makes (top level, a ready lock, no
- * report timing, simulation or timeline due).  Everything else goes to
+ * simulation or timeline).  Everything else goes to
  * hg_run_slow, which picks, runs and accounts.
  */
 void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
@@ -430,8 +443,7 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 	if (HG_LIKELY(tx != NULL && tx->depth == 0 && rec != NULL && rec->site == site &&
 	        rec->lock_id == l->id &&
 	        hg_atomic_load_acquire8(&l->stm_used) == HG_STM_USED_READY &&
-	        !hg_trace_on() && !hg_sim_on && !hg_engine_time_due(rec) &&
-	        hg_run_quiet_lock(rec))) {
+	        !hg_trace_on() && !hg_sim_on && hg_run_quiet_lock(rec))) {
 		hg_run_lock_fast(tx, l, rec, body, arg, false);
 		return;
 	}
