@@ -755,18 +755,22 @@ void hg_policy_pick_slow(struct hg_site_rec *rec, enum hg_htm_mode mode, enum hg
 }
 
 /*
- * When the site is quiet (no probe, no software aborts or hardware failures
- * being tracked), the sections up to the burst before the next probe may
- * take the fast path, which accounts nothing unless a section aborted or
- * ended on another tier: a quiet site has no rate that a clean section
- * could move, so skipping the accounting changes no decision.
+ * When the site is quiet (no probe, and no abort rate of its own tier being
+ * tracked), the sections up to the burst before the next probe may take
+ * the fast path, which accounts nothing unless a section aborted or ended
+ * on another tier: a quiet site has no rate that a clean section could
+ * move, so skipping the accounting changes no decision.  Only the site's
+ * tier's rate counts: a software rate left by a lost STM probe of a site
+ * on the lock moves only when the STM runs again (the next probe), so it
+ * must not keep every lock section on the accounted path until then.
  */
 static inline void hg_cost_fast_grant(struct hg_site_rec *rec)
 {
 	struct hg_policy_cost *c = rec->pol.cost;
 	uint32_t all = c->left + rec->pol.fast;
-	if (c->probe == HG_TIER_COUNT && (c->stm_rate | c->htm_fail) == 0 &&
-	    all > HG_PROBE_BURST + 1) {
+	uint32_t rate = rec->pol.tier == HG_TIER_STM ? c->stm_rate :
+	    rec->pol.tier == HG_TIER_HTM ? c->htm_fail : 0;
+	if (c->probe == HG_TIER_COUNT && rate == 0 && all > HG_PROBE_BURST + 1) {
 		rec->pol.fast = all - (HG_PROBE_BURST + 1);
 		c->left = HG_PROBE_BURST + 1;
 	} else {

@@ -158,9 +158,9 @@ static void test_cheaper_lock_wins(void)
 
 /*
  * The lock tier costs 1000 on the path settled sections take (stm_seq
- * alone) and 6000 where a section holds the mutex (the engine's path, which
- * only the report's timed sections take): the cost probe must measure the
- * path the site would run on, or the STM (2000) would look cheaper.
+ * alone) and 6000 where a section holds the mutex (the engine's path): the
+ * cost probe must measure the path the site would run on, or the STM (2000)
+ * would look cheaper.
  */
 static void path_body(struct hg_tx *tx, void *p)
 {
@@ -203,6 +203,53 @@ static void test_settled_lock_reprobes(void)
 	 * quick path that did not count would leave one or two). */
 	HG_EXPECT(s.reprobes - probes >= 3);
 	HG_EXPECT_EQ(s.tier_now, HG_TIER_LOCK);
+}
+
+/*
+ * A site settled on the lock whose STM probes abort (every other software
+ * attempt is invalidated): the software rate they leave moves only when the
+ * STM runs again, so it must not keep the lock's sections off the quiet
+ * path between probes.  Sampled after each section: outstanding quiet
+ * tickets most of the time (none at all would mean every section was
+ * accounted).
+ */
+static unsigned flip_attempt;
+static void flip_body(struct hg_tx *tx, void *p)
+{
+	uint64_t *x = p;
+	uint64_t v = hg_load64(tx, x);
+	int t = hg_tx_tier(tx);
+	fake_now += t == HG_TIER_LOCK ? 1000 : 4000;
+	if (tx->soft && (flip_attempt ^= 1)) {
+		__atomic_store_n(x, v + 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&L.stm_seq, __atomic_load_n(&L.stm_seq, __ATOMIC_RELAXED) + 2,
+		    __ATOMIC_RELEASE);
+		(void)hg_load64(tx, x);
+	}
+}
+
+static void test_lock_quiet_after_stm_aborts(void)
+{
+	static uint64_t x;
+	uint64_t site = hg_site("policy-lock-quiet");
+	for (int i = 0; i < 3000; i++) {
+		fake_now += 50;
+		hg_run(&L, site, flip_body, &x);
+	}
+	struct hg_site_stats s0 = stats(&L, site);
+	HG_ASSERT_EQ(s0.tier_now, HG_TIER_LOCK);
+	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
+	unsigned quiet = 0, n = 20000;
+	for (unsigned i = 0; i < n; i++) {
+		fake_now += 50;
+		hg_run(&L, site, flip_body, &x);
+		quiet += rec->pol.fast > 0;
+	}
+	struct hg_site_stats s = stats(&L, site);
+	HG_EXPECT(s.stm_aborts > s0.stm_aborts); /* the probes did abort */
+	HG_EXPECT(s.reprobes > s0.reprobes);
+	HG_EXPECT_EQ(s.tier_now, HG_TIER_LOCK);
+	HG_EXPECT(quiet > n / 2);
 }
 
 static void test_cheaper_stm_stays(void)
@@ -734,6 +781,7 @@ static const struct hg_test tests[] = {
 	HG_TEST(test_abort_rate_demotes),
 	HG_TEST(test_cheaper_lock_wins), HG_TEST(test_lock_probe_measures_fast_path),
 	HG_TEST(test_settled_lock_reprobes),
+	HG_TEST(test_lock_quiet_after_stm_aborts),
 	HG_TEST(test_cheaper_stm_stays),
 	HG_TEST(test_margin),
 	HG_TEST(test_outlier),
