@@ -268,9 +268,10 @@ static inline __attribute__((always_inline)) void hg_run_lock_fast(struct hg_stm
 		uint32_t s = hg_atomic_load_relaxed32(&l->stm_seq);
 		/* acq_rel as in hg_stm_seq_enter_inline */
 		if ((s & 1u) || !hg_atomic_cas_acq_rel32(&l->stm_seq, &s, s + 1)) {
-			uint64_t w0 = hg_policy_cycles();
+			uint64_t w0 = timed ? hg_policy_cycles() : 0;
 			hg_stm_seq_enter(l);
-			hg_run_lock_wait += hg_policy_cycles() - w0;
+			if (timed)
+				hg_run_lock_wait += hg_policy_cycles() - w0;
 		}
 		if (report) {
 			hg_engine_time_wait(rec, &t, HG_TIME_WEIGHT);

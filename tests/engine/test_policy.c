@@ -114,17 +114,25 @@ static struct hg_site_stats stats(const struct hg_lock *l, uint64_t site)
 
 /* ---------------------------------------------------------- abort rate */
 
-/* Every software attempt is invalidated (stm_seq moves under it). */
+/*
+ * Invalidates the running software attempt that read v from *x: another
+ * party's commit (x changed, stm_seq moved by 2), which its next read sees.
+ */
+static void stm_invalidate(struct hg_tx *tx, uint64_t *x, uint64_t v)
+{
+	__atomic_store_n(x, v + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&L.stm_seq, __atomic_load_n(&L.stm_seq, __ATOMIC_RELAXED) + 2,
+	    __ATOMIC_RELEASE);
+	(void)hg_load64(tx, x);
+}
+
+/* Every software attempt is invalidated. */
 static void conflict_body(struct hg_tx *tx, void *p)
 {
 	uint64_t *x = p;
 	uint64_t v = hg_load64(tx, x);
-	if (tx->soft) {
-		__atomic_store_n(x, v + 1, __ATOMIC_RELEASE);
-		__atomic_store_n(&L.stm_seq, __atomic_load_n(&L.stm_seq, __ATOMIC_RELAXED) + 2,
-		    __ATOMIC_RELEASE);
-		(void)hg_load64(tx, x);
-	}
+	if (tx->soft)
+		stm_invalidate(tx, x, v);
 }
 
 static void test_abort_rate_demotes(void)
@@ -220,12 +228,8 @@ static void flip_body(struct hg_tx *tx, void *p)
 	uint64_t v = hg_load64(tx, x);
 	int t = hg_tx_tier(tx);
 	fake_now += t == HG_TIER_LOCK ? 1000 : 4000;
-	if (tx->soft && (flip_attempt ^= 1)) {
-		__atomic_store_n(x, v + 1, __ATOMIC_RELEASE);
-		__atomic_store_n(&L.stm_seq, __atomic_load_n(&L.stm_seq, __ATOMIC_RELAXED) + 2,
-		    __ATOMIC_RELEASE);
-		(void)hg_load64(tx, x);
-	}
+	if (tx->soft && (flip_attempt ^= 1))
+		stm_invalidate(tx, x, v);
 }
 
 static void test_lock_quiet_after_stm_aborts(void)
