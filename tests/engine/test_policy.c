@@ -96,13 +96,19 @@ static void costs(uint64_t stm, uint64_t lock)
 	cost_of[HG_TIER_LOCK] = lock;
 }
 
-static void run_n(uint64_t site, int n)
+/* n sections of body on site, each after the caller's own work. */
+static void run_body(uint64_t site, hg_body_fn body, int n)
 {
 	static uint64_t x;
 	for (int i = 0; i < n; i++) {
 		fake_now += 50; /* the caller's own work between sections */
-		hg_run(&L, site, cost_body, &x);
+		hg_run(&L, site, body, &x);
 	}
+}
+
+static void run_n(uint64_t site, int n)
+{
+	run_body(site, cost_body, n);
 }
 
 static struct hg_site_stats stats(const struct hg_lock *l, uint64_t site)
@@ -184,12 +190,8 @@ static void path_body(struct hg_tx *tx, void *p)
 
 static void test_lock_probe_measures_fast_path(void)
 {
-	static uint64_t x;
 	uint64_t site = hg_site("policy-lock-path");
-	for (int i = 0; i < 2000; i++) {
-		fake_now += 50;
-		hg_run(&L, site, path_body, &x);
-	}
+	run_body(site, path_body, 2000);
 	struct hg_site_stats s = stats(&L, site);
 	HG_EXPECT_EQ(s.demotions[HG_REASON_COST], 1);
 	HG_EXPECT_EQ(s.tier_now, HG_TIER_LOCK);
@@ -234,19 +236,14 @@ static void flip_body(struct hg_tx *tx, void *p)
 
 static void test_lock_quiet_after_stm_aborts(void)
 {
-	static uint64_t x;
 	uint64_t site = hg_site("policy-lock-quiet");
-	for (int i = 0; i < 3000; i++) {
-		fake_now += 50;
-		hg_run(&L, site, flip_body, &x);
-	}
+	run_body(site, flip_body, 3000);
 	struct hg_site_stats s0 = stats(&L, site);
 	HG_ASSERT_EQ(s0.tier_now, HG_TIER_LOCK);
 	struct hg_site_rec *rec = hg_site_rec_get(L.id, site);
 	unsigned quiet = 0, n = 20000;
 	for (unsigned i = 0; i < n; i++) {
-		fake_now += 50;
-		hg_run(&L, site, flip_body, &x);
+		run_body(site, flip_body, 1);
 		quiet += rec->pol.fast > 0;
 	}
 	struct hg_site_stats s = stats(&L, site);
