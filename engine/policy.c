@@ -883,16 +883,26 @@ static void hg_lcost_quiet(struct hg_site_rec *rec)
 
 /*
  * Moves an elided-lock site.  A phase change (abort rate, capacity)
- * compares again after reprobe_base sections; a cost win keeps the period.
+ * compares again after reprobe_base sections, unless it ends a stay on HTM
+ * that a cost win began less than reprobe_max sections before; a cost win
+ * keeps the period.
  */
 static void hg_lcost_switch(struct hg_site_rec *rec, enum hg_tier to, enum hg_reason why)
 {
 	struct hg_policy_lcost *c = rec->pol.lcost;
 	if (hg_policy_open.rec == rec)
 		hg_policy_open.rec = NULL; /* measured on the tier being left */
+	bool demoted = why == HG_REASON_ABORT_RATE || why == HG_REASON_CAPACITY;
+	if (demoted && c->htm_at != 0 &&
+	    rec->st.acquisitions + 1 - c->htm_at < (uint64_t)hg_policy_now.reprobe_max) {
+		/* A cost win that the site's aborts undid: the hardware tier
+		 * did not hold, so compare less often. */
+		c->period = hg_period_double(c->period);
+	} else if (demoted || c->period == 0) {
+		c->period = hg_policy_now.reprobe_base; /* a phase change */
+	}
 	hg_policy_move(rec, to, why);
-	if (why == HG_REASON_ABORT_RATE || why == HG_REASON_CAPACITY || c->period == 0)
-		c->period = hg_policy_now.reprobe_base;
+	c->htm_at = to == HG_TIER_HTM && why == HG_REASON_COST ? rec->st.acquisitions + 1 : 0;
 	c->verify = 0;
 	hg_lcost_quiet(rec);
 }

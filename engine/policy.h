@@ -190,6 +190,11 @@ struct hg_policy_cost {
  *           probe's first HG_PROBE_WARM are not kept)
  *   s, acc  the kept samples and their trimmed sums per side (count, sum,
  *           sum of squares), as in struct hg_policy_cost
+ *   htm_at  1 + rec->st.acquisitions when the site last moved to HTM on a
+ *           cost win (0: it is not there by one): an abort-rate or
+ *           capacity demotion fewer than reprobe_max sections later backs
+ *           off (the period doubles) instead of comparing again after
+ *           reprobe_base
  * Invariants: rec->pol.tier is HTM or LOCK; phase == HG_LC_QUIET or an
  * open sample of this record is pending or about to be opened; n[0] <=
  * HG_PROBE_BURST; n[1] <= HG_PROBE_WARM + HG_PROBE_BURST.
@@ -210,6 +215,7 @@ struct hg_policy_lcost {
 	uint32_t n[2];
 	uint32_t s[2][HG_PROBE_BURST];
 	double acc[2][3];
+	uint64_t htm_at;
 };
 
 /*

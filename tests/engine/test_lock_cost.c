@@ -54,6 +54,10 @@ static const struct hg_policy_clock fake_clock = {
 static uint64_t c_htm, c_lock, c_hold, c_work = 50, noise;
 /* Every htm_fail_every-th speculative section aborts and ends on the lock. */
 static unsigned htm_fail_every;
+/* Speculative sections abort while the site is settled on HTM, not while
+ * it probes HTM from the lock (another thread's transactions conflict
+ * with this one's only once both run there). */
+static bool htm_fail_settled;
 static unsigned long sections;
 
 struct counts {
@@ -75,8 +79,10 @@ static void section(struct hg_site_rec *rec, struct counts *k)
 	if (t == HG_TIER_COUNT)
 		t = hg_policy_lock_pick(rec, &sampled);
 	sections++;
+	rec->st.acquisitions++;
 	if (t == HG_TIER_HTM) {
-		bool fail = htm_fail_every && sections % htm_fail_every == 0;
+		bool fail = (htm_fail_every && sections % htm_fail_every == 0) ||
+		    (htm_fail_settled && before == HG_TIER_HTM);
 		if (!fail) {
 			fake_now += c_htm + jitter();
 			hg_policy_commit(rec);
@@ -141,6 +147,7 @@ static void costs(uint64_t htm, uint64_t lock, uint64_t hold)
 	c_hold = hold;
 	noise = 0;
 	htm_fail_every = 0;
+	htm_fail_settled = false;
 	fake_par = 1;
 }
 
@@ -298,6 +305,45 @@ static void test_aborts_demote(void)
 }
 
 /*
+ * A cost win that the aborts undo: the HTM probes from the lock commit and
+ * look cheaper, but once the site is on HTM its sections abort until the
+ * rate demotes it.  Each such round trip doubles the period, so the site
+ * ends up comparing every reprobe_max sections instead of every
+ * reprobe_base (each round trip then wastes a few hundred sections).
+ */
+static void test_undone_win_backs_off(void)
+{
+	struct hg_site_rec *rec = fresh("lc-undone");
+	costs(20, 60, 30);
+	htm_fail_settled = true;
+	struct counts k = run(rec, 400000);
+	uint64_t trips = rec->st.demotions[HG_REASON_ABORT_RATE];
+	HG_EXPECT(trips >= 2);
+	HG_EXPECT_EQ(rec->st.promotions[HG_REASON_COST], trips - (rec->pol.tier == HG_TIER_LOCK));
+	/* 64 .. 65536: ten doublings, then one trip per reprobe_max. */
+	HG_EXPECT(trips <= 10 + 400000 / hg_policy_now.reprobe_max + 2);
+	HG_EXPECT_EQ(rec->pol.lcost->period, hg_policy_now.reprobe_max);
+	HG_EXPECT(k.on[HG_TIER_LOCK] > 400000 * 9 / 10);
+
+	/* A site that held HTM for reprobe_max sections before its aborts
+	 * began is in a new phase: it compares again after reprobe_base. */
+	struct hg_site_rec *b = fresh("lc-phase");
+	costs(60, 20, 10);
+	run_while(b, HG_TIER_HTM, 4000, &k);
+	HG_ASSERT_EQ(b->pol.tier, HG_TIER_LOCK);
+	costs(20, 60, 30);
+	run_while(b, HG_TIER_LOCK, 400000, &k);
+	HG_ASSERT_EQ(b->pol.tier, HG_TIER_HTM);
+	run(b, hg_policy_now.reprobe_max + 1000);
+	HG_EXPECT_EQ(b->pol.tier, HG_TIER_HTM);
+	htm_fail_every = 1;
+	run_while(b, HG_TIER_HTM, 400, &k);
+	HG_EXPECT_EQ(b->pol.tier, HG_TIER_LOCK);
+	HG_EXPECT_EQ(b->st.demotions[HG_REASON_ABORT_RATE], 1);
+	HG_EXPECT_EQ(b->pol.lcost->period, hg_policy_now.reprobe_base);
+}
+
+/*
  * The sample runs to the thread's next entry, whatever the site: two sites
  * taken alternately each see their own section plus the other's.
  */
@@ -394,6 +440,7 @@ static const struct hg_test tests[] = {
 	HG_TEST(test_win_checked),
 	HG_TEST(test_noisy_decides),
 	HG_TEST(test_aborts_demote),
+	HG_TEST(test_undone_win_backs_off),
 	HG_TEST(test_interleaved_sites),
 	HG_TEST(test_reset),
 };
