@@ -82,6 +82,10 @@ static inline uint32_t hg_atomic_fetch_add_release32(uint32_t *p, uint32_t v)
 {
 	return atomic_fetch_add_explicit(HG_A32(p), v, memory_order_release);
 }
+static inline uint32_t hg_atomic_fetch_add_seq_cst32(uint32_t *p, uint32_t v)
+{
+	return atomic_fetch_add_explicit(HG_A32(p), v, memory_order_seq_cst);
+}
 
 static inline uint64_t hg_atomic_load_relaxed64(const uint64_t *p)
 {

@@ -9,6 +9,8 @@
  *   lock      hg_run forced to the real lock
  *   stm       hg_run forced to the software tier
  *   emu       hg_run forced to the HTM tier with the lock in emulated mode
+ *   htm       hg_run forced to the HTM tier with the lock in mode rtm
+ *             (registered only where RTM is usable)
  *   adaptive  hg_run's three-tier policy (process HTM mode)
  *   mutex     pthread_mutex around the same bodies (barriers in direct mode)
  *   itm       GCC libitm (__transaction_atomic); pin ITM_DEFAULT_METHOD
@@ -43,8 +45,9 @@ int hg_bench_plain_alloc;
 
 namespace {
 
-enum Variant { V_LOCK, V_STM, V_EMU, V_ADAPTIVE, V_MUTEX, V_ITM, V_COUNT };
-const char *const variant_names[V_COUNT] = { "lock", "stm", "emu", "adaptive", "mutex", "itm" };
+enum Variant { V_LOCK, V_STM, V_EMU, V_ADAPTIVE, V_MUTEX, V_ITM, V_HTM, V_COUNT };
+const char *const variant_names[V_COUNT] = { "lock", "stm", "emu", "adaptive", "mutex", "itm",
+	                                     "htm" };
 
 enum Work { W_BANK, W_BANK_AUDIT, W_LIST, W_HASH, W_SKIP };
 
@@ -141,6 +144,10 @@ void setup(const Config &c)
 	case V_EMU:
 		hg_run_force(HG_TIER_HTM);
 		hg_lock_set_mode(&g_lock, HG_HTM_EMU);
+		break;
+	case V_HTM:
+		hg_run_force(HG_TIER_HTM);
+		hg_lock_set_mode(&g_lock, HG_HTM_RTM);
 		break;
 	default: hg_run_force(HG_TIER_ADAPTIVE); break;
 	}
@@ -249,6 +256,7 @@ struct Registrar {
 			{ "hash-0", W_HASH, 0 }, { "hash-20", W_HASH, 20 }, { "hash-50", W_HASH, 50 },
 			{ "skip-0", W_SKIP, 0 }, { "skip-20", W_SKIP, 20 }, { "skip-50", W_SKIP, 50 },
 		};
+		const bool rtm = hg_cpu_detect()->verdict == HG_RTM_USABLE;
 		for (const W &w : works)
 			for (int t = 1; t <= 2; t++)
 				for (int v = 0; v < V_COUNT; v++) {
@@ -256,6 +264,8 @@ struct Registrar {
 					if (v == V_ITM)
 						continue; /* built without -fgnu-tm */
 #endif
+					if (v == V_HTM && !rtm)
+						continue; /* RTM instructions only where detection allows */
 					std::string n = std::string(w.name) + "/" + std::to_string(t) + "t/" +
 					    variant_names[v];
 					Config c = { w.work, (Variant)v, w.upd };

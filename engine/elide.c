@@ -703,9 +703,10 @@ __attribute__((noinline)) static int hg_lock_release_slow(struct hg_lock *l)
 		 * RTM: an uninstrumented section may have written anything, so on
 		 * a lock hg_run() uses it moves stm_seq by 2 (inside the
 		 * transaction, visible atomically with its data at XEND) and
-		 * software readers revalidate, as for hg_run's hardware writers.
+		 * software readers revalidate, as for hg_run's hardware writers;
+		 * only while a software section runs (fallback/stm.h).
 		 */
-		if (hg_atomic_load_relaxed8(&l->stm_used))
+		if (hg_atomic_load_relaxed8(&l->stm_used) && hg_stm_active_any())
 			hg_atomic_store_relaxed32(&l->stm_seq, hg_atomic_load_relaxed32(&l->stm_seq) + 2);
 		if (e.t.how == HG_HELD_SPEC) {
 			h->rtm_rec = e.rec;

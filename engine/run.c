@@ -191,12 +191,14 @@ static enum hg_tier hg_run_direct(struct hg_stm_tx *tx, struct hg_lock *l, struc
 	tx->tier = got;
 	tx->run_mode = (uint8_t)mode;
 	body(&tx->pub, arg);
-	if (got == HG_TIER_HTM && mode == HG_HTM_RTM && tx->pub.wrote) {
+	if (got == HG_TIER_HTM && mode == HG_HTM_RTM && tx->pub.wrote && hg_stm_active_any()) {
 		/*
 		 * Inside the hardware transaction (its write lands at commit,
 		 * atomically with the section's): stm_seq was even at begin and
 		 * is in the read set, so a plain +2 keeps it even and makes every
-		 * software reader that saw the old value revalidate.
+		 * software reader that saw the old value revalidate.  With no
+		 * software section running there is no such reader
+		 * (fallback/stm.h, hg_stm_active).
 		 */
 		hg_atomic_store_relaxed32(&l->stm_seq, hg_atomic_load_relaxed32(&l->stm_seq) + 2);
 	}
@@ -216,11 +218,13 @@ static enum hg_tier hg_run_soft(struct hg_stm_tx *tx, struct hg_lock *l, struct 
 {
 	/* volatile: modified between sigsetjmp and a later siglongjmp. */
 	volatile unsigned n = 0;
+	hg_stm_active_enter();
 	for (;;) {
 		if (sigsetjmp(tx->restart, 0) == 0) {
 			hg_stm_begin(tx, l);
 			body(&tx->pub, arg);
 			if (hg_stm_commit(tx)) {
+				hg_stm_active_exit();
 				tx->tier = -1;
 				*aborts = n;
 				return HG_TIER_STM;
@@ -235,6 +239,7 @@ static enum hg_tier hg_run_soft(struct hg_stm_tx *tx, struct hg_lock *l, struct 
 			if (tx->restart_reason != HG_STM_RESTART_IRREVOCABLE)
 				tx->st.escalations++;
 			*aborts = n;
+			hg_stm_active_exit();
 			return hg_run_direct(tx, l, rec, body, arg, HG_HTM_OFF);
 		}
 		hg_stm_backoff(tx, n);

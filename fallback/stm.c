@@ -95,6 +95,7 @@ unsigned hg_stm_thread_count(void)
 }
 static pthread_once_t hg_stm_key_once = PTHREAD_ONCE_INIT;
 HG_TLS struct hg_stm_tx *hg_stm_tls;
+struct hg_stm_active hg_stm_active;
 
 static void hg_stm_thread_exit(void *p);
 

@@ -14,7 +14,8 @@
  * Invariants:
  *   stm_seq changes only by CAS even -> odd (the writer's entry) and by a
  *   store odd -> odd + 1 (its exit), or, inside a hardware transaction that
- *   wrote, by +2 from an even value (so software readers revalidate);
+ *   wrote while hg_stm_active.n was not 0, by +2 from an even value (so
+ *   software readers revalidate);
  *   a software transaction's snapshot s is even, and every value in its read
  *   log was the committed value of its word while stm_seq == s.
  *
@@ -33,6 +34,42 @@
 #include "base/atomic.h"
 #include "base/util.h"
 #include "fallback/epoch.h"
+
+/*
+ * Software sections in progress, process-wide, on a line of their own: a
+ * section counts from before its first software attempt's snapshot to its
+ * commit or its escalation to the lock tier (hg_run_soft).  A hardware
+ * writer on an STM lock reads it just before XEND, inside its transaction,
+ * and moves stm_seq only when it is not 0, so hardware sections do not
+ * conflict with each other on stm_seq while no software section runs
+ * (Hybrid NOrec's split counters; docs/design.md, "Who reads and writes
+ * what").  Why that is enough: a writer that read 0 and committed did so
+ * before the increment (the increment would have aborted it), so the
+ * section's reads, all after the increment (seq_cst RMW), see its data.
+ * Invariant: n is the number of sections between hg_stm_active_enter and
+ * hg_stm_active_exit.
+ */
+struct hg_stm_active {
+	uint32_t n;
+} __attribute__((aligned(HG_CACHELINE)));
+HG_INTERNAL extern struct hg_stm_active hg_stm_active;
+
+static inline void hg_stm_active_enter(void)
+{
+	/* seq_cst: the snapshot and every read of the section come after it. */
+	hg_atomic_fetch_add_seq_cst32(&hg_stm_active.n, 1);
+}
+static inline void hg_stm_active_exit(void)
+{
+	/* Release: after the section's commit (a late exit only makes
+	 * hardware writers bump stm_seq for a while). */
+	hg_atomic_fetch_add_release32(&hg_stm_active.n, (uint32_t)-1);
+}
+/* Inside a hardware transaction: must a writer move stm_seq? */
+static inline bool hg_stm_active_any(void)
+{
+	return hg_atomic_load_relaxed32(&hg_stm_active.n) != 0;
+}
 
 /* One logged write (include/htmgil/stm.h). */
 #define hg_stm_write hg_tx_write

@@ -4,7 +4,8 @@
  * (docs/design.md, "The STM tier and the coexistence protocol").
  *
  * Shared state: three data words X, Y, Z (invariant X == Y), the real lock's
- * word LW and the software sequence word SQ.  ver[] counts writes to each
+ * word LW, the software sequence word SQ and the count ACT of software
+ * sections in progress (hg_stm_active).  ver[] counts writes to each
  * location, so a hardware transaction can tell whether a location it read
  * or wrote was written by another party before it commits.
  *
@@ -12,13 +13,16 @@
  *   Rtm   a hardware transaction: subscribes at begin (LW free and SQ even,
  *         both in its read set), reads X and Y, buffers X+1, Y+1, commits
  *         atomically only if nothing in its read set was written since it
- *         was read, bumping SQ by 2 in the same step because it wrote; then
- *         a second, non-conflicting transaction on Z.  After 2 aborts a
+ *         was read; because it wrote, it reads ACT just before its commit
+ *         (the same atomic step: a write to ACT in between would abort it)
+ *         and bumps SQ by 2 in that step only when ACT is not 0; then a
+ *         second, non-conflicting transaction on Z.  After 2 aborts a
  *         section falls back to the lock tier.
- *   Stm   a NOrec software transaction as in fallback/stm.c: snapshot an
- *         even SQ, value-logged reads that revalidate when SQ moved, commit
- *         by CAS SQ even -> odd, write back, SQ + 2.  After 2 aborts it
- *         escalates to the lock tier.
+ *   Stm   a NOrec software transaction as in fallback/stm.c: ACT + 1
+ *         before its first attempt, snapshot an even SQ, value-logged reads
+ *         that revalidate when SQ moved, commit by CAS SQ even -> odd, write
+ *         back, SQ + 2, ACT - 1.  After 2 aborts it leaves the software
+ *         tier (ACT - 1) and escalates to the lock tier.
  *   Lock  the lock tier (and emulated HTM, and plain sections on the
  *         lock, which take the same path): take LW, wait for SQ even and
  *         make it odd, update in place, make SQ even, free LW; or hg_run's
@@ -33,10 +37,13 @@
  * Mutants (spin -DMUTANT=n), each of which spin must reject:
  *   1  the hardware transaction does not subscribe to SQ
  *   2  the software commit writes back without the sequence bump
- *   3  the hardware writer commits without adding 2 to SQ
+ *   3  the hardware writer commits without adding 2 to SQ, whatever ACT
  *   4  the lock tier takes LW without holding SQ odd
  *   5  the lock tier's fast path makes SQ odd without waiting for it to be
  *      even
+ *   6  the software section announces itself (ACT + 1) after its first
+ *      read instead of before its first attempt
+ *   7  the hardware writer reads ACT at its begin, outside its read set
  */
 
 #define X 0
@@ -48,6 +55,7 @@
 byte mem[3];
 byte lw;
 byte sq;
+byte act;
 byte ver[5];
 byte done;
 
@@ -95,13 +103,16 @@ proctype Lock() {
 }
 
 proctype Rtm() {
-	byte vlw, vsq, vx, vy, vz, rx, ry, rz, tries;
+	byte vlw, vsq, vx, vy, vz, rx, ry, rz, tries, ract;
 	bit committed;
 t1:
 #if MUTANT == 1
 	atomic { lw == 0 -> vlw = ver[LW]; vsq = 0 };
 #else
 	atomic { lw == 0 && sq % 2 == 0 -> vlw = ver[LW]; vsq = ver[SQ] };
+#endif
+#if MUTANT == 7
+	ract = act;
 #endif
 	atomic { rx = mem[X]; vx = ver[X] };
 	atomic { ry = mem[Y]; vy = ver[Y] };
@@ -114,8 +125,14 @@ t1:
 #endif
 			mem[X] = rx + 1; ver[X]++;
 			mem[Y] = ry + 1; ver[Y]++;
+#if MUTANT != 7
+			ract = act;
+#endif
 #if MUTANT != 3
-			sq = sq + 2; ver[SQ]++;
+			if
+			:: ract != 0 -> sq = sq + 2; ver[SQ]++
+			:: else -> skip
+			fi;
 #endif
 			committed = 1
 		:: else -> committed = 0
@@ -142,7 +159,10 @@ t2:
 		:: ver[LW] == vlw && ver[SQ] == vsq && ver[Z] == vz ->
 #endif
 			mem[Z] = rz + 1; ver[Z]++;
-			sq = sq + 2; ver[SQ]++;
+			if
+			:: act != 0 -> sq = sq + 2; ver[SQ]++
+			:: else -> skip
+			fi;
 			committed = 1
 		:: else -> committed = 0
 		fi
@@ -162,10 +182,20 @@ t2:
 
 proctype Stm() {
 	byte snap, t, vx, vy, aborts;
+	bit announced;
+#if MUTANT != 6
+	act++; announced = 1;
+#endif
 retry:
 	atomic { (sq % 2 == 0) -> snap = sq };
 	/* read X: the log is empty, so revalidation only moves the snapshot */
 	vx = mem[X];
+#if MUTANT == 6
+	if
+	:: announced == 0 -> act++; announced = 1
+	:: else -> skip
+	fi;
+#endif
 	do
 	:: sq == snap -> break
 	:: else ->
@@ -216,12 +246,13 @@ retry:
 #if MUTANT != 2
 	sq = snap + 2; ver[SQ]++;
 #endif
+	act--;
 	goto fin;
 abort:
 	aborts++;
 	if
 	:: aborts < 2 -> goto retry
-	:: else -> any_lock_section(vx, vy)
+	:: else -> act--; any_lock_section(vx, vy)
 	fi;
 fin:
 	done++
@@ -235,5 +266,5 @@ init {
 	};
 	done == 3;
 	assert(mem[X] == 3 && mem[Y] == 3 && mem[Z] == 1);
-	assert(sq % 2 == 0 && lw == 0)
+	assert(sq % 2 == 0 && lw == 0 && act == 0)
 }
