@@ -571,12 +571,15 @@ static void hg_cost_probe_done(struct hg_site_rec *rec)
 	enum hg_tier cur = (enum hg_tier)rec->pol.tier;
 	bool better, check = false;
 	c->probe = HG_TIER_COUNT;
-	if (probed == HG_TIER_HTM) {
-		/* An HTM probe wins when no more than demote_rate of its
-		 * burst's sections ended off the hardware tier. */
+	/* An HTM probe loses when more than demote_rate of its burst's
+	 * sections ended off the hardware tier; else, under emulation, it
+	 * wins, and in mode rtm it is judged on cost like the others. */
+	bool htm_ok = probed != HG_TIER_HTM || (uint64_t)c->probe_fail * HG_Q16 <=
+	    (uint64_t)hg_policy_q.demote_q16 * (HG_PROBE_WARM + HG_PROBE_BURST);
+	if (probed == HG_TIER_HTM && (!htm_ok || !c->rtm)) {
 		c->cur_n = 0;
-		better = (uint64_t)c->probe_fail * HG_Q16 <=
-		    (uint64_t)hg_policy_q.demote_q16 * (HG_PROBE_WARM + HG_PROBE_BURST);
+		hg_cost_comparison_reset(c);
+		better = htm_ok;
 	} else {
 		hg_cost_trim_add(c->probe_s, c->probe_n - HG_PROBE_WARM, c->acc[1]);
 		hg_cost_trim_add(c->cur_s, c->cur_n, c->acc[0]);
@@ -600,8 +603,8 @@ static void hg_cost_probe_done(struct hg_site_rec *rec)
 		}
 		better = v == HG_VERDICT_WIN;
 	}
-	if (better && (probed == HG_TIER_LOCK || probed < cur)) {
-		hg_cost_switch(rec, probed, probed == HG_TIER_LOCK ? HG_REASON_COST : HG_REASON_REPROBE);
+	if (better) {
+		hg_cost_switch(rec, probed, probed < cur ? HG_REASON_REPROBE : HG_REASON_COST);
 		if (check)
 			c->verify = 0;
 		return;
@@ -682,16 +685,19 @@ static enum hg_tier hg_cost_pick(struct hg_site_rec *rec, enum hg_htm_mode mode)
 	if (rec->pol.tier == HG_TIER_HTM && mode == HG_HTM_OFF)
 		hg_atomic_store_relaxed32(&rec->pol.tier, HG_TIER_STM); /* the lock's mode changed */
 	enum hg_tier tier = (enum hg_tier)rec->pol.tier;
+	c->rtm = mode == HG_HTM_RTM;
 	if (c->probe != HG_TIER_COUNT)
 		return (enum hg_tier)c->probe;
 	if (c->left > 0 && --c->left > 0)
 		return tier;
 	/* Start a probe burst: down to the lock from STM (cost check), up from
-	 * the lock to STM, up to HTM when a mode allows it.  A cost comparison
-	 * not yet decided probes the same tier again. */
-	if (c->rounds > 0 && tier != HG_TIER_HTM) {
-		c->probe = tier == HG_TIER_STM ? HG_TIER_LOCK : HG_TIER_STM;
+	 * the lock to STM, up to HTM when a mode allows it; in mode rtm from
+	 * HTM down to the lock and to the STM (cost checks).  A cost
+	 * comparison not yet decided probes the same tier again. */
+	if (c->rounds > 0) {
+		c->probe = c->last;
 		c->probe_n = 0;
+		c->probe_fail = 0;
 		return (enum hg_tier)c->probe;
 	}
 	switch (tier) {
@@ -704,12 +710,19 @@ static enum hg_tier hg_cost_pick(struct hg_site_rec *rec, enum hg_htm_mode mode)
 		c->probe = (mode != HG_HTM_OFF && c->flip) ? HG_TIER_HTM : HG_TIER_STM;
 		break;
 	default:
-		c->left = c->period;
-		return tier;
+		if (mode != HG_HTM_RTM) {
+			/* Emulated HTM holds the real lock: its cost says nothing. */
+			c->left = c->period;
+			return tier;
+		}
+		c->flip ^= 1;
+		c->probe = c->flip ? HG_TIER_LOCK : HG_TIER_STM;
+		break;
 	}
+	c->last = c->probe;
 	c->probe_n = 0;
 	c->probe_fail = 0;
-	if (c->probe != HG_TIER_LOCK)
+	if (c->probe < tier)
 		hg_counter_add(&rec->st.reprobes, 1);
 	return (enum hg_tier)c->probe;
 }

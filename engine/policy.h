@@ -155,6 +155,8 @@ struct hg_policy_cost {
 	uint8_t from;
 	uint8_t verify;
 	uint8_t rounds;
+	uint8_t last; /* the tier of the last probe burst (a repeated round probes it again) */
+	uint8_t rtm;  /* the lock's mode was rtm at the last pick: HTM is costed too */
 	uint32_t left;
 	uint32_t period;
 	uint32_t probe_n;
