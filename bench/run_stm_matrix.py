@@ -140,7 +140,7 @@ def main():
             random.shuffle(procs)
             for m in procs:
                 if m is None:
-                    r = run_bench(a.bench, row + "(lock|stm|emu|adaptive|mutex)/",
+                    r = run_bench(a.bench, row + "(lock|stm|emu|htm|adaptive|mutex)/",
                                   a.min_time, {})
                     got.update(r)
                 else:
@@ -155,6 +155,11 @@ def main():
 
     def get(w, t, v):
         return res.get("%s/%dt/%s" % (w, t, v))
+
+    # The forced RTM tier exists only where htmgil-bench found RTM usable.
+    have_htm = any(k.endswith("/htm") for k in res)
+    tiers = TIERS + (["htm"] if have_htm else [])
+    columns = tiers + COLUMNS[len(TIERS):]
 
     def round_ratios(w, t, num, dens):
         """num / (best of dens), within each round's row, for every round."""
@@ -176,7 +181,8 @@ def main():
     lines.append("")
     lines.append("### Machine")
     lines.append("")
-    lines.append("- CPU: %s, %d logical CPUs, RTM: %s (the `emu` column is emulated HTM)" % (model, cpus, rtm))
+    lines.append("- CPU: %s, %d logical CPUs, RTM: %s (the `emu` column is emulated HTM%s)"
+                 % (model, cpus, rtm, ", `htm` real RTM" if have_htm else ""))
     lines.append("- Memory: %s; OS: %s, kernel %s" % (mem, osname, kernel))
     lines.append("- Compiler: %s; libitm from the same GCC" % cc)
     lines.append("- Run: %s UTC, %d rounds of the whole matrix (every benchmark once per round, "
@@ -192,22 +198,22 @@ def main():
     lines.append("Workloads: bank = one transfer between two of 1024 accounts; bank-audit = "
                  "the same with 20 % read-all audits; list/hash/skip = integer set of 256 keys "
                  "in 1..512 (sorted linked list, 128-bucket chained hash set, skip list) with "
-                 "the given % of updates.  Tiers: hg_run forced to the lock, the STM or "
-                 "(emulated) HTM; adaptive = hg_run's policy; mutex = pthread_mutex around the "
+                 "the given % of updates.  Tiers: hg_run forced to the lock, the STM, "
+                 "emulated HTM (emu) or, where RTM is usable, RTM (htm); adaptive = hg_run's policy; mutex = pthread_mutex around the "
                  "same bodies; itm = GCC libitm with ITM_DEFAULT_METHOD pinned.")
     lines.append("")
-    lines.append("| workload | threads | " + " | ".join(COLUMNS) + " |")
-    lines.append("|---|---|" + "---|" * len(COLUMNS))
+    lines.append("| workload | threads | " + " | ".join(columns) + " |")
+    lines.append("|---|---|" + "---|" * len(columns))
     for w in WORKLOADS:
         for t in (1, 2):
-            row = [fmt(get(w, t, c)) for c in COLUMNS]
+            row = [fmt(get(w, t, c)) for c in columns]
             lines.append("| %s | %d | %s |" % (w, t, " | ".join(row)))
     lines.append("")
     lines.append("### Targets, as ratios from this run")
     lines.append("")
     lines.append("Each ratio is the median over the rounds of the ratio within one round's row "
                  "(its cells measured seconds apart), so it can differ from the ratio of the "
-                 "table's medians; `best forced` is the fastest of lock, stm and emu in that "
+                 "table's medians; `best forced` is the fastest of the forced tiers in that "
                  "round, `best of forced and mutex` the fastest of those and pthread_mutex "
                  "around the same body, and the column named is the one fastest in the table.  The range is the "
                  "lowest and highest per-round ratio.")
@@ -227,21 +233,29 @@ def main():
     target("bank 2t: STM / libitm ml_wt", "bank", 2, "stm", ["itm-ml_wt"], 2.0)
     target("list-0 2t: STM / lock tier", "list-0", 2, "stm", ["lock"], 1.5)
     target("list-20 2t: STM / lock tier", "list-20", 2, "stm", ["lock"], 1.1)
+    if have_htm:
+        # Across two rows of one round: the hardware tier's 2-thread scaling.
+        per = [r["bank/2t/htm"] / r["bank/1t/htm"] for r in rounds
+               if r.get("bank/2t/htm") and r.get("bank/1t/htm")]
+        if per:
+            m = statistics.median(per)
+            lines.append("| bank: htm 2t / htm 1t | %.2f | %.2f-%.2f | >= 1.30 | %s |"
+                         % (m, min(per), max(per), "yes" if m >= 1.3 else "no"))
     for w in WORKLOADS:
         for t in (1, 2):
-            which = max(TIERS, key=lambda c: get(w, t, c) or 0)
+            which = max(tiers, key=lambda c: get(w, t, c) or 0)
             target("%s %dt: adaptive / best forced (%s)" % (w, t, which),
-                   w, t, "adaptive", TIERS, 0.9)
+                   w, t, "adaptive", tiers, 0.9)
     for w in WORKLOADS:
         for t in (1, 2):
-            which = max(TIERS + ["mutex"], key=lambda c: get(w, t, c) or 0)
+            which = max(tiers + ["mutex"], key=lambda c: get(w, t, c) or 0)
             target("%s %dt: adaptive / best of forced and mutex (%s)" % (w, t, which),
-                   w, t, "adaptive", TIERS + ["mutex"], 0.9)
+                   w, t, "adaptive", tiers + ["mutex"], 0.9)
     lines.append(END)
     write_section(a.out, "\n".join(lines) + "\n")
     print("wrote %s" % os.path.relpath(a.out, ROOT))
     missing = ["%s/%dt/%s" % (w, t, c) for w in WORKLOADS for t in (1, 2)
-               for c in COLUMNS if not get(w, t, c)]
+               for c in columns if not get(w, t, c)]
     if missing:
         sys.exit("run_stm_matrix.py: no result for %d cells (%s): is %s the "
                  "htmgil-bench of this tree, built with libitm?"
