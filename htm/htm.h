@@ -25,7 +25,9 @@
  * None of these may be called unless hg_htm_mode() == HG_HTM_RTM, which
  * detection grants only on a CPU that really runs RTM (or under valgrind in
  * the test mode).  The functions are out of line in a file compiled with
- * -mrtm, so no other file is ever compiled with RTM enabled.
+ * -mrtm, so no other file is ever compiled with RTM enabled; the elided
+ * lock's two fast-path primitives (begin_sub, commit_active) are inline
+ * assembly in htm/x86/rtm.h, which needs no -mrtm.
  */
 #ifndef HG_HTM_SELECT_H
 #define HG_HTM_SELECT_H

@@ -59,27 +59,3 @@ bool hg_htm_active(void)
 {
 	return _xtest() != 0;
 }
-
-/*
- * Relaxed loads: inside the transaction the words are in its read set, so
- * any later write to them aborts it.
- */
-uint32_t hg_htm_begin_sub(const uint32_t *zero, const uint32_t *even)
-{
-	unsigned s = _xbegin();
-	if (s == _XBEGIN_STARTED) {
-		if (__atomic_load_n(zero, __ATOMIC_RELAXED) != 0)
-			_xabort(HG_ABORT_BUSY);
-		if (__atomic_load_n(even, __ATOMIC_RELAXED) & 1u)
-			_xabort(HG_ABORT_STM_BUSY);
-	}
-	return s;
-}
-
-bool hg_htm_commit_active(void)
-{
-	if (!_xtest())
-		return false;
-	_xend();
-	return true;
-}
