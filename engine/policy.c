@@ -685,7 +685,6 @@ static enum hg_tier hg_cost_pick(struct hg_site_rec *rec, enum hg_htm_mode mode)
 	if (rec->pol.tier == HG_TIER_HTM && mode == HG_HTM_OFF)
 		hg_atomic_store_relaxed32(&rec->pol.tier, HG_TIER_STM); /* the lock's mode changed */
 	enum hg_tier tier = (enum hg_tier)rec->pol.tier;
-	c->rtm = mode == HG_HTM_RTM;
 	if (c->probe != HG_TIER_COUNT)
 		return (enum hg_tier)c->probe;
 	if (c->left > 0 && --c->left > 0)
@@ -700,6 +699,16 @@ static enum hg_tier hg_cost_pick(struct hg_site_rec *rec, enum hg_htm_mode mode)
 		c->probe_fail = 0;
 		return (enum hg_tier)c->probe;
 	}
+	/*
+	 * HTM's cost is compared only in mode rtm and with one thread on
+	 * hg_run (emulated HTM holds the real lock, so its cost says nothing).
+	 * With other threads a lock probe's charge (its holding time times the
+	 * parallelism) is only a lower bound of what the lock costs them, and a
+	 * probe on any tier makes the other threads' transactions look dearer
+	 * (their subscription sees it): there HTM sites leave on aborts only,
+	 * and an HTM probe wins when its sections commit.
+	 */
+	c->rtm = mode == HG_HTM_RTM && hg_policy_clock_now->parallelism() == 1;
 	switch (tier) {
 	case HG_TIER_STM:
 		c->flip ^= 1;
@@ -710,8 +719,7 @@ static enum hg_tier hg_cost_pick(struct hg_site_rec *rec, enum hg_htm_mode mode)
 		c->probe = (mode != HG_HTM_OFF && c->flip) ? HG_TIER_HTM : HG_TIER_STM;
 		break;
 	default:
-		if (mode != HG_HTM_RTM) {
-			/* Emulated HTM holds the real lock: its cost says nothing. */
+		if (!c->rtm) {
 			c->left = c->period;
 			return tier;
 		}

@@ -156,7 +156,7 @@ struct hg_policy_cost {
 	uint8_t verify;
 	uint8_t rounds;
 	uint8_t last; /* the tier of the last probe burst (a repeated round probes it again) */
-	uint8_t rtm;  /* the lock's mode was rtm at the last pick: HTM is costed too */
+	uint8_t rtm;  /* at the last probe's start, mode rtm and one thread on hg_run: HTM is costed */
 	uint32_t left;
 	uint32_t period;
 	uint32_t probe_n;

@@ -39,6 +39,16 @@ static HG_TLS struct hg_lock *hg_run_seq_held;
 /* Timed section: hg_run_op_lock adds the cycles it waited to hg_run_lock_wait. */
 static HG_TLS bool hg_run_timing;
 static HG_TLS uint64_t hg_run_lock_wait;
+/*
+ * Settled lock-tier sections this thread still runs under the mutex, not
+ * on stm_seq alone: set when the fast path found stm_seq held.  stm_seq
+ * alone is a spinlock, and two threads that keep taking one spin on each
+ * other's line (a bank transfer at 2 threads ran at 0.25x pthread_mutex);
+ * the mutex parks its waiters, so one thread runs on while the other
+ * sleeps (docs/design.md, "Sections that run on any tier").
+ */
+#define HG_RUN_CONTENDED 64
+static HG_TLS unsigned hg_run_contended;
 
 static void hg_run_op_lock(void *target)
 {
@@ -267,7 +277,12 @@ static inline __attribute__((always_inline)) void hg_run_lock_fast(struct hg_stm
 	bool report = hg_engine_count_sampled(rec);
 	rec->t0 = 0;
 	if (HG_LIKELY(!(timed | report))) {
-		hg_stm_seq_enter_inline(l);
+		uint32_t s = hg_atomic_load_relaxed32(&l->stm_seq);
+		/* acq_rel as in hg_stm_seq_enter_inline */
+		if (HG_UNLIKELY((s & 1u) || !hg_atomic_cas_acq_rel32(&l->stm_seq, &s, s + 1))) {
+			hg_run_contended = HG_RUN_CONTENDED;
+			hg_stm_seq_enter(l);
+		}
 	} else {
 		uint64_t t = report ? hg_cycles() : 0;
 		uint32_t s = hg_atomic_load_relaxed32(&l->stm_seq);
@@ -375,7 +390,9 @@ static __attribute__((noinline)) void hg_run_slow(struct hg_lock *l, uint64_t si
 	/* Pick. */
 	struct hg_policy_ticket t;
 	hg_policy_pick(rec, mode, hg_run_forced(), &t);
-	if (HG_LIKELY(t.tier == HG_TIER_LOCK && !hg_sim_on &&
+	if (HG_UNLIKELY(hg_run_contended > 0) && t.tier == HG_TIER_LOCK)
+		hg_run_contended--; /* under the mutex (hg_run_on) */
+	else if (HG_LIKELY(t.tier == HG_TIER_LOCK && !hg_sim_on &&
 	        !hg_trace_on() && hg_atomic_load_relaxed8(&l->stm_used) == HG_STM_USED_READY)) {
 		/* Settled or forced: nothing to account. */
 		bool quiet = !t.sample && (!t.adaptive || t.fast);
@@ -449,7 +466,7 @@ void hg_run(struct hg_lock *l, uint64_t site, hg_body_fn body, void *arg)
 	if (HG_LIKELY(tx != NULL && tx->depth == 0 && rec != NULL && rec->site == site &&
 	        rec->lock_id == l->id &&
 	        hg_atomic_load_acquire8(&l->stm_used) == HG_STM_USED_READY &&
-	        !hg_trace_on() && !hg_sim_on && hg_run_quiet_lock(rec))) {
+	        !hg_trace_on() && !hg_sim_on && hg_run_contended == 0 && hg_run_quiet_lock(rec))) {
 		hg_run_lock_fast(tx, l, rec, body, arg, false);
 		return;
 	}
