@@ -12,24 +12,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hg_fake_clock.h"
 #include "hg_test.h"
 #include "htmgil/htmgil.h"
 #include "engine/engine.h"
 #include "engine/policy.h"
 #include "engine/site.h"
 
-static uint64_t fake_now = 1;
-static uint64_t fake_rng = 0x9e3779b97f4a7c15ull;
 static unsigned fake_par = 1;
-
-static uint64_t fake_cycles(void) { return fake_now; }
-static uint64_t fake_random(void)
-{
-	fake_rng ^= fake_rng << 13;
-	fake_rng ^= fake_rng >> 7;
-	fake_rng ^= fake_rng << 17;
-	return fake_rng;
-}
 static unsigned fake_parallelism(void) { return 1; }
 static unsigned fake_lock_parallelism(uint32_t lock_id)
 {

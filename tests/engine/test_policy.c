@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hg_fake_clock.h"
 #include "hg_test.h"
 #include "htmgil/htmgil.h"
 #include "engine/engine.h"
@@ -23,22 +24,7 @@
 
 /* ------------------------------------------------------------ the clock */
 
-static uint64_t fake_now = 1;
-static uint64_t fake_rng = 0x9e3779b97f4a7c15ull;
 static unsigned fake_par = 1;
-
-static uint64_t fake_cycles(void)
-{
-	return fake_now;
-}
-
-static uint64_t fake_random(void)
-{
-	fake_rng ^= fake_rng << 13;
-	fake_rng ^= fake_rng >> 7;
-	fake_rng ^= fake_rng << 17;
-	return fake_rng;
-}
 
 static unsigned fake_parallelism(void)
 {
