@@ -20,21 +20,23 @@
 static struct hg_lock L;
 static uint64_t site;
 static int locked_in[200];
-static int n_run;
+static int n_run; /* sections the worker has run (atomic: main reads it while it runs) */
 
 static void body(struct hg_tx *tx, void *p)
 {
 	(void)tx;
-	(void)p;
-	locked_in[n_run] = hg_mutex_is_locked(&L.mutex);
+	int *i = p;
+	locked_in[*i] = hg_mutex_is_locked(&L.mutex);
 }
 
 static void *worker(void *arg)
 {
 	(void)arg;
 	hg_run_force_thread(HG_TIER_LOCK);
-	for (n_run = 0; n_run < 200; n_run++)
-		hg_run(&L, site, body, NULL);
+	for (int i = 0; i < 200; i++) {
+		hg_run(&L, site, body, &i);
+		__atomic_store_n(&n_run, i + 1, __ATOMIC_RELAXED);
+	}
 	hg_run_force_thread(-1);
 	return NULL;
 }
@@ -44,7 +46,7 @@ static void settle(void)
 	/* The site's record and the lock's STM readiness, on this thread. */
 	hg_run_force_thread(HG_TIER_LOCK);
 	for (int i = 0; i < 10; i++)
-		hg_run(&L, site, body, NULL);
+		hg_run(&L, site, body, &i);
 	hg_run_force_thread(-1);
 }
 
@@ -60,11 +62,12 @@ static void test_contended_takes_the_mutex(void)
 
 	/* The first section finds stm_seq held and waits; the next 64 run
 	 * under the mutex; the rest on the fast path again. */
+	__atomic_store_n(&n_run, 0, __ATOMIC_RELAXED);
 	hg_stm_seq_enter(&L);
 	pthread_create(&t, NULL, worker, NULL);
 	struct timespec ts = { 0, 20 * 1000 * 1000 };
 	nanosleep(&ts, NULL);
-	HG_EXPECT_EQ(n_run, 0);
+	HG_EXPECT_EQ(__atomic_load_n(&n_run, __ATOMIC_RELAXED), 0);
 	hg_stm_seq_exit(&L);
 	pthread_join(t, NULL);
 	HG_EXPECT_EQ(locked_in[0], 0);
