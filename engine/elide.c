@@ -450,13 +450,15 @@ __attribute__((noinline)) static void hg_lock_spec_fast(struct hg_lock *l, struc
 	/* Relaxed: a switch set at start-up (pmu/pmu.h). */
 	if (HG_LIKELY(!timed && hg_atomic_load_relaxed32(&hg_pmu_on) == 0)) {
 		/* The subscription of hg_spec_begin and hg_lock_op_sub_extra. */
+		unsigned n = h->n;
+		hg_held_set(&h->e[n], l, rec, (struct hg_held_tag){ HG_HELD_SPEC, HG_HTM_RTM, 0, HG_MARK_UNCOUNTED });
+		h->n = n + 1;
+		h->in_rtm = 1;
 		s = hg_htm_begin_sub(&l->mutex.word, &l->stm_seq);
-		if (hg_htm_begin_success(s)) {
-			struct hg_held_entry *e = &h->e[h->n++];
-			hg_held_set(e, l, rec, (struct hg_held_tag){ HG_HELD_SPEC, HG_HTM_RTM, 0, HG_MARK_UNCOUNTED });
-			h->in_rtm = 1;
+		if (hg_htm_begin_success(s))
 			return;
-		}
+		h->n = n;
+		h->in_rtm = 0;
 		hg_counter_add(&rec->st.attempts, 1);
 	}
 	hg_counter_add(&rec->st.acquisitions, 1);
