@@ -397,15 +397,23 @@ void hg_lock_acquire(struct hg_lock *l, uint64_t site)
 		return;
 	}
 	bool open = hg_policy_open.rec != NULL;
-	if (HG_LIKELY(rec->lock_tag == hg_lock_tag(l) && rec->lock_off && !open)) {
+	bool off = rec->lock_off;
+	if (HG_LIKELY(rec->lock_tag == hg_lock_tag(l) && !open &&
+	        (off || (rec->pol.tier == HG_TIER_LOCK && rec->pol.lquiet > 0)))) {
 		/*
-		 * A lock last seen in mode off: CAS first, then check the lock's
-		 * fields, so the line is fetched once, for writing (a read first
-		 * would fetch it shared from the last holder, and the CAS again).
-		 * Stale (mode changed, another lock with this tag): undo.
+		 * A lock last seen in mode off, or a site settled on the lock
+		 * with quiet sections left (mode rtm, cost compared): CAS first,
+		 * then check the lock's fields, so the line is fetched once, for
+		 * writing (a read first would fetch it shared from the last
+		 * holder, and the CAS again).  Stale (mode changed, another lock
+		 * with this tag): undo.
 		 */
 		if (HG_LIKELY(hg_lock_fast_cas(l))) {
-			if (HG_LIKELY(rec->lock_id == l->id && hg_lock_mode(l) == HG_HTM_OFF)) {
+			enum hg_htm_mode m = hg_lock_mode(l);
+			if (HG_LIKELY(rec->lock_id == l->id &&
+			        (off ? m == HG_HTM_OFF : m == HG_HTM_RTM && !l->cost_off))) {
+				if (!off)
+					rec->pol.lquiet--; /* as hg_policy_lock_fast */
 				hg_lock_fast_held(l, rec, false);
 				return;
 			}

@@ -28,6 +28,8 @@
 #include "hg_test.h"
 #include "base/atomic.h"
 #include "engine/engine.h"
+#include "engine/policy.h"
+#include "engine/site.h"
 #include "htmgil/htmgil.h"
 #include "rtm_test.h"
 
@@ -341,6 +343,48 @@ static void test_rtm_cost(void)
 	hg_lock_destroy(&off);
 }
 
+/*
+ * A site settled on the lock in mode rtm takes the lock tier's CAS-first
+ * path under its hint (engine/elide.c, hg_lock_acquire), counting down its
+ * quiet sections as the policy's fast path does; when the lock's mode
+ * changes the hint is stale and the CAS is undone.
+ */
+static void test_rtm_settled_lock_hint(void)
+{
+	struct hg_lock l;
+	hg_lock_init(&l, "rtm-settled-hint");
+	HG_ASSERT_EQ(hg_lock_set_mode(&l, HG_HTM_RTM), 0);
+	uint64_t site = hg_site("rtm.settled-hint");
+	hg_lock_acquire(&l, site);
+	hg_lock_release(&l);
+	struct hg_site_rec *rec = hg_site_rec_get(l.id, site);
+	HG_ASSERT(rec->pol.lcost != NULL);
+	/* As if a cost win had moved it: on the lock, quiet. */
+	rec->pol.tier = HG_TIER_LOCK;
+	rec->pol.lquiet = 100;
+	struct hg_site_stats before = stats_of(&l, site);
+	for (int i = 0; i < 10; i++) {
+		hg_lock_acquire(&l, site);
+		HG_EXPECT(hg_mutex_is_locked(&l.mutex));
+		HG_EXPECT(!hg_in_transaction());
+		hg_lock_release(&l);
+	}
+	struct hg_site_stats s = stats_of(&l, site);
+	HG_EXPECT_EQ(rec->pol.lquiet, 90u);
+	HG_EXPECT_EQ(s.commits[HG_TIER_LOCK] - before.commits[HG_TIER_LOCK], 10);
+	HG_EXPECT_EQ(s.attempts, before.attempts);
+	/* Mode off since: the hint is stale, the slow path takes the lock. */
+	HG_ASSERT_EQ(hg_lock_set_mode(&l, HG_HTM_OFF), 0);
+	hg_lock_acquire(&l, site);
+	HG_EXPECT(hg_mutex_is_locked(&l.mutex));
+	HG_EXPECT_EQ(rec->pol.lquiet, 90u);
+	hg_lock_release(&l);
+	HG_EXPECT(!hg_mutex_is_locked(&l.mutex));
+	s = stats_of(&l, site);
+	HG_EXPECT_EQ(s.commits[HG_TIER_LOCK] - before.commits[HG_TIER_LOCK], 11);
+	hg_lock_destroy(&l);
+}
+
 int main(void)
 {
 	if (!hg_rtm_test_usable())
@@ -348,6 +392,7 @@ int main(void)
 	static const struct hg_test tests[] = {
 		HG_TEST(test_rtm_counters), HG_TEST(test_rtm_capacity), HG_TEST(test_rtm_busy),
 		HG_TEST(test_rtm_nested_trylock), HG_TEST(test_rtm_syscall), HG_TEST(test_rtm_cost),
+		HG_TEST(test_rtm_settled_lock_hint),
 	};
 	return HG_RUN_TESTS(tests);
 }
