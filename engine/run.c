@@ -9,7 +9,8 @@
  *   HTM   hg_engine_enter() with the lock's mode; the subscription reads the
  *         lock word and, through subscribe_extra, stm_seq (must be even).  A
  *         hardware writer adds 2 to stm_seq inside its transaction just
- *         before commit, so software readers revalidate.  Emulated HTM takes
+ *         before commit while a software section runs (hg_stm_active), so
+ *         software readers revalidate.  Emulated HTM takes
  *         the real lock through the ops below and so acts as the lock tier.
  *   STM   fallback/stm.c, with randomized backoff and escalation to the lock
  *         tier after HG_RUN_STM_ESCALATE consecutive aborts.
