@@ -44,6 +44,7 @@
  *                   period (reprobe_base doubling up to reprobe_max)
  *   samples         speculative attempts (or hg_run sections) since the
  *                   last tier change: a demotion needs demote_min of them
+ *                   (commits stop counting there; aborts go on)
  *   rate_q16        decaying abort rate of speculative attempts
  *   txlen, txlen_aux  the GIL's transaction length (hg_policy_txlen)
  *   yield_cyc       decaying cycles per yield interval of the site's
@@ -335,9 +336,14 @@ HG_INTERNAL void hg_policy_reprobe_won(struct hg_site_rec *rec);
 static inline void hg_policy_commit(struct hg_site_rec *rec)
 {
 	struct hg_site_policy *p = &rec->pol;
-	/* Relaxed: single writer; the report reads a possibly stale value. */
-	__atomic_store_n(&p->rate_q16, hg_policy_decay(p->rate_q16, 0), __ATOMIC_RELAXED);
-	p->samples++;
+	/* Relaxed: single writer; the report reads a possibly stale value.
+	 * A rate already 0 and a count past demote_min (all the count is
+	 * compared with) are not stored again: no store on a settled site. */
+	uint32_t r = p->rate_q16;
+	if (r != 0)
+		__atomic_store_n(&p->rate_q16, hg_policy_decay(r, 0), __ATOMIC_RELAXED);
+	if (p->samples < hg_policy_now.demote_min)
+		p->samples++;
 	if (HG_UNLIKELY(p->tier != HG_TIER_HTM) && !p->cost && !p->lcost)
 		hg_policy_reprobe_won(rec);
 }
