@@ -19,6 +19,11 @@ compares one figure per program, the one its known answer is about:
               predicts none; the hardware aborts 10-16 %: docs/sim.md)
   syscall     hardware commits per section: both under 1 %
 
+A real run of a contended program (counter, falseshare) whose
+aborts are mostly status 0 (cause "other": interrupts, the host taking the
+vCPU) measured the machine, not the program: it is run again, up to
+REAL_TRIES runs in all, and the table says how many were set aside.
+
 Prints the comparison as a table (docs/sim.md, "Known answers, measured")
 and exits 1 when a figure is outside its tolerance.
 """
@@ -36,6 +41,8 @@ REAL_SECTIONS = {"disjoint": 200000, "counter": 200000, "falseshare": 200000,
                  "oneset10": 200000, "bigwrite": 20000, "oneset": 20000, "syscall": 20000}
 SIM_SECTIONS = 2000
 REAL_RUNS = 3
+REAL_TRIES = 9
+CONTENDED = ("counter", "falseshare")
 FACTOR = 2.5
 
 
@@ -115,13 +122,17 @@ def main():
     env = {k: v for k, v in os.environ.items() if not k.startswith("HTMGIL_")}
     rows = []
     bad = []
+    notes = []
     for mode in modes:
         if mode not in MODES:
             sys.exit("unknown mode %s" % mode)
         n = REAL_SECTIONS[mode]
         vals = []
         causes = {}
-        for i in range(REAL_RUNS):
+        noisy = 0
+        for i in range(REAL_TRIES):
+            if len(vals) == REAL_RUNS:
+                break
             rep = os.path.join(work, "real_%s_%d.json" % (mode, i))
             run([htmgil, "run", "--htm", "rtm", "--target", "pthread", "--report", rep, "--",
                  prog, mode, str(n)], env, "ka_prog %s: %d sections per thread, ok\n" % (mode, n))
@@ -129,9 +140,19 @@ def main():
             if acq != 2 * n:
                 fail("%s: the real report counts %d acquisitions, the program made %d"
                      % (mode, acq, 2 * n))
+            if (mode in CONTENDED and ab.get("other", 0) > ab.get("conflict", 0)
+                    and ab.get("other", 0) > 0.01 * max(att, 1)):
+                noisy += 1
+                continue
             vals.append(figure(mode, acq, att, com, ab))
             for k, v in ab.items():
                 causes[k] = causes.get(k, 0) + v
+        if not vals:
+            fail("%s: all %d real runs were dominated by status-0 aborts (a busy host)"
+                 % (mode, REAL_TRIES))
+        if noisy:
+            notes.append("%s: %d real run(s) set aside, their aborts mostly status 0"
+                         % (mode, noisy))
         rep = os.path.join(work, "sim_%s.json" % mode)
         run([htmgil, "sim", "--target", "pthread", "--report", rep, "--",
              prog, mode, str(SIM_SECTIONS)], env,
@@ -147,10 +168,12 @@ def main():
                        100 * pred, ptop, tol, "yes" if ok else "NO"))
         if not ok:
             bad.append(mode)
-    print("| program | figure | measured, median (min-max of %d) | measured top cause "
+    print("| program | figure | measured, median (min-max of up to %d) | measured top cause "
           "| predicted | predicted top cause | tolerance | within |" % REAL_RUNS)
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
+    for line in notes:
+        print(line)
     if bad:
         fail("outside the tolerance: %s" % ", ".join(bad))
     print("ok")
