@@ -278,17 +278,13 @@ static inline __attribute__((always_inline)) void hg_run_lock_fast(struct hg_stm
 	bool report = hg_engine_count_sampled(rec);
 	rec->t0 = 0;
 	if (HG_LIKELY(!(timed | report))) {
-		uint32_t s = hg_atomic_load_relaxed32(&l->stm_seq);
-		/* acq_rel as in hg_stm_seq_enter_inline */
-		if (HG_UNLIKELY((s & 1u) || !hg_atomic_cas_acq_rel32(&l->stm_seq, &s, s + 1))) {
+		if (HG_UNLIKELY(!hg_stm_seq_try_enter_inline(l))) {
 			hg_run_contended = HG_RUN_CONTENDED;
 			hg_stm_seq_enter(l);
 		}
 	} else {
 		uint64_t t = report ? hg_cycles() : 0;
-		uint32_t s = hg_atomic_load_relaxed32(&l->stm_seq);
-		/* acq_rel as in hg_stm_seq_enter_inline */
-		if ((s & 1u) || !hg_atomic_cas_acq_rel32(&l->stm_seq, &s, s + 1)) {
+		if (!hg_stm_seq_try_enter_inline(l)) {
 			uint64_t w0 = timed ? hg_policy_cycles() : 0;
 			hg_stm_seq_enter(l);
 			if (timed)

@@ -170,13 +170,18 @@ HG_INTERNAL void hg_stm_seq_exit(struct hg_lock *l);
 
 /*
  * The same, inline for the settled lock tier (engine/run.c): one CAS from
- * the even value read, else hg_stm_seq_enter() waits.  Memory orders as
+ * the even value read (the try: false when stm_seq was odd or the CAS
+ * lost), else hg_stm_seq_enter() waits.  Memory orders as
  * there (fallback/stm.c).
  */
-static inline void hg_stm_seq_enter_inline(struct hg_lock *l)
+static inline bool hg_stm_seq_try_enter_inline(struct hg_lock *l)
 {
 	uint32_t s = hg_atomic_load_relaxed32(&l->stm_seq);
-	if (HG_UNLIKELY((s & 1u) || !hg_atomic_cas_acq_rel32(&l->stm_seq, &s, s + 1)))
+	return !(s & 1u) && hg_atomic_cas_acq_rel32(&l->stm_seq, &s, s + 1);
+}
+static inline void hg_stm_seq_enter_inline(struct hg_lock *l)
+{
+	if (HG_UNLIKELY(!hg_stm_seq_try_enter_inline(l)))
 		hg_stm_seq_enter(l);
 }
 static inline void hg_stm_seq_exit_inline(struct hg_lock *l)
