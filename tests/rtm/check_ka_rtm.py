@@ -19,16 +19,21 @@ compares one figure per program, the one its known answer is about:
               predicts none; the hardware aborts 10-16 %: docs/sim.md)
   syscall     hardware commits per section: both under 1 %
 
-A real run of a contended program (counter, falseshare) whose
-aborts are mostly status 0 (cause "other": interrupts, the host taking the
-vCPU) measured the machine, not the program: it is run again, up to
-REAL_TRIES runs in all, and the table says how many were set aside.
+The real runs pin the two threads to two CPUs (KA_PROG_PIN=1; ka_prog
+prints how much they overlapped).  A real run of a contended program
+(counter, falseshare) measured the machine, not the program, when its
+threads overlapped in under MIN_OVERLAP of their chunks (the host took a
+vCPU) or when its aborts are mostly status 0 (cause "other": interrupts):
+it is run again, up to REAL_TRIES runs in all, and the table says how many
+were set aside and why.
 
+Exits 77 (skip) when the process may use fewer than two CPUs.
 Prints the comparison as a table (docs/sim.md, "Known answers, measured")
 and exits 1 when a figure is outside its tolerance.
 """
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -43,6 +48,7 @@ SIM_SECTIONS = 2000
 REAL_RUNS = 3
 REAL_TRIES = 9
 CONTENDED = ("counter", "falseshare")
+MIN_OVERLAP = 0.9
 FACTOR = 2.5
 
 
@@ -56,6 +62,15 @@ def run(cmd, env, want):
     if r.returncode != 0 or r.stdout != want:
         fail("%s: status %d, stdout %r, stderr %s" % (" ".join(cmd), r.returncode, r.stdout,
                                                       r.stderr[-400:]))
+    return r.stderr
+
+
+def overlap(stderr):
+    """The overlap ka_prog printed (KA_PROG_PIN=1), as a fraction."""
+    m = re.search(r"^ka_prog: overlap ([0-9.]+) \((\d+) chunks\)", stderr, re.M)
+    if not m:
+        fail("ka_prog printed no overlap line: %r" % stderr[-400:])
+    return float(m.group(1))
 
 
 def totals(sites):
@@ -119,7 +134,12 @@ def main():
     htmgil, prog, work = sys.argv[1:4]
     modes = sys.argv[4:] or MODES
     os.makedirs(work, exist_ok=True)
+    if len(os.sched_getaffinity(0)) < 2:
+        print("skip: the process may use one CPU; the contended programs need two")
+        sys.exit(77)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HTMGIL_")}
+    env.pop("KA_PROG_PIN", None)
+    real_env = dict(env, KA_PROG_PIN="1")
     rows = []
     bad = []
     notes = []
@@ -129,30 +149,44 @@ def main():
         n = REAL_SECTIONS[mode]
         vals = []
         causes = {}
-        noisy = 0
+        noisy = apart = 0
+        overlaps = []
         for i in range(REAL_TRIES):
             if len(vals) == REAL_RUNS:
                 break
             rep = os.path.join(work, "real_%s_%d.json" % (mode, i))
-            run([htmgil, "run", "--htm", "rtm", "--target", "pthread", "--report", rep, "--",
-                 prog, mode, str(n)], env, "ka_prog %s: %d sections per thread, ok\n" % (mode, n))
+            err = run([htmgil, "run", "--htm", "rtm", "--target", "pthread", "--report", rep,
+                       "--", prog, mode, str(n)], real_env,
+                      "ka_prog %s: %d sections per thread, ok\n" % (mode, n))
+            ov = overlap(err)
             acq, att, com, ab = totals(real_sites(rep))
             if acq != 2 * n:
                 fail("%s: the real report counts %d acquisitions, the program made %d"
                      % (mode, acq, 2 * n))
+            if mode in CONTENDED and ov < MIN_OVERLAP:
+                apart += 1
+                continue
             if (mode in CONTENDED and ab.get("other", 0) > ab.get("conflict", 0)
                     and ab.get("other", 0) > 0.01 * max(att, 1)):
                 noisy += 1
                 continue
+            overlaps.append(ov)
             vals.append(figure(mode, acq, att, com, ab))
             for k, v in ab.items():
                 causes[k] = causes.get(k, 0) + v
         if not vals:
-            fail("%s: all %d real runs were dominated by status-0 aborts (a busy host)"
-                 % (mode, REAL_TRIES))
+            fail("%s: all %d real runs were set aside: %d with the threads overlapping in "
+                 "under %.0f %% of their chunks, %d dominated by status-0 aborts (a busy host)"
+                 % (mode, REAL_TRIES, apart, 100 * MIN_OVERLAP, noisy))
+        if apart:
+            notes.append("%s: %d real run(s) set aside, their threads overlapping in under "
+                         "%.0f %% of their chunks" % (mode, apart, 100 * MIN_OVERLAP))
         if noisy:
             notes.append("%s: %d real run(s) set aside, their aborts mostly status 0"
                          % (mode, noisy))
+        if mode in CONTENDED:
+            notes.append("%s: overlap of the kept real runs %s"
+                         % (mode, ", ".join("%.3f" % o for o in overlaps)))
         rep = os.path.join(work, "sim_%s.json" % mode)
         run([htmgil, "sim", "--target", "pthread", "--report", rep, "--",
              prog, mode, str(SIM_SECTIONS)], env,

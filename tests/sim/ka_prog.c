@@ -17,9 +17,19 @@
  *   oneset10    writes 10 lines 4 KiB apart
  *   syscall     one increment and a getpid system call
  * The program checks its own results and exits 1 when they are wrong.
+ *
+ * With KA_PROG_PIN=1 in the environment (the real runs of
+ * tests/rtm/check_ka_rtm.py), thread t is pinned to the t-th CPU the process
+ * may use, and the program prints to stderr how much the threads overlapped:
+ *   ka_prog: overlap F (N chunks), pinned|not pinned
+ * F is the fraction of chunks of HG_KA_CHUNK sections, taken while both
+ * threads were still running, during which the other thread completed at
+ * least one section.  Two threads time-sliced on one CPU score near 0.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +40,7 @@
 #define HG_KA_LINE 64
 #define HG_KA_BIG_LINES 784
 #define HG_KA_SET_STRIDE 4096
+#define HG_KA_CHUNK 256
 
 /* The lock word and the counter each on a line of their own. */
 static pthread_mutex_t hg_ka_mutex __attribute__((aligned(HG_KA_LINE))) = PTHREAD_MUTEX_INITIALIZER;
@@ -57,6 +68,19 @@ struct hg_ka_own {
 	char pad[HG_KA_LINE - sizeof(long)];
 } __attribute__((aligned(HG_KA_LINE)));
 static struct hg_ka_own hg_ka_own[2];
+
+/*
+ * Sections completed by each thread, each on its own line; written only by
+ * its thread, outside the critical section, read by the other thread once a
+ * chunk.  Relaxed: the figure is a sample, ordering nothing.
+ */
+struct hg_ka_progress {
+	_Atomic long done;
+	long live, overlapped; /* the thread's own chunk counts */
+	char pad[HG_KA_LINE - 3 * sizeof(long)];
+} __attribute__((aligned(HG_KA_LINE)));
+static struct hg_ka_progress hg_ka_progress[2];
+static int hg_ka_pin;
 
 static const char *hg_ka_mode;
 static long hg_ka_sections = 2000;
@@ -98,6 +122,8 @@ static void *hg_ka_thread(void *arg)
 {
 	int t = (int)(intptr_t)arg;
 	volatile long priv = 0;
+	struct hg_ka_progress *me = &hg_ka_progress[t], *other = &hg_ka_progress[1 - t];
+	long seen = 0;
 	pthread_barrier_wait(&hg_ka_start);
 	for (long k = 0; k < hg_ka_sections; k++) {
 		pthread_mutex_lock(&hg_ka_mutex);
@@ -105,8 +131,42 @@ static void *hg_ka_thread(void *arg)
 		pthread_mutex_unlock(&hg_ka_mutex);
 		for (int i = 0; i < 20; i++)
 			priv += i;
+		if (!hg_ka_pin)
+			continue;
+		atomic_store_explicit(&me->done, k + 1, memory_order_relaxed);
+		if ((k + 1) % HG_KA_CHUNK == 0) {
+			long o = atomic_load_explicit(&other->done, memory_order_relaxed);
+			if (o < hg_ka_sections && k + 1 > HG_KA_CHUNK) {
+				me->live++;
+				me->overlapped += o != seen;
+			}
+			seen = o;
+		}
 	}
 	return (void *)(intptr_t)(priv == 0);
+}
+
+/*
+ * ATTR[t] pins thread t to the t-th CPU of the process's mask; returns 0 and
+ * leaves the attributes alone when the mask has fewer than two CPUs.
+ */
+static int hg_ka_pin_attrs(pthread_attr_t attr[2])
+{
+	cpu_set_t all;
+	if (sched_getaffinity(0, sizeof(all), &all) != 0 || CPU_COUNT(&all) < 2)
+		return 0;
+	int t = 0;
+	for (int c = 0; c < CPU_SETSIZE && t < 2; c++) {
+		if (!CPU_ISSET(c, &all))
+			continue;
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(c, &one);
+		if (pthread_attr_setaffinity_np(&attr[t], sizeof(one), &one) != 0)
+			return 0;
+		t++;
+	}
+	return 1;
 }
 
 int main(int argc, char **argv)
@@ -138,12 +198,27 @@ int main(int argc, char **argv)
 			return 1;
 		memset(hg_ka_buf[t], 0, n);
 	}
+	const char *pin = getenv("KA_PROG_PIN");
+	hg_ka_pin = pin && strcmp(pin, "1") == 0;
 	pthread_t th[2];
+	pthread_attr_t attr[2];
 	pthread_barrier_init(&hg_ka_start, NULL, 2);
 	for (int t = 0; t < 2; t++)
-		pthread_create(&th[t], NULL, hg_ka_thread, (void *)(intptr_t)t);
+		pthread_attr_init(&attr[t]);
+	int pinned = hg_ka_pin && hg_ka_pin_attrs(attr);
+	for (int t = 0; t < 2; t++) {
+		if (pthread_create(&th[t], &attr[t], hg_ka_thread, (void *)(intptr_t)t) != 0)
+			return 1;
+		pthread_attr_destroy(&attr[t]);
+	}
 	for (int t = 0; t < 2; t++)
 		pthread_join(th[t], NULL);
+	if (hg_ka_pin) {
+		long live = hg_ka_progress[0].live + hg_ka_progress[1].live;
+		long ov = hg_ka_progress[0].overlapped + hg_ka_progress[1].overlapped;
+		fprintf(stderr, "ka_prog: overlap %.3f (%ld chunks), %s\n",
+		    live ? (double)ov / (double)live : 0.0, live, pinned ? "pinned" : "not pinned");
+	}
 	long want = 50 * hg_ka_sections;
 	if (strcmp(hg_ka_mode, "falseshare") == 0)
 		want++; /* both words start at 1 */
