@@ -263,8 +263,10 @@ ULong hg_open;
  *     is 0.  An access inside one line that hits needs nothing.
  * Every entry's mask is a valid address: an empty entry is
  * { HG_NO_LINE, &hg_filter_sink }.  hg_rf and hg_wf hold only lines of
- * hg_cur's open chunk, at addresses valid while it stays open (emptied when
- * the chunk closes, its lines move, or hg_cur stops running).  hg_ftab and
+ * hg_filter_of's open chunk, at addresses valid while it stays open
+ * (emptied when the chunk closes, its lines move, or another thread starts
+ * running); hg_filter_of is hg_cur while client code runs.  A thread that
+ * stops and starts again (a translation, a system call) keeps them.  hg_ftab and
  * hg_bit change only in hg_bit_sync, which runs where hg_open or the
  * sub-interval changes: in marker helpers and at thread switches.
  */
@@ -278,6 +280,7 @@ struct hg_filter_ent {
 struct hg_filter_ent hg_rf[1u << HG_FILTER_LOG];
 struct hg_filter_ent hg_wf[1u << HG_FILTER_LOG];
 struct hg_filter_ent hg_pf[1u << HG_FILTER_LOG];
+static const struct hg_thread *hg_filter_of;
 struct hg_filter_ent *hg_ftab[2] = { hg_pf, hg_pf };
 ULong hg_bit;
 ULong hg_filter_sink;
@@ -892,7 +895,7 @@ static void hg_filter_put(struct hg_filter_ent *f, UWord line, ULong *mask)
  * keys must still be lines, not ids). */
 static void hg_filter_drop(const struct hg_thread *t)
 {
-	if (t != hg_cur)
+	if (t == NULL || t != hg_filter_of)
 		return;
 	if (t->nlines > (1u << HG_FILTER_LOG) / 4) {
 		hg_filter_init();
@@ -1749,6 +1752,10 @@ static void hg_start_client_code(ThreadId tid, ULong blocks)
 {
 	(void)blocks;
 	hg_cur = hg_thread_of(tid);
+	if (hg_filter_of != hg_cur) {
+		hg_filter_drop(hg_filter_of);
+		hg_filter_of = hg_cur;
+	}
 	hg_icount = hg_cur->icount;
 	hg_open = hg_cur->open && !hg_cur->gap;
 	hg_bit_sync();
@@ -1759,7 +1766,6 @@ static void hg_stop_client_code(ThreadId tid, ULong blocks)
 	(void)blocks;
 	hg_stack_flush(hg_icount);
 	hg_thread_of(tid)->icount = hg_icount;
-	hg_filter_drop(hg_thread_of(tid));
 }
 
 static void hg_pre_syscall(ThreadId tid, UInt sysno, UWord *args, UInt nargs)

@@ -249,6 +249,22 @@ def case_threads(t, kv):
         need(stacks <= {"stack of thread %d" % iv["serial"]}, "stacks %r" % stacks)
 
 
+def case_interleave(t, kv):
+    ivs = [iv for iv in t.intervals if iv["site"] == 0x21]
+    serials = sorted(iv["serial"] for iv in ivs)
+    need(len(ivs) == 2 and serials[0] != serials[1], "intervals of serials %r" % serials)
+    owns = []
+    for iv in ivs:
+        ctr = t.lines_in(iv, D_GLOBAL, "hg_t_counter")
+        need(len(ctr) == 1 and ctr[0]["wmask"] & 1, "thread %d: hg_t_counter lines %r"
+             % (iv["serial"], ctr))
+        own = [l["addr"] >> 6 for l in t.lines_in(iv, D_GLOBAL, "hg_t_own") if l["wmask"] & 1]
+        need(len(own) == 1, "thread %d: written hg_t_own lines %r" % (iv["serial"], own))
+        owns.append(own[0])
+    need(sorted(owns) == sorted([kv["own0"] >> 6, kv["own1"] >> 6]),
+         "own lines %r, want those of 0x%x and 0x%x" % (owns, kv["own0"], kv["own1"]))
+
+
 def case_syscall(t, kv):
     iv = t.one_interval(0x14)
     ev = [e for e in iv["events"] if e["kind"] == EV_SYSCALL]

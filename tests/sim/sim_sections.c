@@ -95,6 +95,39 @@ static void case_threads(void)
 	pthread_join(b, NULL);
 }
 
+static pthread_barrier_t hg_t_barrier;
+static volatile char hg_t_own[2][64] __attribute__((aligned(64)));
+
+/*
+ * Two threads inside their sections at once: each writes hg_t_counter,
+ * waits at a barrier (valgrind switches threads while both sections are
+ * open), writes it again and then its own line.  Each chunk must hold
+ * both lines: the other thread's lines, cached while it ran, are not this
+ * thread's.
+ */
+static void *interleave_body(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+	begin_lock(0x21, 10 + (uint32_t)i); /* two locks: the sections may overlap */
+	hg_t_counter++;
+	pthread_barrier_wait(&hg_t_barrier);
+	hg_t_counter++;
+	hg_t_own[i][0]++;
+	hg_sim_mark_end();
+	return NULL;
+}
+
+static void case_interleave(void)
+{
+	pthread_t a, b;
+	pthread_barrier_init(&hg_t_barrier, NULL, 2);
+	printf("own0=%p\nown1=%p\n", (void *)hg_t_own[0], (void *)hg_t_own[1]);
+	pthread_create(&a, NULL, interleave_body, (void *)(intptr_t)0);
+	pthread_create(&b, NULL, interleave_body, (void *)(intptr_t)1);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+}
+
 static void case_syscall(void)
 {
 	begin(0x14);
@@ -338,7 +371,7 @@ static const struct {
 	{ "cpuid", case_cpuid }, { "pause", case_pause }, { "outside", case_outside },
 	{ "yield", case_yield }, { "exec", case_exec }, { "yield100", case_yield100 },
 	{ "masks", case_masks }, { "cut", case_cut }, { "stack", case_stack },
-	{ "rodata", case_rodata },
+	{ "rodata", case_rodata }, { "interleave", case_interleave },
 };
 
 int main(int argc, char **argv)
@@ -350,6 +383,6 @@ int main(int argc, char **argv)
 		}
 	}
 	fprintf(stderr, "usage: sim_sections CASE (lines, global, threads, syscall, heap, "
-	                "page, cpuid, pause, outside, yield, exec, yield100, masks, cut)\n");
+	                "page, cpuid, pause, outside, yield, exec, yield100, masks, cut, stack, rodata, interleave)\n");
 	return 2;
 }
