@@ -544,11 +544,44 @@ static const struct hg_target_ops hg_gil3_held_ops = {
  * begins through hg_gil3_held_ops, injected aborts and the length adaptation
  * included, and only real drop requests move the GIL.
  */
+/*
+ * A forced yield point in simulation mode: the markers that end this
+ * sub-interval and begin the next one at its site, and nothing else.  The
+ * recording counts what runs between two markers of one hold as part of the
+ * sub-interval, and a yield point inside a transaction costs a counter under
+ * RTM; the emulated engine's exit and entry, several hundred instructions
+ * whose statistics nobody reads here, would lengthen every predicted
+ * transaction and the recording with it (docs/sim.md, "Simulation mode in
+ * the preload").  The real GIL stays held and the emulated section stays
+ * open; only its site record changes.
+ */
+static void hg_gil3_restart_sim(void *tstate)
+{
+	struct hg_site_rec *prev = hg_gil3_section.rec;
+	uint32_t prev_yields = hg_gil3_section.yields;
+	hg_sim_mark_yield(); /* the next section continues this hold (htm/sim.h) */
+	hg_sim_mark_end();
+	hg_gil3_flush_yields();
+	hg_gil_count(&hg_gil_totals.restarts);
+	hg_gil_count(&hg_gil_totals.sections[hg_gil3_section.tier]);
+	uint64_t site = hg_pysite_note(tstate);
+	hg_gil3_note_next(prev, prev_yields, site);
+	struct hg_site_rec *rec =
+	    prev->site == site ? prev : hg_site_rec_get(hg_gil_state.lock_id, site);
+	hg_sim_mark_begin(site,
+	    (const uint32_t *)((char *)hg_gil3_section.gil + hg_gil3_layout->gil_locked),
+	    rec->lock_id);
+	hg_gil3_section.rec = rec;
+	hg_gil3_section.yields_left = hg_policy_txlen(rec);
+}
+
 static void hg_gil3_restart_emulated(void *tstate)
 {
 	enum hg_htm_mode mode = (enum hg_htm_mode)hg_gil3_section.mode;
-	if (HG_UNLIKELY(hg_sim_on))
-		hg_sim_mark_yield(); /* the next section continues this hold (htm/sim.h) */
+	if (HG_UNLIKELY(hg_sim_on)) {
+		hg_gil3_restart_sim(tstate);
+		return;
+	}
 	uint64_t spec = hg_gil3_spec_cycles();
 	struct hg_site_rec *prev = hg_gil3_section.rec;
 	uint32_t prev_yields = hg_gil3_section.yields;
@@ -557,8 +590,6 @@ static void hg_gil3_restart_emulated(void *tstate)
 	hg_gil3_txlen_sample(spec);
 	hg_gil3_flush_yields();
 	hg_gil_count(&hg_gil_totals.restarts);
-	if (hg_sim_on) /* counted when it ends: see hg_gil3_take */
-		hg_gil_count(&hg_gil_totals.sections[hg_gil3_section.tier]);
 	uint64_t site = hg_pysite_note(tstate);
 	hg_gil3_note_next(prev, prev_yields, site);
 	struct hg_site_rec *rec = hg_site_rec_get(hg_gil_state.lock_id, site);
@@ -570,8 +601,7 @@ static void hg_gil3_restart_emulated(void *tstate)
 	hg_gil3_section.tier = (uint8_t)tier;
 	hg_gil3_section.yields_left = txlen;
 	hg_gil3_section.spec_t0 = tier == HG_TIER_HTM ? hg_cycles() : 0;
-	if (!hg_sim_on)
-		hg_gil_count(&hg_gil_totals.sections[tier]);
+	hg_gil_count(&hg_gil_totals.sections[tier]);
 	if (tier != HG_TIER_HTM)
 		/* on the real GIL now: no more forced yield points here */
 		hg_gil3_disarm_yields(tstate);
