@@ -2018,6 +2018,11 @@ static void hg_pre_clo_init(void)
 	 * exact there, as for memcheck; --px-default overrides. */
 	VG_(clo_vex_control).iropt_register_updates_default = VG_(clo_px_file_backed) =
 	    VexRegUpdSpAtMemAccess;
+	/* Superblocks end at branches instead of following them: every probe
+	 * makes translation dearer, and a chased block is translated again in
+	 * each superblock that reaches it (CPython 3.12's workloads record
+	 * 4-8 % faster, docs/sim.md); --vex-guest-chase=yes overrides. */
+	VG_(clo_vex_control).guest_chase = False;
 
 	VG_(memset)(hg_pcache, 0xff, sizeof hg_pcache);
 	hg_filter_init();
