@@ -50,6 +50,10 @@ static pthread_once_t hg_tab_once = PTHREAD_ONCE_INIT;
 
 static HG_TLS struct hg_thread_tab *hg_tab;
 HG_TLS struct hg_site_rec *hg_site_last;
+/* The record hg_site_last held before it: a section alternating between two
+ * sites (a loop's call and its callee's entry) finds both without hashing.
+ * Both are this thread's, NULL once its table is freed. */
+static HG_TLS struct hg_site_rec *hg_site_prev;
 
 /* ---- lock registry ---- */
 
@@ -198,6 +202,7 @@ static void hg_tab_destroy(void *p)
 	hg_tab_free(t);
 	hg_tab = NULL;
 	hg_site_last = NULL;
+	hg_site_prev = NULL;
 }
 
 static void hg_tab_key_init(void)
@@ -291,7 +296,12 @@ static struct hg_site_rec *hg_site_rec_new(struct hg_thread_tab *t, uint32_t loc
 
 struct hg_site_rec *hg_site_rec_lookup(uint32_t lock_id, uint64_t site)
 {
-	struct hg_site_rec *r;
+	struct hg_site_rec *r = hg_site_prev;
+	if (r && r->site == site && r->lock_id == lock_id) {
+		hg_site_prev = hg_site_last;
+		hg_site_last = r;
+		return r;
+	}
 	struct hg_thread_tab *t = hg_tab;
 	if (HG_UNLIKELY(!t) && !(t = hg_tab_new()))
 		return &hg_rec_oom;
@@ -300,6 +310,8 @@ struct hg_site_rec *hg_site_rec_lookup(uint32_t lock_id, uint64_t site)
 			break;
 	if (!r)
 		r = hg_site_rec_new(t, lock_id, site);
+	if (hg_site_last != &hg_rec_oom)
+		hg_site_prev = hg_site_last;
 	hg_site_last = r;
 	return r;
 }

@@ -764,7 +764,38 @@ static void test_real_hz(void)
 	hg_policy_set_clock(&fake_clock);
 }
 
+/*
+ * A thread's record lookups, whatever their order, return the record made
+ * for that (lock, site) the first time: alternating between two sites (the
+ * second cached record) and a third that evicts one of them.
+ */
+static void test_site_recs_alternating(void)
+{
+	uint64_t a = hg_site("policy-recs-a"), b = hg_site("policy-recs-b"),
+		 c = hg_site("policy-recs-c");
+	struct hg_site_rec *ra = hg_site_rec_get(L.id, a), *rb = hg_site_rec_get(L.id, b),
+			   *rc = hg_site_rec_get(L.id, c);
+	HG_ASSERT(ra != rb && rb != rc && ra != rc);
+	static const int order[] = { 0, 1, 0, 1, 1, 2, 0, 2, 1, 0, 0, 2, 2, 1 };
+	uint64_t sites[3] = { a, b, c };
+	struct hg_site_rec *recs[3] = { ra, rb, rc };
+	for (unsigned i = 0; i < sizeof order / sizeof order[0]; i++) {
+		struct hg_site_rec *r = hg_site_rec_get(L.id, sites[order[i]]);
+		HG_ASSERT(r == recs[order[i]]);
+		HG_ASSERT_EQ(r->site, sites[order[i]]);
+	}
+	/* Another lock at the same site is another record. */
+	struct hg_lock M;
+	hg_lock_init(&M, "policy-recs-other");
+	struct hg_site_rec *rm = hg_site_rec_get(M.id, a);
+	HG_ASSERT(rm != ra && rm->lock_id == M.id);
+	HG_ASSERT(hg_site_rec_get(L.id, a) == ra);
+	HG_ASSERT(hg_site_rec_get(M.id, a) == rm);
+	hg_lock_destroy(&M);
+}
+
 static const struct hg_test tests[] = {
+	HG_TEST(test_site_recs_alternating),
 	HG_TEST(test_abort_rate_demotes),
 	HG_TEST(test_cheaper_lock_wins), HG_TEST(test_lock_probe_measures_fast_path),
 	HG_TEST(test_settled_lock_reprobes),
