@@ -8,6 +8,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -115,13 +118,23 @@ static int hg_sim_run_one(const struct hg_sim_trace *t, const struct hg_sim_opts
 }
 
 /*
- * The runs, up to `jobs` at once.  Run j belongs to worker j % nw: worker 0
- * is this process; worker w > 0 is a child process, which writes each of
- * its runs' index and figures into its pipe (an index of UINT32_MAX: an
- * error line follows).  A worker that could not be started leaves its runs
- * to this process.  Each run is deterministic (its seeds are its own), so
- * the figures do not depend on jobs.
+ * The runs, up to `jobs` at once, taken from a queue: run 0 by this
+ * process, which then takes the next run not yet taken, as each worker
+ * does (the elided runs cost more than the lock-only ones, so a fixed
+ * split would leave one worker with all of them).  Worker w > 0 is a child
+ * process, which writes each of its runs' index and figures into its pipe
+ * (an index of UINT32_MAX: an error line follows).  The queue is one
+ * counter in shared memory, taken with fetch_add (relaxed: it orders
+ * nothing but itself; results travel through the pipes).  Each run is
+ * deterministic (its seeds are its own), so the figures do not depend on
+ * jobs or on who ran what; every run must come back exactly once.
  */
+static unsigned hg_sim_take(_Atomic unsigned *next, unsigned nruns)
+{
+	unsigned j = atomic_fetch_add_explicit(next, 1, memory_order_relaxed);
+	return j < nruns ? j : nruns;
+}
+
 static int hg_sim_run_all(const struct hg_sim_trace *t, const struct hg_sim_opts *runs,
     unsigned nruns, unsigned jobs, struct hg_sim_result *first, struct hg_sim_run_out *out,
     char *err, size_t errlen)
@@ -130,6 +143,15 @@ static int hg_sim_run_all(const struct hg_sim_trace *t, const struct hg_sim_opts
 	int fds[256];
 	pid_t pids[256];
 	size_t tsz = (size_t)t->nthreads * sizeof(struct hg_sim_thread_out);
+	_Atomic unsigned *next = mmap(NULL, sizeof *next, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	bool *done = calloc(nruns, sizeof *done);
+	if (next == MAP_FAILED || !done) {
+		snprintf(err, errlen, "out of memory for the replays' queue");
+		free(done);
+		return -1;
+	}
+	atomic_init(next, 1);
 	fflush(NULL);
 	for (unsigned w = 1; w < nw; w++, started++) {
 		int p[2];
@@ -143,7 +165,8 @@ static int hg_sim_run_all(const struct hg_sim_trace *t, const struct hg_sim_opts
 		if (pids[w] == 0) {
 			close(p[0]);
 			int rc = 0;
-			for (unsigned j = w; rc == 0 && j < nruns; j += nw) {
+			for (unsigned j = hg_sim_take(next, nruns); rc == 0 && j < nruns;
+			     j = hg_sim_take(next, nruns)) {
 				uint32_t idx = j;
 				rc = hg_sim_run_one(t, runs, j, first, out, err, errlen);
 				if (rc == 0 && (hg_sim_put(p[1], &idx, sizeof idx) ||
@@ -160,10 +183,12 @@ static int hg_sim_run_all(const struct hg_sim_trace *t, const struct hg_sim_opts
 		close(p[1]);
 		fds[w] = p[0];
 	}
-	int rc = 0;
-	for (unsigned j = 0; j < nruns && rc == 0; j++)
-		if (j % nw == 0 || j % nw >= started)
-			rc = hg_sim_run_one(t, runs, j, first, out, err, errlen);
+	int rc = hg_sim_run_one(t, runs, 0, first, out, err, errlen);
+	done[0] = true;
+	for (unsigned j = hg_sim_take(next, nruns); rc == 0 && j < nruns; j = hg_sim_take(next, nruns)) {
+		rc = hg_sim_run_one(t, runs, j, first, out, err, errlen);
+		done[j] = true;
+	}
 	for (unsigned w = 1; w < started; w++) {
 		uint32_t idx;
 		while (rc == 0 && hg_sim_get(fds[w], &idx, sizeof idx) == 0) {
@@ -174,12 +199,15 @@ static int hg_sim_run_all(const struct hg_sim_trace *t, const struct hg_sim_opts
 				rc = -1;
 				break;
 			}
-			if (idx >= nruns || idx % nw != w || (out[idx].threads = malloc(tsz ? tsz : 1)) == NULL ||
+			if (idx == 0 || idx >= nruns || done[idx] ||
+			    (out[idx].threads = malloc(tsz ? tsz : 1)) == NULL ||
 			    hg_sim_get(fds[w], &out[idx], 2 * sizeof(double)) ||
 			    hg_sim_get(fds[w], out[idx].threads, tsz)) {
 				snprintf(err, errlen, "a replay process sent a bad result");
 				rc = -1;
+				break;
 			}
+			done[idx] = true;
 		}
 		close(fds[w]);
 		int st = 0;
@@ -189,6 +217,13 @@ static int hg_sim_run_all(const struct hg_sim_trace *t, const struct hg_sim_opts
 			rc = -1;
 		}
 	}
+	for (unsigned j = 0; rc == 0 && j < nruns; j++)
+		if (!done[j]) {
+			snprintf(err, errlen, "replay %u of %u came back from no process", j, nruns);
+			rc = -1;
+		}
+	free(done);
+	munmap((void *)next, sizeof *next);
 	return rc;
 }
 
