@@ -108,6 +108,7 @@ struct hg_sim_trace {
 	uint32_t *lent_g; /* line index of each lent */
 	uint32_t truncated; /* chunks with HG_SIM_E_TRUNCATED */
 	char *info;       /* INFO texts, joined by "; " (may be NULL) */
+	struct hg_sim_opcache *cache; /* hg_sim_chunk_ops' whole-chunk steps (replay_load.c) */
 };
 
 /* Loads path; on error writes one line to err and returns -1. */

@@ -7,8 +7,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "sim/replay.h"
 
@@ -19,6 +24,22 @@ static void hg_sim_err(char *err, size_t len, const char *fmt, ...)
 	vsnprintf(err, len, fmt, ap);
 	va_end(ap);
 }
+
+/*
+ * The steps of whole chunks, as hg_sim_chunk_ops made them: every run of a
+ * process walks most chunks whole, and each run would sort them again.
+ * Filled on first use in each process (the replays' children fill their
+ * own copies), up to HG_SIM_OPCACHE_MAX steps in all; read-only
+ * otherwise.  ent[i] belongs to t->ivals[i]; ops NULL: not cached.
+ */
+struct hg_sim_opcache {
+	struct hg_sim_opc_ent {
+		struct hg_sim_op *ops;
+		uint32_t n;
+	} *ent;
+	uint64_t total;
+};
+#define HG_SIM_OPCACHE_MAX (16u << 20)
 
 /* Grows *p (of *cap elements of size sz) to hold n; exits on no memory. */
 static void hg_sim_grow(void *pp, uint32_t *cap, uint64_t n, size_t sz)
@@ -182,9 +203,25 @@ int hg_sim_trace_load(const char *path, struct hg_sim_trace *t, char *err, size_
 		hg_sim_err(err, errlen, "cannot open trace %s: %s", path, strerror(errno));
 		return -1;
 	}
+	/* A regular file is mapped (the trace was just written: its pages are
+	 * in the page cache, and a copy would fault in as much again); a pipe
+	 * is read. */
 	unsigned char *buf = NULL;
 	size_t n = 0, cap = 0;
-	for (;;) {
+	bool mapped = false;
+	size_t mapped_len = 0;
+	struct stat fst;
+	if (fstat(fileno(f), &fst) == 0 && S_ISREG(fst.st_mode) && fst.st_size > 0 &&
+	    (uint64_t)fst.st_size <= SIZE_MAX) {
+		void *m = mmap(NULL, (size_t)fst.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE,
+		    fileno(f), 0);
+		if (m != MAP_FAILED) {
+			buf = m;
+			n = cap = mapped_len = (size_t)fst.st_size;
+			mapped = true;
+		}
+	}
+	for (; !mapped;) {
 		if (n == cap) {
 			cap = cap ? cap * 2 : (1u << 20);
 			unsigned char *nb = realloc(buf, cap);
@@ -201,7 +238,7 @@ int hg_sim_trace_load(const char *path, struct hg_sim_trace *t, char *err, size_
 		if (k == 0)
 			break;
 	}
-	int rerr = ferror(f);
+	int rerr = !mapped && ferror(f);
 	fclose(f);
 	if (rerr) {
 		free(buf);
@@ -527,9 +564,16 @@ int hg_sim_trace_load(const char *path, struct hg_sim_trace *t, char *err, size_
 		hg_sim_err(err, errlen, "out of memory indexing the lines of trace %s", path);
 		goto out;
 	}
+	if (!(t->cache = calloc(1, sizeof *t->cache))) {
+		hg_sim_err(err, errlen, "out of memory loading trace %s", path);
+		goto out;
+	}
 	rc = 0;
 out:
-	free(buf);
+	if (mapped)
+		munmap(buf, mapped_len);
+	else
+		free(buf);
 	free(rt);
 	free(iv_thread);
 	free(smap.slot);
@@ -555,6 +599,12 @@ void hg_sim_trace_free(struct hg_sim_trace *t)
 	free(t->info);
 	free(t->glines);
 	free(t->lent_g);
+	if (t->cache) {
+		for (uint32_t i = 0; t->cache->ent && i < t->nivals; i++)
+			free(t->cache->ent[i].ops);
+		free(t->cache->ent);
+		free(t->cache);
+	}
 	memset(t, 0, sizeof *t);
 }
 
@@ -651,8 +701,34 @@ static uint32_t hg_sim_at_in(const struct hg_sim_trace *t, const struct hg_sim_i
 	return st[j] + (d < len ? d : len);
 }
 
+static uint32_t hg_sim_chunk_ops_make(const struct hg_sim_trace *t, const struct hg_sim_ival *c,
+    uint32_t a, uint32_t b, struct hg_sim_op **ops, uint32_t *cap);
+
 uint32_t hg_sim_chunk_ops(const struct hg_sim_trace *t, const struct hg_sim_ival *c, uint32_t a,
     uint32_t b, struct hg_sim_op **ops, uint32_t *cap)
+{
+	struct hg_sim_opcache *oc = t->cache;
+	if (!oc || a != c->sub0 || b != c->sub0 + c->nsubs)
+		return hg_sim_chunk_ops_make(t, c, a, b, ops, cap);
+	if (!oc->ent && !(oc->ent = calloc(t->nivals ? t->nivals : 1, sizeof *oc->ent)))
+		return hg_sim_chunk_ops_make(t, c, a, b, ops, cap);
+	struct hg_sim_opc_ent *e = &oc->ent[c - t->ivals];
+	if (e->ops) {
+		hg_sim_grow(ops, cap, 2 * ((uint64_t)c->nle * 2 + c->nev), sizeof **ops);
+		memcpy(*ops, e->ops, (size_t)e->n * sizeof **ops);
+		return e->n;
+	}
+	uint32_t n = hg_sim_chunk_ops_make(t, c, a, b, ops, cap);
+	if (oc->total + n <= HG_SIM_OPCACHE_MAX && (e->ops = malloc((size_t)(n ? n : 1) * sizeof **ops))) {
+		memcpy(e->ops, *ops, (size_t)n * sizeof **ops);
+		e->n = n;
+		oc->total += n;
+	}
+	return n;
+}
+
+static uint32_t hg_sim_chunk_ops_make(const struct hg_sim_trace *t, const struct hg_sim_ival *c,
+    uint32_t a, uint32_t b, struct hg_sim_op **ops, uint32_t *cap)
 {
 	unsigned la = a - c->sub0, lb = b - c->sub0; /* 0 <= la < lb <= nsubs */
 	uint64_t range = (lb >= 64 ? ~0ull : (1ull << lb) - 1) & ~((1ull << la) - 1);
