@@ -26,10 +26,10 @@ uint32_t hg_thread_id_slow(void)
 	return id;
 }
 
-void hg_futex_wait(uint32_t *word, uint32_t expect)
+bool hg_futex_wait(uint32_t *word, uint32_t expect)
 {
 	/* EAGAIN (value changed) and EINTR are both "look again" for callers. */
-	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expect, NULL, NULL, 0);
+	return syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expect, NULL, NULL, 0) == 0;
 }
 
 void hg_futex_wake(uint32_t *word, int n)

@@ -6,6 +6,7 @@
 #ifndef HG_UTIL_H
 #define HG_UTIL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,8 +84,12 @@ static inline const void *hg_load_ptr(const void *base, size_t off)
 	return v;
 }
 
-/* futex(2) wrappers on a 32-bit word (private futexes). */
-HG_INTERNAL void hg_futex_wait(uint32_t *word, uint32_t expect);
+/*
+ * futex(2) wrappers on a 32-bit word (private futexes).  hg_futex_wait()
+ * returns true when the thread slept and was woken, false when the word no
+ * longer held expect (or a signal came): either way the caller looks again.
+ */
+HG_INTERNAL bool hg_futex_wait(uint32_t *word, uint32_t expect);
 HG_INTERNAL void hg_futex_wake(uint32_t *word, int n);
 
 /*

@@ -5,13 +5,14 @@
  * Protocol (the word's encoding and invariants are at the definition):
  *
  *  acquire  fast path: CAS word 0 -> LOCKED.
- *           slow path: CAS when the word reads 0; otherwise park at once:
+ *           slow path: CAS guessing the word is 0; otherwise park at once:
  *           set WAITERS and FUTEX_WAIT on the word.  No spinning, as in
  *           glibc's default mutex: a waiter that reads the word takes the
  *           line from the holder, whose release then misses in its cache
  *           (docs/design.md, "The real lock: measured costs").  A thread
- *           that has been waiting parked for HG_MUTEX_STARVE_NS (1 ms, as
- *           Go's sync.Mutex) becomes starving: while the lock is held it
+ *           whose wait has spanned HG_MUTEX_STARVE_NS (1 ms, as Go's
+ *           sync.Mutex), timed from its first wake-up or 32nd failed
+ *           wait, becomes starving: while the lock is held it
  *           adds STARVE_ONE to the word (so the holder must hand the lock
  *           over), takes a ticket, and waits on .serving until its ticket
  *           is granted.
@@ -115,30 +116,49 @@ static uint64_t hg_now_ns(void)
 
 void hg_mutex_lock_slow(struct hg_mutex *m)
 {
-	unsigned rounds = 0;
+	uint32_t w = 0;
+	unsigned polls = 0;
+	bool timing = false;
 	uint64_t since = 0;
-	uint32_t w;
 
 	/* No spin before parking: see the header comment. */
 	for (;;) {
-		w = hg_atomic_load_relaxed32(&m->word);
 		if (w == 0) {
-			/* Once parked, take it with WAITERS: others may still sleep. */
-			uint32_t v = rounds ? HG_MUTEX_LOCKED | HG_MUTEX_WAITERS : HG_MUTEX_LOCKED;
-			if (hg_atomic_cas_acquire32(&m->word, &w, v))
+			/*
+			 * Guess that the word is free and CAS without reading it
+			 * first: one exclusive fetch of the line instead of a
+			 * shared one and then an exclusive one.  On failure w
+			 * holds the word.  Plain LOCKED even after parking: the
+			 * release that freed the word woke every parked thread,
+			 * and one that parks again sets WAITERS itself.
+			 */
+			if (hg_atomic_cas_acquire32(&m->word, &w, HG_MUTEX_LOCKED))
 				return;
 			continue;
 		}
-		if (rounds > 0 && hg_now_ns() - since >= HG_MUTEX_STARVE_NS) {
-			hg_mutex_lock_starving(m);
-			return;
+		if (!(w & HG_MUTEX_WAITERS)) {
+			if (!hg_atomic_cas_relaxed32(&m->word, &w, w | HG_MUTEX_WAITERS))
+				continue;
+			w |= HG_MUTEX_WAITERS;
 		}
-		if (!(w & HG_MUTEX_WAITERS) &&
-		    !hg_atomic_cas_relaxed32(&m->word, &w, w | HG_MUTEX_WAITERS))
-			continue;
-		if (rounds++ == 0)
-			since = hg_now_ns();
-		hg_futex_wait(&m->word, w | HG_MUTEX_WAITERS);
+		/*
+		 * The clock is read after a real sleep and every 32nd wait
+		 * that found the word changed, not on every round: under
+		 * contention most waits return at once, and a clock read per
+		 * round slowed the two-thread counter by a third
+		 * (docs/design.md, "The real lock: measured costs").
+		 */
+		if (hg_futex_wait(&m->word, w) || (++polls & 31) == 0) {
+			uint64_t now = hg_now_ns();
+			if (!timing) {
+				timing = true;
+				since = now;
+			} else if (now - since >= HG_MUTEX_STARVE_NS) {
+				hg_mutex_lock_starving(m);
+				return;
+			}
+		}
+		w = 0;
 	}
 }
 

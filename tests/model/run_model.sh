@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Checks tests/model/coexist.pml exhaustively with spin.
+# Checks a model in tests/model/ (coexist.pml, mutex.pml) exhaustively with spin.
 #   run_model.sh MODEL MUTANT EXPECT CC
 #     MUTANT  0 for the protocol as implemented, n for mutant n (see the model)
 #     EXPECT  "pass" (no error, search complete) or "reject" (spin finds a
